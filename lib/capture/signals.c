@@ -1,0 +1,234 @@
+/* signals.c - fatal-signal hooks.
+ *
+ * The handler is tiny on purpose (sentry-native's split): it copies the
+ * signal context, writes a minimal record with write(2), wakes the agent
+ * thread, waits for it with a deadline, then chains to whatever handler was
+ * there before and ends in the default action, so exit status, core dumps
+ * and mpirun's death notice are as without the library. Everything reachable
+ * from on_fatal() is async-signal-safe.
+ */
+#include "core/mpn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ALTSTACK_SIZE (256 * 1024)   /* libunwind runs on it; 16 KiB is known to fail */
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
+#define NFATAL (int)(sizeof fatal_signals / sizeof fatal_signals[0])
+
+static struct sigaction previous[NFATAL];
+static int have_previous[NFATAL];
+
+/* A fault while the handler walks the stack jumps back instead of recursing. */
+static sigjmp_buf raw_unwind_escape;
+static volatile sig_atomic_t raw_unwind_tid;
+
+static pid_t current_tid(void)
+{
+  return (pid_t)syscall(SYS_gettid);
+}
+
+const char *mpn__signal_name(int signo)
+{
+  switch (signo) {
+  case SIGSEGV: return "SIGSEGV";
+  case SIGBUS: return "SIGBUS";
+  case SIGFPE: return "SIGFPE";
+  case SIGILL: return "SIGILL";
+  case SIGABRT: return "SIGABRT";
+  case SIGTRAP: return "SIGTRAP";
+  case SIGKILL: return "SIGKILL";
+  case SIGTERM: return "SIGTERM";
+  }
+  return "SIG?";
+}
+
+static int slot_of(int signo)
+{
+  for (int i = 0; i < NFATAL; i++)
+    if (fatal_signals[i] == signo)
+      return i;
+  return -1;
+}
+
+/* Runs in a signal handler. Calls the handler that was installed before
+ * ours, then makes sure the default action ends the process. */
+static void chain(int signo, siginfo_t *info, void *uc)
+{
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(signo, &dfl, NULL);   /* a re-raise from the previous handler now ends the process */
+
+  int i = slot_of(signo);
+  if (i >= 0 && have_previous[i]) {
+    struct sigaction *old = &previous[i];
+    if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction)
+      old->sa_sigaction(signo, info, uc);
+    else if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN)
+      old->sa_handler(signo);
+  }
+  /* Faults raised by the CPU repeat when we return and now meet SIG_DFL,
+   * which keeps the kernel's own siginfo for the core dump. Raised ones
+   * (abort, kill, int3) must be raised again. */
+  if (signo == SIGABRT || signo == SIGTRAP || info->si_code <= 0) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(signo);
+  }
+}
+
+/* Runs in a signal handler: raw frame addresses with libunwind (primed at
+ * start-up, caching off), with an escape if the stack itself is corrupt. */
+static int raw_frames(ucontext_t *uc, uintptr_t *ips, int max)
+{
+  raw_unwind_tid = current_tid();
+  volatile int n = 0;
+  if (sigsetjmp(raw_unwind_escape, 0) == 0)
+    n = mpn__unwind_raw(uc, ips, max);
+  raw_unwind_tid = 0;
+  return n;
+}
+
+/* Runs in a signal handler: waits for the agent's answer until the budget
+ * measured from the fault ends. */
+static void wait_for_agent(int64_t fault_mono_ns)
+{
+  int64_t deadline = fault_mono_ns + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+  for (;;) {
+    int64_t left_ms = (deadline - mpn__now_ns()) / 1000000;
+    if (left_ms <= 0)
+      return;
+    struct pollfd p = {mpn__g.reply_fd[0], POLLIN, 0};
+    int r = poll(&p, 1, (int)left_ms);
+    if (r > 0) {
+      char c;
+      ssize_t got = read(mpn__g.reply_fd[0], &c, 1);
+      (void)got;
+      return;
+    }
+    if (r < 0 && errno != EINTR)
+      return;
+  }
+}
+
+/* Runs in a signal handler: a second thread that faults while the first is
+ * being reported waits (bounded) for the process to end. */
+static void wait_for_other_crash(void)
+{
+  int64_t deadline = mpn__now_ns() + ((int64_t)mpn__g.cfg.timeout_ms + 1000) * 1000000;
+  while (!atomic_load(&mpn__g.crash_done) && mpn__now_ns() < deadline)
+    mpn__sleep_ms(10);
+}
+
+/* Runs in a signal handler. */
+static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
+{
+  mpn__crash_slot *s = &mpn__g.slot;
+  s->mono_ns = mpn__now_ns();
+  s->wall_ns = mpn__wall_ns();
+  s->signo = signo;
+  s->si_code = info->si_code;
+  s->fault_addr = (uintptr_t)info->si_addr;
+  s->tid = tid;
+  memcpy(&s->info, info, sizeof *info);
+  memcpy(&s->uc, uc, sizeof *uc);
+  s->nraw = raw_frames(uc, s->raw, MPN__MAX_FRAMES);
+  mpn__record_write(s);
+  char c = 'c';
+  if (write(mpn__g.wake_fd[1], &c, 1) == 1)
+    wait_for_agent(s->mono_ns);
+}
+
+/* Runs in a signal handler. */
+static void on_fatal(int signo, siginfo_t *info, void *ucv)
+{
+  int saved_errno = errno;
+  pid_t tid = current_tid();
+  if (raw_unwind_tid == tid)
+    siglongjmp(raw_unwind_escape, 1);
+  /* A forked child inherits this handler and the agent's pipes but not the
+   * agent: it must never wake its parent's thread. */
+  if (atomic_load(&mpn__g.active) && getpid() == mpn__g.pid && tid != mpn__g.agent_tid) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&mpn__g.crash_owner, &expected, (int)tid)) {
+      handle_crash(signo, info, (ucontext_t *)ucv, tid);
+      atomic_store(&mpn__g.crash_done, 1);
+    } else if (expected != (int)tid) {
+      wait_for_other_crash();
+    }
+  } else if (atomic_load(&mpn__g.active) && getpid() == mpn__g.pid) {
+    /* The agent itself faulted: keep the minimal record, nothing more. */
+    mpn__crash_slot *s = &mpn__g.slot;
+    s->signo = signo;
+    s->wall_ns = mpn__wall_ns();
+    s->fault_addr = (uintptr_t)info->si_addr;
+    s->nraw = 0;
+    mpn__record_write(s);
+  }
+  errno = saved_errno;
+  chain(signo, info, ucv);
+}
+
+void mpn__signals_altstack(void)
+{
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+    return;   /* the thread has one (a runtime's, or ours): keep it */
+  void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED)
+    return;
+  stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0)
+    munmap(mem, ALTSTACK_SIZE);
+}
+
+int mpn__signals_install(void)
+{
+  mpn__signals_altstack();
+  int installed = 0;
+  for (int i = 0; i < NFATAL; i++) {
+    struct sigaction cur;
+    if (sigaction(fatal_signals[i], NULL, &cur) != 0)
+      continue;
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fatal) {
+      installed++;
+      continue;   /* still ours: keep what we chain to */
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(fatal_signals[i], &sa, &previous[i]) == 0) {
+      have_previous[i] = 1;
+      installed++;
+    }
+  }
+  return installed == NFATAL ? 0 : -1;
+}
+
+/* Puts back what we replaced, so that a runtime initialising now (Open MPI's
+ * opal_signal skips signals that already have a handler) installs its own
+ * handler, which we then chain to. */
+void mpn__signals_uninstall(void)
+{
+  for (int i = 0; i < NFATAL; i++) {
+    struct sigaction cur;
+    if (!have_previous[i] || sigaction(fatal_signals[i], NULL, &cur) != 0)
+      continue;
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fatal) {
+      sigaction(fatal_signals[i], &previous[i], NULL);
+      have_previous[i] = 0;
+    }
+  }
+}

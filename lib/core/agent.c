@@ -1,0 +1,232 @@
+/* agent.c - the thread that does everything the signal handler must not:
+ * unwinding and symbolising, the election, delivery. It is started when the
+ * library is armed, so no thread is ever created in a handler, and it blocks
+ * every asynchronous signal so the process's signals go to the application. */
+#include "core/mpn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SEND_MARGIN_NS 150000000LL   /* the handler still has to chain and exit */
+
+enum { CMD_MPI = 1, CMD_FINALIZE = 2, CMD_EXIT = 4 };
+
+static int commands;
+static int crash_pending;
+static mpn__event local_event;   /* static: a backtrace is too big for a stack */
+
+/* Reads the wake pipe; `timeout_ms` 0 only peeks. */
+static void read_wake(int timeout_ms)
+{
+  struct pollfd p = {mpn__g.wake_fd[0], POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0)
+    return;
+  char buf[64];
+  ssize_t n = read(mpn__g.wake_fd[0], buf, sizeof buf);
+  for (ssize_t i = 0; i < n; i++) {
+    switch (buf[i]) {
+    case 'c': crash_pending = 1; break;
+    case 'm': commands |= CMD_MPI; break;
+    case 'f': commands |= CMD_FINALIZE; break;
+    case 'x': commands |= CMD_EXIT; break;
+    }
+  }
+}
+
+static void ack(void)
+{
+  char c = 'a';
+  ssize_t w = write(mpn__g.ack_fd[1], &c, 1);
+  (void)w;
+}
+
+static void capture(mpn__event *ev)
+{
+  mpn__crash_slot *s = &mpn__g.slot;
+  memset(ev, 0, sizeof *ev);
+  ev->kind = "crash";
+  ev->signo = s->signo;
+  ev->fault_addr = s->fault_addr;
+  ev->wall_ns = s->wall_ns;
+  ev->mono_ns = s->mono_ns;
+  ev->fatal = 1;
+  int n = mpn__unwind_frames(&s->uc, ev->frames, MPN__MAX_FRAMES);
+  if (n == 0) {   /* no libunwind: the handler's raw frames, or the faulting pc */
+    for (; n < s->nraw; n++)
+      ev->frames[n].ip = s->raw[n];
+    if (n == 0)
+      ev->frames[n++].ip = (uintptr_t)s->uc.uc_mcontext.gregs[REG_RIP];
+    for (int i = 0; i < n; i++)
+      mpn__symbolize(&ev->frames[i]);
+  }
+  ev->nframes = n;
+  ev->signature = mpn__signature(ev->signo, ev->frames, n);
+}
+
+static const mpn__event *take_crash(void)
+{
+  read_wake(0);
+  if (!crash_pending)
+    return NULL;
+  crash_pending = 0;
+  capture(&local_event);
+  return &local_event;
+}
+
+static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
+{
+  memset(r, 0, sizeof *r);
+  self->rank = mpn__g.rank < 0 ? 0 : mpn__g.rank;
+  self->pid = (int)mpn__g.pid;
+  mpn__strlcpy(self->host, mpn__g.host, sizeof self->host);
+  r->event = ev;
+  r->first_wall_ns = ev->wall_ns;
+  r->leader = *self;
+  r->procs = self;
+  r->nprocs = 1;
+  r->world_size = mpn__g.world_size;
+  r->election = "ok";
+}
+
+/* Handles the local failure; `pre` is its election outcome when the failure
+ * arrived while this rank was already in an epoch. Returns 1 if nothing was
+ * lost (delivered, or somebody else's to deliver). */
+static int handle(const mpn__event *ev, mpn__outcome *pre)
+{
+  int64_t budget_end = ev->mono_ns + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+  int64_t send_by = budget_end - SEND_MARGIN_NS;
+  mpn__proc self;
+  mpn__report r;
+  base_report(&r, ev, &self);
+  mpn__outcome out;
+  if (!pre && atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok)) {
+    int64_t window = (int64_t)mpn__g.cfg.window_ms * 1000000;
+    int64_t elect_by = ev->mono_ns + window + (budget_end - ev->mono_ns - window) / 2;
+    if (mpn__election_run(ev, elect_by, &out) == 1)
+      pre = &out;
+  }
+  int ok = 1;
+  if (pre) {
+    if (pre->leader && pre->procs) {
+      r.procs = pre->procs;
+      r.nprocs = pre->nprocs;
+      r.first_wall_ns = pre->first_wall_ns;
+      ok = mpn__deliver(&r, send_by) > 0;
+      mpn__election_done(budget_end - 50000000);
+    }
+    if (pre->wait_leaders)
+      mpn__election_wait(budget_end - 20000000);
+    free(pre->procs);
+    pre->procs = NULL;
+  } else if (mpn__g.thread_level < 0) {
+    ok = mpn__deliver(&r, send_by) > 0;   /* never called MPI: a world of one */
+  } else if (mpn__fallback_claim(ev->signature)) {
+    r.election = "failed";
+    r.election_error = mpn__election_error();
+    ok = mpn__deliver(&r, send_by) > 0;
+  }
+  return ok;
+}
+
+static void on_crash(const mpn__event *ev, mpn__outcome *pre)
+{
+  if (handle(ev, pre))
+    mpn__record_remove();
+  else
+    mpn__log_error("the %s report could not be delivered; its record stays in %s", mpn__signal_name(ev->signo),
+                   mpn__g.cfg.spool_dir);
+  char c = 'd';
+  ssize_t w = write(mpn__g.reply_fd[1], &c, 1);
+  (void)w;
+}
+
+static void run_commands(void)
+{
+  if (commands & CMD_MPI) {
+    commands &= ~CMD_MPI;
+    mpn__election_start();
+  }
+  if (commands & CMD_FINALIZE) {
+    commands &= ~CMD_FINALIZE;
+    if (atomic_load(&mpn__g.mpi_ok))
+      mpn__election_finalize(mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000, take_crash);
+    else
+      mpn__election_abandon();
+    atomic_store(&mpn__g.mpi_active, 0);
+    ack();
+  }
+  if (commands & CMD_EXIT) {
+    commands &= ~CMD_EXIT;
+    mpn__election_abandon();
+    atomic_store(&mpn__g.mpi_active, 0);
+    ack();
+  }
+}
+
+static void *agent_main(void *arg)
+{
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  mpn__g.agent_tid = (pid_t)syscall(SYS_gettid);
+  mpn__signals_altstack();
+  mpn__unwind_prime();
+  mpn__deliver_prime();
+  for (;;) {
+    int mpi = atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok);
+    read_wake(mpi ? 50 : 1000);   /* idle: one MPI_Test per 50 ms, no spinning */
+    run_commands();
+    const mpn__event *ev = NULL;
+    mpn__outcome out;
+    if (crash_pending) {
+      on_crash(take_crash(), NULL);
+    } else if (atomic_load(&mpn__g.mpi_active)) {
+      int rc = mpn__election_poll(take_crash, &ev, &out);
+      if (ev)   /* a crash arrived while joining somebody's epoch */
+        on_crash(ev, rc == 1 ? &out : NULL);
+    }
+  }
+  return NULL;
+}
+
+int mpn__agent_start(void)
+{
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 1024 * 1024);
+  int rc = pthread_create(&t, &attr, agent_main, NULL);
+  pthread_attr_destroy(&attr);
+  return rc == 0 ? 0 : -1;
+}
+
+void mpn__agent_wake(char what)
+{
+  ssize_t w = write(mpn__g.wake_fd[1], &what, 1);
+  (void)w;
+}
+
+int mpn__agent_wait_ack(long timeout_ms)
+{
+  int64_t deadline = mpn__now_ns() + (int64_t)timeout_ms * 1000000;
+  for (;;) {
+    int64_t left = (deadline - mpn__now_ns()) / 1000000;
+    if (left <= 0)
+      return -1;
+    struct pollfd p = {mpn__g.ack_fd[0], POLLIN, 0};
+    int r = poll(&p, 1, (int)left);
+    if (r > 0) {
+      char c;
+      return read(mpn__g.ack_fd[0], &c, 1) == 1 ? 0 : -1;
+    }
+    if (r < 0 && errno != EINTR)
+      return -1;
+  }
+}

@@ -1,0 +1,313 @@
+/* init.c - how the library arms itself.
+ *
+ * Linked into a program (or statically), it arms in its constructor: a
+ * program that never calls MPI is then a world of one. Preloaded, it arms in
+ * MPI_Init only, so the shells, compilers and helpers that a job also starts
+ * (LD_PRELOAD reaches them all) stay silent. MPINOTIFY_DISABLE=1 leaves
+ * every process untouched. */
+#include "core/mpn.h"
+#include "mpi/pmpi.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+mpn__state mpn__g = {
+  .rank = -1, .world_size = 1, .thread_level = -1,
+  .wake_fd = {-1, -1}, .reply_fd = {-1, -1}, .ack_fd = {-1, -1},
+};
+
+static char config_errors[2048];
+static int user_initialized;
+
+int mpn__mpi_world_rank_from_env(void)
+{
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v)
+      return atoi(v);
+  }
+  return -1;
+}
+
+/* Does the main program itself need this library (linked, not preloaded)? */
+static int main_program_links_us(void)
+{
+  struct link_map *main_map = dlopen(NULL, RTLD_NOW | RTLD_NOLOAD);
+  if (!mpn__g.self_path[0])
+    return 1;   /* static archive: we are part of the program */
+  if (!main_map)
+    return 0;
+  const char *strtab = NULL;
+  for (const ElfW(Dyn) *d = main_map->l_ld; d && d->d_tag != DT_NULL; d++)
+    if (d->d_tag == DT_STRTAB)
+      strtab = (const char *)d->d_un.d_ptr;
+  for (const ElfW(Dyn) *d = main_map->l_ld; strtab && d && d->d_tag != DT_NULL; d++)
+    if (d->d_tag == DT_NEEDED && strstr(strtab + d->d_un.d_val, "libmpinotify"))
+      return 1;
+  return 0;
+}
+
+static void find_self(void)
+{
+  Dl_info info;
+  struct link_map *map = NULL;
+  if (dladdr1((void *)&find_self, &info, (void **)&map, RTLD_DL_LINKMAP) && map && map->l_name[0])
+    if (!realpath(map->l_name, mpn__g.self_path))
+      mpn__strlcpy(mpn__g.self_path, map->l_name, sizeof mpn__g.self_path);
+}
+
+const char *mpn_library_path(void)
+{
+  if (!mpn__g.self_path[0])
+    find_self();
+  return mpn__g.self_path[0] ? mpn__g.self_path : NULL;
+}
+
+static void print_config_errors(void)
+{
+  if (!config_errors[0] || mpn__g.cfg.config_checked || mpn__g.rank > 0)
+    return;
+  for (char *line = strtok(config_errors, "\n"); line; line = strtok(NULL, "\n"))
+    mpn__log_error("%s", line);
+  config_errors[0] = '\0';
+}
+
+static void child_after_fork(void)
+{
+  atomic_store(&mpn__g.active, 0);   /* the agent thread did not come along */
+  atomic_store(&mpn__g.mpi_active, 0);
+}
+
+static int make_pipes(void)
+{
+  if (pipe2(mpn__g.wake_fd, O_CLOEXEC | O_NONBLOCK) || pipe2(mpn__g.reply_fd, O_CLOEXEC) ||
+      pipe2(mpn__g.ack_fd, O_CLOEXEC))
+    return -1;
+  /* The handler's write must never block, whatever the agent is doing. */
+  return fcntl(mpn__g.wake_fd[1], F_SETFL, O_NONBLOCK);
+}
+
+int mpn__activate(const mpn_options *opts, int from_mpi)
+{
+  (void)from_mpi;
+  if (atomic_load(&mpn__g.active) || mpn__g.disabled)
+    return 0;
+  if (opts) {
+    mpn__config_free(&mpn__g.cfg);
+    mpn__config_load(&mpn__g.cfg, opts, config_errors, sizeof config_errors);
+  }
+  mpn__g.pid = getpid();
+  if (mpn__g.rank < 0)
+    mpn__g.rank = mpn__mpi_world_rank_from_env();
+  gethostname(mpn__g.host, sizeof mpn__g.host - 1);
+  mpn__g.job_token = ((uint64_t)mpn__g.pid << 32) ^ (uint64_t)mpn__wall_ns();
+  print_config_errors();
+  if (make_pipes() != 0) {
+    mpn__log_error("cannot create the agent's pipes: crash reports are off in this process");
+    return -1;
+  }
+  mpn__record_prepare();
+  mpn__unwind_load();
+  if (mpn__agent_start() != 0) {
+    mpn__log_error("cannot start the agent thread: crash reports are off in this process");
+    return -1;
+  }
+  static int atfork_done;
+  if (!atfork_done++)
+    pthread_atfork(NULL, NULL, child_after_fork);
+  atomic_store(&mpn__g.active, 1);
+  mpn__signals_install();
+  return 0;
+}
+
+/* A rank that exits without MPI_Finalize: the agent must be out of MPI
+ * before libmpi's destructors run. */
+static void on_exit_without_finalize(void)
+{
+  if (getpid() != mpn__g.pid || !atomic_load(&mpn__g.mpi_active))
+    return;
+  atomic_store(&mpn__g.stop, 1);
+  mpn__agent_wake('x');
+  mpn__agent_wait_ack(500);
+}
+
+static const char *thread_level_name(int level)
+{
+  switch (level) {
+  case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
+  case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
+  case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
+  case MPI_THREAD_MULTIPLE: return "MPI_THREAD_MULTIPLE";
+  }
+  return "unknown";
+}
+
+const char *mpn__thread_level_name(void)
+{
+  return mpn__g.thread_level < 0 ? NULL : thread_level_name(mpn__g.thread_level);
+}
+
+void mpn__on_mpi_initialized(int provided)
+{
+  if (mpn__g.disabled)
+    return;
+  mpn__g.thread_level = provided;
+  if (mpn__mpi_resolve() != 0) {
+    if (mpn__mpi_world_rank_from_env() <= 0)
+      mpn__log_warn("this MPI is not Open MPI (PMPI entry points or ompi_mpi_* handles missing): "
+                    "the library stays inert");
+    return;
+  }
+  int rank = 0;
+  mpn__pmpi.Comm_rank(mpn__pmpi.world, &rank);
+  mpn__g.rank = rank;
+  if (!atomic_load(&mpn__g.active) && mpn__activate(NULL, 1) != 0)
+    return;
+  if (mpn__mpi_setup(provided) != 0) {
+    mpn__log_warn("cannot set up the election communicator: reports fall back to one per node");
+  } else {
+    atomic_store(&mpn__g.mpi_active, 1);
+    mpn__agent_wake('m');
+    static int registered;
+    if (!registered++)
+      atexit(on_exit_without_finalize);
+  }
+  mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
+  if (mpn__g.rank == 0) {
+    char list[1024] = "";
+    for (int i = 0; i < mpn__g.cfg.nchannels; i++)
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", mpn__g.cfg.channels[i].masked);
+    mpn__log_debug("armed on %d ranks; MPI thread level %s%s; channels: %s", mpn__g.world_size,
+                   thread_level_name(provided), atomic_load(&mpn__g.mpi_ok) ? "" : " (no election: one report per node)",
+                   list);
+  }
+}
+
+void mpn__on_mpi_finalize(void)
+{
+  if (!atomic_load(&mpn__g.mpi_active) || getpid() != mpn__g.pid)
+    return;
+  mpn__agent_wake('f');
+  if (mpn__agent_wait_ack(mpn__g.cfg.timeout_ms + 1000) != 0) {
+    atomic_store(&mpn__g.stop, 1);   /* the agent is stuck: keep it away from MPI */
+    mpn__log_warn("the agent did not leave MPI in time; finalizing anyway");
+  }
+  atomic_store(&mpn__g.mpi_active, 0);
+}
+
+__attribute__((constructor)) static void mpn__constructor(void)
+{
+  mpn__g.pid = getpid();
+  if (mpn__env_flag("MPINOTIFY_DISABLE")) {
+    mpn__g.disabled = 1;
+    return;
+  }
+  find_self();
+  mpn__config_load(&mpn__g.cfg, NULL, config_errors, sizeof config_errors);
+  if (main_program_links_us())
+    mpn__activate(NULL, 0);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+int mpn_is_active(void)
+{
+  return atomic_load(&mpn__g.active) ? 1 : 0;
+}
+
+mpn_code mpn_init(mpn_options *opts)
+{
+  mpn_code rc = MPN_OK;
+  if (mpn__g.disabled)
+    rc = MPN_E_DISABLED;
+  else if (user_initialized || mpn__g.thread_level >= 0)
+    rc = MPN_E_ALREADY_INITIALIZED;
+  if (rc != MPN_OK) {
+    mpn_options_free(opts);
+    return rc;
+  }
+  user_initialized = 1;
+  mpn__config fresh;
+  rc = mpn__config_load(&fresh, opts, config_errors, sizeof config_errors);
+  mpn_options_free(opts);
+  /* Not yet armed: swap in the new settings before the agent ever reads them. */
+  if (!atomic_load(&mpn__g.active)) {
+    mpn__config_free(&mpn__g.cfg);
+    mpn__g.cfg = fresh;
+    return mpn__activate(NULL, 0) == 0 ? rc : MPN_E_IO;
+  }
+  mpn__config old = mpn__g.cfg;   /* armed but idle: only the agent reads it, on a failure */
+  mpn__g.cfg = fresh;
+  mpn__config_free(&old);
+  print_config_errors();
+  return rc;
+}
+
+mpn_options *mpn_options_new(void)
+{
+  mpn_options *o = calloc(1, sizeof *o);
+  if (o)
+    o->timeout_ms = o->window_ms = -1;
+  return o;
+}
+
+void mpn_options_free(mpn_options *o)
+{
+  if (!o)
+    return;
+  free(o->urls);
+  free(o->job_name);
+  free(o->job_command);
+  free(o);
+}
+
+static mpn_code set_string(mpn_options *o, char **field, const char *v)
+{
+  if (!o || !v)
+    return MPN_E_INVALID_ARGUMENT;
+  char *copy = strdup(v);
+  if (!copy)
+    return MPN_E_NO_MEMORY;
+  free(*field);
+  *field = copy;
+  return MPN_OK;
+}
+
+mpn_code mpn_options_set_urls(mpn_options *o, const char *urls)
+{
+  return set_string(o, o ? &o->urls : NULL, urls);
+}
+
+mpn_code mpn_options_set_job_name(mpn_options *o, const char *name)
+{
+  return set_string(o, o ? &o->job_name : NULL, name);
+}
+
+mpn_code mpn_options_set_job_command(mpn_options *o, const char *command)
+{
+  return set_string(o, o ? &o->job_command : NULL, command);
+}
+
+mpn_code mpn_options_set_timeout_ms(mpn_options *o, long ms)
+{
+  if (!o || ms < 100 || ms > 3600000)
+    return MPN_E_INVALID_ARGUMENT;
+  o->timeout_ms = ms;
+  return MPN_OK;
+}
+
+mpn_code mpn_options_set_window_ms(mpn_options *o, long ms)
+{
+  if (!o || ms < 0 || ms > 60000)
+    return MPN_E_INVALID_ARGUMENT;
+  o->window_ms = ms;
+  return MPN_OK;
+}

@@ -1,0 +1,100 @@
+/* util.c - time and string helpers. The fmt_* functions run in the signal
+ * handler: they touch nothing but their arguments. */
+#include "core/mpn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t mpn__now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mpn__wall_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void mpn__sleep_ms(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+char *mpn__strdup(const char *s)
+{
+  return s ? strdup(s) : NULL;
+}
+
+size_t mpn__strlcpy(char *dst, const char *src, size_t size)
+{
+  size_t n = strlen(src);
+  if (size) {
+    size_t k = n < size - 1 ? n : size - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+  }
+  return n;
+}
+
+size_t mpn__fmt_str(char *buf, size_t cap, size_t len, const char *s)
+{
+  while (*s && len + 1 < cap)
+    buf[len++] = *s++;
+  if (cap)
+    buf[len < cap ? len : cap - 1] = '\0';
+  return len;
+}
+
+static size_t fmt_digits(char *buf, size_t cap, size_t len, uint64_t v, unsigned base)
+{
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v);
+  while (n && len + 1 < cap)
+    buf[len++] = tmp[--n];
+  if (cap)
+    buf[len < cap ? len : cap - 1] = '\0';
+  return len;
+}
+
+size_t mpn__fmt_u64(char *buf, size_t cap, size_t len, uint64_t v)
+{
+  return fmt_digits(buf, cap, len, v, 10);
+}
+
+size_t mpn__fmt_i64(char *buf, size_t cap, size_t len, int64_t v)
+{
+  if (v < 0) {
+    len = mpn__fmt_str(buf, cap, len, "-");
+    return fmt_digits(buf, cap, len, (uint64_t)0 - (uint64_t)v, 10);
+  }
+  return fmt_digits(buf, cap, len, (uint64_t)v, 10);
+}
+
+size_t mpn__fmt_hex(char *buf, size_t cap, size_t len, uint64_t v)
+{
+  len = mpn__fmt_str(buf, cap, len, "0x");
+  return fmt_digits(buf, cap, len, v, 16);
+}
+
+void mpn__iso8601(int64_t wall_ns, char *out, size_t cap)
+{
+  time_t secs = (time_t)(wall_ns / 1000000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char base[32];
+  strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out, cap, "%s.%03dZ", base, (int)((wall_ns / 1000000) % 1000));
+}

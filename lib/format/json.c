@@ -1,0 +1,126 @@
+/* json.c - the generic webhook body, schema "mpinotify/1" (README.md). Built
+ * with jansson; every string goes through mpn__utf8_sanitize first, because
+ * program names, symbols and messages may hold any bytes and JSON may not. */
+#include "core/mpn.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of a valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+  if (p[0] < 0x80)
+    return 1;
+  size_t len;
+  uint32_t cp, min;
+  if ((p[0] & 0xe0) == 0xc0) { len = 2; cp = p[0] & 0x1f; min = 0x80; }
+  else if ((p[0] & 0xf0) == 0xe0) { len = 3; cp = p[0] & 0x0f; min = 0x800; }
+  else if ((p[0] & 0xf8) == 0xf0) { len = 4; cp = p[0] & 0x07; min = 0x10000; }
+  else return 0;
+  if (len > n)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;   /* overlong, out of range, or a UTF-16 surrogate */
+  return len;
+}
+
+char *mpn__utf8_sanitize(const char *s, size_t n)
+{
+  char *out = malloc(n * 3 + 1);   /* each bad byte may become 3 */
+  if (!out)
+    return NULL;
+  size_t o = 0;
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
+    if (k) {
+      memcpy(out + o, p + i, k);
+      o += k;
+      i += k;
+    } else {
+      memcpy(out + o, "\xef\xbf\xbd", 3);   /* U+FFFD REPLACEMENT CHARACTER */
+      o += 3;
+      i++;
+    }
+  }
+  out[o] = '\0';
+  return out;
+}
+
+static json_t *jstr(const char *s)
+{
+  if (!s)
+    return json_null();
+  char *clean = mpn__utf8_sanitize(s, strlen(s));
+  json_t *j = clean ? json_string(clean) : NULL;
+  free(clean);
+  return j ? j : json_null();
+}
+
+static json_t *jhex(uint64_t v)
+{
+  char buf[24];
+  snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)v);
+  return json_string(buf);
+}
+
+static json_t *jproc(const mpn__proc *p)
+{
+  return json_pack("{s:i, s:i, s:o}", "rank", p->rank, "pid", p->pid, "hostname", jstr(p->host));
+}
+
+static json_t *jframes(const mpn__event *ev)
+{
+  json_t *a = json_array();
+  for (int i = 0; i < ev->nframes; i++) {
+    const mpn__frame *f = &ev->frames[i];
+    json_array_append_new(a, json_pack("{s:i, s:o, s:o, s:o, s:o}", "index", i,
+        "module", f->module[0] ? jstr(f->module) : json_null(), "offset", jhex(f->offset),
+        "function", f->has_function ? jstr(f->function) : json_null(),
+        "function_offset", f->has_function ? jhex(f->function_offset) : json_null()));
+  }
+  return a;
+}
+
+char *mpn__report_json(const mpn__report *r)
+{
+  const mpn__event *ev = r->event;
+  char sig[20], ts[40];
+  snprintf(sig, sizeof sig, "%016llx", (unsigned long long)ev->signature);
+  mpn__iso8601(r->first_wall_ns, ts, sizeof ts);
+  json_t *ranks = json_array(), *procs = json_array();
+  for (int i = 0; i < r->nprocs; i++) {
+    json_array_append_new(ranks, json_integer(r->procs[i].rank));
+    json_array_append_new(procs, jproc(&r->procs[i]));
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "schema", json_string("mpinotify/1"));
+  json_object_set_new(o, "event", json_string(ev->kind));
+  json_object_set_new(o, "signature", json_string(sig));
+  json_object_set_new(o, "signal", json_string(mpn__signal_name(ev->signo)));
+  json_object_set_new(o, "signal_number", json_integer(ev->signo));
+  json_object_set_new(o, "fault_address", jhex(ev->fault_addr));
+  json_object_set_new(o, "timestamp", json_string(ts));
+  json_object_set_new(o, "ranks", ranks);
+  json_object_set_new(o, "world_size", json_integer(r->world_size));
+  json_object_set_new(o, "election", json_string(r->election));
+  if (r->election_error)
+    json_object_set_new(o, "election_error", jstr(r->election_error));
+  json_object_set_new(o, "leader", jproc(&r->leader));
+  json_object_set_new(o, "processes", procs);
+  json_object_set_new(o, "backtrace", jframes(ev));
+  json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", jstr(mpn__g.cfg.job_name),
+                                          "command", jstr(mpn__g.cfg.job_command)));
+  json_object_set_new(o, "mpi_thread_level", jstr(mpn__thread_level_name()));
+  json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
+  char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return text;
+}

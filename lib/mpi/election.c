@@ -1,0 +1,432 @@
+/* election.c - one reporter per unique failure, agreed through MPI.
+ *
+ * All of this runs on the agent thread of every rank, on a private duplicate
+ * of MPI_COMM_WORLD with MPI_ERRORS_RETURN, so it progresses while the
+ * application threads sit blocked in MPI waiting for a crashed peer.
+ *
+ * Protocol, per epoch e (numbered identically on every rank):
+ *  1. A rank with a new failure sends a doorbell (e) to every other rank.
+ *     Every agent keeps one doorbell receive posted.
+ *  2. Each rank contributes to epoch e a gathering window after it first
+ *     hears of it (its own failure or a doorbell), so ranks that fail within
+ *     the window land in the same epoch.
+ *  3. One MPI_Iallgather of a fixed record per rank: every rank learns every
+ *     failure, so a signature reported once is never reported again, even
+ *     after the reporting rank has died.
+ *  4. For each new signature the lowest rank that hit it leads: it delivers,
+ *     then tells every fatally failed rank of the epoch that it is done, so no
+ *     crashed process exits (and makes mpirun kill the job) while a leader is
+ *     still sending.
+ * Every wait has a deadline. An epoch that cannot complete (a peer is already
+ * dead) marks the election broken; callers then fall back to one report per
+ * node.
+ */
+#include "core/mpn.h"
+#include "mpi/pmpi.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TAG_DOORBELL = 7301, TAG_DONE = 7302 };
+enum { WIRE_EVENT = 1u, WIRE_FATAL = 2u };
+
+typedef struct wire_rec {   /* what each rank contributes to an epoch */
+  uint64_t signature;
+  int64_t wall_ns;
+  int32_t pid;
+  int32_t signo;
+  uint32_t flags;
+  uint32_t reserved;
+  char host[MPN__HOST_MAX];
+} wire_rec;
+
+static struct {
+  MPI_Comm comm, fin_comm;
+  int rank, size;
+  int64_t next_epoch;
+  int64_t bell_in, bell_out, done_out, done_in;
+  MPI_Request bell_req;
+  int bell_posted;
+  int64_t pending_since;      /* a doorbell for next_epoch arrived then (0: none) */
+  MPI_Request *sends;         /* doorbells and done notices in flight */
+  int nsends;
+  wire_rec *all;
+  uint64_t *reported;
+  int nreported, capreported;
+  int *leaders, nleaders;     /* of the last epoch */
+  int *fatal, nfatal;
+  int64_t last_epoch;
+  int broken;
+  char error[200];
+} E;
+
+const char *mpn__election_error(void)
+{
+  return E.error[0] ? E.error : "the election could not run";
+}
+
+static void set_broken(const char *why)
+{
+  if (!E.broken)
+    snprintf(E.error, sizeof E.error, "%s", why);
+  E.broken = 1;
+  atomic_store(&mpn__g.mpi_ok, 0);
+}
+
+int mpn__mpi_setup(int provided)
+{
+  mpn__pmpi_table *P = &mpn__pmpi;
+  P->Comm_rank(P->world, &E.rank);
+  P->Comm_size(P->world, &E.size);
+  mpn__g.rank = E.rank;
+  mpn__g.world_size = E.size;
+  if (P->Comm_dup(P->world, &E.comm) != 0 || P->Comm_dup(P->world, &E.fin_comm) != 0)
+    return -1;
+  /* A dead peer must never make the notifier abort the job. */
+  P->Comm_set_errhandler(E.comm, P->errors_return);
+  P->Comm_set_errhandler(E.fin_comm, P->errors_return);
+  uint64_t token = ((uint64_t)mpn__g.pid << 32) ^ (uint64_t)mpn__wall_ns();
+  P->Bcast(&token, (int)sizeof token, P->byte, 0, E.comm);
+  mpn__g.job_token = token;
+  E.all = calloc((size_t)E.size, sizeof *E.all);
+  E.sends = calloc((size_t)E.size * 2, sizeof *E.sends);
+  E.leaders = calloc((size_t)E.size, sizeof *E.leaders);
+  E.fatal = calloc((size_t)E.size, sizeof *E.fatal);
+  if (!E.all || !E.sends || !E.leaders || !E.fatal)
+    return -1;
+  if (provided < MPI_THREAD_MULTIPLE) {
+    snprintf(E.error, sizeof E.error,
+             "MPI provides thread level %d, below MPI_THREAD_MULTIPLE (MPINOTIFY_MPI_THREAD=keep?): "
+             "the ranks cannot elect a reporter", provided);
+    E.broken = 1;
+    return 0;
+  }
+  atomic_store(&mpn__g.mpi_ok, 1);
+  return 0;
+}
+
+static int known(uint64_t sig)
+{
+  for (int i = 0; i < E.nreported; i++)
+    if (E.reported[i] == sig)
+      return 1;
+  return 0;
+}
+
+static void remember(uint64_t sig)
+{
+  if (known(sig))
+    return;
+  if (E.nreported == E.capreported) {
+    int cap = E.capreported ? E.capreported * 2 : 64;
+    uint64_t *grown = realloc(E.reported, sizeof *grown * (size_t)cap);
+    if (!grown)
+      return;
+    E.reported = grown;
+    E.capreported = cap;
+  }
+  E.reported[E.nreported++] = sig;
+}
+
+static void post_bell(void)
+{
+  E.bell_posted = mpn__pmpi.Irecv(&E.bell_in, (int)sizeof E.bell_in, mpn__pmpi.byte, MPI_ANY_SOURCE,
+                                  TAG_DOORBELL, E.comm, &E.bell_req) == 0;
+}
+
+void mpn__election_start(void)
+{
+  if (E.size > 0 && !E.bell_posted)
+    post_bell();
+}
+
+/* Receives every doorbell that has arrived; remembers one for the next epoch. */
+static void check_bells(void)
+{
+  while (E.bell_posted) {
+    int flag = 0;
+    if (mpn__pmpi.Test(&E.bell_req, &flag, MPI_STATUS_IGNORE) != 0) {
+      E.bell_posted = 0;
+      set_broken("the doorbell receive failed");
+      return;
+    }
+    if (!flag)
+      return;
+    if (E.bell_in >= E.next_epoch && !E.pending_since)
+      E.pending_since = mpn__now_ns();
+    post_bell();
+  }
+}
+
+/* Completes what it can of the sends in flight; never waits. */
+static void progress_sends(void)
+{
+  int live = 0;
+  for (int i = 0; i < E.nsends; i++) {
+    int flag = 0;
+    if (mpn__pmpi.Test(&E.sends[i], &flag, MPI_STATUS_IGNORE) != 0 || !flag)
+      E.sends[live++] = E.sends[i];
+  }
+  E.nsends = live;
+}
+
+static void send_all(int64_t *buf, int tag, const int *to, int n)
+{
+  for (int i = 0; i < n && E.nsends < E.size * 2; i++) {
+    if (to[i] == E.rank)
+      continue;
+    if (mpn__pmpi.Isend(buf, (int)sizeof *buf, mpn__pmpi.byte, to[i], tag, E.comm, &E.sends[E.nsends]) == 0)
+      E.nsends++;
+  }
+}
+
+static void ring_doorbells(void)
+{
+  E.bell_out = E.next_epoch;
+  for (int r = 0; r < E.size && E.nsends < E.size * 2; r++) {
+    if (r == E.rank)
+      continue;
+    if (mpn__pmpi.Isend(&E.bell_out, (int)sizeof E.bell_out, mpn__pmpi.byte, r, TAG_DOORBELL, E.comm,
+                        &E.sends[E.nsends]) == 0)
+      E.nsends++;
+  }
+}
+
+static void fill_mine(wire_rec *w, const mpn__event *ev)
+{
+  memset(w, 0, sizeof *w);
+  w->pid = (int32_t)mpn__g.pid;
+  mpn__strlcpy(w->host, mpn__g.host, sizeof w->host);
+  if (ev) {
+    w->signature = ev->signature;
+    w->wall_ns = ev->wall_ns;
+    w->signo = ev->signo;
+    w->flags = WIRE_EVENT | (ev->fatal ? WIRE_FATAL : 0);
+  }
+}
+
+/* Sleeps a little between MPI_Test calls: each one runs the progress engine
+ * and a spinning agent would steal a core from the application. */
+static void nap(int64_t started)
+{
+  mpn__sleep_ms(mpn__now_ns() - started < 20000000 ? 1 : 5);
+}
+
+/* Runs one epoch. `take` may capture a local failure that arrives during the
+ * window (a healthy rank that crashes just now). Returns 0 when complete. */
+static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), int64_t heard_ns,
+                     int64_t deadline)
+{
+  int64_t epoch = E.next_epoch++;
+  E.pending_since = 0;
+  int64_t contribute_at = heard_ns + (int64_t)mpn__g.cfg.window_ms * 1000000;
+  while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline) {
+    check_bells();
+    progress_sends();
+    if (!*evp && take)
+      *evp = take();
+    mpn__sleep_ms(2);
+  }
+  wire_rec mine;
+  fill_mine(&mine, *evp);
+  MPI_Request req;
+  if (mpn__pmpi.Iallgather(&mine, (int)sizeof mine, mpn__pmpi.byte, E.all, (int)sizeof mine,
+                           mpn__pmpi.byte, E.comm, &req) != 0) {
+    set_broken("MPI_Iallgather on the election communicator failed");
+    return -1;
+  }
+  int64_t started = mpn__now_ns();
+  for (int flag = 0; !flag;) {
+    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0) {
+      set_broken("the election's MPI_Iallgather failed (a rank may have died)");
+      return -1;
+    }
+    if (flag)
+      break;
+    if (mpn__now_ns() > deadline || atomic_load(&mpn__g.stop)) {
+      char why[160];
+      snprintf(why, sizeof why, "election epoch %lld did not complete in time (a rank may have died)",
+               (long long)epoch);
+      set_broken(why);
+      return -1;
+    }
+    check_bells();
+    progress_sends();
+    nap(started);
+  }
+  E.last_epoch = epoch;
+  return 0;
+}
+
+/* Leaders (lowest rank per new signature) and fatal ranks of the epoch; then
+ * every signature of it counts as reported. */
+static void tally(void)
+{
+  E.nleaders = E.nfatal = 0;
+  uint64_t *fresh = calloc((size_t)E.size, sizeof *fresh);
+  int nfresh = 0;
+  for (int r = 0; r < E.size; r++) {
+    const wire_rec *w = &E.all[r];
+    if (!(w->flags & WIRE_EVENT))
+      continue;
+    if (w->flags & WIRE_FATAL)
+      E.fatal[E.nfatal++] = r;
+    if (known(w->signature))
+      continue;
+    int seen = 0;
+    for (int i = 0; i < nfresh && !seen; i++)
+      seen = fresh && fresh[i] == w->signature;
+    if (!seen && fresh) {
+      fresh[nfresh++] = w->signature;
+      E.leaders[E.nleaders++] = r;
+    }
+  }
+  for (int i = 0; i < nfresh; i++)
+    remember(fresh[i]);
+  free(fresh);
+}
+
+static void fill_outcome(const mpn__event *ev, mpn__outcome *out)
+{
+  memset(out, 0, sizeof *out);
+  int lead = 0;
+  for (int i = 0; i < E.nleaders; i++)
+    lead |= E.leaders[i] == E.rank;
+  out->known = !lead;
+  out->leader = lead;
+  for (int i = 0; ev && ev->fatal && i < E.nleaders; i++)
+    out->wait_leaders += E.leaders[i] != E.rank;
+  if (!lead)
+    return;
+  out->procs = calloc((size_t)E.size, sizeof *out->procs);
+  out->first_wall_ns = ev->wall_ns;
+  for (int r = 0; r < E.size && out->procs; r++) {
+    const wire_rec *w = &E.all[r];
+    if (!(w->flags & WIRE_EVENT) || w->signature != ev->signature)
+      continue;
+    mpn__proc *p = &out->procs[out->nprocs++];
+    p->rank = r;
+    p->pid = w->pid;
+    mpn__strlcpy(p->host, w->host, sizeof p->host);
+    if (w->wall_ns < out->first_wall_ns)
+      out->first_wall_ns = w->wall_ns;
+  }
+}
+
+int mpn__election_run(const mpn__event *ev, int64_t deadline, mpn__outcome *out)
+{
+  memset(out, 0, sizeof *out);
+  if (E.broken || !atomic_load(&mpn__g.mpi_ok))
+    return 0;
+  check_bells();
+  /* Known and nobody waiting on us: no epoch needed. */
+  if (known(ev->signature) && !E.pending_since) {
+    out->known = 1;
+    return 1;
+  }
+  int64_t heard = E.pending_since ? E.pending_since : mpn__now_ns();
+  if (!E.pending_since)
+    ring_doorbells();
+  const mpn__event *evp = ev;
+  if (run_epoch(&evp, NULL, heard, deadline) != 0)
+    return 0;
+  tally();
+  fill_outcome(ev, out);
+  return 1;
+}
+
+/* The healthy rank's side: join an epoch somebody rang for. */
+int mpn__election_poll(const mpn__event *(*take)(void), const mpn__event **taken, mpn__outcome *out)
+{
+  *taken = NULL;
+  if (E.broken || !atomic_load(&mpn__g.mpi_ok))
+    return 0;
+  check_bells();
+  progress_sends();
+  if (!E.pending_since)
+    return 0;
+  int64_t deadline = mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+  const mpn__event *ev = NULL;
+  if (run_epoch(&ev, take, E.pending_since, deadline) != 0)
+    return *taken = ev, -1;
+  tally();
+  *taken = ev;
+  if (ev)
+    fill_outcome(ev, out);
+  return 1;
+}
+
+void mpn__election_done(int64_t deadline)
+{
+  E.done_out = E.last_epoch;
+  send_all(&E.done_out, TAG_DONE, E.fatal, E.nfatal);
+  while (E.nsends && mpn__now_ns() < deadline) {
+    progress_sends();
+    mpn__sleep_ms(1);
+  }
+}
+
+/* A fatally failed rank waits until every leader of its epoch has delivered,
+ * since its exit makes the launcher kill the job, leaders included. */
+int mpn__election_wait(int64_t deadline)
+{
+  int heard = 0, want = 0;
+  for (int i = 0; i < E.nleaders; i++) {
+    if (E.leaders[i] == E.rank)
+      continue;
+    want++;
+    MPI_Request req;
+    if (mpn__pmpi.Irecv(&E.done_in, (int)sizeof E.done_in, mpn__pmpi.byte, E.leaders[i], TAG_DONE,
+                        E.comm, &req) != 0)
+      continue;
+    for (int flag = 0; !flag && mpn__now_ns() < deadline;) {
+      if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0)
+        break;
+      if (flag)
+        heard++;
+      else
+        mpn__sleep_ms(2);
+    }
+  }
+  return heard == want ? 0 : -1;
+}
+
+/* Every rank enters MPI_Finalize: one last barrier on a separate communicator
+ * (so it never mismatches an epoch), serving epochs until everyone is there,
+ * then the doorbell receive is cancelled. */
+void mpn__election_finalize(int64_t deadline, const mpn__event *(*take)(void))
+{
+  MPI_Request req;
+  int barrier_ok = E.size > 0 && mpn__pmpi.Ibarrier(E.fin_comm, &req) == 0;
+  for (int flag = 0; barrier_ok && !flag;) {
+    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0 || mpn__now_ns() > deadline) {
+      barrier_ok = 0;
+      break;
+    }
+    const mpn__event *ev;
+    mpn__outcome out;
+    if (!E.broken && mpn__election_poll(take, &ev, &out) > 0)
+      free(out.procs);
+    mpn__sleep_ms(2);
+  }
+  if (E.bell_posted) {
+    int flag = 0;
+    mpn__pmpi.Cancel(&E.bell_req);
+    for (int64_t end = mpn__now_ns() + 200000000; !flag && mpn__now_ns() < end;)
+      if (mpn__pmpi.Test(&E.bell_req, &flag, MPI_STATUS_IGNORE) != 0)
+        break;
+    E.bell_posted = 0;
+  }
+  if (barrier_ok) {
+    mpn__pmpi.Comm_free(&E.comm);
+    mpn__pmpi.Comm_free(&E.fin_comm);
+  }
+  set_broken("MPI is finalized");
+}
+
+void mpn__election_abandon(void)
+{
+  set_broken("the process is exiting without MPI_Finalize");
+}

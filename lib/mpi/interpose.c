@@ -1,0 +1,117 @@
+/* interpose.c - MPI_Init, MPI_Init_thread and MPI_Finalize through the
+ * profiling interface. The PMPI_ names are defined too: Open MPI's Fortran
+ * bindings (mpi_init_) call PMPI_Init directly, and would otherwise be
+ * missed. The real functions are the next definitions after ours
+ * (dlsym RTLD_NEXT), as Darshan does. */
+#include "core/mpn.h"
+#include "mpi/pmpi.h"
+
+#include <dlfcn.h>
+
+#define MPN_ERR_OTHER 16   /* MPI_ERR_OTHER: the value every MPI-3 library uses */
+
+mpn__pmpi_table mpn__pmpi;
+
+static __thread int in_wrapper;   /* another tool's MPI_Init may call our PMPI_Init */
+
+static void *next_symbol(const char *name)
+{
+  void *p = dlsym(RTLD_NEXT, name);
+  return p ? p : dlsym(RTLD_DEFAULT, name);
+}
+
+int mpn__mpi_resolve(void)
+{
+  int missing = 0;
+#define MPN__PMPI_RESOLVE(name) \
+  if (!(*(void **)&mpn__pmpi.name = dlsym(RTLD_DEFAULT, "PMPI_" #name))) missing = 1;
+  MPN__PMPI_FUNCTIONS(MPN__PMPI_RESOLVE)
+#undef MPN__PMPI_RESOLVE
+  mpn__pmpi.world = (MPI_Comm)dlsym(RTLD_DEFAULT, "ompi_mpi_comm_world");
+  mpn__pmpi.byte = (MPI_Datatype)dlsym(RTLD_DEFAULT, "ompi_mpi_byte");
+  mpn__pmpi.errors_return = (MPI_Errhandler)dlsym(RTLD_DEFAULT, "ompi_mpi_errors_return");
+  if (missing || !mpn__pmpi.world || !mpn__pmpi.byte || !mpn__pmpi.errors_return)
+    return -1;
+  return 0;
+}
+
+static int init_thread(int *argc, char ***argv, int required, int *provided)
+{
+  static int (*real)(int *, char ***, int, int *);
+  if (!real)
+    *(void **)&real = next_symbol("PMPI_Init_thread");
+  if (!real)
+    return MPN_ERR_OTHER;
+  if (in_wrapper || mpn__g.disabled)
+    return real(argc, argv, required, provided);
+  in_wrapper = 1;
+  /* The agent thread calls MPI while the application may be inside MPI:
+   * that needs MPI_THREAD_MULTIPLE unless the user keeps the app's level. */
+  int ask = required;
+  if (!mpn__g.cfg.keep_thread_level && ask < MPI_THREAD_MULTIPLE)
+    ask = MPI_THREAD_MULTIPLE;
+  int got = MPI_THREAD_SINGLE;
+  mpn__signals_uninstall();   /* let Open MPI install its own handlers; we chain to them */
+  int rc = real(argc, argv, ask, &got);
+  if (rc == 0)
+    mpn__on_mpi_initialized(got);
+  else if (atomic_load(&mpn__g.active))
+    mpn__signals_install();
+  if (provided)
+    *provided = got;
+  in_wrapper = 0;
+  return rc;
+}
+
+static int init_plain(int *argc, char ***argv)
+{
+  static int (*real)(int *, char ***);
+  if (!real)
+    *(void **)&real = next_symbol("PMPI_Init");
+  if (in_wrapper || mpn__g.disabled || mpn__g.cfg.keep_thread_level) {
+    if (!real)
+      return MPN_ERR_OTHER;
+    if (in_wrapper || mpn__g.disabled)
+      return real(argc, argv);
+    in_wrapper = 1;
+    mpn__signals_uninstall();
+    int rc = real(argc, argv);
+    int got = MPI_THREAD_SINGLE;
+    if (rc == 0 && mpn__mpi_resolve() == 0)
+      mpn__pmpi.Query_thread(&got);
+    if (rc == 0)
+      mpn__on_mpi_initialized(got);
+    in_wrapper = 0;
+    return rc;
+  }
+  int provided;
+  return init_thread(argc, argv, MPI_THREAD_SINGLE, &provided);
+}
+
+static int finalize(void)
+{
+  static int (*real)(void);
+  if (!real)
+    *(void **)&real = next_symbol("PMPI_Finalize");
+  if (!real)
+    return MPN_ERR_OTHER;
+  if (!in_wrapper && !mpn__g.disabled) {
+    in_wrapper = 1;
+    mpn__on_mpi_finalize();
+    in_wrapper = 0;
+  }
+  return real();
+}
+
+MPN_EXTERN int MPI_Init(int *argc, char ***argv) { return init_plain(argc, argv); }
+MPN_EXTERN int PMPI_Init(int *argc, char ***argv) { return init_plain(argc, argv); }
+MPN_EXTERN int MPI_Init_thread(int *argc, char ***argv, int required, int *provided)
+{
+  return init_thread(argc, argv, required, provided);
+}
+MPN_EXTERN int PMPI_Init_thread(int *argc, char ***argv, int required, int *provided)
+{
+  return init_thread(argc, argv, required, provided);
+}
+MPN_EXTERN int MPI_Finalize(void) { return finalize(); }
+MPN_EXTERN int PMPI_Finalize(void) { return finalize(); }
