@@ -86,8 +86,9 @@ MPN_EXTERN const char *mpn_library_path(void);
 MPN_EXTERN mpn_code mpn_check_urls(const char *urls, char *err, size_t errlen);
 
 /*
- * Writes `url` to `out` with every secret masked: the password, every path
- * segment after the first, and every query value become "***". Always
+ * Writes `url` to `out` with every secret masked: the password, every query
+ * value and every path segment that could be a token (anything but a short
+ * lower-case word such as "services" or "hook") become "***". Always
  * NUL-terminates a non-empty buffer. Returns MPN_E_BUFFER_TOO_SMALL when the
  * result was truncated. Thread-safe.
  */

@@ -51,13 +51,15 @@ static void put(char *out, size_t cap, size_t *len, const char *s, size_t n, int
 
 #define PUTS(s) put(out, outlen, &len, (s), strlen(s), &trunc)
 
-/* A first path segment can itself be a token (Telegram's /bot<TOKEN>/...). */
+/* Path segments that read like words ("services", "hook", "open-apis") are
+ * kept so a masked URL stays recognisable; anything with digits, capitals or
+ * length is treated as a token. */
 static int segment_is_public(const char *s, size_t n)
 {
-  if (n > 16 || (n >= 3 && !strncmp(s, "bot", 3)))
+  if (n == 0 || n > 16)
     return 0;
   for (size_t i = 0; i < n; i++)
-    if (isdigit((unsigned char)s[i]))
+    if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' || s[i] == '_'))
       return 0;
   return 1;
 }
@@ -89,10 +91,10 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
   }
   put(out, outlen, &len, p, alen, &trunc);
   p += alen;
-  for (int seg = 0; *p == '/'; seg++) {
+  while (*p == '/') {
     size_t n = strcspn(p + 1, "/?#");
     PUTS("/");
-    if (seg == 0 && segment_is_public(p + 1, n))
+    if (segment_is_public(p + 1, n))
       put(out, outlen, &len, p + 1, n, &trunc);
     else if (n)
       PUTS("***");
@@ -164,7 +166,11 @@ static mpn_code check_http_url(const char *target, const char *masked, char *err
   mpn_code rc = MPN_OK;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, target, 0);
   char *host = NULL;
-  if (uc != CURLUE_OK) {
+  const char *auth = strstr(target, "://");
+  if (uc == CURLUE_OK && auth && strchr("/?#", auth[3])) {
+    add_err(err, errlen, "malformed channel URL \"%s\": no host", masked);
+    rc = MPN_E_BAD_URL;
+  } else if (uc != CURLUE_OK) {
     add_err(err, errlen, "malformed channel URL \"%s\": %s", masked, curl_url_strerror(uc));
     rc = MPN_E_BAD_URL;
   } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
