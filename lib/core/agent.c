@@ -104,7 +104,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
   mpn__report r;
   base_report(&r, ev, &self);
   mpn__outcome out;
-  if (!pre && atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok)) {
+  if (!pre && mpn__g.thread_level >= 0) {   /* MPI was initialised: ask the election */
     int64_t window = (int64_t)mpn__g.cfg.window_ms * 1000000;
     int64_t elect_by = ev->mono_ns + window + (budget_end - ev->mono_ns - window) / 2;
     if (mpn__election_run(ev, elect_by, &out) == 1)
@@ -156,13 +156,13 @@ static void run_commands(void)
     if (atomic_load(&mpn__g.mpi_ok))
       mpn__election_finalize(mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000, take_crash);
     else
-      mpn__election_abandon();
+      mpn__election_abandon("MPI is finalized");
     atomic_store(&mpn__g.mpi_active, 0);
     ack();
   }
   if (commands & CMD_EXIT) {
     commands &= ~CMD_EXIT;
-    mpn__election_abandon();
+    mpn__election_abandon("the process is exiting without MPI_Finalize");
     atomic_store(&mpn__g.mpi_active, 0);
     ack();
   }

@@ -193,7 +193,7 @@ int mpn__election_run(const mpn__event *ev, int64_t deadline_ns, mpn__outcome *o
 void mpn__election_done(int64_t deadline_ns);  /* leader: tell waiting ranks */
 int mpn__election_wait(int64_t deadline_ns);   /* fatal non-leader: wait for leaders */
 void mpn__election_finalize(int64_t deadline_ns, const struct mpn__event *(*take)(void));
-void mpn__election_abandon(void);
+void mpn__election_abandon(const char *why);
 const char *mpn__election_error(void);
 
 /* ---- core/ global state -------------------------------------------------- */

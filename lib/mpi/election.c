@@ -286,6 +286,15 @@ static void tally(void)
   for (int i = 0; i < nfresh; i++)
     remember(fresh[i]);
   free(fresh);
+  /* Ranks that failed fatally exit once their leaders are done, and every
+   * later epoch needs them: a new failure must not wait for one that can
+   * never complete (mpirun's teardown would kill it first). */
+  if (E.nfatal > 0) {
+    char why[160];
+    snprintf(why, sizeof why, "rank %d and %d other(s) died in an earlier failure; an election needs every rank",
+             E.fatal[0], E.nfatal - 1);
+    set_broken(why);   /* this epoch's done/wait phase still runs: it needs no new epoch */
+  }
 }
 
 static void fill_outcome(const mpn__event *ev, mpn__outcome *out)
@@ -318,14 +327,17 @@ static void fill_outcome(const mpn__event *ev, mpn__outcome *out)
 int mpn__election_run(const mpn__event *ev, int64_t deadline, mpn__outcome *out)
 {
   memset(out, 0, sizeof *out);
-  if (E.broken || !atomic_load(&mpn__g.mpi_ok))
-    return 0;
-  check_bells();
-  /* Known and nobody waiting on us: no epoch needed. */
-  if (known(ev->signature) && !E.pending_since) {
+  int live = !E.broken && atomic_load(&mpn__g.mpi_ok) && atomic_load(&mpn__g.mpi_active);
+  if (live)
+    check_bells();
+  /* Reported earlier in the job (learnt in any epoch, also after the
+   * election broke): no message. Unless ranks wait for our contribution. */
+  if (known(ev->signature) && !(live && E.pending_since)) {
     out->known = 1;
     return 1;
   }
+  if (!live)
+    return 0;
   int64_t heard = E.pending_since ? E.pending_since : mpn__now_ns();
   if (!E.pending_since)
     ring_doorbells();
@@ -393,6 +405,19 @@ int mpn__election_wait(int64_t deadline)
   return heard == want ? 0 : -1;
 }
 
+/* No request of ours may outlive the agent's use of MPI. */
+static void cancel_bell(void)
+{
+  if (!E.bell_posted)
+    return;
+  int flag = 0;
+  mpn__pmpi.Cancel(&E.bell_req);
+  for (int64_t end = mpn__now_ns() + 200000000; !flag && mpn__now_ns() < end;)
+    if (mpn__pmpi.Test(&E.bell_req, &flag, MPI_STATUS_IGNORE) != 0)
+      break;
+  E.bell_posted = 0;
+}
+
 /* Every rank enters MPI_Finalize: one last barrier on a separate communicator
  * (so it never mismatches an epoch), serving epochs until everyone is there,
  * then the doorbell receive is cancelled. */
@@ -411,14 +436,7 @@ void mpn__election_finalize(int64_t deadline, const mpn__event *(*take)(void))
       free(out.procs);
     mpn__sleep_ms(2);
   }
-  if (E.bell_posted) {
-    int flag = 0;
-    mpn__pmpi.Cancel(&E.bell_req);
-    for (int64_t end = mpn__now_ns() + 200000000; !flag && mpn__now_ns() < end;)
-      if (mpn__pmpi.Test(&E.bell_req, &flag, MPI_STATUS_IGNORE) != 0)
-        break;
-    E.bell_posted = 0;
-  }
+  cancel_bell();
   if (barrier_ok) {
     mpn__pmpi.Comm_free(&E.comm);
     mpn__pmpi.Comm_free(&E.fin_comm);
@@ -426,7 +444,10 @@ void mpn__election_finalize(int64_t deadline, const mpn__event *(*take)(void))
   set_broken("MPI is finalized");
 }
 
-void mpn__election_abandon(void)
+/* MPI is still up (exit without MPI_Finalize, or a finalize after the
+ * election broke): withdraw the doorbell receive, then never touch MPI. */
+void mpn__election_abandon(const char *why)
 {
-  set_broken("the process is exiting without MPI_Finalize");
+  cancel_bell();
+  set_broken(why);
 }

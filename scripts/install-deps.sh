@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mpinotify needs to build, test and run.
+set -euo pipefail
+PACKAGES=(
+  build-essential cmake pkg-config   # compiler and build
+  openmpi-bin libopenmpi-dev          # MPI: the launcher and the PMPI interface we interpose
+  libcurl4-openssl-dev                # delivery over HTTP(S), with OpenSSL
+  libssl-dev                          # TLS (libcurl) and, later, HMAC signing
+  libunwind-dev                       # backtraces from the faulting context
+  libjansson-dev                      # JSON: building the webhook body, parsing answers
+  g++ gfortran                        # tests: C++ exceptions and a Fortran MPI program
+  python3 openssl ca-certificates     # tests: the loopback webhook sink and its test CA
+)
+if ! command -v apt-get >/dev/null; then
+  echo "install-deps: no apt-get here; install the equivalents of: ${PACKAGES[*]}" >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
