@@ -171,9 +171,14 @@ static void run_commands(void)
 static void *agent_main(void *arg)
 {
   (void)arg;
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  /* The process's asynchronous signals belong to the application. Faults
+   * stay unblocked: a blocked SIGSEGV makes the kernel kill the process
+   * without running any handler, and the agent's own faults leave a record. */
+  sigset_t set;
+  sigfillset(&set);
+  for (int s = 0; s < 6; s++)
+    sigdelset(&set, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP}[s]);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
   mpn__g.agent_tid = (pid_t)syscall(SYS_gettid);
   mpn__signals_altstack();
   mpn__unwind_prime();

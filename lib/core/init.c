@@ -173,7 +173,7 @@ void mpn__on_mpi_initialized(int provided)
     return;
   if (mpn__mpi_setup(provided) != 0) {
     mpn__log_warn("cannot set up the election communicator: reports fall back to one per node");
-  } else {
+  } else if (atomic_load(&mpn__g.mpi_ok)) {   /* below MULTIPLE the agent must not call MPI */
     atomic_store(&mpn__g.mpi_active, 1);
     mpn__agent_wake('m');
     static int registered;
