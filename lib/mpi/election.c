@@ -98,8 +98,8 @@ int mpn__mpi_setup(int provided)
     return -1;
   if (provided < MPI_THREAD_MULTIPLE) {
     snprintf(E.error, sizeof E.error,
-             "MPI provides thread level %d, below MPI_THREAD_MULTIPLE (MPINOTIFY_MPI_THREAD=keep?): "
-             "the ranks cannot elect a reporter", provided);
+             "MPI runs at %s, below MPI_THREAD_MULTIPLE (MPINOTIFY_MPI_THREAD=keep?): "
+             "the ranks cannot elect a reporter", mpn__thread_level_name());
     E.broken = 1;
     return 0;
   }
