@@ -1,0 +1,350 @@
+"""Test harness for the mpinotify scenario tests.
+
+A scenario gets a private temp dir, starts the loopback sink (tests/sink/mpn_sink.py)
+on a free port, runs a job (mpirun, mpinotify-run or a plain program) with a clean,
+explicit environment under a hard hang guard, then asserts on what the sink received.
+On any failed check it prints everything it saw (commands, exit statuses, output,
+every request the sink recorded) and exits 1. Exit 77 means "skipped" (CTest's
+SKIP_RETURN_CODE).
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+HANG_GUARD_S = 120  # a job that runs longer is hung: the test fails
+MPI_ENV = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+    "OMPI_MCA_mpi_yield_when_idle": "1",  # 8 ranks on 2 cores: blocked ranks must not spin
+}
+SIGNALS = {"SIGSEGV": 11, "SIGABRT": 6, "SIGBUS": 7, "SIGFPE": 8, "SIGILL": 4, "SIGTRAP": 5}
+
+_shown = []  # things to print when a check fails: job results and sinks
+
+
+class Failed(Exception):
+    pass
+
+
+def fail(msg):
+    raise Failed(msg)
+
+
+def check(cond, msg):
+    """Assert `cond`; on failure the scenario runner prints `msg` and every job and sink."""
+    if not cond:
+        fail(msg)
+
+
+def skip(msg):
+    print("SKIP:", msg)
+    sys.exit(SKIP)
+
+
+class Paths:
+    """Where the build put things; given on the command line by CTest."""
+
+    def __init__(self, a):
+        self.lib, self.run_tool, self.progs, self.sink = a.lib, a.run_tool, a.progs, a.sink
+        self.case = a.case
+
+    def prog(self, name, why_missing=None):
+        p = os.path.join(self.progs, name)
+        if not os.path.exists(p):
+            if why_missing:
+                skip(f"{name} was not built: {why_missing}")
+            fail(f"program {p} does not exist (build the tests first)")
+        return p
+
+
+def parse_args(cases):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", choices=sorted(cases))
+    ap.add_argument("--lib", required=True, help="libmpinotify.so")
+    ap.add_argument("--run-tool", default="", help="mpinotify-run (empty: not built)")
+    ap.add_argument("--progs", required=True, help="folder of the scenario programs")
+    ap.add_argument("--sink", required=True, help="mpn_sink.py")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    return ap.parse_args()
+
+
+class Result:
+    def __init__(self, label, cmd, env_extra, rc, out, err):
+        self.label, self.cmd, self.env_extra = label, cmd, env_extra
+        self.rc, self.out, self.err = rc, out, err
+
+    def lines(self, stream="err"):
+        return (self.err if stream == "err" else self.out).splitlines()
+
+    def show(self):
+        print(f"--- job [{self.label}] exit status {self.rc}")
+        print("    env:", " ".join(f"{k}={v}" for k, v in sorted(self.env_extra.items())))
+        print("    cmd:", " ".join(self.cmd))
+        for name, text in (("stdout", self.out), ("stderr", self.err)):
+            tail = text.splitlines()[-60:]
+            print(f"    {name} ({len(text.splitlines())} lines, last {len(tail)}):")
+            for line in tail:
+                print("      |", line)
+
+
+class Sink:
+    """The loopback webhook sink as a child process."""
+
+    def __init__(self, t, name="sink", mode="ok", tls=None):
+        self.out = os.path.join(t.dir, name + ".jsonl")
+        port_file = os.path.join(t.dir, name + ".port")
+        cmd = [sys.executable, t.paths.sink, "--port-file", port_file, "--out", self.out, "--mode", mode]
+        if tls:
+            cmd += ["--tls", tls["cert"], tls["key"]]
+        self.scheme = "https" if tls else "http"
+        self.name, self.mode = name, mode
+        self.proc = subprocess.Popen(cmd)
+        for _ in range(200):  # the sink binds within milliseconds; 20 s means it is broken
+            if os.path.exists(port_file):
+                break
+            check(self.proc.poll() is None, f"sink exited early with status {self.proc.returncode}")
+            time.sleep(0.1)
+        check(os.path.exists(port_file), "sink did not write its port file")
+        with open(port_file) as f:
+            self.port = int(f.read())
+        t.cleanups.append(self.stop)
+        _shown.append(self)
+
+    def url(self, path="/hook"):
+        return f"webhook+{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def records(self):
+        with open(self.out, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def posts(self):
+        return [r for r in self.records() if r.get("method") == "POST"]
+
+    def bodies(self):
+        return [p["body"] for p in self.posts()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def show(self):
+        recs = self.records() if os.path.exists(self.out) else []
+        print(f"--- sink [{self.name}, mode {self.mode}, {self.scheme}] recorded {len(recs)} request(s)/event(s):")
+        for r in recs:
+            print(json.dumps(r, indent=2, sort_keys=True))
+
+
+class TestDir:
+    def __init__(self, paths, keep=False):
+        self.paths = paths
+        self.dir = tempfile.mkdtemp(prefix=f"mpn-{paths.case}-")
+        self.spool = os.path.join(self.dir, "spool")
+        os.mkdir(self.spool)
+        self.cleanups, self.keep = [], keep
+
+    def close(self, failed):
+        for c in reversed(self.cleanups):
+            c()
+        if failed or self.keep:
+            print("temp dir kept:", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- environment and jobs ------------------------------------------------
+
+    def env(self, extra):
+        """A clean environment: nothing MPINOTIFY_* or preloaded leaks in from the caller."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MPINOTIFY_") and k != "LD_PRELOAD"}
+        env.update(MPI_ENV)
+        env["MPINOTIFY_SPOOL"] = self.spool
+        env["MPINOTIFY_JOB_NAME"] = self.paths.case
+        # If the library is built with sanitizers, ASan's own SIGSEGV handler must stay out of the way.
+        env.setdefault("ASAN_OPTIONS", "handle_segv=0:handle_abort=0:detect_leaks=0")
+        env.update(extra)
+        return env
+
+    def run(self, cmd, label, env=None, guard=HANG_GUARD_S):
+        """Run `cmd` in its own session; kill its whole tree and fail if it outlives `guard`."""
+        env = dict(env or {})
+        p = subprocess.Popen(cmd, env=self.env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=guard)
+            hung = False
+        except subprocess.TimeoutExpired:
+            _kill_tree(p.pid)
+            out, err = p.communicate()
+            hung = True
+        r = Result(label, cmd, env, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+        _shown.append(r)
+        check(not hung, f"job [{label}] still ran after the {guard} s hang guard (killed)")
+        return r
+
+    def mpirun_cmd(self, np, prog, args=(), preload=True):
+        cmd = ["mpirun", "--oversubscribe", "-np", str(np)]
+        if preload:
+            cmd += ["-x", f"LD_PRELOAD={self.paths.lib}"]  # ranks only, not mpirun itself
+        return cmd + [prog] + list(args)
+
+    def mpirun(self, np, prog, args=(), preload=True, env=None, label=None):
+        r = self.run(self.mpirun_cmd(np, prog, args, preload), label or ("preload" if preload else "baseline"), env)
+        if preload:  # a wrong path only warns in ld.so, and every negative check would pass vacuously
+            check("cannot be preloaded" not in r.err, f"job [{r.label}]: the dynamic loader could not preload the library")
+        return r
+
+    def tool(self, tool_args, launcher, env=None, label="mpinotify-run"):
+        if not self.paths.run_tool or not os.path.exists(self.paths.run_tool):
+            skip("mpinotify-run was not built")
+        return self.run([self.paths.run_tool] + list(tool_args) + ["--"] + list(launcher), label, env)
+
+    # --- TLS -------------------------------------------------------------------
+
+    def make_tls(self):
+        """A test CA, a server cert for 127.0.0.1/localhost signed by it, and an unrelated CA."""
+        d = os.path.join(self.dir, "tls")
+        os.mkdir(d)
+        f = {n: os.path.join(d, n) for n in
+             ("ca.pem", "ca.key", "srv.key", "srv.csr", "srv.pem", "ext.cnf", "wrong_ca.pem", "wrong_ca.key")}
+        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        with open(f["ext.cnf"], "w") as fh:
+            fh.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+        for cmd in (
+            ["req", "-x509", *key, "-keyout", f["ca.key"], "-out", f["ca.pem"], "-days", "2", "-subj", "/CN=mpinotify test CA"],
+            ["req", "-x509", *key, "-keyout", f["wrong_ca.key"], "-out", f["wrong_ca.pem"], "-days", "2", "-subj", "/CN=mpinotify wrong CA"],
+            ["req", *key, "-keyout", f["srv.key"], "-out", f["srv.csr"], "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", f["srv.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"], "-CAcreateserial",
+             "-out", f["srv.pem"], "-days", "2", "-extfile", f["ext.cnf"]],
+        ):
+            p = subprocess.run(["openssl", *cmd], capture_output=True, text=True, cwd=d)
+            check(p.returncode == 0, f"openssl {' '.join(cmd)} failed: {p.stderr}")
+        return {"ca": f["ca.pem"], "wrong_ca": f["wrong_ca.pem"], "cert": f["srv.pem"], "key": f["srv.key"]}
+
+
+def _kill_tree(pid):
+    """SIGKILL `pid`'s session and every descendant (ranks may leave the session)."""
+    kids, stack = [], [pid]
+    ppid_of = {}
+    for st in os.listdir("/proc"):
+        if st.isdigit():
+            try:
+                with open(f"/proc/{st}/stat") as f:
+                    ppid_of[int(st)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    while stack:
+        cur = stack.pop()
+        kids.append(cur)
+        stack += [c for c, pp in ppid_of.items() if pp == cur]
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+# --- assertions on reports ----------------------------------------------------
+
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+
+def check_report(b, world_size=None):
+    """Check one POST body against the mpinotify/1 schema; returns it for chaining."""
+    check(isinstance(b, dict), f"POST body is not a JSON object: {b!r}")
+    check(b.get("schema") == "mpinotify/1", f"schema is {b.get('schema')!r}")
+    check(b.get("event") == "crash", f"event is {b.get('event')!r}")
+    check(isinstance(b.get("signature"), str) and HEX16.match(b["signature"]), f"signature {b.get('signature')!r} is not 16 hex digits")
+    sig = b.get("signal")
+    check(sig in SIGNALS and b.get("signal_number") == SIGNALS[sig], f"signal {sig!r} / signal_number {b.get('signal_number')!r}")
+    fa = b.get("fault_address")
+    check(fa is None or (isinstance(fa, str) and re.match(r"^0x[0-9a-fA-F]+$", fa)), f"fault_address {fa!r}")
+    try:
+        datetime.datetime.fromisoformat(str(b.get("timestamp")).replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"timestamp {b.get('timestamp')!r} is not ISO 8601")
+    ranks = b.get("ranks")
+    check(isinstance(ranks, list) and ranks and all(isinstance(r, int) for r in ranks), f"ranks {ranks!r}")
+    check(ranks == sorted(set(ranks)), f"ranks {ranks!r} are not sorted and unique")
+    ws = b.get("world_size")
+    check(isinstance(ws, int) and all(0 <= r < ws for r in ranks), f"world_size {ws!r} vs ranks {ranks!r}")
+    if world_size is not None:
+        check(ws == world_size, f"world_size {ws} != {world_size}")
+    check(b.get("election") in ("ok", "failed"), f"election {b.get('election')!r}")
+    procs = b.get("processes")
+    check(isinstance(procs, list), f"processes {procs!r}")
+    for p in procs + [b.get("leader")]:
+        check(isinstance(p, dict) and isinstance(p.get("rank"), int) and isinstance(p.get("pid"), int)
+              and p["pid"] > 0 and isinstance(p.get("hostname"), str) and p["hostname"],
+              f"process entry {p!r} lacks rank, pid > 0 or hostname")
+    check(sorted(p["rank"] for p in procs) == ranks, f"processes' ranks {[p['rank'] for p in procs]} != ranks {ranks}")
+    key = lambda p: (p["rank"], p["pid"], p["hostname"])
+    check(key(b["leader"]) in [key(p) for p in procs], f"leader {b['leader']!r} is not one of the processes")
+    bt = b.get("backtrace")
+    check(isinstance(bt, list) and bt, f"backtrace {bt!r} is empty")
+    for i, fr in enumerate(bt):
+        check(isinstance(fr, dict) and fr.get("index") == i and isinstance(fr.get("module"), str)
+              and isinstance(fr.get("offset"), str) and fr["offset"].startswith("0x")
+              and (fr.get("function") is None or isinstance(fr["function"], str))
+              and (fr.get("function_offset") is None or isinstance(fr["function_offset"], str)),
+              f"backtrace frame {i} malformed: {fr!r}")
+    job = b.get("job")
+    check(isinstance(job, dict) and "name" in job and "command" in job, f"job {job!r}")
+    return b
+
+
+def functions(b):
+    return [fr.get("function") for fr in b["backtrace"]]
+
+
+def reports(sink, n, world_size=None):
+    """Exactly `n` POSTs, each a valid report sent as JSON; returns the bodies."""
+    posts = sink.posts()
+    check(len(posts) == n, f"expected exactly {n} POST(s) at the sink, got {len(posts)}")
+    for p in posts:
+        ctype = {k.lower(): v for k, v in p["headers"].items()}.get("content-type", "")
+        check(ctype.startswith("application/json"), f"Content-Type is {ctype!r}")
+        check_report(p["body"], world_size)
+    return [p["body"] for p in posts]
+
+
+# --- runner ------------------------------------------------------------------
+
+def main(cases):
+    a = parse_args(cases)
+    paths = Paths(a)
+    check_ok = os.path.exists(paths.lib)
+    t = TestDir(paths, a.keep)
+    failed = True
+    try:
+        check(check_ok, f"library {paths.lib} does not exist (build it first)")
+        cases[a.case](t)
+        failed = False
+        print(f"PASS {a.case}")
+    except Failed as e:
+        print(f"FAIL {a.case}: {e}")
+        for s in _shown:
+            s.show()
+    except SystemExit:  # skip()
+        failed = False
+        raise
+    finally:
+        t.close(failed)
+    return 1 if failed else 0
