@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the build into a fresh prefix (no root) and uses it the three ways
+# a user would: CMake's find_package, pkg-config, and mpinotify-run.
+# usage: check_install.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1 src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cmake --install "$build" --prefix "$prefix" >/dev/null
+libdir=$(find "$prefix" -name 'libmpinotify.so*' -type f -printf '%h\n' | head -1)
+[ -n "$libdir" ] || fail "no libmpinotify.so under $prefix"
+for f in "$prefix/include/mpinotify.h" "$libdir/libmpinotify.a" "$prefix/bin/mpinotify-run" \
+         "$libdir/cmake/mpinotify/mpinotifyConfig.cmake" "$libdir/pkgconfig/mpinotify.pc"; do
+  [ -e "$f" ] || fail "missing $f"
+done
+
+# 1. find_package from a separate project.
+cmake -S "$src/tests/install/consumer" -B "$tmp/c1" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$tmp/c1" >/dev/null
+out=$(MPINOTIFY_URLS=console:// "$tmp/c1/consumer") || fail "find_package consumer: $out"
+case $out in *"library=$libdir/libmpinotify.so"*) ;; *) fail "find_package consumer runs another library: $out" ;; esac
+echo "find_package: $out"
+out=$(MPINOTIFY_URLS=console:// "$tmp/c1/consumer_static") || fail "static consumer: $out"
+case $out in *"library=(static)"*) ;; *) fail "static consumer loads a shared library: $out" ;; esac
+echo "find_package (static): $out"
+
+# 2. pkg-config, the way a Makefile uses it.
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+cc -o "$tmp/c2" "$src/tests/install/consumer/consumer.c" $(pkg-config --cflags --libs mpinotify) \
+   -Wl,-rpath,"$libdir" $(mpicc -showme:link)
+out=$("$tmp/c2") || fail "pkg-config consumer: $out"
+echo "pkg-config: $out"
+
+# 3. The installed mpinotify-run preloads the installed library (a launcher
+#    that is not Open MPI's gets it through the environment).
+got=$("$prefix/bin/mpinotify-run" -- sh -c 'echo "$LD_PRELOAD"')
+case $got in "$libdir/libmpinotify.so"*) ;; *) fail "installed mpinotify-run preloads '$got'" ;; esac
+echo "mpinotify-run preloads: $got"
+echo "install: ok"
