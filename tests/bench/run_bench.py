@@ -104,6 +104,14 @@ def mpi_version(mpirun):
     return f"Open MPI {m.group(1)}" if m else (out.splitlines() or ["unknown"])[0]
 
 
+def load_average():
+    """Other work on the machine distorts every timing: the table says how busy it was."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def machine_lines(a):
     return [
         f"nproc: {cores()}",
@@ -111,6 +119,7 @@ def machine_lines(a):
         f"kernel: {platform.system()} {platform.release()}",
         f"mpi: {mpi_version(a.mpirun)}",
         f"library: {a.lib}",
+        f"load average at start: {load_average()}",
         f"message: {a.bytes} bytes; repetitions: {a.reps} per configuration, baseline and preloaded alternating",
     ]
 
@@ -159,6 +168,8 @@ def run_once(a, np, level, iters, preload_env=None):
     wall = time.monotonic() - t0
     m = re.search(r"elapsed=([0-9.eE+-]+) provided=(\w+)", out)
     if proc.returncode != 0 or not m:
+        # The whole output now, where it can be read; the summary keeps the last lines.
+        sys.stderr.write(f"\n--- failed run: {' '.join(cmd)}\n{out}{err}--- end of failed run\n")
         tail = " | ".join((err or out).strip().splitlines()[-3:])
         raise RunError(f"exit status {proc.returncode}: {' '.join(cmd)}: {tail}")
     return float(m.group(1)), m.group(2), wall
@@ -242,6 +253,8 @@ def main(argv):
             except RunError as e:
                 failures.append(f"np={np} {level} {config}: {e}")
             log("\n")
+    machine.append(f"load average at end: {load_average()}")
+    print(machine[-1])
     print()
     print(text_table(rows) if rows else "no results")
     if a.markdown:

@@ -210,6 +210,19 @@ def signature_stable_solo(t):
 # --- configuration -----------------------------------------------------------------
 
 @case
+def election_fallback_per_node(t):
+    """Without MPI_THREAD_MULTIPLE the ranks cannot elect; one node still sends one message, marked so."""
+    sink = Sink(t)
+    env = {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_MPI_THREAD": "keep"}
+    crash(t, ["segv=1,3,6"], env, t.paths.prog("mpi_crash"), 139)
+    [b] = reports(sink, 1, world_size=NP)   # every rank runs on this one node
+    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+    check("MPI_THREAD_MULTIPLE" in b.get("election_error", ""), f"election_error {b.get('election_error')!r} does not say why")
+    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
+    check(b["mpi_thread_level"] == "MPI_THREAD_SINGLE", f"mpi_thread_level {b['mpi_thread_level']!r}")
+
+
+@case
 def disable(t):
     sink = Sink(t)
     crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_DISABLE": "1"}, t.paths.prog("mpi_crash"), 139)
