@@ -79,11 +79,30 @@ MPN_EXTERN const char *mpn_library_path(void);
 /*
  * Validates a list of channel URLs as MPINOTIFY_URLS takes it (separated by
  * white space or commas). Returns MPN_OK when every URL is valid, or the code
- * of the first problem, with a one-line description in `err` (when err is
- * non-NULL) that names the URL with its secrets masked. An empty list is
- * valid (the console channel is then used). Thread-safe.
+ * of the first problem. `err` (when non-NULL) receives one line per problem,
+ * separated by '\n', each naming the URL with its secrets masked. An empty
+ * list is valid (the console channel is then used). Thread-safe.
  */
 MPN_EXTERN mpn_code mpn_check_urls(const char *urls, char *err, size_t errlen);
+
+/*
+ * Validates the whole configuration the environment holds now: every
+ * MPINOTIFY_* variable the library reads, URLs included. Same contract as
+ * mpn_check_urls. A launcher that has run this and reported the problems sets
+ * MPINOTIFY_CONFIG_CHECKED=1 for the ranks, which then stay quiet about them.
+ * Not thread-safe against concurrent setenv().
+ */
+MPN_EXTERN mpn_code mpn_check_environment(char *err, size_t errlen);
+
+/*
+ * A program that links libmpinotify only to use this API (a tool, a test
+ * driver) and must not be watched itself writes MPN_API_ONLY_PROGRAM; at file
+ * scope in one source file and links with
+ * -Wl,--export-dynamic-symbol=mpn_api_only_program: the library then never
+ * arms itself in that process.
+ */
+#define MPN_API_ONLY_PROGRAM \
+  __attribute__((visibility("default"), used)) const int mpn_api_only_program = 1
 
 /*
  * Writes `url` to `out` with every secret masked: the password, every query

@@ -183,6 +183,7 @@ static void *agent_main(void *arg)
   mpn__signals_altstack();
   mpn__unwind_prime();
   mpn__deliver_prime();
+  mpn__fallback_sweep();
   for (;;) {
     int mpi = atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok);
     read_wake(mpi ? 50 : 1000);   /* idle: one MPI_Test per 50 ms, no spinning */

@@ -370,6 +370,14 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
   return rc;
 }
 
+mpn_code mpn_check_environment(char *err, size_t errlen)
+{
+  mpn__config tmp;
+  mpn_code rc = mpn__config_load(&tmp, NULL, err, errlen);
+  mpn__config_free(&tmp);
+  return rc;
+}
+
 void mpn__config_free(mpn__config *cfg)
 {
   for (int i = 0; i < cfg->nchannels; i++) {

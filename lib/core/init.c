@@ -212,6 +212,10 @@ __attribute__((constructor)) static void mpn__constructor(void)
   }
   find_self();
   mpn__config_load(&mpn__g.cfg, NULL, config_errors, sizeof config_errors);
+  if (dlsym(RTLD_DEFAULT, "mpn_api_only_program")) {   /* MPN_API_ONLY_PROGRAM: a tool */
+    mpn__g.disabled = 1;
+    return;
+  }
   if (main_program_links_us())
     mpn__activate(NULL, 0);
 }

@@ -171,6 +171,7 @@ void *mpn__webhook_handle(const mpn__channel *ch, const char *body, long timeout
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */
 int mpn__mpi_setup(int provided);    /* private communicators, job token; 0 on success */
 int mpn__fallback_claim(uint64_t signature);   /* node lock: 1 if this process reports */
+void mpn__fallback_sweep(void);                /* drop claims older than a day */
 
 /* Runs the event through an epoch. Returns 1 when the election produced a
  * result (it fills report fields and *leader), 0 when it could not. */

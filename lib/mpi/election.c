@@ -412,7 +412,7 @@ static void cancel_bell(void)
     return;
   int flag = 0;
   mpn__pmpi.Cancel(&E.bell_req);
-  for (int64_t end = mpn__now_ns() + 200000000; !flag && mpn__now_ns() < end;)
+  for (int64_t end = mpn__now_ns() + 200000000; !flag && mpn__now_ns() < end; mpn__sleep_ms(1))
     if (mpn__pmpi.Test(&E.bell_req, &flag, MPI_STATUS_IGNORE) != 0)
       break;
   E.bell_posted = 0;

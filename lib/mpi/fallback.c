@@ -4,7 +4,10 @@
  * lets the process report: a duplicate beats silence. */
 #include "core/mpn.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <string.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -22,4 +25,21 @@ int mpn__fallback_claim(uint64_t signature)
     return 1;
   }
   return errno == EEXIST ? 0 : 1;
+}
+
+/* Claims outlive their job (nobody knows when a job ends): the agent sweeps
+ * those older than a day when it starts, off the application's path. */
+void mpn__fallback_sweep(void)
+{
+  DIR *d = opendir(mpn__g.cfg.spool_dir);
+  if (!d)
+    return;
+  time_t old = time(NULL) - 24 * 3600;
+  for (struct dirent *e; (e = readdir(d));) {
+    struct stat st;
+    if (strncmp(e->d_name, "claim-", 6) || fstatat(dirfd(d), e->d_name, &st, 0) || st.st_mtime > old)
+      continue;
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
 }

@@ -1,0 +1,96 @@
+/* tool.c - helpers shared by the mpinotify tools; see tool.h. */
+#include "tool.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tool_name = "mpinotify";
+
+/* Matches sysexits.h's EX_SOFTWARE without depending on that header. */
+enum { TOOL_EXIT_OOM = 70 };
+
+void tool_warn(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", tool_name);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+bool tool_parse_long(const char *s, long *out)
+{
+  /* strtol alone accepts " 12", "+12" and "12abc"; an option value must be just digits. */
+  if (s == NULL || *s == '\0')
+    return false;
+  const char *p = (*s == '-') ? s + 1 : s;
+  if (!isdigit((unsigned char)*p))
+    return false;
+  errno = 0;
+  char *end = NULL;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || *end != '\0')
+    return false;
+  *out = v;
+  return true;
+}
+
+static void out_of_memory(void)
+{
+  fprintf(stderr, "%s: out of memory\n", tool_name);
+  exit(TOOL_EXIT_OOM);
+}
+
+void *tool_xmalloc(size_t n)
+{
+  void *p = malloc(n ? n : 1);
+  if (p == NULL)
+    out_of_memory();
+  return p;
+}
+
+char *tool_xstrdup(const char *s)
+{
+  char *p = strdup(s);
+  if (p == NULL)
+    out_of_memory();
+  return p;
+}
+
+char *tool_xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *p = NULL;
+  int n = vasprintf(&p, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    out_of_memory();
+  return p;
+}
+
+char *tool_join(char *const *items, size_t n, const char *sep)
+{
+  size_t seplen = strlen(sep), len = 1;
+  for (size_t i = 0; i < n; i++)
+    len += strlen(items[i]) + seplen;
+  char *out = tool_xmalloc(len), *p = out;
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      p = stpcpy(p, sep);
+    p = stpcpy(p, items[i]);
+  }
+  *p = '\0';
+  return out;
+}
+
+const char *tool_basename(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}

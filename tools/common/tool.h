@@ -1,0 +1,38 @@
+/*
+ * tool.h - small helpers shared by the mpinotify command-line tools.
+ *
+ * The tools are clients of the public API only (include/mpinotify.h); what
+ * lives here is plumbing that every tool needs and the library does not
+ * export: strict number parsing, out-of-memory-safe allocation, and one
+ * format for diagnostics.
+ */
+#ifndef MPN_TOOL_H
+#define MPN_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The name every diagnostic starts with ("mpinotify-run"); set once in main(). */
+extern const char *tool_name;
+
+/* Prints "<tool_name>: <message>\n" to stderr. */
+void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Parses a whole string as a base-10 long: no sign tricks, no trailing junk,
+ * no overflow. Returns false on any of those.
+ */
+bool tool_parse_long(const char *s, long *out);
+
+/* Allocation that cannot return NULL: a tool out of memory exits with 70 (EX_SOFTWARE). */
+void *tool_xmalloc(size_t n);
+char *tool_xstrdup(const char *s);
+char *tool_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Joins n strings with `sep` into a new string. */
+char *tool_join(char *const *items, size_t n, const char *sep);
+
+/* The part of a path after its last '/'. Points into `path`. */
+const char *tool_basename(const char *path);
+
+#endif /* MPN_TOOL_H */

@@ -1,0 +1,725 @@
+/*
+ * mpinotify-run - run an MPI launcher with libmpinotify preloaded into every
+ * rank, so any MPI program is covered without a rebuild:
+ *
+ *     mpinotify-run [options] -- mpirun -np 64 ./train
+ *
+ * The wrapper checks the configuration once (so a typo is reported once, not
+ * by every rank), passes it to the ranks through the environment, preloads
+ * the library into the ranks but not into the launcher, forwards the usual
+ * termination signals, and exits with exactly the launcher's status.
+ * A problem with the notifier never stops the user's job: only a usage error
+ * or a launcher that cannot be run does.
+ *
+ * Uses only the public API (mpinotify.h).
+ */
+#include <mpinotify.h>
+
+#include "common/tool.h"
+
+MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum {
+  EXIT_USAGE = 2,
+  EXIT_CANNOT_EXEC = 126,
+  EXIT_NOT_FOUND = 127,
+  PROBE_TIMEOUT_MS = 5000,   /* `LAUNCHER --version` answers in milliseconds; never hold the job longer */
+  PROBE_OUTPUT_MAX = 4096,
+  ERR_MAX = 2048,
+};
+
+/*
+ * One run of the wrapper, filled in step by step by main(). Later features
+ * (a relay socket for the ranks, job start/end messages, flushing the spool
+ * at the end) keep their state here too.
+ */
+struct run {
+  /* From the command line. */
+  char **cmd;             /* the launcher's argv, NULL-terminated (points into main's argv) */
+  int ncmd;
+  char **urls;            /* the --url values */
+  int nurls;
+  const char *name;       /* --name, or NULL */
+  const char *timeout_ms; /* --timeout-ms, validated, or NULL */
+  const char *window_ms;  /* --window-ms, validated, or NULL */
+  bool disable;
+  /* Derived. */
+  char *launcher;         /* the launcher's resolved path */
+  bool openmpi;           /* the launcher is Open MPI's: its -x carries variables to every node */
+  const char *library;    /* the libmpinotify.so to preload, or NULL */
+  char **argv;            /* the command actually executed */
+  /* The running job. */
+  pid_t child;
+  int status;             /* the launcher's wait status */
+};
+
+/* Signals a user or a batch system sends to stop or poke a job: they go to the launcher. */
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+#define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
+
+/* The launcher's pid, for the signal handler; 0 while there is none. */
+static volatile sig_atomic_t child_pid;
+
+/* ---- usage ---------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+  fprintf(out,
+    "Usage: mpinotify-run [OPTIONS] -- LAUNCHER [ARGS...]\n"
+    "\n"
+    "Runs an MPI launcher (mpirun, mpiexec, srun, ...) with libmpinotify preloaded\n"
+    "into every rank: when ranks crash, one message per unique failure is sent to\n"
+    "the configured channels. The program needs no rebuild. The launcher's exit\n"
+    "status is passed through unchanged; a problem with the notifier's\n"
+    "configuration is reported once and never stops the job.\n"
+    "\n"
+    "Options:\n"
+    "  --url URL        send reports to this channel; repeatable; appended to\n"
+    "                   MPINOTIFY_URLS. Forms: https://... (JSON webhook),\n"
+    "                   webhook+https://..., console:// (standard error)\n"
+    "  --name NAME      the job's name in every message (MPINOTIFY_JOB_NAME);\n"
+    "                   default: MPINOTIFY_JOB_NAME, else the program's name\n"
+    "  --timeout-ms MS  time budget from a fault to the end of its handling,\n"
+    "                   100..3600000 ms (MPINOTIFY_TIMEOUT_MS; default 10000)\n"
+    "  --window-ms MS   how long to gather ranks that hit the same failure,\n"
+    "                   0..60000 ms (MPINOTIFY_WINDOW_MS; default 500)\n"
+    "  --disable        run the launcher untouched: no preload, no variables\n"
+    "  -h, --help       show this help and exit\n"
+    "  --version        show the versions of mpinotify-run and the library\n"
+    "\n"
+    "Environment (read by the library in every rank; passed on to all nodes):\n"
+    "  MPINOTIFY_URLS           channel URLs, separated by white space or commas;\n"
+    "                           none: reports go to the console (standard error)\n"
+    "  MPINOTIFY_JOB_NAME       the job's name in every message\n"
+    "  MPINOTIFY_JOB_COMMAND    the job's command line; set by mpinotify-run to\n"
+    "                           the launcher's command line (secrets are masked)\n"
+    "  MPINOTIFY_TIMEOUT_MS     as --timeout-ms\n"
+    "  MPINOTIFY_WINDOW_MS      as --window-ms\n"
+    "  MPINOTIFY_MPI_THREAD     multiple (default): the library raises the thread\n"
+    "                           level a program requests to MPI_THREAD_MULTIPLE\n"
+    "                           for its agent thread; keep: never change it\n"
+    "  MPINOTIFY_CA_BUNDLE      a CA certificate file for HTTPS channels\n"
+    "  MPINOTIFY_SPOOL          where undelivered reports are kept\n"
+    "                           (default: $TMPDIR/mpinotify-UID)\n"
+    "  MPINOTIFY_DEBUG=1        log what the library does to standard error\n"
+    "  MPINOTIFY_DISABLE=1      the library stays inert\n"
+    "  MPINOTIFY_CONFIG_CHECKED set by mpinotify-run once it has checked the\n"
+    "                           URLs, so the ranks do not repeat its warnings\n"
+    "\n"
+    "Exit status: the launcher's (a launcher killed by a signal makes\n"
+    "mpinotify-run die by the same signal); 2: usage error; 126: LAUNCHER cannot\n"
+    "be executed; 127: LAUNCHER not found.\n"
+    "\n"
+    "Example:\n"
+    "  mpinotify-run --url https://hooks.example.com/T0/B0/XXXX --name train \\\n"
+    "      -- mpirun -np 64 ./train\n");
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+  tool_warn("%s%s", what, arg ? arg : "");
+  usage(stderr);
+  return EXIT_USAGE;
+}
+
+/* ---- command line ----------------------------------------------------------- */
+
+typedef mpn_code (*ms_setter)(mpn_options *, long);
+
+/* The library's own setter decides the valid range, so the two never disagree. */
+static bool valid_ms(const char *value, ms_setter set)
+{
+  long ms;
+  if (!tool_parse_long(value, &ms))
+    return false;
+  mpn_options *probe = mpn_options_new();
+  bool ok = probe == NULL || set(probe, ms) == MPN_OK;   /* out of memory: the ranks check again */
+  mpn_options_free(probe);
+  return ok;
+}
+
+static const char *ms_option(const char *opt, const char *value, ms_setter set, int *rc)
+{
+  if (!valid_ms(value, set)) {
+    tool_warn("invalid value '%s' for %s: expected milliseconds in the range that --help shows", value, opt);
+    *rc = EXIT_USAGE;
+  }
+  return value;
+}
+
+static const struct option long_options[] = {
+  {"url", required_argument, NULL, 'u'},
+  {"name", required_argument, NULL, 'n'},
+  {"timeout-ms", required_argument, NULL, 't'},
+  {"window-ms", required_argument, NULL, 'w'},
+  {"disable", no_argument, NULL, 'd'},
+  {"help", no_argument, NULL, 'h'},
+  {"version", no_argument, NULL, 'V'},
+  {NULL, 0, NULL, 0},
+};
+
+static void print_version(void)
+{
+  const char *lib = mpn_library_path();
+  printf("mpinotify-run %s (libmpinotify %s%s%s)\n", MPN_VERSION_STRING, mpn_version(),
+         lib ? " at " : "", lib ? lib : "");
+}
+
+/* Handles one option; returns -1 to go on, else the exit status. */
+static int take_option(struct run *r, int c, char **argv)
+{
+  int rc = -1;
+  switch (c) {
+  case 'u': r->urls[r->nurls++] = optarg; break;
+  case 'n': r->name = optarg; break;
+  case 't': r->timeout_ms = ms_option("--timeout-ms", optarg, mpn_options_set_timeout_ms, &rc); break;
+  case 'w': r->window_ms = ms_option("--window-ms", optarg, mpn_options_set_window_ms, &rc); break;
+  case 'd': r->disable = true; break;
+  case 'h': usage(stdout); return 0;
+  case 'V': print_version(); return 0;
+  case ':': return usage_error("missing value for option ", argv[optind - 1]);
+  default:
+    if (optopt)
+      return usage_error("unknown option -", (char[]){(char)optopt, '\0'});
+    return usage_error("unknown option ", argv[optind - 1]);
+  }
+  return rc;
+}
+
+/* Fills r from argv; returns -1 to go on, else the exit status. */
+static int parse_args(struct run *r, int argc, char **argv)
+{
+  r->urls = tool_xmalloc(sizeof *r->urls * (size_t)argc);
+  opterr = 0;   /* our own messages, with usage */
+  int c;
+  /* '+': stop at the first non-option, so the launcher's options are never ours. */
+  while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+    int rc = take_option(r, c, argv);
+    if (rc >= 0)
+      return rc;
+  }
+  /* The "--" is required: without it, a launcher option could be taken for ours. */
+  if (optind == 1 || strcmp(argv[optind - 1], "--") != 0)
+    return usage_error("missing '--' before the launcher's command", NULL);
+  if (optind >= argc)
+    return usage_error("missing the launcher's command after '--'", NULL);
+  r->cmd = argv + optind;
+  r->ncmd = argc - optind;
+  return -1;
+}
+
+/* ---- finding the launcher ----------------------------------------------------- */
+
+/* 0 when `path` is a regular file we may execute, else an errno value. */
+static int executable(const char *path)
+{
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return errno;
+  if (!S_ISREG(st.st_mode))
+    return EACCES;
+  return access(path, X_OK) == 0 ? 0 : errno;
+}
+
+/* The first executable `name` in PATH, as execvp would find it; NULL with *err set otherwise. */
+static char *search_path(const char *name, int *err)
+{
+  const char *path = getenv("PATH");
+  if (path == NULL)
+    path = "/usr/local/bin:/bin:/usr/bin";
+  *err = ENOENT;
+  for (const char *p = path;; p++) {
+    size_t n = strcspn(p, ":");
+    char *cand = tool_xasprintf("%.*s%s%s", (int)n, p, n ? "/" : "", name);
+    int e = executable(cand);
+    if (e == 0)
+      return cand;
+    free(cand);
+    if (e != ENOENT && e != ENOTDIR)
+      *err = e;   /* like execvp: "not executable" beats "not found" */
+    p += n;
+    if (*p == '\0')
+      return NULL;
+  }
+}
+
+/* Resolves r->cmd[0]; returns -1 to go on, else 126 or 127 after a message. */
+static int resolve_launcher(struct run *r)
+{
+  const char *name = r->cmd[0];
+  int err = 0;
+  if (strchr(name, '/') != NULL) {
+    err = executable(name);
+    r->launcher = err ? NULL : tool_xstrdup(name);
+  } else if (*name != '\0') {
+    r->launcher = search_path(name, &err);
+  } else {
+    err = ENOENT;
+  }
+  if (r->launcher != NULL)
+    return -1;
+  if (err == ENOENT || err == ENOTDIR) {
+    tool_warn("%s: command not found", name);
+    return EXIT_NOT_FOUND;
+  }
+  tool_warn("%s: cannot execute: %s", name, strerror(err));
+  return EXIT_CANNOT_EXEC;
+}
+
+/* ---- is it Open MPI? -------------------------------------------------------- */
+
+static long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Reads what fd gives (keeping the first cap-1 bytes) until EOF; false on timeout or error. */
+static bool read_until(int fd, char *buf, size_t cap, long deadline)
+{
+  size_t len = 0;
+  for (;;) {
+    long left = deadline - now_ms();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    char tmp[512];
+    ssize_t got = read(fd, tmp, sizeof tmp);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return got == 0;
+    size_t keep = (size_t)got < cap - 1 - len ? (size_t)got : cap - 1 - len;
+    memcpy(buf + len, tmp, keep);
+    len += keep;
+    buf[len] = '\0';
+  }
+}
+
+/* The probe's child: `LAUNCHER --version`, all output into the pipe, in its own process group. */
+static void exec_probe(const char *launcher, const char *argv0, int out)
+{
+  setpgid(0, 0);
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0)
+    dup2(devnull, STDIN_FILENO);
+  dup2(out, STDOUT_FILENO);
+  dup2(out, STDERR_FILENO);
+  execl(launcher, argv0, "--version", (char *)NULL);
+  _exit(EXIT_NOT_FOUND);
+}
+
+/*
+ * Runs `LAUNCHER --version` with a deadline: 1 when it names Open MPI, 0 when
+ * it answered something else, -1 when it could not tell (timeout, failure).
+ */
+static int probe_openmpi(const struct run *r)
+{
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return -1;
+  pid_t pid = fork();
+  if (pid == 0)
+    exec_probe(r->launcher, r->cmd[0], fds[1]);
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return -1;
+  }
+  char out[PROBE_OUTPUT_MAX] = "";
+  bool done = read_until(fds[0], out, sizeof out, now_ms() + PROBE_TIMEOUT_MS);
+  close(fds[0]);
+  if (!done)
+    kill(-pid, SIGKILL);   /* the whole group: a launcher script may have started children */
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!done || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return -1;
+  return strstr(out, "Open MPI") != NULL || strstr(out, "OpenRTE") != NULL;
+}
+
+static bool name_in(const char *name, const char *const *list)
+{
+  for (; *list; list++)
+    if (strcmp(name, *list) == 0)
+      return true;
+  return false;
+}
+
+/*
+ * Whether `-x` can carry variables to the ranks. The probe runs the launcher,
+ * so it is only tried on names that are launchers: `./train --version` would
+ * start the user's program. mpirun/mpiexec may also be MPICH's or Intel's,
+ * which the probe tells apart; when it cannot, the name decides.
+ */
+static bool is_openmpi(const struct run *r)
+{
+  static const char *const probed[] = {"mpirun", "mpiexec", "orterun", "oshrun", "prterun",
+                                       "mpirun.openmpi", "mpiexec.openmpi", NULL};
+  static const char *const openmpi_names[] = {"mpirun", "mpiexec", "orterun", "oshrun", NULL};
+  const char *base = tool_basename(r->cmd[0]);
+  if (!name_in(base, probed))
+    return false;
+  int probe = probe_openmpi(r);
+  return probe >= 0 ? probe == 1 : name_in(base, openmpi_names);
+}
+
+/* ---- the environment for the ranks ---------------------------------------------- */
+
+/*
+ * Best guess at the program's name: the first argument after the launcher's
+ * options, skipping the values of the launchers' usual value-taking options
+ * (Open MPI, MPICH/Hydra, Slurm) and an interpreter in front of a script.
+ */
+static const char *guess_program(char **cmd, int n)
+{
+  static const char *const one_value[] = {
+    "-np", "-n", "--np", "--n", "-c", "-N", "-npernode", "--npernode", "-ppn", "-H", "-host",
+    "--host", "-hosts", "-hostfile", "--hostfile", "-machinefile", "--machinefile", "-f", "-x",
+    "-wdir", "--wdir", "-wd", "--wd", "-path", "--path", "-prefix", "--prefix", "-map-by",
+    "--map-by", "-rank-by", "--rank-by", "-bind-to", "--bind-to", "-output-filename",
+    "--output-filename", "-timeout", "--timeout", "-launcher", "-genvlist", "-envlist",
+    "-p", "-t", "-J", "-A", "-w", "-o", "-e", "-i", "-D", "-G", "-q", "-C", "-m", "--ntasks",
+    "--nodes", "--cpus-per-task", "--partition", "--time", "--job-name", "--account",
+    "--nodelist", "--exclude", "--output", "--error", "--input", "--chdir", "--mpi", "--mem",
+    "--gpus", "--ntasks-per-node", "--cpu-bind", "--distribution", "--qos", "--constraint", NULL};
+  static const char *const two_values[] = {"-mca", "--mca", "-gmca", "--gmca", "-genv", "-env", NULL};
+  int i = 1;
+  while (i < n && cmd[i][0] == '-')
+    i += name_in(cmd[i], two_values) ? 3 : name_in(cmd[i], one_value) ? 2 : 1;
+  if (i >= n)
+    return NULL;
+  const char *prog = tool_basename(cmd[i]);
+  bool interpreter = strncmp(prog, "python", 6) == 0 || name_in(prog, (const char *const[]){"sh", "bash", NULL});
+  if (interpreter && i + 1 < n && cmd[i + 1][0] != '-')
+    return tool_basename(cmd[i + 1]);
+  return prog;
+}
+
+/* MPINOTIFY_URLS plus every --url, then one check, so a typo is reported here and only here. */
+static void setup_urls(const struct run *r)
+{
+  const char *env = getenv("MPINOTIFY_URLS");
+  if (r->nurls > 0) {
+    char *added = tool_join(r->urls, (size_t)r->nurls, " ");
+    char *all = (env && *env) ? tool_xasprintf("%s %s", env, added) : tool_xstrdup(added);
+    setenv("MPINOTIFY_URLS", all, 1);
+    free(all);
+    free(added);
+  }
+  char err[ERR_MAX] = "";
+  /* The whole configuration, not only the URLs: the ranks stay quiet about
+   * what the wrapper has checked (MPINOTIFY_CONFIG_CHECKED). */
+  if (mpn_check_environment(err, sizeof err) != MPN_OK) {
+    /* The library already masked every secret in err; one line per problem. */
+    for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+      tool_warn("%s", line);
+  }
+  setenv("MPINOTIFY_CONFIG_CHECKED", "1", 1);
+}
+
+static void setup_job(const struct run *r)
+{
+  char *command = tool_join(r->cmd, (size_t)r->ncmd, " ");
+  setenv("MPINOTIFY_JOB_COMMAND", command, 1);
+  free(command);
+  const char *name = r->name ? r->name : getenv("MPINOTIFY_JOB_NAME");
+  if (name == NULL || *name == '\0')
+    name = guess_program(r->cmd, r->ncmd);
+  if (name != NULL)
+    setenv("MPINOTIFY_JOB_NAME", name, 1);
+  if (r->timeout_ms)
+    setenv("MPINOTIFY_TIMEOUT_MS", r->timeout_ms, 1);
+  if (r->window_ms)
+    setenv("MPINOTIFY_WINDOW_MS", r->window_ms, 1);
+}
+
+/* LD_PRELOAD with the library in front of what the user preloads already (once). */
+static char *preload_value(const char *library)
+{
+  const char *old = getenv("LD_PRELOAD");
+  if (old == NULL || *old == '\0')
+    return tool_xstrdup(library);
+  size_t n = strlen(library);
+  for (const char *p = old; (p = strstr(p, library)) != NULL; p += n)
+    if ((p == old || p[-1] == ':' || p[-1] == ' ') && (p[n] == '\0' || p[n] == ':' || p[n] == ' '))
+      return tool_xstrdup(old);
+  return tool_xasprintf("%s:%s", library, old);
+}
+
+/* ---- the launcher's command -------------------------------------------------------- */
+
+static bool is_mpinotify_var(const char *entry)
+{
+  return strncmp(entry, "MPINOTIFY_", 10) == 0 && strchr(entry, '=') != NULL;
+}
+
+/*
+ * The Open MPI options that carry the setup to the ranks on every node:
+ * `-x LD_PRELOAD=<lib>` and `-x NAME` for each MPINOTIFY_* variable. Names
+ * only, never values: the values (webhook secrets) stay out of every command
+ * line that ps shows. Returns the number of strings written to out.
+ */
+static int openmpi_exports(const struct run *r, char **out)
+{
+  int n = 0;
+  out[n++] = "-x";
+  char *preload = preload_value(r->library);
+  out[n++] = tool_xasprintf("LD_PRELOAD=%s", preload);
+  free(preload);
+  for (char **e = environ; *e; e++) {
+    if (!is_mpinotify_var(*e))
+      continue;
+    out[n++] = "-x";
+    out[n++] = tool_xasprintf("%.*s", (int)(strchr(*e, '=') - *e), *e);
+  }
+  return n;
+}
+
+static int count_mpinotify_vars(void)
+{
+  int n = 0;
+  for (char **e = environ; *e; e++)
+    n += is_mpinotify_var(*e);
+  return n;
+}
+
+/*
+ * argv for Open MPI: the exports right after argv[0] and again after every
+ * ':' (each app context of an MPMD command line takes its own -x).
+ */
+static void build_openmpi_argv(struct run *r)
+{
+  int per_context = 2 + 2 * count_mpinotify_vars();
+  char **exports = tool_xmalloc(sizeof *exports * (size_t)per_context);
+  openmpi_exports(r, exports);
+  int contexts = 1;
+  for (int i = 1; i < r->ncmd; i++)
+    contexts += strcmp(r->cmd[i], ":") == 0;
+  r->argv = tool_xmalloc(sizeof *r->argv * (size_t)(r->ncmd + contexts * per_context + 1));
+  int n = 0;
+  r->argv[n++] = r->cmd[0];
+  for (int i = 0; i < per_context; i++)
+    r->argv[n++] = exports[i];
+  for (int i = 1; i < r->ncmd; i++) {
+    r->argv[n++] = r->cmd[i];
+    for (int k = 0; strcmp(r->cmd[i], ":") == 0 && k < per_context; k++)
+      r->argv[n++] = exports[k];
+  }
+  r->argv[n] = NULL;
+  free(exports);
+}
+
+/* An Open MPI appfile's contexts ignore command-line -x: only the environment reaches them. */
+static bool uses_appfile(const struct run *r)
+{
+  for (int i = 1; i < r->ncmd; i++)
+    if (name_in(r->cmd[i], (const char *const[]){"--app", "-app", NULL}))
+      return true;
+  return false;
+}
+
+/*
+ * Decides how the library reaches the ranks. With Open MPI's -x it reaches
+ * every node and stays out of mpirun itself; other launchers (srun, Hydra)
+ * pass their own environment on, so LD_PRELOAD goes there, where the library
+ * stays inert in every process that never calls MPI_Init.
+ */
+static void setup_preload(struct run *r)
+{
+  r->library = mpn_library_path();
+  if (r->library == NULL) {
+    tool_warn("cannot find libmpinotify.so to preload; running the job without the notifier");
+    r->argv = r->cmd;
+    return;
+  }
+  if (is_openmpi(r) && !uses_appfile(r)) {
+    r->openmpi = true;
+    build_openmpi_argv(r);
+    return;
+  }
+  char *preload = preload_value(r->library);
+  setenv("LD_PRELOAD", preload, 1);
+  free(preload);
+  r->argv = r->cmd;
+}
+
+/* ---- running it ---------------------------------------------------------------- */
+
+/*
+ * Passes a signal on to the launcher. A terminal's Ctrl-C / Ctrl-\ (sent by
+ * the kernel, SI_KERNEL) already reached the launcher, which shares our
+ * process group: a second copy would make mpirun print "abort is already in
+ * progress" and hurry the teardown that the notifier's leaders need time in.
+ */
+static void forward_signal(int sig, siginfo_t *si, void *ctx)
+{
+  (void)ctx;
+  int saved = errno;
+  bool from_tty = si->si_code == SI_KERNEL && (sig == SIGINT || sig == SIGQUIT);
+  if (child_pid > 0 && !from_tty)
+    kill((pid_t)child_pid, sig);
+  errno = saved;
+}
+
+static void block_forwarded(int how, sigset_t *old)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  for (size_t i = 0; i < N_FORWARDED; i++)
+    sigaddset(&set, forwarded_signals[i]);
+  sigprocmask(how, &set, old);
+}
+
+/* Installs the forwarders, except on signals we were told to ignore (nohup): the launcher inherits those. */
+static void install_forwarders(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = forward_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < N_FORWARDED; i++) {
+    struct sigaction old;
+    if (sigaction(forwarded_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
+    sigaction(forwarded_signals[i], &sa, NULL);
+  }
+}
+
+/* In the child: default actions back before the mask opens, so nothing is lost before exec. */
+static void exec_launcher(const struct run *r, const sigset_t *mask, int errfd)
+{
+  for (size_t i = 0; i < N_FORWARDED; i++) {
+    struct sigaction old;
+    if (sigaction(forwarded_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+      signal(forwarded_signals[i], SIG_DFL);
+  }
+  sigprocmask(SIG_SETMASK, mask, NULL);
+  execv(r->launcher, r->argv);
+  int err = errno;
+  ssize_t ignored = write(errfd, &err, sizeof err);
+  (void)ignored;
+  _exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
+}
+
+/* Starts the launcher; returns -1 when it runs, else the exit status after a message. */
+static int spawn(struct run *r)
+{
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    tool_warn("pipe: %s", strerror(errno));
+    return EXIT_CANNOT_EXEC;
+  }
+  sigset_t old;
+  block_forwarded(SIG_BLOCK, &old);   /* no signal may arrive before child_pid is known */
+  install_forwarders();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    exec_launcher(r, &old, fds[1]);
+  }
+  close(fds[1]);
+  r->child = pid > 0 ? pid : 0;
+  child_pid = r->child;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  int err = pid < 0 ? errno : 0;
+  ssize_t got;
+  /* EOF at exec (the pipe is close-on-exec), or the errno of a failed exec. */
+  while (pid > 0 && (got = read(fds[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  close(fds[0]);
+  if (err == 0)
+    return -1;
+  tool_warn("%s: cannot execute: %s", r->cmd[0], strerror(err));
+  if (pid > 0)
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+}
+
+static void wait_launcher(struct run *r)
+{
+  while (waitpid(r->child, &r->status, 0) < 0) {
+    if (errno != EINTR) {
+      tool_warn("waitpid: %s", strerror(errno));
+      r->status = EXIT_CANNOT_EXEC << 8;
+      break;
+    }
+  }
+  child_pid = 0;
+}
+
+/*
+ * Ends this process the way the launcher ended: the same exit code, or death
+ * by the same signal (default action restored, signal unblocked). No core
+ * file: one of the wrapper would only be mistaken for the job's.
+ */
+static _Noreturn void exit_like(int status)
+{
+  fflush(NULL);
+  if (!WIFSIGNALED(status))
+    exit(WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_CANNOT_EXEC);
+  int sig = WTERMSIG(status);
+  struct rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  raise(sig);
+  _exit(128 + sig);   /* a signal whose default action does not end a process */
+}
+
+/* --disable: exactly the launcher, in this process, environment untouched. */
+static int exec_untouched(const struct run *r)
+{
+  execv(r->launcher, r->cmd);
+  int err = errno;
+  tool_warn("%s: cannot execute: %s", r->cmd[0], strerror(err));
+  return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
+}
+
+int main(int argc, char **argv)
+{
+  tool_name = "mpinotify-run";
+  struct run r;
+  memset(&r, 0, sizeof r);
+  int rc = parse_args(&r, argc, argv);
+  if (rc >= 0)
+    return rc;
+  if ((rc = resolve_launcher(&r)) >= 0)
+    return rc;
+  if (r.disable)
+    return exec_untouched(&r);
+  setup_job(&r);
+  setup_urls(&r);
+  setup_preload(&r);
+  if ((rc = spawn(&r)) >= 0)
+    return rc;
+  wait_launcher(&r);
+  exit_like(r.status);
+}
