@@ -154,7 +154,7 @@ static void run_commands(void)
   if (commands & CMD_FINALIZE) {
     commands &= ~CMD_FINALIZE;
     if (atomic_load(&mpn__g.mpi_ok))
-      mpn__election_finalize(mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000, take_crash);
+      mpn__election_finalize(mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000);
     else
       mpn__election_abandon("MPI is finalized");
     atomic_store(&mpn__g.mpi_active, 0);
@@ -186,7 +186,7 @@ static void *agent_main(void *arg)
   mpn__fallback_sweep();
   for (;;) {
     int mpi = atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok);
-    read_wake(mpi ? 50 : 1000);   /* idle: one MPI_Test per 50 ms, no spinning */
+    read_wake(mpi ? (int)mpn__g.cfg.poll_ms : 1000);   /* idle: one MPI_Test per poll, no spinning */
     run_commands();
     const mpn__event *ev = NULL;
     mpn__outcome out;

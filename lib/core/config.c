@@ -13,6 +13,7 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_WINDOW_MS 500
+#define DEFAULT_POLL_MS 200   /* every wake-up can preempt a busy rank; see README's benchmark */
 
 int mpn__env_flag(const char *name)
 {
@@ -345,6 +346,7 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
                            100, 3600000, err, errlen, &rc);
   cfg->window_ms = env_ms("MPINOTIFY_WINDOW_MS", opts ? opts->window_ms : -1, DEFAULT_WINDOW_MS,
                           0, 60000, err, errlen, &rc);
+  cfg->poll_ms = env_ms("MPINOTIFY_POLL_MS", -1, DEFAULT_POLL_MS, 10, 2000, err, errlen, &rc);
   if (cfg->window_ms > cfg->timeout_ms / 2)
     cfg->window_ms = cfg->timeout_ms / 2;   /* the window must leave time to deliver */
   cfg->debug = mpn__env_flag("MPINOTIFY_DEBUG");

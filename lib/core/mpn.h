@@ -63,6 +63,7 @@ typedef struct mpn__config {
   char *job_command;      /* masked */
   long timeout_ms;
   long window_ms;
+  long poll_ms;           /* idle agent: one MPI_Test per poll_ms */
   int debug;
   int keep_thread_level;  /* MPINOTIFY_MPI_THREAD=keep */
   char spool_dir[MPN__PATH_MAX];
@@ -193,7 +194,7 @@ int mpn__election_poll(const struct mpn__event *(*take)(void), const struct mpn_
 int mpn__election_run(const mpn__event *ev, int64_t deadline_ns, mpn__outcome *out);
 void mpn__election_done(int64_t deadline_ns);  /* leader: tell waiting ranks */
 int mpn__election_wait(int64_t deadline_ns);   /* fatal non-leader: wait for leaders */
-void mpn__election_finalize(int64_t deadline_ns, const struct mpn__event *(*take)(void));
+void mpn__election_finalize(int64_t deadline_ns);
 void mpn__election_abandon(const char *why);
 const char *mpn__election_error(void);
 

@@ -52,7 +52,8 @@ static struct {
   int64_t pending_since;      /* a doorbell for next_epoch arrived then (0: none) */
   MPI_Request *sends;         /* doorbells and done notices in flight */
   int nsends;
-  wire_rec *all;
+  wire_rec mine, *all;
+  MPI_Request gather_req;
   uint64_t *reported;
   int nreported, capreported;
   int *leaders, nleaders;     /* of the last epoch */
@@ -172,12 +173,14 @@ static void progress_sends(void)
   E.nsends = live;
 }
 
+/* Isends one int64 to each listed rank (to == NULL: to every rank but us). */
 static void send_all(int64_t *buf, int tag, const int *to, int n)
 {
   for (int i = 0; i < n && E.nsends < E.size * 2; i++) {
-    if (to[i] == E.rank)
+    int dest = to ? to[i] : i;
+    if (dest == E.rank)
       continue;
-    if (mpn__pmpi.Isend(buf, (int)sizeof *buf, mpn__pmpi.byte, to[i], tag, E.comm, &E.sends[E.nsends]) == 0)
+    if (mpn__pmpi.Isend(buf, (int)sizeof *buf, mpn__pmpi.byte, dest, tag, E.comm, &E.sends[E.nsends]) == 0)
       E.nsends++;
   }
 }
@@ -185,13 +188,7 @@ static void send_all(int64_t *buf, int tag, const int *to, int n)
 static void ring_doorbells(void)
 {
   E.bell_out = E.next_epoch;
-  for (int r = 0; r < E.size && E.nsends < E.size * 2; r++) {
-    if (r == E.rank)
-      continue;
-    if (mpn__pmpi.Isend(&E.bell_out, (int)sizeof E.bell_out, mpn__pmpi.byte, r, TAG_DOORBELL, E.comm,
-                        &E.sends[E.nsends]) == 0)
-      E.nsends++;
-  }
+  send_all(&E.bell_out, TAG_DOORBELL, NULL, E.size);
 }
 
 static void fill_mine(wire_rec *w, const mpn__event *ev)
@@ -229,17 +226,17 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
       *evp = take();
     mpn__sleep_ms(2);
   }
-  wire_rec mine;
-  fill_mine(&mine, *evp);
-  MPI_Request req;
-  if (mpn__pmpi.Iallgather(&mine, (int)sizeof mine, mpn__pmpi.byte, E.all, (int)sizeof mine,
-                           mpn__pmpi.byte, E.comm, &req) != 0) {
+  /* Both buffers live in E: an epoch that times out stays posted and MPI
+   * may still touch them. */
+  fill_mine(&E.mine, *evp);
+  if (mpn__pmpi.Iallgather(&E.mine, (int)sizeof E.mine, mpn__pmpi.byte, E.all, (int)sizeof E.mine,
+                           mpn__pmpi.byte, E.comm, &E.gather_req) != 0) {
     set_broken("MPI_Iallgather on the election communicator failed");
     return -1;
   }
   int64_t started = mpn__now_ns();
   for (int flag = 0; !flag;) {
-    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0) {
+    if (mpn__pmpi.Test(&E.gather_req, &flag, MPI_STATUS_IGNORE) != 0) {
       set_broken("the election's MPI_Iallgather failed (a rank may have died)");
       return -1;
     }
@@ -419,9 +416,11 @@ static void cancel_bell(void)
 }
 
 /* Every rank enters MPI_Finalize: one last barrier on a separate communicator
- * (so it never mismatches an epoch), serving epochs until everyone is there,
- * then the doorbell receive is cancelled. */
-void mpn__election_finalize(int64_t deadline, const mpn__event *(*take)(void))
+ * (so it never mismatches an epoch), serving other ranks' epochs until
+ * everyone is there, then the doorbell receive is cancelled. A local failure
+ * meanwhile (another thread) stays queued for the agent, which reports it
+ * per node once this returns. */
+void mpn__election_finalize(int64_t deadline)
 {
   MPI_Request req;
   int barrier_ok = E.size > 0 && mpn__pmpi.Ibarrier(E.fin_comm, &req) == 0;
@@ -432,7 +431,7 @@ void mpn__election_finalize(int64_t deadline, const mpn__event *(*take)(void))
     }
     const mpn__event *ev;
     mpn__outcome out;
-    if (!E.broken && mpn__election_poll(take, &ev, &out) > 0)
+    if (!E.broken && mpn__election_poll(NULL, &ev, &out) > 0)
       free(out.procs);
     mpn__sleep_ms(2);
   }
