@@ -112,10 +112,12 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
   }
   int ok = 1;
   if (pre) {
-    if (pre->leader && pre->procs) {
-      r.procs = pre->procs;
-      r.nprocs = pre->nprocs;
-      r.first_wall_ns = pre->first_wall_ns;
+    if (pre->leader) {
+      if (pre->procs) {   /* out of memory: still report, naming this rank alone */
+        r.procs = pre->procs;
+        r.nprocs = pre->nprocs;
+        r.first_wall_ns = pre->first_wall_ns;
+      }
       ok = mpn__deliver(&r, send_by) > 0;
       mpn__election_done(budget_end - 50000000);
     }
