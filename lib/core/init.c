@@ -24,6 +24,7 @@ mpn__state mpn__g = {
 };
 
 static char config_errors[2048];
+static int config_loaded;
 static int user_initialized;
 
 int mpn__mpi_world_rank_from_env(void)
@@ -95,15 +96,22 @@ static int make_pipes(void)
   return fcntl(mpn__g.wake_fd[1], F_SETFL, O_NONBLOCK);
 }
 
-int mpn__activate(const mpn_options *opts, int from_mpi)
+/* Configuration is read when first needed, not in the constructor: under
+ * LD_PRELOAD every shell and compiler of the job runs the constructor, and
+ * only MPI ranks need a configuration. */
+void mpn__config_ensure(void)
 {
-  (void)from_mpi;
+  if (config_loaded)
+    return;
+  mpn__config_load(&mpn__g.cfg, NULL, config_errors, sizeof config_errors);
+  config_loaded = 1;
+}
+
+int mpn__activate(void)
+{
   if (atomic_load(&mpn__g.active) || mpn__g.disabled)
     return 0;
-  if (opts) {
-    mpn__config_free(&mpn__g.cfg);
-    mpn__config_load(&mpn__g.cfg, opts, config_errors, sizeof config_errors);
-  }
+  mpn__config_ensure();
   mpn__g.pid = getpid();
   if (mpn__g.rank < 0)
     mpn__g.rank = mpn__mpi_world_rank_from_env();
@@ -169,7 +177,7 @@ void mpn__on_mpi_initialized(int provided)
   int rank = 0;
   mpn__pmpi.Comm_rank(mpn__pmpi.world, &rank);
   mpn__g.rank = rank;
-  if (!atomic_load(&mpn__g.active) && mpn__activate(NULL, 1) != 0)
+  if (!atomic_load(&mpn__g.active) && mpn__activate() != 0)
     return;
   if (mpn__mpi_setup(provided) != 0) {
     mpn__log_warn("cannot set up the election communicator: reports fall back to one per node");
@@ -211,13 +219,12 @@ __attribute__((constructor)) static void mpn__constructor(void)
     return;
   }
   find_self();
-  mpn__config_load(&mpn__g.cfg, NULL, config_errors, sizeof config_errors);
   if (dlsym(RTLD_DEFAULT, "mpn_api_only_program")) {   /* MPN_API_ONLY_PROGRAM: a tool */
     mpn__g.disabled = 1;
     return;
   }
   if (main_program_links_us())
-    mpn__activate(NULL, 0);
+    mpn__activate();
 }
 
 /* ---- public API -------------------------------------------------------- */
@@ -246,7 +253,8 @@ mpn_code mpn_init(mpn_options *opts)
   if (!atomic_load(&mpn__g.active)) {
     mpn__config_free(&mpn__g.cfg);
     mpn__g.cfg = fresh;
-    return mpn__activate(NULL, 0) == 0 ? rc : MPN_E_IO;
+    config_loaded = 1;
+    return mpn__activate() == 0 ? rc : MPN_E_IO;
   }
   mpn__config old = mpn__g.cfg;   /* armed but idle: only the agent reads it, on a failure */
   mpn__g.cfg = fresh;

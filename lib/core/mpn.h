@@ -225,7 +225,8 @@ typedef struct mpn__state {
 
 extern mpn__state mpn__g;
 
-int mpn__activate(const mpn_options *opts, int from_mpi);
+int mpn__activate(void);
+void mpn__config_ensure(void);       /* load the configuration once, when first needed */
 int mpn__agent_start(void);
 void mpn__agent_wake(char what);     /* 'm': MPI ready; 'f': finalize; 'x': exit */
 int mpn__agent_wait_ack(long timeout_ms);

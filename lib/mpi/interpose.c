@@ -45,6 +45,7 @@ static int init_thread(int *argc, char ***argv, int required, int *provided)
   if (in_wrapper || mpn__g.disabled)
     return real(argc, argv, required, provided);
   in_wrapper = 1;
+  mpn__config_ensure();
   /* The agent thread calls MPI while the application may be inside MPI:
    * that needs MPI_THREAD_MULTIPLE unless the user keeps the app's level. */
   int ask = required;
@@ -68,6 +69,8 @@ static int init_plain(int *argc, char ***argv)
   static int (*real)(int *, char ***);
   if (!real)
     *(void **)&real = next_symbol("PMPI_Init");
+  if (!in_wrapper && !mpn__g.disabled)
+    mpn__config_ensure();
   if (in_wrapper || mpn__g.disabled || mpn__g.cfg.keep_thread_level) {
     if (!real)
       return MPN_ERR_OTHER;
