@@ -78,12 +78,16 @@ void mpn__unwind_prime(void)
 }
 
 /* Runs in a signal handler (async-signal-safe once primed). */
+/* Runs in a signal handler. A cursor at the interrupted instruction. */
+static int cursor_at(unw_cursor_t *c, ucontext_t *uc)
+{
+  return U.loaded > 0 && U.init_local2(c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) >= 0;
+}
+
 int mpn__unwind_raw(ucontext_t *uc, uintptr_t *ips, int max)
 {
-  if (U.loaded <= 0)
-    return 0;
   unw_cursor_t c;
-  if (U.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
+  if (!cursor_at(&c, uc))
     return 0;
   int n = 0;
   do {
@@ -137,10 +141,8 @@ void mpn__symbolize(mpn__frame *f)
 
 int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max)
 {
-  if (U.loaded <= 0)
-    return 0;
   unw_cursor_t c;
-  if (U.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
+  if (!cursor_at(&c, uc))
     return 0;
   int n = 0;
   do {
