@@ -57,7 +57,16 @@ typedef enum mpn_code {
   MPN_E_UNWIND = 12,           /* no backtrace could be taken */
   MPN_E_IO = 13,               /* a file or pipe operation failed */
   MPN_E_BUFFER_TOO_SMALL = 14, /* the caller's buffer was too small; output is truncated */
-  MPN_E_BAD_CONFIG = 15        /* an environment variable or option has an invalid value */
+  MPN_E_BAD_CONFIG = 15,       /* an environment variable or option has an invalid value */
+  MPN_E_HTTP_STATUS = 16,      /* the service answered with an HTTP error status */
+  MPN_E_SERVICE = 17,          /* the service reported an error in its answer's body */
+  MPN_E_TLS = 18,              /* TLS failed (certificate not verified, handshake) */
+  MPN_E_DNS = 19,              /* the host name could not be resolved */
+  MPN_E_CONNECT = 20,          /* no connection could be made (refused, unreachable) */
+  MPN_E_RATE_LIMITED = 21,     /* the service asked to slow down and the deadline came first */
+  MPN_E_SPOOL = 22,            /* the spool directory could not be used */
+  MPN_E_RELAY = 23,            /* the relay refused or could not take a message */
+  MPN_E_FORGED = 24            /* a relayed message failed authentication */
 } mpn_code;
 
 /*
@@ -152,6 +161,124 @@ MPN_EXTERN mpn_code mpn_init(mpn_options *opts);
 
 /* 1 when the library is armed in this process (handlers installed), else 0. Thread-safe. */
 MPN_EXTERN int mpn_is_active(void);
+
+/* ---- Sending messages outside a crash: tools, launchers, checks ---------
+ *
+ * A sender holds a loaded configuration (channels, spool, relay settings)
+ * and delivers messages through the same engine the crash path uses:
+ * every channel in parallel, retries with backoff, per-service rate limits,
+ * and a write-ahead copy in the spool that is removed once the message is
+ * delivered, so whatever is not delivered in time stays there whole.
+ * A sender is safe to use from one thread at a time; different senders may
+ * be used from different threads.
+ */
+typedef struct mpn_sender mpn_sender;
+
+/* One message: a JSON object of schema "mpinotify/1" (README.md). Opaque. */
+typedef struct mpn_message mpn_message;
+
+/* The outcome of one message on one channel, handed to an mpn_result_fn.
+ * Every string is valid only during the callback and never holds a secret.
+ * Fields are only ever appended. */
+typedef struct mpn_result {
+  const char *channel;     /* the channel's URL, secrets masked */
+  mpn_code code;           /* MPN_OK when the service accepted the message */
+  long http_status;        /* the last HTTP status, 0 if none */
+  const char *detail;      /* why it failed ("HTTP 500", "errcode 130101: send too fast",
+                              "certificate not verified", ...), "" on success */
+  int attempts;            /* requests made, retries included */
+  const char *route;       /* "direct", "relay", or "local" (console) */
+  const char *spool_file;  /* where the undelivered message is kept, or NULL */
+  const char *message_id;  /* the message's id, stable across retries and flushes */
+} mpn_result;
+
+typedef void (*mpn_result_fn)(const mpn_result *result, void *arg);
+
+/*
+ * Creates a sender from `opts` (may be NULL; ownership is taken, also on
+ * error), the MPINOTIFY_* environment and the file named by MPINOTIFY_CONFIG.
+ * Configuration problems are written to `err` as in mpn_check_urls; the
+ * sender is still created with the valid channels and the code of the first
+ * problem is returned. *out is NULL only on MPN_E_NO_MEMORY or
+ * MPN_E_INVALID_ARGUMENT. Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t errlen);
+
+/* Frees a sender. NULL is a no-op. Messages still in flight stay in the spool. */
+MPN_EXTERN void mpn_sender_free(mpn_sender *s);
+
+/* Number of configured channels. */
+MPN_EXTERN int mpn_sender_channel_count(const mpn_sender *s);
+
+/* Channel i's URL with secrets masked, or NULL when i is out of range. Owned by the sender. */
+MPN_EXTERN const char *mpn_sender_channel(const mpn_sender *s, int i);
+
+/*
+ * Sends `m` to every channel and waits until each channel has accepted it,
+ * failed for good, or the sender's time budget (MPINOTIFY_TIMEOUT_MS) is
+ * spent. Calls `cb` (may be NULL) once per channel, from the calling thread.
+ * Returns MPN_OK when every channel accepted the message, else the code of
+ * the first failure. Undelivered messages stay in the spool. `m` is not
+ * consumed.
+ */
+MPN_EXTERN mpn_code mpn_sender_send(mpn_sender *s, const mpn_message *m, mpn_result_fn cb, void *arg);
+
+/*
+ * Delivers every message in the spool directory (MPINOTIFY_SPOOL) to the
+ * destination it was spooled with, and removes each one delivered. Messages
+ * another live process is still delivering are skipped. Calls `cb` once per
+ * message tried. Returns MPN_OK when the spool is empty afterwards (also when
+ * it was empty to begin with), else the code of the first failure.
+ */
+MPN_EXTERN mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg);
+
+/*
+ * A new message for `event` ("message", "test", "job", ...; see README.md),
+ * or NULL when out of memory or `event` is NULL. Free with mpn_message_free.
+ * Setters copy their arguments; they return MPN_E_INVALID_ARGUMENT for a NULL
+ * message or value. Not thread-safe per message.
+ */
+MPN_EXTERN mpn_message *mpn_message_new(const char *event);
+MPN_EXTERN void mpn_message_free(mpn_message *m);
+/* The headline, e.g. "Nightly training finished". */
+MPN_EXTERN mpn_code mpn_message_set_title(mpn_message *m, const char *title);
+/* The body text (plain text, may span lines). */
+MPN_EXTERN mpn_code mpn_message_set_text(mpn_message *m, const char *text);
+/* "info", "warning", "error" or "critical"; anything else is MPN_E_INVALID_ARGUMENT. */
+MPN_EXTERN mpn_code mpn_message_set_severity(mpn_message *m, const char *severity);
+/* Any other top-level field, as a string or an integer (not "schema", "event" or "id"). */
+MPN_EXTERN mpn_code mpn_message_set_string(mpn_message *m, const char *key, const char *value);
+MPN_EXTERN mpn_code mpn_message_set_integer(mpn_message *m, const char *key, long long value);
+
+/* ---- Relay: delivering for ranks that cannot reach the internet ---------
+ *
+ * A relay runs in the launcher's process (mpinotify-run) on the node that can
+ * reach the services. Ranks hand finished messages to it over TCP; every
+ * message is encrypted and authenticated with a key only the job's processes
+ * know (AES-256-GCM), carries a timestamp and a nonce, and is rejected when
+ * forged, altered, replayed or stale.
+ */
+typedef struct mpn_relay mpn_relay;
+
+/*
+ * Starts a relay that delivers what it receives through `s` (which must
+ * outlive it). It listens on every interface, on an ephemeral port, and
+ * sets MPINOTIFY_RELAY_ADDR (host:port; the host is MPINOTIFY_RELAY_HOST or
+ * this node's name) and MPINOTIFY_RELAY_KEY in this process's environment
+ * for the ranks to inherit. Not thread-safe against concurrent setenv().
+ */
+MPN_EXTERN mpn_code mpn_relay_start(mpn_sender *s, mpn_relay **out, char *err, size_t errlen);
+
+/*
+ * Stops accepting, waits up to `timeout_ms` for relayed messages still being
+ * delivered (they stay in the spool if time runs out), and frees the relay.
+ * Reports each relayed message's outcome through `cb` (may be NULL).
+ * NULL is a no-op.
+ */
+MPN_EXTERN void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg);
+
+/* Messages accepted and messages rejected as forged so far. Thread-safe. */
+MPN_EXTERN void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejected);
 
 #ifdef __cplusplus
 }

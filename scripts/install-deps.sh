@@ -5,9 +5,10 @@ PACKAGES=(
   build-essential cmake pkg-config   # compiler and build
   openmpi-bin libopenmpi-dev          # MPI: the launcher and the PMPI interface we interpose
   libcurl4-openssl-dev                # delivery over HTTP(S), with OpenSSL
-  libssl-dev                          # TLS (libcurl) and, later, HMAC signing
+  libssl-dev                          # TLS (libcurl), AES-GCM sealing of relayed messages, HMAC signing
   libunwind-dev                       # backtraces from the faulting context
   libjansson-dev                      # JSON: building the webhook body, parsing answers
+  libinih-dev                         # the MPINOTIFY_CONFIG file (INI)
   g++ gfortran                        # tests: C++ exceptions and a Fortran MPI program
   python3 openssl ca-certificates     # tests: the loopback webhook sink and its test CA
 )

@@ -134,9 +134,7 @@ static void usage(FILE *out)
 
 static int usage_error(const char *what, const char *arg)
 {
-  tool_warn("%s%s", what, arg ? arg : "");
-  usage(stderr);
-  return EXIT_USAGE;
+  return tool_usage_error(usage, what, arg);
 }
 
 /* ---- command line ----------------------------------------------------------- */
@@ -175,13 +173,6 @@ static const struct option long_options[] = {
   {NULL, 0, NULL, 0},
 };
 
-static void print_version(void)
-{
-  const char *lib = mpn_library_path();
-  printf("mpinotify-run %s (libmpinotify %s%s%s)\n", MPN_VERSION_STRING, mpn_version(),
-         lib ? " at " : "", lib ? lib : "");
-}
-
 /* Handles one option; returns -1 to go on, else the exit status. */
 static int take_option(struct run *r, int c, char **argv)
 {
@@ -193,12 +184,8 @@ static int take_option(struct run *r, int c, char **argv)
   case 'w': r->window_ms = ms_option("--window-ms", optarg, mpn_options_set_window_ms, &rc); break;
   case 'd': r->disable = true; break;
   case 'h': usage(stdout); return 0;
-  case 'V': print_version(); return 0;
-  case ':': return usage_error("missing value for option ", argv[optind - 1]);
-  default:
-    if (optopt)
-      return usage_error("unknown option -", (char[]){(char)optopt, '\0'});
-    return usage_error("unknown option ", argv[optind - 1]);
+  case 'V': tool_print_version(); return 0;
+  default: return tool_option_error(usage, c, argv);
   }
   return rc;
 }
@@ -421,22 +408,16 @@ static const char *guess_program(char **cmd, int n)
 /* MPINOTIFY_URLS plus every --url, then one check, so a typo is reported here and only here. */
 static void setup_urls(const struct run *r)
 {
-  const char *env = getenv("MPINOTIFY_URLS");
   if (r->nurls > 0) {
-    char *added = tool_join(r->urls, (size_t)r->nurls, " ");
-    char *all = (env && *env) ? tool_xasprintf("%s %s", env, added) : tool_xstrdup(added);
+    char *all = tool_urls_with(r->urls, (size_t)r->nurls);
     setenv("MPINOTIFY_URLS", all, 1);
     free(all);
-    free(added);
   }
   char err[ERR_MAX] = "";
   /* The whole configuration, not only the URLs: the ranks stay quiet about
    * what the wrapper has checked (MPINOTIFY_CONFIG_CHECKED). */
-  if (mpn_check_environment(err, sizeof err) != MPN_OK) {
-    /* The library already masked every secret in err; one line per problem. */
-    for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-      tool_warn("%s", line);
-  }
+  if (mpn_check_environment(err, sizeof err) != MPN_OK)
+    tool_warn_lines(err);   /* the library already masked every secret in err */
   setenv("MPINOTIFY_CONFIG_CHECKED", "1", 1);
 }
 

@@ -1,4 +1,4 @@
-/* console.c - the console channel: the report as a panel on stderr, written
+/* console.c - the console channel: the message as a panel on stderr, written
  * by the leader only, with colour when stderr is a terminal (NO_COLOR off). */
 #include "core/mpn.h"
 
@@ -6,12 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-void mpn__console_send(const mpn__report *r)
+static mpn_code console_local(const mpn__channel *ch, const mpn_message *m)
 {
+  (void)ch;
   int color = isatty(STDERR_FILENO) && !getenv("NO_COLOR");
-  char *text = mpn__report_text(r, color);
+  char *text = mpn__message_text(m, color);
   if (!text)
-    return;
+    return MPN_E_NO_MEMORY;
   /* One write: the panel must not interleave with the other ranks' output. */
   size_t len = strlen(text), off = 0;
   while (off < len) {
@@ -21,4 +22,10 @@ void mpn__console_send(const mpn__report *r)
     off += (size_t)w;
   }
   free(text);
+  return off == len ? MPN_OK : MPN_E_IO;
 }
+
+const mpn__kind mpn__kind_console = {
+  .name = "console",
+  .local = console_local,
+};

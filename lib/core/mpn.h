@@ -7,8 +7,6 @@
 
 #include "mpinotify.h"
 
-struct curl_slist;
-
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -39,13 +37,30 @@ void mpn__log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mpn__log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mpn__log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- config.c ------------------------------------------------------------ */
-typedef enum { MPN__CH_CONSOLE = 1, MPN__CH_WEBHOOK = 2 } mpn__channel_kind;
+/* ---- config.c, url.c, secret.c, config_file.c ---------------------------- */
+struct mpn__kind;
+
+/* One option of a channel: a query parameter of its URL or a key of its
+ * section in the config file. `value` is as configured (it may be a
+ * reference, "env:NAME" or "file:/path"); `resolved` is what it refers to. */
+typedef struct mpn__opt {
+  char *key;
+  char *value;
+  char *resolved;
+} mpn__opt;
 
 typedef struct mpn__channel {
-  mpn__channel_kind kind;
-  char *target;    /* what the transport uses: the http(s) URL without "KIND+" */
-  char *masked;    /* the configured URL with secrets masked, for every output */
+  const struct mpn__kind *kind;
+  char *spec;      /* as configured, references unresolved: spool, relay, round trip */
+  char *url;       /* the service's URL: no "KIND+", none of our options; holds secrets */
+  char *masked;    /* the spec with every secret masked, for every output */
+  mpn__opt *opts;
+  int nopts;
+  long timeout_ms;          /* total per attempt; 0: what the budget leaves */
+  long connect_timeout_ms;
+  int retries;              /* attempts after the first */
+  int rate_n;               /* at most rate_n messages per rate_window_ms; 0: no limit */
+  long rate_window_ms;
 } mpn__channel;
 
 struct mpn_options {
@@ -55,6 +70,8 @@ struct mpn_options {
   long timeout_ms;   /* -1: not set */
   long window_ms;    /* -1: not set */
 };
+
+enum { MPN__RELAY_OFF = 0, MPN__RELAY_AUTO = 1, MPN__RELAY_ALWAYS = 2 };
 
 typedef struct mpn__config {
   mpn__channel *channels;
@@ -69,15 +86,51 @@ typedef struct mpn__config {
   char spool_dir[MPN__PATH_MAX];
   char *ca_bundle;
   int config_checked;     /* the launcher already reported config errors */
+  int relay_mode;         /* MPN__RELAY_* */
+  char *relay_addr;       /* host:port of the launcher's relay, or NULL */
+  char *relay_key;        /* hex, 64 digits; secret */
+  char *config_file;      /* MPINOTIFY_CONFIG, or NULL */
 } mpn__config;
 
-/* Fills `cfg` from opts (may be NULL) and the environment. Problems are
- * collected in `err` (first one wins); the config keeps the valid parts. */
+/* Fills `cfg` from opts (may be NULL), the environment and MPINOTIFY_CONFIG.
+ * Problems are collected in `err`, one per line; the config keeps the valid
+ * parts and the first problem's code is returned. */
 mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, size_t errlen);
 void mpn__config_free(mpn__config *cfg);
-mpn_code mpn__parse_channel(const char *url, mpn__channel *ch, char *err, size_t errlen);
+/* Parses one channel spec: "KIND+https://...", a service's own URL, "smtp(s)://",
+ * "console://", or a reference "env:NAME" / "file:/path" holding one of those. */
+mpn_code mpn__parse_channel(const char *spec, mpn__channel *ch, char *err, size_t errlen);
+/* Adds options to a spec: the config file's section keys. Returns a new spec. */
+char *mpn__spec_with_options(const char *url, const mpn__opt *opts, int nopts);
+mpn_code mpn__channel_copy(mpn__channel *dst, const mpn__channel *src);
+void mpn__channel_free(mpn__channel *ch);
+/* The resolved value of an option, or NULL when it is not set. */
+const char *mpn__channel_opt(const mpn__channel *ch, const char *key);
 int mpn__env_flag(const char *name);   /* 1 for "1", "yes", "true", "on" */
 char *mpn__mask_command(const char *cmd);
+void mpn__add_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* secret.c: "env:NAME" and "file:/path" references. Returns a malloc'd value,
+ * or NULL with a problem in err (naming the reference, never a value). A value
+ * that is not a reference is returned as a copy. */
+char *mpn__resolve_ref(const char *value, const char *what, char *err, size_t errlen);
+int mpn__is_ref(const char *value);
+/* config_file.c: reads an INI file (README.md "Config file"); calls back per
+ * setting. Section "" holds global keys; "channel NAME" sections channels. */
+typedef struct mpn__file_channel {
+  char *name;
+  char *url;
+  mpn__opt *opts;
+  int nopts;
+} mpn__file_channel;
+typedef struct mpn__file_config {
+  mpn__opt *globals;   /* key -> value of the [mpinotify] section */
+  int nglobals;
+  mpn__file_channel *channels;
+  int nchannels;
+} mpn__file_config;
+mpn_code mpn__config_file_read(const char *path, mpn__file_config *fc, char *err, size_t errlen);
+const char *mpn__file_global(const mpn__file_config *fc, const char *key);
+void mpn__config_file_free(mpn__file_config *fc);
 
 /* ---- capture/ ------------------------------------------------------------ */
 typedef struct mpn__frame {
@@ -152,21 +205,152 @@ typedef struct mpn__report {
   const char *thread_level;   /* MPI thread level the library ran with, or NULL */
 } mpn__report;
 
+struct json_t;
 char *mpn__report_json(const mpn__report *r);        /* malloc'd; NULL on OOM */
-char *mpn__report_text(const mpn__report *r, int color); /* console panel */
+void *mpn__report_doc(const mpn__report *r);         /* json_t *, schema mpinotify/1 */
+struct json_t *mpn__jstr(const char *s);             /* a JSON string of valid UTF-8, or null */
 /* Replaces every invalid UTF-8 sequence with U+FFFD: JSON needs valid text. */
 char *mpn__utf8_sanitize(const char *s, size_t len);
 void mpn__rank_ranges(const int *ranks, int n, char *out, size_t cap); /* "0-3,6" */
 
-/* ---- deliver/ + channels/ ----------------------------------------------- */
-/* Sends the report to every channel; returns the number of channels that
- * accepted it. Never runs past `deadline_mono_ns`. */
-int mpn__deliver(const mpn__report *r, int64_t deadline_mono_ns);
-void mpn__deliver_prime(void);
-void mpn__console_send(const mpn__report *r);
-/* A ready transfer of the JSON body to a webhook; *headers is the caller's to free. */
-void *mpn__webhook_handle(const mpn__channel *ch, const char *body, long timeout_ms, struct curl_slist **headers);
+/* ---- messages (format/message.c) ------------------------------------------ */
+/* The public mpn_message: every message is a JSON object of schema
+ * mpinotify/1 (json_t *, jansson) with a stable id. Channels render it. */
+struct mpn_message {
+  char id[40];   /* "msg_" + 32 hex digits; webhook-id, spool file name */
+  void *doc;     /* json_t * */
+};
+mpn_message *mpn__message_from_report(const mpn__report *r);
+mpn_message *mpn__message_from_json(const char *json, const char *id);   /* spool, relay */
+char *mpn__message_dump(const mpn_message *m);      /* compact JSON, malloc'd */
+const char *mpn__msg_str(const mpn_message *m, const char *key);   /* top-level string or NULL */
+/* Plain-text rendering shared by the simple channels: title line, then body. */
+char *mpn__message_text(const mpn_message *m, int color);
+const char *mpn__message_title(const mpn_message *m);
 
+/* ---- channels/ ------------------------------------------------------------- */
+#include <curl/curl.h>
+
+/* What a channel sets up for one attempt; the engine frees every member. */
+typedef struct mpn__attempt {
+  CURL *easy;                    /* common options already set (timeouts, TLS, proxy) */
+  struct curl_slist *headers;
+  struct curl_slist *rcpt;
+  curl_mime *mime;
+  char *url;
+  char *body;
+  size_t upload_len, upload_off; /* a raw upload of `body` (email) */
+} mpn__attempt;
+
+/* How a channel reads a service's answer. */
+typedef struct mpn__verdict {
+  mpn_code code;          /* MPN_OK: accepted */
+  int retry;              /* worth another attempt */
+  long retry_after_ms;    /* the service's own wait, -1 if none */
+  char detail[256];       /* no secrets */
+} mpn__verdict;
+
+typedef struct mpn__kind {
+  const char *name;                  /* "slack": the KIND in KIND+https:// */
+  const char *const *options;        /* query keys the kind consumes (NULL-terminated) */
+  const char *const *secrets;        /* of those, the ones that are secret */
+  const char *const *required;       /* of those, the ones that must be set */
+  int rate_n;                        /* service limit: rate_n per rate_window_ms */
+  long rate_window_ms;
+  /* Recognises the service's own webhook URL; NULL: only by KIND+. */
+  int (*match)(const char *host, const char *path);
+  /* Checks what parsing cannot (e.g. an option's form); NULL: nothing. */
+  mpn_code (*validate)(const mpn__channel *ch, char *err, size_t errlen);
+  /* Builds the request for one attempt. */
+  mpn_code (*prepare)(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a);
+  /* Reads the answer; NULL: mpn__judge_http. */
+  void (*judge)(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v);
+  /* Delivers locally instead (console); NULL for network channels. */
+  mpn_code (*local)(const mpn__channel *ch, const mpn_message *m);
+} mpn__kind;
+
+const mpn__kind *mpn__kind_by_name(const char *name, size_t len);
+const mpn__kind *mpn__kind_by_host(const char *host, const char *path);
+const char *mpn__kind_names(void);   /* "webhook, slack, ..." for error messages */
+/* 2xx accepted; 408, 429 and 5xx retried (Retry-After, JSON retry_after). */
+void mpn__judge_http(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v);
+/* JSON body helpers for judges: integer or string member, NULL/-1 when absent. */
+int mpn__json_body_int(const char *body, size_t len, const char *key, long long *out);
+double mpn__json_retry_after(const char *body, size_t len);   /* seconds, <0 if none */
+/* For services with an error code in a 200 body; the code lists end with 0. */
+void mpn__judge_body_code(const char *key, const char *msg_key, const long long *rate_codes,
+                          const long long *fatal, long status, const char *body, size_t len, mpn__verdict *v);
+/* Sets up a JSON POST of `doc` (a json_t *, consumed) to `url`. */
+mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc);
+int mpn__host_is(const char *host, const char *domain);   /* host is domain or a subdomain of it */
+
+/* ---- deliver/ (the engine) ---------------------------------------------- */
+/* One message on several channels: submitted to the delivery thread, which
+ * writes it ahead to the spool, sends, retries, rate-limits and relays. */
+typedef struct mpn__batch mpn__batch;
+typedef struct mpn__send_opts {
+  const char *spool_dir;
+  const char *ca_bundle;
+  int relay_mode;
+  const char *relay_addr;
+  const char *relay_key;
+  int no_spool;             /* already kept (a flush): write no new copy */
+} mpn__send_opts;
+mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, int64_t deadline_ns,
+                        const mpn__send_opts *o);
+/* Waits until every channel finished or the deadline; 1 when all finished. */
+int mpn__batch_wait(mpn__batch *b, int64_t deadline_ns);
+/* Reports each channel's outcome; returns how many accepted the message. */
+int mpn__batch_results(mpn__batch *b, mpn_result_fn cb, void *arg);
+void mpn__batch_release(mpn__batch *b);
+void mpn__deliver_prime(void);
+void mpn__send_opts_from(mpn__send_opts *o, const mpn__config *cfg);
+/* The crash path: the report to every configured channel, bounded. Returns
+ * the number of channels that accepted it (console counts). */
+int mpn__deliver(const mpn__report *r, int64_t deadline_mono_ns);
+
+/* sender.c: delivers to the channels given and waits; no_spool: already kept. */
+mpn_code mpn__send_to(const mpn__config *cfg, const mpn__channel *chs, int n, const mpn_message *m,
+                      int64_t deadline, int no_spool, mpn_result_fn cb, void *arg);
+
+/* spool.c */
+int mpn__spool_prepare(const char *dir, char *err, size_t errlen);   /* mkdir 0700, owner check */
+/* Writes the message for one channel atomically; returns an fd holding an
+ * flock on it (the message is in flight) or -1; *path receives its name. */
+int mpn__spool_write(const char *dir, const mpn_message *m, const mpn__channel *ch, char *path, size_t cap);
+void mpn__spool_done(int fd, const char *path, int delivered);   /* unlink if delivered; unlock */
+typedef struct mpn__spooled {
+  char path[MPN__PATH_MAX + 256];
+  char *spec;
+  mpn_message *msg;
+  int fd;                   /* locked */
+} mpn__spooled;
+/* Next spooled message nobody is delivering, locked; 0 when none is left. */
+int mpn__spool_next(const char *dir, void **iter, mpn__spooled *out);
+void mpn__spool_iter_end(void *iter);
+
+/* ---- relay/ -------------------------------------------------------------- */
+/* seal.c: AES-256-GCM frames with timestamp and nonce (key: 32 bytes). */
+char *mpn__relay_seal(const unsigned char key[32], const char *plain, size_t len, size_t *out_len);
+/* Returns the plaintext (malloc'd) or NULL; *why says why (forged, stale, replayed). */
+char *mpn__relay_open(const unsigned char key[32], const char *frame, size_t len, size_t *out_len,
+                      const char **why);
+int mpn__hex_key(const char *hex, unsigned char key[32]);   /* 0 on success */
+/* Seals as if at time_ms (wall clock, ms since the epoch): tests build stale frames. */
+char *mpn__relay_seal_at(const unsigned char key[32], const char *plain, size_t len, int64_t time_ms,
+                         size_t *out_len);
+void mpn__relay_keygen(unsigned char key[32]);   /* RAND_bytes; aborts rather than return a weak key */
+/* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void mpn__hex_encode(const unsigned char *in, size_t n, char *out);
+/* server.c: the launcher's HTTP listener for sealed frames (POST /relay). */
+typedef int (*mpn__relay_accept_fn)(const char *plain, size_t len, void *arg);   /* 0: accepted */
+typedef struct mpn__relay_server mpn__relay_server;
+/* Listens on every IPv4 interface (INADDR_ANY), port 0 (ephemeral), in its own thread.
+   *port receives the port. NULL on failure with a reason in err. */
+mpn__relay_server *mpn__relay_server_start(const unsigned char key[32], mpn__relay_accept_fn fn, void *arg,
+                                           int *port, char *err, size_t errlen);
+void mpn__relay_server_stop(mpn__relay_server *s);   /* stops accepting, joins the thread, frees */
+void mpn__relay_server_counts(const mpn__relay_server *s, long *accepted, long *rejected);
 
 /* ---- mpi/ ---------------------------------------------------------------- */
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */

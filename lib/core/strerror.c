@@ -20,6 +20,15 @@ const char *mpn_strerror(mpn_code code)
   case MPN_E_IO: return "input/output error";
   case MPN_E_BUFFER_TOO_SMALL: return "buffer too small";
   case MPN_E_BAD_CONFIG: return "invalid configuration value";
+  case MPN_E_HTTP_STATUS: return "the service answered with an HTTP error";
+  case MPN_E_SERVICE: return "the service reported an error";
+  case MPN_E_TLS: return "TLS failed (certificate not verified or handshake error)";
+  case MPN_E_DNS: return "host name not resolved";
+  case MPN_E_CONNECT: return "could not connect";
+  case MPN_E_RATE_LIMITED: return "rate limited by the service";
+  case MPN_E_SPOOL: return "spool directory unusable";
+  case MPN_E_RELAY: return "the relay did not take the message";
+  case MPN_E_FORGED: return "relayed message failed authentication";
   }
   return "unknown error";
 }

@@ -54,7 +54,7 @@ char *mpn__utf8_sanitize(const char *s, size_t n)
   return out;
 }
 
-static json_t *jstr(const char *s)
+json_t *mpn__jstr(const char *s)
 {
   if (!s)
     return json_null();
@@ -73,7 +73,7 @@ static json_t *jhex(uint64_t v)
 
 static json_t *jproc(const mpn__proc *p)
 {
-  return json_pack("{s:i, s:i, s:o}", "rank", p->rank, "pid", p->pid, "hostname", jstr(p->host));
+  return json_pack("{s:i, s:i, s:o}", "rank", p->rank, "pid", p->pid, "hostname", mpn__jstr(p->host));
 }
 
 static json_t *jframes(const mpn__event *ev)
@@ -82,17 +82,24 @@ static json_t *jframes(const mpn__event *ev)
   for (int i = 0; i < ev->nframes; i++) {
     const mpn__frame *f = &ev->frames[i];
     json_array_append_new(a, json_pack("{s:i, s:o, s:o, s:o, s:o}", "index", i,
-        "module", f->module[0] ? jstr(f->module) : json_null(), "offset", jhex(f->offset),
-        "function", f->has_function ? jstr(f->function) : json_null(),
+        "module", f->module[0] ? mpn__jstr(f->module) : json_null(), "offset", jhex(f->offset),
+        "function", f->has_function ? mpn__jstr(f->function) : json_null(),
         "function_offset", f->has_function ? jhex(f->function_offset) : json_null()));
   }
   return a;
 }
 
-char *mpn__report_json(const mpn__report *r)
+static const char *crash_title(const mpn__report *r, char *buf, size_t cap)
+{
+  snprintf(buf, cap, "%s on %d of %d rank%s (job %s)", mpn__signal_name(r->event->signo), r->nprocs, r->world_size,
+           r->world_size == 1 ? "" : "s", mpn__g.cfg.job_name ? mpn__g.cfg.job_name : "?");
+  return buf;
+}
+
+void *mpn__report_doc(const mpn__report *r)
 {
   const mpn__event *ev = r->event;
-  char sig[20], ts[40];
+  char sig[20], ts[40], title[256];
   snprintf(sig, sizeof sig, "%016llx", (unsigned long long)ev->signature);
   mpn__iso8601(r->first_wall_ns, ts, sizeof ts);
   json_t *ranks = json_array(), *procs = json_array();
@@ -103,6 +110,8 @@ char *mpn__report_json(const mpn__report *r)
   json_t *o = json_object();
   json_object_set_new(o, "schema", json_string("mpinotify/1"));
   json_object_set_new(o, "event", json_string(ev->kind));
+  json_object_set_new(o, "title", mpn__jstr(crash_title(r, title, sizeof title)));
+  json_object_set_new(o, "severity", json_string("critical"));
   json_object_set_new(o, "signature", json_string(sig));
   json_object_set_new(o, "signal", json_string(mpn__signal_name(ev->signo)));
   json_object_set_new(o, "signal_number", json_integer(ev->signo));
@@ -112,15 +121,21 @@ char *mpn__report_json(const mpn__report *r)
   json_object_set_new(o, "world_size", json_integer(r->world_size));
   json_object_set_new(o, "election", json_string(r->election));
   if (r->election_error)
-    json_object_set_new(o, "election_error", jstr(r->election_error));
+    json_object_set_new(o, "election_error", mpn__jstr(r->election_error));
   json_object_set_new(o, "leader", jproc(&r->leader));
   json_object_set_new(o, "processes", procs);
   json_object_set_new(o, "backtrace", jframes(ev));
-  json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", jstr(mpn__g.cfg.job_name),
-                                          "command", jstr(mpn__g.cfg.job_command)));
-  json_object_set_new(o, "mpi_thread_level", jstr(mpn__thread_level_name()));
+  json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", mpn__jstr(mpn__g.cfg.job_name),
+                                          "command", mpn__jstr(mpn__g.cfg.job_command)));
+  json_object_set_new(o, "mpi_thread_level", mpn__jstr(mpn__thread_level_name()));
   json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
-  char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+  return o;
+}
+
+char *mpn__report_json(const mpn__report *r)
+{
+  json_t *o = mpn__report_doc(r);
+  char *text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
   json_decref(o);
   return text;
 }

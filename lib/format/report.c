@@ -1,6 +1,8 @@
 /* report.c - the human-readable panel (console channel) and rank ranges. */
 #include "core/mpn.h"
 
+#include <jansson.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,48 +52,86 @@ static void add(buf *b, const char *fmt, ...)
   b->len += (size_t)need;
 }
 
-static void add_frames(buf *b, const mpn__event *ev)
+static const char *base(const char *path)
 {
-  for (int i = 0; i < ev->nframes && i < 16; i++) {
-    const mpn__frame *f = &ev->frames[i];
-    const char *mod = strrchr(f->module, '/');
-    mod = mod ? mod + 1 : f->module[0] ? f->module : "?";
-    if (f->has_function)
-      add(b, "|   #%-2d %s+0x%lx (%s+0x%lx)\n", i, f->function, (unsigned long)f->function_offset, mod,
-          (unsigned long)f->offset);
-    else
-      add(b, "|   #%-2d ?? (%s+0x%lx)\n", i, mod, (unsigned long)f->offset);
-  }
-  if (ev->nframes > 16)
-    add(b, "|   ... %d more frames\n", ev->nframes - 16);
+  const char *slash = path ? strrchr(path, '/') : NULL;
+  return slash ? slash + 1 : path && *path ? path : "?";
 }
 
-char *mpn__report_text(const mpn__report *r, int color)
+static void add_frames(buf *b, json_t *frames)
 {
-  const mpn__event *ev = r->event;
+  size_t n = json_array_size(frames);
+  for (size_t i = 0; i < n && i < 16; i++) {
+    json_t *f = json_array_get(frames, i);
+    const char *fn = json_string_value(json_object_get(f, "function"));
+    const char *mod = base(json_string_value(json_object_get(f, "module")));
+    const char *off = json_string_value(json_object_get(f, "offset"));
+    if (fn)
+      add(b, "|   #%-2zu %s+%s (%s+%s)\n", i, fn, json_string_value(json_object_get(f, "function_offset")), mod, off);
+    else
+      add(b, "|   #%-2zu ?? (%s+%s)\n", i, mod, off ? off : "?");
+  }
+  if (n > 16)
+    add(b, "|   ... %zu more frames\n", n - 16);
+}
+
+static const char *s_of(json_t *o, const char *key)
+{
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "?";
+}
+
+static void add_crash(buf *b, json_t *o)
+{
+  json_t *ranks = json_object_get(o, "ranks"), *procs = json_object_get(o, "processes");
+  size_t n = json_array_size(ranks);
+  int *list = malloc(sizeof *list * (n ? n : 1));
+  char ranges[256] = "?";
+  for (size_t i = 0; list && i < n; i++)
+    list[i] = (int)json_integer_value(json_array_get(ranks, i));
+  if (list)
+    mpn__rank_ranges(list, (int)n, ranges, sizeof ranges);
+  free(list);
+  const char *err = json_string_value(json_object_get(o, "election_error"));
+  add(b, "| signature  %s   election %s%s%s\n", s_of(o, "signature"), s_of(o, "election"), err ? ": " : "",
+      err ? err : "");
+  add(b, "| first      %s   fault address %s\n", s_of(o, "timestamp"), s_of(o, "fault_address"));
+  add(b, "| ranks      %s\n", ranges);
+  json_t *leader = json_object_get(o, "leader");
+  add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),
+      json_integer_value(json_object_get(leader, "pid")), s_of(leader, "hostname"));
+  for (size_t i = 0; i < json_array_size(procs) && i < 8; i++) {
+    json_t *p = json_array_get(procs, i);
+    add(b, "|   rank %-6lld pid %-8lld %s\n", json_integer_value(json_object_get(p, "rank")),
+        json_integer_value(json_object_get(p, "pid")), s_of(p, "hostname"));
+  }
+  if (json_array_size(procs) > 8)
+    add(b, "|   ... %zu more processes\n", json_array_size(procs) - 8);
+  add(b, "| backtrace\n");
+  add_frames(b, json_object_get(o, "backtrace"));
+}
+
+static void add_text(buf *b, const char *text)
+{
+  for (const char *p = text; p && *p;) {
+    size_t n = strcspn(p, "\n");
+    add(b, "| %.*s\n", (int)n, p);
+    p += n + (p[n] == '\n');
+  }
+}
+
+char *mpn__message_text(const mpn_message *m, int color)
+{
+  json_t *o = m->doc;
   buf b = {malloc(1024), 0, 1024};
-  int *ranks = malloc(sizeof *ranks * (size_t)(r->nprocs ? r->nprocs : 1));
-  char ts[40], list[256] = "";
-  for (int i = 0; ranks && i < r->nprocs; i++)
-    ranks[i] = r->procs[i].rank;
-  if (ranks)
-    mpn__rank_ranges(ranks, r->nprocs, list, sizeof list);
-  free(ranks);
-  mpn__iso8601(r->first_wall_ns, ts, sizeof ts);
-  const char *on = color ? "\033[1;31m" : "", *off = color ? "\033[0m" : "";
-  add(&b, "%s=== mpinotify: %s on %d of %d rank%s (job %s) ===%s\n", on, mpn__signal_name(ev->signo), r->nprocs,
-      r->world_size, r->world_size == 1 ? "" : "s", mpn__g.cfg.job_name ? mpn__g.cfg.job_name : "?", off);
-  add(&b, "| signature  %016llx   election %s%s%s\n", (unsigned long long)ev->signature, r->election,
-      r->election_error ? ": " : "", r->election_error ? r->election_error : "");
-  add(&b, "| first      %s   fault address 0x%lx\n", ts, (unsigned long)ev->fault_addr);
-  add(&b, "| ranks      %s\n", list);
-  add(&b, "| leader     rank %d, pid %d on %s\n", r->leader.rank, r->leader.pid, r->leader.host);
-  for (int i = 0; i < r->nprocs && i < 8; i++)
-    add(&b, "|   rank %-6d pid %-8d %s\n", r->procs[i].rank, r->procs[i].pid, r->procs[i].host);
-  if (r->nprocs > 8)
-    add(&b, "|   ... %d more processes\n", r->nprocs - 8);
-  add(&b, "| backtrace\n");
-  add_frames(&b, ev);
+  const char *sev = s_of(o, "severity");
+  int bad = !strcmp(sev, "critical") || !strcmp(sev, "error");
+  const char *on = !color ? "" : bad ? "\033[1;31m" : !strcmp(sev, "warning") ? "\033[1;33m" : "\033[1;32m";
+  const char *off = color ? "\033[0m" : "";
+  add(&b, "%s=== mpinotify: %s ===%s\n", on, mpn__message_title(m), off);
+  if (!strcmp(s_of(o, "event"), "crash"))
+    add_crash(&b, o);
+  add_text(&b, json_string_value(json_object_get(o, "text")));
   add(&b, "%s===%s\n", on, off);
   return b.p;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the build into a fresh prefix (no root) and uses it the three ways
-# a user would: CMake's find_package, pkg-config, and mpinotify-run.
+# Installs the build into a fresh prefix (no root) and uses it the ways a user
+# would: CMake's find_package, pkg-config, mpinotify-run and mpinotify-send.
 # usage: check_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
@@ -13,6 +13,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(find "$prefix" -name 'libmpinotify.so*' -type f -printf '%h\n' | head -1)
 [ -n "$libdir" ] || fail "no libmpinotify.so under $prefix"
 for f in "$prefix/include/mpinotify.h" "$libdir/libmpinotify.a" "$prefix/bin/mpinotify-run" \
+         "$prefix/bin/mpinotify-send" \
          "$libdir/cmake/mpinotify/mpinotifyConfig.cmake" "$libdir/pkgconfig/mpinotify.pc"; do
   [ -e "$f" ] || fail "missing $f"
 done
@@ -39,4 +40,9 @@ echo "pkg-config: $out"
 got=$("$prefix/bin/mpinotify-run" -- sh -c 'echo "$LD_PRELOAD"')
 case $got in "$libdir/libmpinotify.so"*) ;; *) fail "installed mpinotify-run preloads '$got'" ;; esac
 echo "mpinotify-run preloads: $got"
+
+# 4. The installed mpinotify-send runs with the installed library.
+got=$("$prefix/bin/mpinotify-send" --version) || fail "installed mpinotify-send --version: $got"
+case $got in *"at $libdir/libmpinotify.so"*) ;; *) fail "installed mpinotify-send runs another library: $got" ;; esac
+echo "mpinotify-send: $got"
 echo "install: ok"

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ MPI_ENV = {
     "OMPI_MCA_rmaps_base_oversubscribe": "1",
     "OMPI_MCA_mpi_yield_when_idle": "1",  # 8 ranks on 2 cores: blocked ranks must not spin
 }
+# The caller's proxies stay out: loopback sinks must be reached directly unless a test says otherwise.
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 SIGNALS = {"SIGSEGV": 11, "SIGABRT": 6, "SIGBUS": 7, "SIGFPE": 8, "SIGILL": 4, "SIGTRAP": 5}
 
 _shown = []  # things to print when a check fails: job results and sinks
@@ -56,6 +59,7 @@ class Paths:
 
     def __init__(self, a):
         self.lib, self.run_tool, self.progs, self.sink = a.lib, a.run_tool, a.progs, a.sink
+        self.send_tool = a.send_tool
         self.case = a.case
 
     def prog(self, name, why_missing=None):
@@ -72,6 +76,7 @@ def parse_args(cases):
     ap.add_argument("case", choices=sorted(cases))
     ap.add_argument("--lib", required=True, help="libmpinotify.so")
     ap.add_argument("--run-tool", default="", help="mpinotify-run (empty: not built)")
+    ap.add_argument("--send-tool", default="", help="mpinotify-send (empty: not built)")
     ap.add_argument("--progs", required=True, help="folder of the scenario programs")
     ap.add_argument("--sink", required=True, help="mpn_sink.py")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -79,15 +84,16 @@ def parse_args(cases):
 
 
 class Result:
-    def __init__(self, label, cmd, env_extra, rc, out, err):
+    def __init__(self, label, cmd, env_extra, rc, out, err, elapsed=None):
         self.label, self.cmd, self.env_extra = label, cmd, env_extra
         self.rc, self.out, self.err = rc, out, err
+        self.elapsed = elapsed  # wall-clock seconds, for hang checks only (generous bounds)
 
     def lines(self, stream="err"):
         return (self.err if stream == "err" else self.out).splitlines()
 
     def show(self):
-        print(f"--- job [{self.label}] exit status {self.rc}")
+        print(f"--- job [{self.label}] exit status {self.rc}, {self.elapsed or 0:.1f} s")
         print("    env:", " ".join(f"{k}={v}" for k, v in sorted(self.env_extra.items())))
         print("    cmd:", " ".join(self.cmd))
         for name, text in (("stdout", self.out), ("stderr", self.err)):
@@ -98,16 +104,33 @@ class Result:
 
 
 class Sink:
-    """The loopback webhook sink as a child process."""
+    """The loopback webhook sink as a child process.
 
-    def __init__(self, t, name="sink", mode="ok", tls=None):
+    port: bind this port (e.g. one a channel was configured with while nothing listened);
+    script: a list of answers served in order before `mode` applies (see mpn_sink.py);
+    delay: seconds before answering in mode "slow".
+    """
+
+    def __init__(self, t, name="sink", mode="ok", tls=None, port=None, script=None, delay=None):
         self.out = os.path.join(t.dir, name + ".jsonl")
         port_file = os.path.join(t.dir, name + ".port")
+        check(not os.path.exists(port_file), f"two sinks named {name!r} in one test")
         cmd = [sys.executable, t.paths.sink, "--port-file", port_file, "--out", self.out, "--mode", mode]
         if tls:
             cmd += ["--tls", tls["cert"], tls["key"]]
+        if port:
+            cmd += ["--port", str(port)]
+        if delay is not None:
+            cmd += ["--delay", str(delay)]
+        if script is not None:
+            script_file = os.path.join(t.dir, name + ".script.json")
+            with open(script_file, "w") as f:
+                json.dump(script, f)
+            cmd += ["--script", script_file]
         self.scheme = "https" if tls else "http"
         self.name, self.mode = name, mode
+        self.describe = f"mode {mode}" + (f" after {len(script)} scripted answer(s)" if script else "") + \
+            (f", delay {delay} s" if delay is not None else "")
         self.proc = subprocess.Popen(cmd)
         for _ in range(200):  # the sink binds within milliseconds; 20 s means it is broken
             if os.path.exists(port_file):
@@ -120,8 +143,8 @@ class Sink:
         t.cleanups.append(self.stop)
         _shown.append(self)
 
-    def url(self, path="/hook"):
-        return f"webhook+{self.scheme}://127.0.0.1:{self.port}{path}"
+    def url(self, path="/hook", kind="webhook"):
+        return f"{kind}+{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def records(self):
         with open(self.out, encoding="utf-8") as f:
@@ -132,6 +155,10 @@ class Sink:
 
     def bodies(self):
         return [p["body"] for p in self.posts()]
+
+    def accepted(self):
+        """POSTs the sink answered with success: 2xx and no error code in the reply body."""
+        return [p for p in self.posts() if is_success(p.get("status"), p.get("reply"))]
 
     def stop(self):
         if self.proc.poll() is None:
@@ -144,7 +171,7 @@ class Sink:
 
     def show(self):
         recs = self.records() if os.path.exists(self.out) else []
-        print(f"--- sink [{self.name}, mode {self.mode}, {self.scheme}] recorded {len(recs)} request(s)/event(s):")
+        print(f"--- sink [{self.name}, {self.describe}, {self.scheme}, port {self.port}] recorded {len(recs)} request(s)/event(s):")
         for r in recs:
             print(json.dumps(r, indent=2, sort_keys=True))
 
@@ -154,7 +181,7 @@ class TestDir:
         self.paths = paths
         self.dir = tempfile.mkdtemp(prefix=f"mpn-{paths.case}-")
         self.spool = os.path.join(self.dir, "spool")
-        os.mkdir(self.spool)
+        os.mkdir(self.spool, 0o700)  # it holds channel specs, secrets included
         self.cleanups, self.keep = [], keep
 
     def close(self, failed):
@@ -169,7 +196,8 @@ class TestDir:
 
     def env(self, extra):
         """A clean environment: nothing MPINOTIFY_* or preloaded leaks in from the caller."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MPINOTIFY_") and k != "LD_PRELOAD"}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("MPINOTIFY_") and k != "LD_PRELOAD" and k.lower() not in PROXY_VARS}
         env.update(MPI_ENV)
         env["MPINOTIFY_SPOOL"] = self.spool
         env["MPINOTIFY_JOB_NAME"] = self.paths.case
@@ -181,6 +209,7 @@ class TestDir:
     def run(self, cmd, label, env=None, guard=HANG_GUARD_S):
         """Run `cmd` in its own session; kill its whole tree and fail if it outlives `guard`."""
         env = dict(env or {})
+        start = time.monotonic()
         p = subprocess.Popen(cmd, env=self.env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -190,7 +219,8 @@ class TestDir:
             _kill_tree(p.pid)
             out, err = p.communicate()
             hung = True
-        r = Result(label, cmd, env, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+        r = Result(label, cmd, env, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                   time.monotonic() - start)
         _shown.append(r)
         check(not hung, f"job [{label}] still ran after the {guard} s hang guard (killed)")
         return r
@@ -212,11 +242,45 @@ class TestDir:
             skip("mpinotify-run was not built")
         return self.run([self.paths.run_tool] + list(tool_args) + ["--"] + list(launcher), label, env)
 
+    def need_send(self):
+        """A case that needs mpinotify-send fails (not skips) when it was not built."""
+        tool = self.paths.send_tool
+        check(tool and os.path.exists(tool),
+              f"this case needs mpinotify-send, which was not built (--send-tool {tool!r})")
+        return tool
+
+    def send(self, args, env=None, label=None):
+        """Run mpinotify-send."""
+        tool = self.need_send()
+        return self.run([tool] + list(args), label or "mpinotify-send " + " ".join(args[-1:]), env)
+
+    def spooled(self, spool=None):
+        """The undelivered messages (*.msg) in the spool, parsed; checks their envelope."""
+        d = spool or self.spool
+        msgs = []
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(".msg"):
+                continue  # crash-*.rec, claim and lock files
+            with open(os.path.join(d, name), encoding="utf-8") as f:
+                text = f.read()
+            try:
+                m = json.loads(text)
+            except ValueError:
+                fail(f"spool file {name} is not JSON: {text[:200]!r}")
+            check(isinstance(m, dict) and m.get("schema") == "mpinotify-spool/1",
+                  f"spool file {name}: schema {m.get('schema') if isinstance(m, dict) else m!r}")
+            check(isinstance(m.get("message"), dict) and m["message"].get("schema") == "mpinotify/1",
+                  f"spool file {name}: message {m.get('message')!r} is not an mpinotify/1 message")
+            check(isinstance(m.get("channel"), str) and m.get("id"), f"spool file {name} lacks channel or id")
+            m["_file"] = name
+            msgs.append(m)
+        return msgs
+
     # --- TLS -------------------------------------------------------------------
 
-    def make_tls(self):
+    def make_tls(self, name="tls"):
         """A test CA, a server cert for 127.0.0.1/localhost signed by it, and an unrelated CA."""
-        d = os.path.join(self.dir, "tls")
+        d = os.path.join(self.dir, name)
         os.mkdir(d)
         f = {n: os.path.join(d, n) for n in
              ("ca.pem", "ca.key", "srv.key", "srv.csr", "srv.pem", "ext.cnf", "wrong_ca.pem", "wrong_ca.key")}
@@ -233,6 +297,22 @@ class TestDir:
             p = subprocess.run(["openssl", *cmd], capture_output=True, text=True, cwd=d)
             check(p.returncode == 0, f"openssl {' '.join(cmd)} failed: {p.stderr}")
         return {"ca": f["ca.pem"], "wrong_ca": f["wrong_ca.pem"], "cert": f["srv.pem"], "key": f["srv.key"]}
+
+
+def free_port():
+    """A port nothing listens on (yet): connections to it are refused until a sink binds it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_success(status, reply):
+    """What the services count as accepted: 2xx and, for DingTalk/Feishu, errcode/code 0."""
+    if not isinstance(status, int) or not 200 <= status < 300:
+        return False
+    if isinstance(reply, dict):
+        return not reply.get("errcode") and not reply.get("code")
+    return True
 
 
 def _kill_tree(pid):

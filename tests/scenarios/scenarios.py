@@ -6,6 +6,9 @@
 Crash jobs are compared with a baseline run of the same job without the library:
 the exit status must be the same. No check here measures time.
 """
+import base64
+import json
+import os
 import re
 import ssl
 import sys
@@ -13,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Sink, check, functions, main, reports
+from harness import Sink, check, check_report, fail, free_port, functions, main, reports
 
 NP = 8
 CASES = {}
@@ -332,6 +335,396 @@ def tool_help(t):
     check("usage" in (r.out + r.err).lower(), "mpinotify-run --help printed no usage")
 
 
+# --- delivery engine: retries, rate limits, spool, relay (issue 3) -----------------
+#
+# A job that crashes is given a budget (MPINOTIFY_TIMEOUT_MS) from the fault to the end
+# of its handling. The bounds on elapsed time below are hang checks (budget + 30 s), never
+# benchmarks; the only lower bounds are those a limiter or Retry-After guarantees.
+
+SLACK_S = 30
+
+
+def crash_timed(t, env, args=("segv=1,3,6",), expect_status=139):
+    """crash() on mpi_crash, then checks the job ended within its budget (hang check)."""
+    r = crash(t, list(args), env, t.paths.prog("mpi_crash"), expect_status)
+    budget_s = int(env.get("MPINOTIFY_TIMEOUT_MS", "10000")) / 1000
+    check(r.elapsed < budget_s + SLACK_S,
+          f"the job ran {r.elapsed:.1f} s, beyond its budget {budget_s} s + {SLACK_S} s: the channel held it")
+    return r
+
+
+def one_accepted(sink, n_posts):
+    """Exactly `n_posts` POSTs (the retries), the last one the only accepted, all the same message."""
+    posts = sink.posts()
+    check(len(posts) == n_posts, f"expected exactly {n_posts} POSTs (failed attempts, then one accepted), got {len(posts)}")
+    ok = sink.accepted()
+    check(len(ok) == 1 and ok[0] == posts[-1],
+          f"expected exactly one accepted POST, the last; statuses {[p['status'] for p in posts]}, accepted {len(ok)}")
+    bodies = [json.dumps(p["body"], sort_keys=True) for p in posts]
+    check(len(set(bodies)) == 1, "the retries did not carry the same message (bodies differ)")
+    return posts
+
+
+def no_spooled(t, why, spool=None):
+    left = t.spooled(spool)
+    check(not left, f"{why}: {len(left)} message(s) left in the spool: {[m['_file'] for m in left]}")
+
+
+def retry_crash(t, script):
+    sink = Sink(t, script=script)
+    crash_timed(t, {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_TIMEOUT_MS": "15000"})
+    posts = one_accepted(sink, len(script) + 1)
+    for p in posts:
+        check_report(p["body"], NP)
+    check(posts[-1]["body"]["ranks"] == [1, 3, 6], f"ranks {posts[-1]['body']['ranks']} != [1, 3, 6]")
+    no_spooled(t, "delivered, yet")
+    return posts
+
+
+@case
+def retry_500(t):
+    retry_crash(t, [{"status": 500}, {"status": 503}])
+
+
+@case
+def retry_429(t):
+    # Retry-After: 2 is longer than any first backoff: the gap shows the header was honoured.
+    posts = retry_crash(t, [{"status": 429, "headers": {"Retry-After": "2"}, "body": {"error": "slow down"}}])
+    gap = posts[1]["time"] - posts[0]["time"]
+    check(gap >= 1.9, f"the retry came {gap:.2f} s after a 429 with Retry-After: 2")
+
+
+@case
+def retry_429_json(t):
+    # The same with the JSON body's retry_after (seconds), through mpinotify-send.
+    sink = Sink(t, script=[{"status": 429, "body": {"retry_after": 2}}])
+    r = t.send(["--url", sink.url(), "--title", "retry json", "--message", "m"], {"MPINOTIFY_TIMEOUT_MS": "15000"})
+    check(r.rc == 0, f"mpinotify-send exited {r.rc} although the second attempt was accepted")
+    posts = one_accepted(sink, 2)
+    check(posts[0]["body"].get("event") == "message" and posts[0]["body"].get("title") == "retry json",
+          f"body {posts[0]['body']!r} is not the message sent")
+    gap = posts[1]["time"] - posts[0]["time"]
+    check(gap >= 1.9, f"the retry came {gap:.2f} s after a 429 with retry_after 2 in the body")
+    no_spooled(t, "delivered, yet")
+
+
+@case
+def retry_body_error(t):
+    # DingTalk answers HTTP 200 with a non-zero errcode on errors: that is a failure, retried.
+    script = [{"status": 200, "body": {"errcode": 130101, "errmsg": "send too fast"}}]
+    sink = Sink(t, script=script)
+    url = sink.url("/robot/send?access_token=tok123", kind="dingtalk")
+    crash_timed(t, {"MPINOTIFY_URLS": url, "MPINOTIFY_TIMEOUT_MS": "15000"})
+    posts = one_accepted(sink, 2)
+    for p in posts:
+        check(p["path"] == "/robot/send?access_token=tok123", f"DingTalk request path {p['path']!r}")
+        b = p["body"]
+        check(isinstance(b, dict) and b.get("msgtype") in ("markdown", "text", "actionCard"),
+              f"not a DingTalk robot message: {b!r}")
+        check("SIGSEGV" in json.dumps(b), "the DingTalk message does not say SIGSEGV")
+    no_spooled(t, "delivered, yet")
+
+
+def spool_messages(t, url, n, title="m"):
+    """Send `n` messages to a channel that refuses; each must end in the spool."""
+    for i in range(n):
+        r = t.send(["--url", url, "--title", f"{title}{i}", "--message", f"body {i}"],
+                   {"MPINOTIFY_TIMEOUT_MS": "1500"}, label=f"send {title}{i} (refused)")
+        check(r.rc != 0, f"mpinotify-send exited 0 although its only channel refused the connection")
+        check(len(t.spooled()) == i + 1, f"after {i + 1} undelivered message(s) the spool holds {len(t.spooled())}")
+
+
+@case
+def rate_limit(t):
+    port = free_port()
+    url = f"webhook+http://127.0.0.1:{port}/hook?rate=2/s"
+    spool_messages(t, url, 5)
+    sink = Sink(t, port=port)
+    r = t.send(["--flush"], label="flush")
+    check(r.rc == 0, f"flush exited {r.rc} with a healthy sink")
+    posts = sink.posts()
+    titles = sorted(p["body"].get("title") for p in posts if isinstance(p["body"], dict))
+    check(len(posts) == 5 and titles == [f"m{i}" for i in range(5)], f"flush delivered {titles}, want m0..m4 once each")
+    check(all(p["path"] == "/hook" for p in posts), f"option rate= was forwarded: paths {[p['path'] for p in posts]}")
+    times = sorted(p["time"] for p in posts)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    check(min(gaps) >= 0.45, f"rate=2/s, yet messages arrived {['%.3f' % g for g in gaps]} s apart")
+    no_spooled(t, "after a successful flush")
+
+
+def flush_delivers(t, port, spooled, env=None, tls=None):
+    """The sink is healthy again on `port`: one flush delivers the spooled crash, a second sends nothing."""
+    sink = Sink(t, "healthy", port=port, tls=tls)
+    r = t.send(["--flush"], env, label="flush #1")
+    check(r.rc == 0, f"flush exited {r.rc} with the sink healthy again")
+    check(len(r.lines("out")) >= 1, "flush printed no line for the message it delivered")
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["id"] == spooled["message"]["id"], f"delivered id {b['id']!r} != spooled id {spooled['message']['id']!r}")
+    check(b["ranks"] == [1, 3, 6], f"ranks {b['ranks']} != [1, 3, 6]")
+    no_spooled(t, "after a successful flush")
+    r2 = t.send(["--flush"], env, label="flush #2")
+    check(r2.rc == 0, f"second flush of an empty spool exited {r2.rc}")
+    check(len(sink.posts()) == 1, f"the second flush sent {len(sink.posts()) - 1} more request(s)")
+    return sink
+
+
+def spooled_crash(t, url):
+    """Exactly one undelivered crash message, for `url`, in the spool."""
+    msgs = t.spooled()
+    check(len(msgs) == 1, f"expected the crash message in the spool (1 *.msg), found {len(msgs)}")
+    m = msgs[0]
+    check(m["message"].get("event") == "crash" and m["message"].get("ranks") == [1, 3, 6],
+          f"spooled message is not the crash of ranks [1, 3, 6]: {m['message'].get('event')!r} {m['message'].get('ranks')!r}")
+    check(m["channel"] == url, f"spooled channel {m['channel']!r} != configured {url!r}")
+    return m
+
+
+@case
+def spool_down_flush(t):
+    t.need_send()
+    port = free_port()
+    url = f"webhook+http://127.0.0.1:{port}/hook"
+    crash_timed(t, {"MPINOTIFY_URLS": url, "MPINOTIFY_TIMEOUT_MS": "4000"})
+    flush_delivers(t, port, spooled_crash(t, url))
+
+
+@case
+def spool_slow_flush(t):
+    t.need_send()
+    slow = Sink(t, "slow", "slow", delay=60)
+    crash_timed(t, {"MPINOTIFY_URLS": slow.url(), "MPINOTIFY_TIMEOUT_MS": "3000"})
+    check(slow.posts(), "no request reached the slow sink: the slow path was not exercised")
+    m = spooled_crash(t, slow.url())
+    slow.stop()
+    flush_delivers(t, slow.port, m)
+
+
+@case
+def spool_500_flush(t):
+    t.need_send()
+    failing = Sink(t, "failing", "500")
+    crash_timed(t, {"MPINOTIFY_URLS": failing.url(), "MPINOTIFY_TIMEOUT_MS": "4000"})
+    check(failing.posts(), "no request reached the failing sink")
+    check(not failing.accepted(), "the failing sink accepted something")
+    m = spooled_crash(t, failing.url())
+    failing.stop()
+    flush_delivers(t, failing.port, m)
+
+
+@case
+def spool_tls_flush(t):
+    t.need_send()
+    tls = t.make_tls()
+    sink = Sink(t, "tls", tls=tls)
+    crash_timed(t, {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_CA_BUNDLE": tls["wrong_ca"], "MPINOTIFY_TIMEOUT_MS": "4000"})
+    reports(sink, 0)
+    check(wait_for(lambda: any(r.get("event") == "tls_error" for r in sink.records())),
+          "no TLS handshake was attempted: the verification failure path was not exercised")
+    m = spooled_crash(t, sink.url())
+    r = t.send(["--flush"], {"MPINOTIFY_CA_BUNDLE": tls["wrong_ca"], "MPINOTIFY_TIMEOUT_MS": "3000"}, label="flush (wrong CA)")
+    check(r.rc != 0, "flush with the wrong CA exited 0")
+    reports(sink, 0)
+    check(len(t.spooled()) == 1, f"a failed flush changed the spool: {len(t.spooled())} message(s)")
+    sink.stop()
+    flush_delivers(t, sink.port, m, {"MPINOTIFY_CA_BUNDLE": tls["ca"]}, tls=tls)
+
+
+@case
+def relay_refused_direct(t):
+    # The ranks' direct route goes through a proxy that refuses (port 9, nothing listens);
+    # the launcher's does not. The ranks keep their own spool, so the launcher's end-of-job
+    # flush cannot be what delivers: only the relay can.
+    sink = Sink(t)
+    rank_spool = os.path.join(t.dir, "rank-spool")
+    os.mkdir(rank_spool, 0o700)
+    refusing = "http://127.0.0.1:9"
+    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", f"http_proxy={refusing}",
+                "env", f"http_proxy={refusing}", f"HTTP_PROXY={refusing}", f"MPINOTIFY_SPOOL={rank_spool}",
+                t.paths.prog("mpi_crash"), "segv=1,3,6"]
+    r = t.tool(["--url", sink.url()], launcher, {"MPINOTIFY_TIMEOUT_MS": "10000"})
+    check(r.rc == 139, f"mpinotify-run exited {r.rc}, expected the crash status 139")
+    check(r.elapsed < 10 + SLACK_S, f"the job ran {r.elapsed:.1f} s")
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == [1, 3, 6], f"ranks {b['ranks']} != [1, 3, 6]")
+    no_spooled(t, "relayed and delivered, yet the ranks' spool", rank_spool)
+    no_spooled(t, "relayed and delivered, yet the launcher's spool")
+
+
+@case
+def relay_forged(t):
+    sink = Sink(t)
+    forge = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_forge.py")
+    r = t.tool(["--url", sink.url()], [sys.executable, forge], {"MPINOTIFY_TIMEOUT_MS": "4000"})
+    check(r.rc == 0, f"the forging job (exit 0 only when every forged frame got HTTP 403) ended with {r.rc}")
+    lines = [line for line in r.lines("out") if line.startswith("forged ")]
+    check(len(lines) >= 3 and all(line.endswith(" 403") for line in lines), f"forge results: {lines}")
+    check(not sink.records(), f"the sink received {len(sink.records())} request(s) from forged relay frames")
+
+
+# -- secrets -----------------------------------------------------------------------
+
+def secret_values(n):
+    """Distinct random values: long enough that any 12-character window is unmistakable."""
+    return [os.urandom(12).hex() for _ in range(n)]
+
+
+def leaks(text, secrets):
+    """The secrets of which `text` shows any 12 consecutive characters."""
+    return [s for s in secrets if any(s[i:i + 12] in text for i in range(len(s) - 11))]
+
+
+@case
+def secrets_never_shown(t):
+    t.need_send()
+    ok, e500 = Sink(t, "ok"), Sink(t, "e500", "500")
+    refused = free_port()
+    names = ["pw_a", "hdr_a", "sign_a", "tok_b", "sec_b", "tok_c", "sec_c", "hdr_d",
+             "cfg_tok", "cfg_sec", "cfg_sign", "cfg_pw", "pw_g", "hdr_g", "tok_h", "tok_i", "tok_list"]
+    S = dict(zip(names, secret_values(len(names))))
+
+    def secret_file(name, value):
+        path = os.path.join(t.dir, name)
+        with open(path, "w") as f:
+            f.write(value + "\n")  # the trailing newline is stripped
+        os.chmod(path, 0o600)
+        return path
+
+    P, P5 = ok.port, e500.port
+    urls = [
+        # userinfo password, a header value and a signing secret, inline
+        f"webhook+http://alice:{S['pw_a']}@127.0.0.1:{P}/a-hook?header=X-Api-Key:{S['hdr_a']}&secret={S['sign_a']}",
+        # query value from env:, signing secret from file:
+        f"dingtalk+http://127.0.0.1:{P}/robot/send?access_token=env:MPNT_TOK_B&secret=file:{secret_file('sec_b', S['sec_b'])}",
+        # a whole channel from env: (path token and secret inside)
+        "env:MPNT_CHAN_C",
+        # a whole channel from file:
+        "file:" + secret_file("chan_d", f"webhook+http://127.0.0.1:{P}/d-hook?header=X-Api-Key:{S['hdr_d']}"),
+        # failing channels: refused, 500, and a bad option (configuration error line)
+        f"webhook+http://bob:{S['pw_g']}@127.0.0.1:{refused}/g-hook?header=X-Api-Key:{S['hdr_g']}",
+        f"feishu+http://127.0.0.1:{P5}/open-apis/bot/v2/hook/{S['tok_h']}",
+        f"dingtalk+http://127.0.0.1:{P}/robot/send?access_token={S['tok_i']}&rate=bogus",
+    ]
+    config = os.path.join(t.dir, "mpinotify.ini")
+    with open(config, "w") as f:
+        f.write(f"""[mpinotify]
+timeout_ms = 4000
+
+[channel cfgding]
+url = dingtalk+http://127.0.0.1:{P}/robot/send?access_token=env:MPNT_CFG_TOK
+secret = file:{secret_file('cfg_sec', S['cfg_sec'])}
+
+[channel cfghook]
+url = webhook+http://carol:{S['cfg_pw']}@127.0.0.1:{P}/f-hook
+secret = env:MPNT_CFG_SIGN
+""")
+    env = {
+        "MPINOTIFY_URLS": " ".join(urls), "MPINOTIFY_CONFIG": config, "MPINOTIFY_DEBUG": "1",
+        "MPINOTIFY_TIMEOUT_MS": "4000",
+        "MPNT_TOK_B": S["tok_b"], "MPNT_CFG_TOK": S["cfg_tok"], "MPNT_CFG_SIGN": S["cfg_sign"],
+        "MPNT_CHAN_C": f"feishu+http://127.0.0.1:{P}/open-apis/bot/v2/hook/{S['tok_c']}?secret={S['sec_c']}",
+    }
+    secrets = list(S.values())
+    runs = [crash_timed(t, env)]
+    launcher = t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1,3,6"], preload=False)
+    runs.append(t.tool(["--url", f"webhook+http://127.0.0.1:{P}/run-hook?header=X-Api-Key:{S['tok_list']}"],
+                       launcher, env, label="mpinotify-run"))
+    check(runs[-1].rc == 139, f"mpinotify-run exited {runs[-1].rc}, expected 139")
+    for args in (["--test"], ["--list"], ["--flush"],
+                 ["--url", f"webhook+http://dave:{S['pw_g']}@127.0.0.1:{refused}/x?header=X-Api-Key:{S['hdr_g']}",
+                  "--title", "t", "--message", "m"]):
+        runs.append(t.send(args, env, label="mpinotify-send " + args[-1]))
+    for r in runs:
+        for stream, text in (("stdout", r.out), ("stderr", r.err)):
+            shown = leaks(text, secrets)
+            check(not shown, f"job [{r.label}] {stream} shows secret(s) {[n for n in names if S[n] in shown]}")
+    for sink in (ok, e500):
+        for rec in sink.records():
+            shown = leaks(json.dumps(rec.get("body")), secrets)
+            check(not shown, f"a message body at sink {sink.name} ({rec.get('path')}) holds secret(s) "
+                             f"{[n for n in names if S[n] in shown]}")
+    # Each working channel got its secrets resolved and used: the checks above are not vacuous.
+    recs = ok.posts()
+
+    def at(pred, what):
+        hits = [r for r in recs if pred(r)]
+        check(hits, f"no request for {what} reached the sink: that way of configuring a secret was not used")
+        return hits
+
+    hdr = lambda r, k: {a.lower(): b for a, b in r["headers"].items()}.get(k.lower(), "")
+    a = at(lambda r: r["path"] == "/a-hook", "the inline webhook (path /a-hook, options not forwarded)")
+    check(any(hdr(r, "X-Api-Key") == S["hdr_a"] for r in a), "header=X-Api-Key:... was not sent")
+    check(any(hdr(r, "Authorization") == "Basic " + base64.b64encode(f"alice:{S['pw_a']}".encode()).decode() for r in a),
+          "the userinfo password was not sent as basic auth")
+    at(lambda r: r["path"].startswith(f"/robot/send?access_token={S['tok_b']}&") and "sign=" in r["path"],
+       "dingtalk with access_token=env:... and secret=file:... (signed)")
+    at(lambda r: r["path"] == f"/open-apis/bot/v2/hook/{S['tok_c']}" and isinstance(r["body"], dict) and r["body"].get("sign"),
+       "the whole channel from env: (feishu, signed)")
+    d = at(lambda r: r["path"] == "/d-hook", "the whole channel from file:")
+    check(any(hdr(r, "X-Api-Key") == S["hdr_d"] for r in d), "the file: channel's header was not sent")
+    at(lambda r: r["path"].startswith(f"/robot/send?access_token={S['cfg_tok']}&") and "sign=" in r["path"],
+       "the config file's dingtalk channel (env: token, file: secret)")
+    at(lambda r: r["path"] == "/f-hook", "the config file's webhook channel")
+    check(e500.posts(), "the failing channel was never tried")
+    check(not any(S["tok_i"] in r["path"] for r in recs), "the channel with a bad option was used anyway")
+
+
+# -- mpinotify-send --test ------------------------------------------------------------
+
+@case
+def send_test_mixed(t):
+    tls, other = t.make_tls(), t.make_tls("tls_other")
+    ok, feishu, e500 = Sink(t, "ok"), Sink(t, "feishu"), Sink(t, "e500", "500")
+    slow = Sink(t, "slow", "slow", delay=60)
+    errc = Sink(t, "errcode", script=[{"status": 200, "body": {"errcode": 310000, "errmsg": "keywords not in content"}}] * 50)
+    https_ok, https_bad = Sink(t, "https_ok", tls=tls), Sink(t, "https_bad", tls=other)
+    refused = free_port()
+    token = secret_values(1)[0]
+    channels = [  # (url, expected outcome, reason pattern, key to find its line)
+        (ok.url("/hook"), "ok", None, f":{ok.port}/"),
+        (feishu.url("/open-apis/bot/v2/hook/abc", kind="feishu"), "ok", None, f":{feishu.port}/"),
+        (https_ok.url(), "ok", None, f":{https_ok.port}/"),
+        (e500.url(), "FAILED", r"HTTP 500", f":{e500.port}/"),
+        (f"webhook+http://127.0.0.1:{refused}/hook", "FAILED", r"(?i)connect|refused", f":{refused}/"),
+        (errc.url(f"/robot/send?access_token={token}", kind="dingtalk"), "FAILED", r"errcode 310000", f":{errc.port}/"),
+        (https_bad.url(), "FAILED", r"(?i)TLS|certificate|SSL", f":{https_bad.port}/"),
+        (slow.url("/hook?timeout_ms=1500"), "FAILED", r"(?i)time", f":{slow.port}/"),
+        ("webhook+http://mpinotify-test.invalid/hook", "FAILED", r"(?i)resolve|DNS", "mpinotify-test.invalid"),
+    ]
+    args = [a for url, *_ in channels for a in ("--url", url)] + ["--test"]
+    r = t.send(args, {"MPINOTIFY_CA_BUNDLE": tls["ca"], "MPINOTIFY_TIMEOUT_MS": "6000"}, label="--test (mixed)")
+    check(r.rc == 1, f"--test with failing channels exited {r.rc}, expected 1")
+    lines = [line for line in r.lines("out") if line.startswith(("ok ", "FAILED "))]
+    check(len(lines) == len(channels), f"expected {len(channels)} result lines, got {len(lines)}: {lines}")
+    for url, outcome, reason, key in channels:
+        mine = [line for line in lines if key in line]
+        check(len(mine) == 1, f"expected one line for {url} (containing {key!r}), got {mine}")
+        check(mine[0].startswith(outcome + " "), f"{url}: line {mine[0]!r} does not start with {outcome!r}")
+        if reason:
+            check(re.search(reason, mine[0]), f"{url}: line {mine[0]!r} does not give the reason /{reason}/")
+    check(token not in r.out + r.err, "the DingTalk access token is shown in the output")
+    test_bodies = [b for b in ok.bodies() + https_ok.bodies() if isinstance(b, dict) and b.get("event") == "test"]
+    check(len(ok.posts()) == 1 and len(https_ok.posts()) == 1 and len(feishu.posts()) == 1 and len(test_bodies) == 2,
+          "each working channel did not get exactly one test message (webhooks: event \"test\")")
+    r = t.send(["--url", ok.url("/again"), "--test"], label="--test (all ok)")
+    check(r.rc == 0, f"--test with only working channels exited {r.rc}")
+    check([line.split()[0] for line in r.lines("out") if line.startswith(("ok ", "FAILED "))] == ["ok"],
+          f"--test with one working channel printed {r.lines('out')}")
+    r = t.send(["--no-such-option"], label="bad usage")
+    check(r.rc == 2, f"mpinotify-send --no-such-option exited {r.rc}, expected 2 (usage error)")
+
+
+@case
+def proxy_honoured(t):
+    proxy = Sink(t, "proxy")
+    r = t.send(["--url", "webhook+http://example.invalid/hook", "--title", "via proxy", "--message", "m"],
+               {"http_proxy": f"http://127.0.0.1:{proxy.port}", "MPINOTIFY_TIMEOUT_MS": "5000"})
+    check(r.rc == 0, f"mpinotify-send through the proxy exited {r.rc}")
+    posts = proxy.posts()
+    check(len(posts) == 1 and posts[0]["path"] == "http://example.invalid/hook",
+          f"the proxy saw {[p['path'] for p in posts]}, expected one POST for http://example.invalid/hook")
+    check(isinstance(posts[0]["body"], dict) and posts[0]["body"].get("title") == "via proxy", "the proxied body is not the message")
+
+
 # --- the sink itself ---------------------------------------------------------------
 
 @case
@@ -339,8 +732,8 @@ def sink_selftest(t):
     tls = t.make_tls()
     ok, e500, hang, sec = Sink(t, "ok"), Sink(t, "e500", "500"), Sink(t, "hang", "hang"), Sink(t, "tls", tls=tls)
 
-    def post(sink, data, ctx=None, timeout=10):
-        req = urllib.request.Request(f"{sink.scheme}://127.0.0.1:{sink.port}/p", data=data,
+    def post(sink, data, ctx=None, timeout=10, path="/p"):
+        req = urllib.request.Request(f"{sink.scheme}://127.0.0.1:{sink.port}{path}", data=data,
                                      headers={"Content-Type": "application/json"})
         return urllib.request.urlopen(req, timeout=timeout, context=ctx)
 
@@ -358,6 +751,43 @@ def sink_selftest(t):
     check(e is not None, "https verified with the wrong CA")
     check([p["body"] for p in sec.posts()] == [{"tls": 1}], "https POST not recorded exactly once")
     check(wait_for(lambda: any(r.get("event") == "tls_error" for r in sec.records())), "failed handshake not recorded")
+
+    # Scripted answers in order, then the mode; each record carries the status served.
+    port = free_port()
+    e = raises(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5), urllib.error.URLError)
+    check(e is not None, f"free_port() {port} is not free")
+    script = [{"status": 500}, {"status": 429, "headers": {"Retry-After": "1"}},
+              {"status": 200, "body": {"errcode": 130101, "errmsg": "send too fast"}}]
+    sc = Sink(t, "script", port=port, script=script)
+    check(sc.port == port, f"--port {port}: the sink bound {sc.port}")
+
+    def answer(path, data=b"{}"):
+        try:
+            r = post(sc, data, path=path)
+            return r.status, dict(r.headers), json.loads(r.read())
+        except urllib.error.HTTPError as he:
+            return he.code, dict(he.headers), json.loads(he.read() or b"null")
+
+    got = [answer("/robot/send?access_token=x") for _ in range(5)] + [answer("/open-apis/bot/v2/hook/x"), answer("/p")]
+    want = [500, 429, 200, 200, 200, 200, 200]
+    check([g[0] for g in got] == want, f"scripted statuses {[g[0] for g in got]} != {want}")
+    check(got[1][1].get("Retry-After") == "1", f"scripted header not served: {got[1][1]}")
+    check(got[2][2] == {"errcode": 130101, "errmsg": "send too fast"}, f"scripted body {got[2][2]!r}")
+    check(got[3][2] == {"errcode": 0, "errmsg": "ok"}, f"mode ok on /robot/send answered {got[3][2]!r}")
+    check(got[5][2] == {"code": 0, "msg": "success"}, f"mode ok on /open-apis/ answered {got[5][2]!r}")
+    check(got[6][2] == {"ok": True}, f"mode ok on /p answered {got[6][2]!r}")
+    recs = sc.posts()
+    check([r["status"] for r in recs] == want, f"recorded statuses {[r['status'] for r in recs]} != {want}")
+    check(len(sc.accepted()) == 4, f"accepted() counted {len(sc.accepted())} of 7 (want 4: errcode 130101 is a failure)")
+    times = [r["time"] for r in recs]
+    check(times == sorted(times), "receive times are not in order")
+    slow = Sink(t, "slow", "slow", delay=1.5)
+    start = time.time()
+    check(post(slow, b"{}").status == 200, "mode slow did not answer 200")
+    check(time.time() - start >= 1.4, "mode slow answered before its --delay")
+    e = raises(lambda: post(slow, b"{}", timeout=0.5), (TimeoutError, urllib.error.URLError))
+    check(e is not None and len(slow.posts()) == 2, "mode slow answered within 0.5 s, or did not record")
+    check(hang.posts()[0]["status"] is None, "mode hang recorded a status it never served")
 
 
 if __name__ == "__main__":

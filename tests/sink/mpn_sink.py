@@ -2,13 +2,23 @@
 """Loopback webhook sink for the mpinotify tests (Python 3 standard library only).
 
 Every request becomes one JSON line in --out:
-  {"method", "path", "headers", "body" (parsed JSON, else raw text), "time" (epoch seconds)}
+  {"method", "path", "headers", "body" (parsed JSON, else raw text), "time" (epoch seconds
+   when the request was read), "status" (the HTTP status served, null when never answered),
+   "reply" (the body served, parsed JSON)}
 A TLS handshake that fails (e.g. the client rejected our certificate) becomes
   {"event": "tls_error", "error": "...", "time": ...}
 so a test can tell "the client tried and refused" from "the client never tried".
 
-Modes: ok (answer 200), 500 (answer 500), hang (read the request, never answer).
-It binds 127.0.0.1 port 0 and writes the chosen port to --port-file.
+Answers: first the entries of --script FILE in order, one per request (a JSON list of
+  {"status": 500, "headers": {"Retry-After": "1"}, "body": {...} or "text", "delay": S,
+   "hang": true}; every key optional, status defaults to 200), then --mode:
+  ok    200 with {"ok": true}; for a path containing /robot/send (DingTalk)
+        {"errcode": 0, "errmsg": "ok"}, for /open-apis/ (Feishu) {"code": 0, "msg": "success"}
+  500   500 with {"error": "sink mode 500"}
+  hang  read the request, never answer
+  slow  answer as ok after --delay S seconds
+It binds 127.0.0.1 on --port (default 0: any free port) and writes the port to --port-file.
+It also works as a plain HTTP forward proxy target: a proxied request's path is the absolute URL.
 """
 import argparse
 import json
@@ -24,11 +34,19 @@ _lock = threading.Lock()
 _stop = threading.Event()
 
 
-def record(path, entry):
-    entry["time"] = time.time()
+def record(path, entry, when=None):
+    entry["time"] = time.time() if when is None else when
     with _lock, open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
         f.flush()
+
+
+def ok_body(path):
+    if "/robot/send" in path:
+        return {"errcode": 0, "errmsg": "ok"}
+    if "/open-apis/" in path:
+        return {"code": 0, "msg": "success"}
+    return {"ok": True}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -57,22 +75,44 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _answer(self):
+        """The next scripted answer, else the mode's: a dict with status/headers/body/delay/hang."""
+        srv = self.server
+        with _lock:
+            if srv.script:
+                return dict(srv.script.pop(0))
+        if srv.mode == "hang":
+            return {"hang": True}
+        if srv.mode == "500":
+            return {"status": 500, "body": {"error": "sink mode 500"}}
+        if srv.mode == "slow":
+            return {"delay": srv.delay}
+        return {}
+
     def _handle(self):
         raw = self._read_body()
+        received = time.time()
         text = raw.decode("utf-8", "replace")
         try:
             body = json.loads(text)
         except ValueError:
             body = text
-        record(self.server.out, {"method": self.command, "path": self.path,
-                                 "headers": dict(self.headers.items()), "body": body})
-        if self.server.mode == "hang":
+        ans = self._answer()
+        hang = bool(ans.get("hang"))
+        status = None if hang else int(ans.get("status", 200))
+        reply = ans.get("body", ok_body(self.path) if status is not None and 200 <= status < 300 else {})
+        record(self.server.out, {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+                                 "body": body, "status": status, "reply": None if hang else reply}, received)
+        if hang:
             _stop.wait()  # keep the connection open and silent until the sink stops
             return
-        code = 500 if self.server.mode == "500" else 200
-        payload = b'{"ok": true}' if code == 200 else b'{"error": "sink mode 500"}'
-        self.send_response(code)
+        if ans.get("delay") and _stop.wait(float(ans["delay"])):
+            return  # stopping: never answered
+        payload = (reply if isinstance(reply, str) else json.dumps(reply)).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        for k, v in (ans.get("headers") or {}).items():
+            self.send_header(k, str(v))
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -85,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Sink(ThreadingHTTPServer):
     daemon_threads = True
+    allow_reuse_address = True  # a test restarts a sink on the port an earlier one used
 
     def handle_error(self, request, client_address):
         pass  # already recorded (tls_error) or a client that hung up: not the sink's failure
@@ -94,12 +135,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--mode", choices=["ok", "hang", "500"], default="ok")
+    ap.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (default: any free one)")
+    ap.add_argument("--mode", choices=["ok", "hang", "500", "slow"], default="ok")
+    ap.add_argument("--delay", type=float, default=30.0, help="seconds before a slow answer (mode slow)")
+    ap.add_argument("--script", help="JSON list of answers served in order before --mode applies")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
 
-    srv = Sink(("127.0.0.1", 0), Handler)
-    srv.out, srv.mode, srv.tls = a.out, a.mode, None
+    script = []
+    if a.script:
+        with open(a.script, encoding="utf-8") as f:
+            script = json.load(f)
+        if not isinstance(script, list) or not all(isinstance(e, dict) for e in script):
+            ap.error("--script must hold a JSON list of objects")
+    srv = Sink(("127.0.0.1", a.port), Handler)
+    srv.out, srv.mode, srv.delay, srv.script, srv.tls = a.out, a.mode, a.delay, script, None
     if a.tls:
         srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         srv.tls.load_cert_chain(*a.tls)

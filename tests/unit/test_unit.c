@@ -2,10 +2,15 @@
  * `test_unit NAME` runs one; exit status 0 is a pass. */
 #include "core/mpn.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static int failures;
 
@@ -201,11 +206,10 @@ static void test_check_urls_valid(void)
   CHECK_STR(err, "");
   mpn__channel ch;
   CHECK(mpn__parse_channel("webhook+https://h.example/a/SECRET", &ch, err, sizeof err) == MPN_OK);
-  CHECK(ch.kind == MPN__CH_WEBHOOK);
-  CHECK_STR(ch.target, "https://h.example/a/SECRET");
+  CHECK_STR(ch.kind->name, "webhook");
+  CHECK_STR(ch.url, "https://h.example/a/SECRET");
   CHECK_STR(ch.masked, "webhook+https://h.example/a/***");
-  free(ch.target);
-  free(ch.masked);
+  mpn__channel_free(&ch);
 }
 
 static void test_check_urls_errors(void)
@@ -308,12 +312,346 @@ static void test_fmt_signal_safe(void)
   CHECK(n == 3 && !strcmp(tiny, "123"));
 }
 
+/* ---- relay: sealed frames and the HTTP listener --------------------------- */
+static const unsigned char relay_key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                            17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+
+/* Opens a frame expecting failure; returns why. */
+static const char *relay_fails(const unsigned char *key, const char *frame, size_t len)
+{
+  const char *why = NULL;
+  size_t n = 0;
+  char *plain = mpn__relay_open(key, frame, len, &n, &why);
+  CHECK(plain == NULL);
+  free(plain);
+  return why;
+}
+
+static void test_relay_seal_roundtrip(void)
+{
+  const char msg[] = "{\"schema\":\"mpinotify/1\",\"secret\":\"s3cr3t\"}";
+  size_t flen = 0, plen = 0;
+  char *frame = mpn__relay_seal(relay_key, msg, strlen(msg), &flen);
+  CHECK(frame && flen == 24 + strlen(msg) + 16 && !memcmp(frame, "MPR1", 4));
+  CHECK(frame && !memmem(frame, flen, "s3cr3t", 6));
+  for (size_t i = 0; frame && i < flen; i++) {   /* every byte is covered by magic, AAD or tag */
+    frame[i] ^= 0x01;
+    const char *why = relay_fails(relay_key, frame, flen);
+    CHECK_STR(why, i < 4 ? "malformed" : "forged");
+    frame[i] ^= 0x01;
+  }
+  CHECK_STR(relay_fails(relay_key, frame, flen - 1), "forged");
+  CHECK_STR(relay_fails(relay_key, frame, 39), "malformed");
+  CHECK_STR(relay_fails(relay_key, NULL, 0), "malformed");
+  unsigned char other[32];
+  memcpy(other, relay_key, 32);
+  other[31] ^= 0x80;
+  CHECK_STR(relay_fails(other, frame, flen), "forged");
+  char *plain = mpn__relay_open(relay_key, frame, flen, &plen, NULL);
+  CHECK(plain && plen == strlen(msg) && !memcmp(plain, msg, plen) && plain[plen] == '\0');
+  free(plain);
+  CHECK_STR(relay_fails(relay_key, frame, flen), "replayed");
+  free(frame);
+
+  int64_t now_ms = mpn__wall_ns() / 1000000;
+  int64_t times[] = {now_ms - 10 * 60 * 1000, now_ms + 10 * 60 * 1000, -1, INT64_MAX};
+  for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+    frame = mpn__relay_seal_at(relay_key, msg, strlen(msg), times[i], &flen);
+    CHECK_STR(relay_fails(relay_key, frame, flen), "stale");
+    free(frame);
+  }
+  frame = mpn__relay_seal_at(relay_key, "", 0, now_ms - 4 * 60 * 1000, &flen);   /* old but fresh */
+  plain = mpn__relay_open(relay_key, frame, flen, &plen, NULL);
+  CHECK(plain && plen == 0 && plain[0] == '\0');
+  free(plain);
+  free(frame);
+}
+
+/* Many genuine frames: the nonce ring wraps without a false "replayed";
+ * random and truncated bytes never open. */
+static void test_relay_open_many(void)
+{
+  unsigned seed = 4242;
+  char junk[300];
+  for (int i = 0; i < 5000; i++) {
+    size_t flen = 0, plen = 0;
+    char *frame = mpn__relay_seal(relay_key, "m", 1, &flen);
+    char *plain = mpn__relay_open(relay_key, frame, flen, &plen, NULL);
+    CHECK(plain && plen == 1);
+    free(plain);
+    size_t n = (size_t)i % sizeof junk;
+    for (size_t j = 0; j < n; j++) {
+      seed = seed * 1103515245u + 12345u;
+      junk[j] = (char)(seed >> 16);
+    }
+    if (n >= 4 && i % 2)
+      memcpy(junk, "MPR1", 4);
+    const char *why = relay_fails(relay_key, junk, n);
+    CHECK(why && (!strcmp(why, "malformed") || !strcmp(why, "forged")));
+    CHECK(relay_fails(relay_key, frame, (size_t)i % flen) != NULL);
+    free(frame);
+  }
+}
+
+static void test_relay_hex_key(void)
+{
+  unsigned char key[32], back[32];
+  char hex[65];
+  mpn__relay_keygen(key);
+  mpn__hex_encode(key, 32, hex);
+  CHECK(strlen(hex) == 64 && strspn(hex, "0123456789abcdef") == 64);
+  CHECK(mpn__hex_key(hex, back) == 0 && !memcmp(key, back, 32));
+  for (int i = 0; i < 64; i++)
+    hex[i] = "0123456789ABCDEF"[i % 16];
+  CHECK(mpn__hex_key(hex, back) == 0 && back[0] == 0x01 && back[7] == 0xef);
+  memset(back, 0x5a, sizeof back);
+  const char *bad[] = {"", "00", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+                       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+                       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",
+                       " 123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                       "0x23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL};
+  for (int i = 0; bad[i]; i++)
+    CHECK(mpn__hex_key(bad[i], back) != 0);
+  CHECK(mpn__hex_key(NULL, back) != 0);
+  CHECK(back[0] == 0x5a && back[31] == 0x5a);   /* a bad key leaves the buffer alone */
+  unsigned char other[32];
+  mpn__relay_keygen(other);
+  CHECK(memcmp(key, other, 32));
+}
+
+typedef struct relay_rec {
+  char seen[256 * 1024];
+  size_t len;
+  atomic_int calls;
+  int refuse;
+} relay_rec;
+
+static int relay_record(const char *plain, size_t len, void *arg)
+{
+  relay_rec *r = arg;
+  r->len = len < sizeof r->seen ? len : sizeof r->seen;
+  memcpy(r->seen, plain, r->len);
+  atomic_fetch_add(&r->calls, 1);
+  return r->refuse;
+}
+
+static size_t relay_collect(char *data, size_t size, size_t n, void *arg)
+{
+  char *out = arg;
+  size_t have = strlen(out), add = size * n;
+  if (have + add < 256) {
+    memcpy(out + have, data, add);
+    out[have + add] = '\0';
+  }
+  return size * n;
+}
+
+/* One request with curl; returns the status, the answer's body in out. */
+static long relay_curl(int port, const char *method, const char *path, const char *body, size_t len, char *out)
+{
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+  CURL *c = curl_easy_init();
+  long status = 0;
+  out[0] = '\0';
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, relay_collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+  /* curl's own threshold for "Expect: 100-continue" differs by version. */
+  struct curl_slist *headers = len > 64 * 1024 ? curl_slist_append(NULL, "Expect: 100-continue") : NULL;
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  if (body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  }
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK)
+    fprintf(stderr, "curl: %s\n", curl_easy_strerror(rc));
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  curl_slist_free_all(headers);
+  return status;
+}
+
+static int relay_connect(int port)
+{
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  CHECK(fd >= 0);
+  return fd;
+}
+
+/* Raw bytes, then the answer's status line; 0 if the server closed without one. */
+static int relay_raw(int port, const char *data, size_t len, int half_close)
+{
+  int fd = relay_connect(port);
+  if (fd < 0)
+    return -1;
+  if (len)
+    (void)!send(fd, data, len, MSG_NOSIGNAL);
+  if (half_close)
+    shutdown(fd, SHUT_WR);
+  char buf[512];
+  size_t have = 0;
+  struct pollfd p = {fd, POLLIN, 0};
+  while (have + 1 < sizeof buf && poll(&p, 1, 20000) == 1) {
+    ssize_t n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+    if (n <= 0)
+      break;
+    have += (size_t)n;
+  }
+  buf[have] = '\0';
+  close(fd);
+  int status = 0;
+  if (have && sscanf(buf, "HTTP/1.1 %d ", &status) != 1)
+    status = -2;
+  return status;
+}
+
+static void test_relay_server_http(void)
+{
+  static relay_rec rec;
+  char err[256], out[256];
+  int port = 0;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  mpn__relay_server *s = mpn__relay_server_start(relay_key, relay_record, &rec, &port, err, sizeof err);
+  CHECK(s != NULL && port > 0);
+  if (!s)
+    return;
+  const char msg[] = "{\"id\":\"msg_1\"}";
+  size_t flen = 0;
+  char *frame = mpn__relay_seal(relay_key, msg, strlen(msg), &flen);
+  CHECK(relay_curl(port, "POST", "/relay", frame, flen, out) == 200);
+  CHECK_STR(out, "{\"accepted\":true}\n");
+  CHECK(atomic_load(&rec.calls) == 1 && rec.len == strlen(msg) && !memcmp(rec.seen, msg, rec.len));
+  CHECK(relay_curl(port, "POST", "/relay", frame, flen, out) == 403);
+  CHECK_STR(out, "{\"accepted\":false,\"error\":\"replayed\"}\n");
+  free(frame);
+  CHECK(relay_curl(port, "POST", "/relay", "garbage", 7, out) == 403);
+  CHECK_STR(out, "{\"accepted\":false,\"error\":\"malformed\"}\n");
+  long acc = -1, rej = -1;
+  mpn__relay_server_counts(s, &acc, &rej);
+  CHECK(acc == 1 && rej == 2);
+
+  unsigned char other[32];
+  mpn__relay_keygen(other);
+  frame = mpn__relay_seal(other, msg, strlen(msg), &flen);
+  CHECK(relay_curl(port, "POST", "/relay", frame, flen, out) == 403);
+  CHECK_STR(out, "{\"accepted\":false,\"error\":\"forged\"}\n");
+  free(frame);
+  CHECK(relay_curl(port, "GET", "/relay", NULL, 0, out) == 405);
+  CHECK_STR(out, "{\"accepted\":false,\"error\":\"method not allowed\"}\n");
+  CHECK(relay_curl(port, "POST", "/other", "x", 1, out) == 404);
+  CHECK_STR(out, "{\"accepted\":false,\"error\":\"not found\"}\n");
+  CHECK(relay_curl(port, "POST", "/relay?x", "x", 1, out) == 404);
+
+  /* Sent with "Expect: 100-continue": the server says go on. */
+  size_t big_len = 200 * 1024;
+  char *big = malloc(big_len);
+  for (size_t i = 0; i < big_len; i++)
+    big[i] = (char)('a' + i % 26);
+  frame = mpn__relay_seal(relay_key, big, big_len, &flen);
+  CHECK(relay_curl(port, "POST", "/relay", frame, flen, out) == 200);
+  CHECK(rec.len == big_len && !memcmp(rec.seen, big, big_len));
+  free(frame);
+  free(big);
+
+  rec.refuse = 1;
+  frame = mpn__relay_seal(relay_key, msg, strlen(msg), &flen);
+  CHECK(relay_curl(port, "POST", "/relay", frame, flen, out) == 503);
+  CHECK_STR(out, "{\"accepted\":false,\"error\":\"busy\"}\n");
+  free(frame);
+
+  static const struct { const char *req; int status; } raw[] = {
+    {"POST /relay HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411},
+    {"POST /relay HTTP/1.1\r\nHost: x\r\n\r\n", 411},
+    {"POST /relay HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", 411},
+    {"POST /relay HTTP/1.1\r\nContent-Length: 4194305\r\n\r\n", 413},
+    {"POST /relay HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413},
+    {"POST /relay HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
+    {"POST /relay HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", 400},
+    {"POST /relay HTTP/1.1\r\nno colon\r\n\r\n", 400},
+    {"POST /relay\r\n\r\n", 400},
+    {"POST  /relay HTTP/1.1\r\n\r\n", 400},
+    {"\r\n\r\n", 400},
+    {"POST /relay HTTP/1.1\nContent-Length: 3\n\nabc", 403},
+    {"POST /relay HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 0},   /* body cut short: no answer */
+  };
+  for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+    int got = relay_raw(port, raw[i].req, strlen(raw[i].req), 1);
+    if (got != raw[i].status)
+      fprintf(stderr, "raw request %zu: status %d, expected %d\n", i, got, raw[i].status);
+    CHECK(got == raw[i].status);
+  }
+  char *huge = malloc(10000);
+  memset(huge, 'h', 10000);
+  memcpy(huge, "POST /relay HTTP/1.1\r\nX: ", 25);
+  CHECK(relay_raw(port, huge, 10000, 1) == 431);
+  free(huge);
+  mpn__relay_server_counts(s, &acc, &rej);
+  CHECK(acc == 2 && rej == 4);
+  mpn__relay_server_stop(s);
+  curl_global_cleanup();
+}
+
+/* Random bytes, stalled and trickling clients: the server answers or
+ * closes, never crashes, and still serves a genuine frame afterwards. */
+static void test_relay_server_robust(void)
+{
+  static relay_rec rec;
+  char err[256], out[256];
+  int port = 0;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  mpn__relay_server *s = mpn__relay_server_start(relay_key, relay_record, &rec, &port, err, sizeof err);
+  CHECK(s != NULL);
+  if (!s)
+    return;
+  unsigned seed = 777;
+  char buf[3000];
+  for (int round = 0; round < 300; round++) {
+    size_t n = 0, len = (size_t)(round * 37) % sizeof buf;
+    if (round % 3 == 0)
+      n = (size_t)snprintf(buf, sizeof buf, "POST /relay HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len / 2);
+    for (; n < len; n++) {
+      seed = seed * 1103515245u + 12345u;
+      buf[n] = round % 3 == 1 ? "POST /relay HTTP/1.1\r\n:\n"[(seed >> 16) % 24] : (char)(seed >> 16);
+    }
+    int status = relay_raw(port, buf, len, 1);
+    CHECK(status >= 0);   /* an answer with a status line, or none */
+  }
+  /* A client that stalls mid-headers is answered 408 once its deadline passes. */
+  const char part[] = "POST /relay HTTP/1.1\r\nContent-Le";
+  CHECK(relay_raw(port, part, sizeof part - 1, 0) == 408);
+
+  size_t flen = 0;
+  char *frame = mpn__relay_seal(relay_key, "after", 5, &flen);
+  CHECK(relay_curl(port, "POST", "/relay", frame, flen, out) == 200);
+  CHECK(rec.len == 5 && !memcmp(rec.seen, "after", 5));
+  free(frame);
+  /* Stopping while a client holds a connection open does not wait for it. */
+  int fd = relay_connect(port);
+  (void)!send(fd, "POST", 4, MSG_NOSIGNAL);
+  mpn__relay_server_stop(s);
+  close(fd);
+  curl_global_cleanup();
+}
+
 #define TEST(name) {#name, test_##name}
 static const struct { const char *name; void (*fn)(void); } tests[] = {
   TEST(strerror_fixed_strings), TEST(utf8_sanitize), TEST(json_arbitrary_bytes), TEST(json_schema_fields),
   TEST(mask_url_hides_secrets), TEST(mask_command), TEST(check_urls_valid), TEST(check_urls_errors),
   TEST(rank_ranges), TEST(signature_ignores_load_address), TEST(signature_skips_abort_frames),
   TEST(signature_differs_by_signal), TEST(options_setters), TEST(fmt_signal_safe),
+  TEST(relay_seal_roundtrip), TEST(relay_open_many), TEST(relay_hex_key), TEST(relay_server_http),
+  TEST(relay_server_robust),
 };
 #define NTESTS (int)(sizeof tests / sizeof tests[0])
 

@@ -1,7 +1,10 @@
 /* tool.c - helpers shared by the mpinotify tools; see tool.h. */
 #include "tool.h"
 
+#include <mpinotify.h>
+
 #include <ctype.h>
+#include <getopt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,4 +96,62 @@ const char *tool_basename(const char *path)
 {
   const char *slash = strrchr(path, '/');
   return slash ? slash + 1 : path;
+}
+
+void tool_print_version(void)
+{
+  const char *lib = mpn_library_path();
+  printf("%s %s (libmpinotify %s%s%s)\n", tool_name, MPN_VERSION_STRING, mpn_version(),
+         lib ? " at " : "", lib ? lib : "");
+}
+
+char *tool_shown_arg(const char *arg)
+{
+  const char *scheme = strstr(arg, "://");
+  if (scheme == NULL)
+    return tool_xstrdup(arg);
+  const char *eq = strchr(arg, '=');
+  const char *url = (eq != NULL && eq < scheme) ? eq + 1 : arg;
+  char masked[1024];
+  mpn_mask_url(url, masked, sizeof masked);   /* truncated is fine in a diagnostic */
+  return tool_xasprintf("%.*s%s", (int)(url - arg), arg, masked);
+}
+
+int tool_usage_error(void (*usage)(FILE *), const char *what, const char *arg)
+{
+  char *shown = arg ? tool_shown_arg(arg) : NULL;
+  tool_warn("%s%s", what, shown ? shown : "");
+  free(shown);
+  usage(stderr);
+  return 2;
+}
+
+int tool_option_error(void (*usage)(FILE *), int c, char **argv)
+{
+  if (c == ':')
+    return tool_usage_error(usage, "missing value for option ", argv[optind - 1]);
+  if (optopt)   /* a short option; argv[optind - 1] may be an earlier argument */
+    return tool_usage_error(usage, "unknown option -", (char[]){(char)optopt, '\0'});
+  return tool_usage_error(usage, "unknown option ", argv[optind - 1]);
+}
+
+char *tool_urls_with(char *const *urls, size_t n)
+{
+  const char *env = getenv("MPINOTIFY_URLS");
+  if (env == NULL)
+    env = "";
+  char *added = tool_join(urls, n, " ");
+  char *all = tool_xasprintf("%s%s%s", env, *env && n ? " " : "", added);
+  free(added);
+  return all;
+}
+
+void tool_warn_lines(const char *text)
+{
+  for (const char *p = text; *p;) {
+    size_t n = strcspn(p, "\n");
+    if (n > 0)
+      tool_warn("%.*s", (int)n, p);
+    p += n + (p[n] == '\n');
+  }
 }

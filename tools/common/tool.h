@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* The name every diagnostic starts with ("mpinotify-run"); set once in main(). */
 extern const char *tool_name;
@@ -34,5 +35,31 @@ char *tool_join(char *const *items, size_t n, const char *sep);
 
 /* The part of a path after its last '/'. Points into `path`. */
 const char *tool_basename(const char *path);
+
+/* ---- with the library's public API ---- */
+
+/* Prints "<tool_name> VERSION (libmpinotify VERSION at PATH)" on stdout. */
+void tool_print_version(void);
+
+/*
+ * A command-line argument as a diagnostic may show it: a URL in it (also the
+ * value of "--opt=URL") with its secrets masked by mpn_mask_url. New string.
+ */
+char *tool_shown_arg(const char *arg);
+
+/*
+ * Reports a usage error, "<tool_name>: <what><arg>" with `arg` (may be NULL)
+ * passed through tool_shown_arg, then calls `usage(stderr)`. Returns 2.
+ */
+int tool_usage_error(void (*usage)(FILE *), const char *what, const char *arg);
+
+/* The usage error for `c`, the ':' or '?' that getopt_long (with opterr = 0) returned. Returns 2. */
+int tool_option_error(void (*usage)(FILE *), int c, char **argv);
+
+/* MPINOTIFY_URLS followed by the given URLs, separated by spaces, as the library reads that variable. */
+char *tool_urls_with(char *const *urls, size_t n);
+
+/* Prints each line of `text` (the library's '\n'-separated problems, secrets masked) with tool_warn. */
+void tool_warn_lines(const char *text);
 
 #endif /* MPN_TOOL_H */

@@ -1,0 +1,139 @@
+/* registry.c - the table of channel kinds, recognising a service by its own
+ * webhook host, and what every HTTP channel shares: a JSON POST and reading
+ * HTTP answers (status, Retry-After, a JSON retry_after). */
+#include "core/mpn.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const mpn__kind mpn__kind_console, mpn__kind_webhook, mpn__kind_slack, mpn__kind_discord,
+    mpn__kind_dingtalk, mpn__kind_feishu, mpn__kind_teams, mpn__kind_telegram, mpn__kind_pagerduty,
+    mpn__kind_email;
+
+static const mpn__kind *const kinds[] = {
+  &mpn__kind_webhook, &mpn__kind_slack, &mpn__kind_discord, &mpn__kind_dingtalk, &mpn__kind_feishu,
+  &mpn__kind_teams, &mpn__kind_telegram, &mpn__kind_pagerduty, &mpn__kind_email, &mpn__kind_console,
+};
+#define NKINDS (sizeof kinds / sizeof kinds[0])
+
+const mpn__kind *mpn__kind_by_name(const char *name, size_t len)
+{
+  for (size_t i = 0; i < NKINDS; i++)
+    if (strlen(kinds[i]->name) == len && !strncmp(kinds[i]->name, name, len))
+      return kinds[i];
+  if (len == 4 && !strncmp(name, "lark", 4))   /* Lark is Feishu outside China */
+    return &mpn__kind_feishu;
+  return NULL;
+}
+
+const mpn__kind *mpn__kind_by_host(const char *host, const char *path)
+{
+  for (size_t i = 0; i < NKINDS; i++)
+    if (kinds[i]->match && kinds[i]->match(host, path))
+      return kinds[i];
+  return NULL;
+}
+
+const char *mpn__kind_names(void)
+{
+  return "console://, webhook+, slack+, discord+, dingtalk+, feishu+, lark+, teams+, telegram+, pagerduty+ "
+         "(each followed by http:// or https://), smtp://, smtps://";
+}
+
+int mpn__json_body_int(const char *body, size_t len, const char *key, long long *out)
+{
+  json_t *o = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+  json_t *v = json_object_get(o, key);
+  int found = json_is_integer(v) || (json_is_string(v) && *json_string_value(v));
+  if (json_is_integer(v))
+    *out = json_integer_value(v);
+  else if (found)
+    *out = strtoll(json_string_value(v), NULL, 10);
+  json_decref(o);
+  return found;
+}
+
+double mpn__json_retry_after(const char *body, size_t len)
+{
+  json_t *o = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+  json_t *v = json_object_get(o, "retry_after");           /* Discord */
+  if (!v)
+    v = json_object_get(json_object_get(o, "parameters"), "retry_after");   /* Telegram */
+  double s = json_is_number(v) ? json_number_value(v) : -1;
+  json_decref(o);
+  return s;
+}
+
+/* The first line of a body, printable, for an error message. */
+static void body_hint(const char *body, size_t len, char *out, size_t cap)
+{
+  size_t n = 0;
+  for (size_t i = 0; body && i < len && n + 1 < cap && n < 120 && body[i] != '\n'; i++)
+    out[n++] = (body[i] >= 32 && body[i] < 127) ? body[i] : '?';
+  out[n] = '\0';
+}
+
+void mpn__judge_http(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v)
+{
+  (void)ch;
+  if (status >= 200 && status < 300) {
+    v->code = MPN_OK;
+    return;
+  }
+  char hint[128];
+  body_hint(body, len, hint, sizeof hint);
+  snprintf(v->detail, sizeof v->detail, "HTTP %ld%s%s", status, hint[0] ? ": " : "", hint);
+  v->code = status == 429 ? MPN_E_RATE_LIMITED : MPN_E_HTTP_STATUS;
+  v->retry = status == 408 || status == 429 || status >= 500;
+  double ra = mpn__json_retry_after(body, len);
+  if (ra >= 0 && ra < 86400)
+    v->retry_after_ms = (long)(ra * 1000);
+}
+
+/* Reads a service that answers 200 with an error code in the body
+ * (DingTalk "errcode", Feishu "code"): `codes` lists the rate-limit codes,
+ * which are retried later; other non-zero codes are retried with backoff
+ * unless listed in `fatal`, which no retry can fix (bad signature, keyword). */
+void mpn__judge_body_code(const char *key, const char *msg_key, const long long *rate_codes,
+                          const long long *fatal, long status, const char *body, size_t len, mpn__verdict *v)
+{
+  mpn__judge_http(NULL, status, body, len, v);
+  long long code = 0;
+  if (v->code != MPN_OK || !mpn__json_body_int(body, len, key, &code) || code == 0)
+    return;
+  json_t *o = json_loadb(body, len, 0, NULL);
+  const char *msg = json_string_value(json_object_get(o, msg_key));
+  snprintf(v->detail, sizeof v->detail, "%s %lld: %.150s", key, code, msg ? msg : "");
+  json_decref(o);
+  v->code = MPN_E_SERVICE;
+  v->retry = 1;
+  for (; rate_codes && *rate_codes; rate_codes++)
+    if (*rate_codes == code)
+      v->code = MPN_E_RATE_LIMITED;
+  for (; fatal && *fatal; fatal++)
+    if (*fatal == code)
+      v->retry = 0;
+}
+
+mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc)
+{
+  a->url = strdup(url);
+  a->body = json_dumps((json_t *)doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+  json_decref((json_t *)doc);
+  if (!a->url || !a->body)
+    return MPN_E_NO_MEMORY;
+  a->headers = curl_slist_append(NULL, "Content-Type: application/json; charset=utf-8");
+  curl_easy_setopt(a->easy, CURLOPT_URL, a->url);
+  curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->body);
+  curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(a->body));
+  curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, a->headers);
+  return MPN_OK;
+}
+
+int mpn__host_is(const char *host, const char *domain)
+{
+  size_t h = strlen(host), d = strlen(domain);
+  return h >= d && !strcasecmp(host + h - d, domain) && (h == d || host[h - d - 1] == '.');
+}

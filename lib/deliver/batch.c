@@ -1,0 +1,254 @@
+/* batch.c - a message on its way to several channels: building the batch
+ * (local channels at once, the spooled copy of every other one before the
+ * engine sees it), reading a finished transfer, and the crash path's use. */
+#include "core/mpn.h"
+#include "deliver/engine.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RESPONSE 65536
+
+size_t mpn__item_collect(char *data, size_t size, size_t n, void *arg)
+{
+  mpn__item *it = arg;
+  size_t len = size * n, room = MAX_RESPONSE - it->resp_len;
+  size_t take = len < room ? len : room;
+  if (take && it->resp_len + take + 1 > it->resp_cap) {
+    size_t cap = it->resp_len + take + 1024;
+    char *grown = realloc(it->resp, cap);
+    if (!grown)
+      return len;   /* keep the transfer; the judge sees what fitted */
+    it->resp = grown;
+    it->resp_cap = cap;
+  }
+  if (take) {
+    memcpy(it->resp + it->resp_len, data, take);
+    it->resp_len += take;
+    it->resp[it->resp_len] = '\0';
+  }
+  return len;
+}
+
+/* With a relay to fall back on, a direct route that cannot even connect must
+ * leave time for the relay. */
+long mpn__connect_budget(const mpn__batch *b, long total_ms)
+{
+  if (b->has_relay && b->relay_mode == MPN__RELAY_AUTO)
+    return total_ms / 2 < 5000 ? total_ms / 2 : 5000;
+  return total_ms;
+}
+
+static void transport_error(mpn__item *it, CURLcode code)
+{
+  mpn__verdict *v = &it->last;
+  curl_off_t connected = 0;
+  v->retry = 0;
+  switch (code) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    v->code = MPN_E_DNS, v->retry = 1;
+    break;
+  case CURLE_COULDNT_CONNECT:
+    v->code = MPN_E_CONNECT, v->retry = 1;
+    break;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_USE_SSL_FAILED:
+    v->code = MPN_E_TLS;
+    break;
+  case CURLE_OPERATION_TIMEDOUT:
+    /* Before the connection: nothing was sent, a retry is safe. After: the
+     * service may have posted it; chat services do not deduplicate. */
+    curl_easy_getinfo(it->a.easy, CURLINFO_CONNECT_TIME_T, &connected);
+    v->code = connected ? MPN_E_TIMEOUT : MPN_E_CONNECT;
+    v->retry = !connected;
+    break;
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    v->code = MPN_E_DELIVERY, v->retry = 1;
+    break;
+  default:
+    v->code = MPN_E_DELIVERY;
+  }
+  /* curl's own error text can hold the URL: only its fixed description. */
+  snprintf(v->detail, sizeof v->detail, "%s%s", curl_easy_strerror(code),
+           code == CURLE_OPERATION_TIMEDOUT && connected ? " (after connecting: not retried, a service may have posted it)" : "");
+}
+
+void mpn__judge_transfer(mpn__item *it, CURLcode code, long status)
+{
+  mpn__verdict *v = &it->last;
+  memset(v, 0, sizeof *v);
+  v->retry_after_ms = -1;
+  if (code != CURLE_OK) {
+    transport_error(it, code);
+    return;
+  }
+  curl_off_t ra = -1;
+  if (curl_easy_getinfo(it->a.easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0 && ra < 86400)
+    v->retry_after_ms = (long)ra * 1000;
+  if (it->route == MPN__ROUTE_RELAY) {
+    mpn__judge_http(&it->ch, status, it->resp, it->resp_len, v);
+    if (status == 403 || status == 400) {   /* the relay will not take this one: try directly again */
+      v->code = MPN_E_RELAY;
+      v->retry = 1;
+    }
+    return;
+  }
+  void (*judge)(const mpn__channel *, long, const char *, size_t, mpn__verdict *) =
+      it->ch.kind->judge ? it->ch.kind->judge : mpn__judge_http;
+  judge(&it->ch, status, it->resp, it->resp_len, v);
+}
+
+/* ---- building a batch -------------------------------------------------------- */
+
+void mpn__batch_free(mpn__batch *b)
+{
+  for (int i = 0; i < b->n; i++) {
+    mpn__channel_free(&b->items[i].ch);
+    free(b->items[i].resp);
+    mpn__spool_done(b->items[i].spool_fd, b->items[i].spool_path, 0);
+  }
+  free(b->items);
+  mpn_message_free(b->msg);
+  free(b->ca_bundle);
+  free(b->relay_addr);
+  free(b);
+}
+
+static mpn_message *share(const mpn_message *m)
+{
+  mpn_message *c = calloc(1, sizeof *c);
+  if (c) {
+    memcpy(c->id, m->id, sizeof c->id);
+    c->doc = json_incref((json_t *)m->doc);   /* read-only from now on */
+  }
+  return c;
+}
+
+static void copy_opts(mpn__batch *b, const mpn__send_opts *o)
+{
+  b->ca_bundle = o && o->ca_bundle ? strdup(o->ca_bundle) : NULL;
+  b->relay_mode = o ? o->relay_mode : MPN__RELAY_OFF;
+  if (o && o->relay_addr && o->relay_key && b->relay_mode != MPN__RELAY_OFF &&
+      mpn__hex_key(o->relay_key, b->relay_key) == 0) {
+    b->relay_addr = strdup(o->relay_addr);
+    b->has_relay = b->relay_addr != NULL;
+  }
+}
+
+static void spool_ahead(mpn__item *it, const mpn__send_opts *o)
+{
+  static int warned;
+  if (!o || o->no_spool || !o->spool_dir)
+    return;
+  char err[512] = "";
+  if (mpn__spool_prepare(o->spool_dir, err, sizeof err) == 0)
+    it->spool_fd = mpn__spool_write(o->spool_dir, it->batch->msg, &it->ch, it->spool_path, sizeof it->spool_path);
+  if (it->spool_fd < 0 && !warned++)
+    mpn__log_error("%s; undelivered messages cannot be kept", err[0] ? err : "cannot write to the spool directory");
+}
+
+static void init_item(mpn__batch *b, mpn__item *it, const mpn__send_opts *o)
+{
+  it->batch = b;
+  it->spool_fd = -1;
+  it->last.retry_after_ms = -1;
+  it->next_at = mpn__now_ns();
+  if (it->ch.kind->local) {
+    it->route = MPN__ROUTE_LOCAL;
+    it->attempts = 1;
+    it->result = it->ch.kind->local(&it->ch, b->msg);
+    if (it->result != MPN_OK)
+      snprintf(it->last.detail, sizeof it->last.detail, "%s", mpn_strerror(it->result));
+    it->state = MPN__ITEM_DONE;
+    return;
+  }
+  it->route = b->has_relay && b->relay_mode == MPN__RELAY_ALWAYS ? MPN__ROUTE_RELAY : MPN__ROUTE_DIRECT;
+  it->state = MPN__ITEM_WAITING;
+  b->pending++;
+  spool_ahead(it, o);
+}
+
+mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, int64_t deadline,
+                        const mpn__send_opts *o)
+{
+  mpn__batch *b = calloc(1, sizeof *b);
+  if (!b)
+    return NULL;
+  b->refs = 1;
+  b->deadline = deadline;
+  b->msg = share(m);
+  b->items = calloc((size_t)(n ? n : 1), sizeof *b->items);
+  if (!b->msg || !b->items) {
+    mpn__batch_free(b);
+    return NULL;
+  }
+  memcpy(b->id, m->id, sizeof b->id);
+  copy_opts(b, o);
+  for (int i = 0; i < n; i++) {
+    if (mpn__channel_copy(&b->items[b->n].ch, &chs[i]) != MPN_OK)
+      continue;   /* out of memory: the others still go */
+    init_item(b, &b->items[b->n], o);
+    b->n++;
+  }
+  if (b->pending && mpn__engine_add(b) != 0) {
+    mpn__log_error("cannot start the delivery thread; %d message(s) stay in the spool", b->pending);
+    for (int i = 0; i < b->n; i++)
+      if (b->items[i].state != MPN__ITEM_DONE) {
+        b->items[i].state = MPN__ITEM_DONE;
+        b->items[i].result = MPN_E_DELIVERY;
+        mpn__spool_done(b->items[i].spool_fd, b->items[i].spool_path, 0);
+        b->items[i].spool_fd = -1;
+      }
+    b->pending = 0;
+  }
+  return b;
+}
+
+void mpn__send_opts_from(mpn__send_opts *o, const mpn__config *cfg)
+{
+  memset(o, 0, sizeof *o);
+  o->spool_dir = cfg->spool_dir;
+  o->ca_bundle = cfg->ca_bundle;
+  o->relay_mode = cfg->relay_mode;
+  o->relay_addr = cfg->relay_addr;
+  o->relay_key = cfg->relay_key;
+}
+
+/* ---- the crash path ---------------------------------------------------------- */
+/* Returns the number of channels that accepted the report, or 1 when none did
+ * but every copy is in the spool: either way nothing is lost. */
+
+static void log_failure(const mpn_result *r, void *arg)
+{
+  int *lost = arg;
+  *lost += r->code != MPN_OK && !r->spool_file;
+  if (r->code != MPN_OK)
+    mpn__log_error("delivery to %s failed: %s%s%s", r->channel, r->detail,
+                   r->spool_file ? "; kept in " : "", r->spool_file ? r->spool_file : "");
+}
+
+int mpn__deliver(const mpn__report *r, int64_t deadline)
+{
+  mpn_message *m = mpn__message_from_report(r);
+  if (!m)
+    return 0;
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, &mpn__g.cfg);
+  mpn__batch *b = mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
+  mpn_message_free(m);
+  if (!b)
+    return 0;
+  mpn__batch_wait(b, deadline);
+  int lost = 0;
+  int ok = mpn__batch_results(b, log_failure, &lost);
+  mpn__batch_release(b);
+  return ok > 0 || lost == 0 ? (ok ? ok : 1) : 0;   /* spooled counts as kept, not as lost */
+}

@@ -1,0 +1,343 @@
+/* queue.c - the delivery engine: one thread, one curl multi handle, every
+ * (message, channel) pair an item with its own retries, so a failing channel
+ * never delays another. Items are written ahead to the spool by the caller
+ * (spool.c) before the thread sees them; the thread sends, reads the answer
+ * through the channel's judge, retries with backoff (honouring Retry-After),
+ * spaces messages per channel by the service's rate limit, hands items to the
+ * launcher's relay when the direct route fails, and gives up at the batch's
+ * deadline, leaving the spooled copy for a later flush. One mutex guards all
+ * engine state; it is released only while waiting in curl_multi_poll. */
+#include "core/mpn.h"
+#include "deliver/engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct engine {
+  pthread_mutex_t lock;
+  pthread_cond_t done;       /* an item finished */
+  CURLM *multi;
+  mpn__batch *batches;       /* every batch the engine still owns */
+  int started;
+  pid_t pid;
+} E = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0};
+
+static void set_common(const mpn__batch *b, const mpn__item *it, CURL *e, long total_ms, long connect_ms)
+{
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);   /* never touch the process's signals */
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "mpinotify/" MPN_VERSION_STRING);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, mpn__item_collect);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)it);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
+  if (b->ca_bundle)
+    curl_easy_setopt(e, CURLOPT_CAINFO, b->ca_bundle);
+}
+
+static void attempt_free(mpn__attempt *a)
+{
+  if (a->easy) {
+    curl_multi_remove_handle(E.multi, a->easy);
+    curl_easy_cleanup(a->easy);
+  }
+  curl_slist_free_all(a->headers);
+  curl_slist_free_all(a->rcpt);
+  curl_mime_free(a->mime);
+  free(a->url);
+  free(a->body);
+  memset(a, 0, sizeof *a);
+}
+
+/* Ends an item for good; `delivered` removes its spooled copy. */
+static void finish(mpn__item *it, mpn_code code)
+{
+  attempt_free(&it->a);
+  it->result = code;
+  it->state = MPN__ITEM_DONE;
+  mpn__spool_done(it->spool_fd, it->spool_path, code == MPN_OK);
+  if (code != MPN_OK && it->spool_fd < 0)
+    it->spool_path[0] = '\0';   /* nothing was kept */
+  it->spool_fd = -1;
+  it->batch->pending--;
+  pthread_cond_broadcast(&E.done);
+  if (code == MPN_OK)
+    mpn__log_debug("delivered %s to %s (%s, %d attempt%s)", it->batch->id, it->ch.masked,
+                   it->route == MPN__ROUTE_RELAY ? "relay" : "direct", it->attempts, it->attempts == 1 ? "" : "s");
+  else
+    mpn__log_debug("gave up on %s to %s: %s", it->batch->id, it->ch.masked, it->last.detail);
+}
+
+static long remaining_ms(const mpn__batch *b, int64_t now)
+{
+  return (long)((b->deadline - now) / 1000000);
+}
+
+static int start_attempt(mpn__item *it, int64_t now)
+{
+  mpn__batch *b = it->batch;
+  long left = remaining_ms(b, now);
+  long total = it->ch.timeout_ms && it->ch.timeout_ms < left ? it->ch.timeout_ms : left;
+  long connect = it->ch.connect_timeout_ms ? it->ch.connect_timeout_ms : mpn__connect_budget(b, total);
+  it->a.easy = curl_easy_init();
+  it->resp_len = 0;
+  if (!it->a.easy)
+    return -1;
+  set_common(b, it, it->a.easy, total < 1 ? 1 : total, connect < 1 ? 1 : connect > total ? total : connect);
+  mpn_code rc = it->route == MPN__ROUTE_RELAY ? mpn__relay_prepare(b, it, &it->a)
+                                              : it->ch.kind->prepare(&it->ch, b->msg, &it->a);
+  if (rc != MPN_OK || curl_multi_add_handle(E.multi, it->a.easy) != CURLM_OK) {
+    attempt_free(&it->a);
+    return -1;
+  }
+  it->attempts++;
+  it->state = MPN__ITEM_RUNNING;
+  mpn__rate_note(&it->ch, now);
+  return 0;
+}
+
+/* The next attempt's time, or -1 when there should be none. */
+static int64_t retry_at(const mpn__item *it, int64_t now)
+{
+  if (!it->last.retry || it->attempts > it->ch.retries)
+    return -1;
+  long wait = it->last.retry_after_ms;
+  if (wait < 0) {   /* exponential from 500 ms, capped at 30 s, with jitter so ranks never sync */
+    wait = 500L << (it->attempts - 1 < 6 ? it->attempts - 1 : 6);
+    wait = wait > 30000 ? 30000 : wait;
+    wait += (long)((unsigned)rand() % (unsigned)(wait / 5 + 1));
+  }
+  int64_t at = now + (int64_t)wait * 1000000;
+  return at < it->batch->deadline ? at : -1;
+}
+
+static void on_done(mpn__item *it, CURLcode code, int64_t now)
+{
+  long status = 0;
+  curl_easy_getinfo(it->a.easy, CURLINFO_RESPONSE_CODE, &status);
+  it->http_status = status;
+  mpn__judge_transfer(it, code, status);
+  attempt_free(&it->a);
+  if (it->last.code == MPN_OK) {
+    finish(it, MPN_OK);
+    return;
+  }
+  mpn__log_debug("attempt %d of %s to %s failed: %s", it->attempts, it->batch->id, it->ch.masked, it->last.detail);
+  if (mpn__relay_switch(it, code)) {
+    it->next_at = now;
+    it->state = MPN__ITEM_WAITING;
+    return;
+  }
+  int64_t at = retry_at(it, now);
+  if (at < 0) {
+    finish(it, it->last.code);
+    return;
+  }
+  it->next_at = at;
+  it->state = MPN__ITEM_WAITING;
+}
+
+static void read_finished(int64_t now)
+{
+  CURLMsg *m;
+  int queued;
+  while ((m = curl_multi_info_read(E.multi, &queued))) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    mpn__item *it = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&it);
+    if (it)
+      on_done(it, m->data.result, now);
+  }
+}
+
+/* Starts due items, expires late ones; returns ms until something is due. */
+static long schedule(int64_t now)
+{
+  int64_t next = now + 1000000000LL;
+  for (mpn__batch *b = E.batches; b; b = b->next) {
+    for (int i = 0; i < b->n; i++) {
+      mpn__item *it = &b->items[i];
+      if (it->state == MPN__ITEM_DONE)
+        continue;
+      if (now >= b->deadline) {
+        if (it->last.detail[0] == '\0')
+          snprintf(it->last.detail, sizeof it->last.detail, "no answer within the time budget");
+        finish(it, it->state == MPN__ITEM_RUNNING || it->last.code == MPN_OK ? MPN_E_TIMEOUT : it->last.code);
+        continue;
+      }
+      if (it->state == MPN__ITEM_WAITING) {
+        int64_t at = it->next_at;
+        int64_t slot = mpn__rate_slot(&it->ch, now);
+        at = slot > at ? slot : at;
+        if (at <= now && start_attempt(it, now) != 0) {
+          snprintf(it->last.detail, sizeof it->last.detail, "cannot set up the request (out of memory?)");
+          finish(it, MPN_E_NO_MEMORY);
+        } else if (at > now && at < next)
+          next = at;
+      }
+      if (b->deadline < next)
+        next = b->deadline;
+    }
+  }
+  long ms = (long)((next - now) / 1000000);
+  return ms < 1 ? 1 : ms;
+}
+
+static void reap(void)
+{
+  for (mpn__batch **p = &E.batches; *p;) {
+    mpn__batch *b = *p;
+    if (b->pending == 0) {   /* the engine is done with it: drop its reference */
+      *p = b->next;
+      if (--b->refs == 0)
+        mpn__batch_free(b);
+    } else {
+      p = &b->next;
+    }
+  }
+}
+
+static void *engine_main(void *arg)
+{
+  (void)arg;
+  sigset_t set;   /* the process's signals belong to the application */
+  sigfillset(&set);
+  for (int s = 0; s < 6; s++)
+    sigdelset(&set, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP}[s]);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  pthread_mutex_lock(&E.lock);
+  for (;;) {
+    int running = 0;
+    int64_t now = mpn__now_ns();
+    long wait = schedule(now);
+    curl_multi_perform(E.multi, &running);
+    read_finished(mpn__now_ns());
+    reap();
+    pthread_mutex_unlock(&E.lock);
+    /* Idle, the thread sleeps until curl_multi_wakeup: no periodic wake-ups in a healthy job. */
+    curl_multi_poll(E.multi, NULL, 0, E.batches ? (int)(wait > 1000 ? 1000 : wait) : 60000, NULL);
+    pthread_mutex_lock(&E.lock);
+  }
+  return NULL;
+}
+
+/* After fork the child has no engine thread: start a fresh one if it sends. */
+static void child_after_fork(void)
+{
+  pthread_mutex_init(&E.lock, NULL);
+  pthread_cond_init(&E.done, NULL);
+  E.started = 0;
+  E.multi = NULL;
+  E.batches = NULL;   /* the parent's items are the parent's */
+}
+
+static int engine_start(void)
+{
+  if (E.started && E.pid == getpid())
+    return 0;
+  E.multi = curl_multi_init();
+  if (!E.multi)
+    return -1;
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 1024 * 1024);
+  int rc = pthread_create(&t, &attr, engine_main, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    curl_multi_cleanup(E.multi);
+    E.multi = NULL;
+    return -1;
+  }
+  static int atfork;
+  if (!atfork++)
+    pthread_atfork(NULL, NULL, child_after_fork);
+  E.started = 1;
+  E.pid = getpid();
+  return 0;
+}
+
+void mpn__deliver_prime(void)
+{
+  /* Loads OpenSSL and the CA store before any fault, not during one. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  srand((unsigned)(mpn__wall_ns() ^ getpid()));
+  pthread_mutex_lock(&E.lock);
+  engine_start();
+  pthread_mutex_unlock(&E.lock);
+}
+
+/* Hands a batch to the engine; returns -1 if no engine thread can run. */
+int mpn__engine_add(mpn__batch *b)
+{
+  pthread_mutex_lock(&E.lock);
+  int rc = engine_start();
+  if (rc == 0) {
+    b->next = E.batches;
+    E.batches = b;
+    b->refs++;   /* the engine's */
+    curl_multi_wakeup(E.multi);
+  }
+  pthread_mutex_unlock(&E.lock);
+  return rc;
+}
+
+int mpn__batch_wait(mpn__batch *b, int64_t deadline)
+{
+  pthread_mutex_lock(&E.lock);
+  while (b->pending > 0) {
+    int64_t left = deadline - mpn__now_ns();
+    if (left <= 0)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);   /* the condvar's clock */
+    int64_t abs = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + (left < 100000000 ? left : 100000000);
+    ts.tv_sec = abs / 1000000000LL;
+    ts.tv_nsec = abs % 1000000000LL;
+    pthread_cond_timedwait(&E.done, &E.lock, &ts);   /* 100 ms slices: a clock jump cannot stretch the wait */
+  }
+  int all = b->pending == 0;
+  pthread_mutex_unlock(&E.lock);
+  return all;
+}
+
+int mpn__batch_results(mpn__batch *b, mpn_result_fn cb, void *arg)
+{
+  int ok = 0;
+  pthread_mutex_lock(&E.lock);
+  for (int i = 0; i < b->n; i++) {
+    mpn__item *it = &b->items[i];
+    int done = it->state == MPN__ITEM_DONE;
+    mpn_code code = done ? it->result : MPN_E_TIMEOUT;
+    ok += code == MPN_OK;
+    mpn_result r = {it->ch.masked, code, it->http_status,
+                    code == MPN_OK ? "" : it->last.detail[0] ? it->last.detail : "no answer within the time budget",
+                    it->attempts, it->route == MPN__ROUTE_LOCAL ? "local" : it->route == MPN__ROUTE_RELAY ? "relay" : "direct",
+                    code != MPN_OK && it->spool_path[0] ? it->spool_path : NULL, b->id};
+    if (cb)
+      cb(&r, arg);
+  }
+  pthread_mutex_unlock(&E.lock);
+  return ok;
+}
+
+void mpn__batch_release(mpn__batch *b)
+{
+  if (!b)
+    return;
+  pthread_mutex_lock(&E.lock);
+  int last = --b->refs == 0;
+  pthread_mutex_unlock(&E.lock);
+  if (last)
+    mpn__batch_free(b);
+}

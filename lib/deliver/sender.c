@@ -1,0 +1,189 @@
+/* sender.c - the public sending API (mpinotify.h): a loaded configuration
+ * that sends messages and flushes the spool through the engine, for the
+ * tools and for programs that send outside a crash. */
+#include "core/mpn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FLUSH_GROUP 32   /* spooled messages in flight at once during a flush */
+
+struct mpn_sender {
+  mpn__config cfg;
+};
+
+mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t errlen)
+{
+  if (!out) {
+    mpn_options_free(opts);
+    return MPN_E_INVALID_ARGUMENT;
+  }
+  *out = calloc(1, sizeof **out);
+  if (!*out) {
+    mpn_options_free(opts);
+    return MPN_E_NO_MEMORY;
+  }
+  mpn_code rc = mpn__config_load(&(*out)->cfg, opts, err, errlen);
+  mpn_options_free(opts);
+  mpn__deliver_prime();
+  return rc;
+}
+
+void mpn_sender_free(mpn_sender *s)
+{
+  if (!s)
+    return;
+  mpn__config_free(&s->cfg);
+  free(s);
+}
+
+int mpn_sender_channel_count(const mpn_sender *s)
+{
+  return s ? s->cfg.nchannels : 0;
+}
+
+const char *mpn_sender_channel(const mpn_sender *s, int i)
+{
+  return s && i >= 0 && i < s->cfg.nchannels ? s->cfg.channels[i].masked : NULL;
+}
+
+typedef struct tally {
+  mpn_result_fn cb;
+  void *arg;
+  mpn_code first;
+} tally;
+
+static void count(const mpn_result *r, void *arg)
+{
+  tally *t = arg;
+  if (r->code != MPN_OK && t->first == MPN_OK)
+    t->first = r->code;
+  if (t->cb)
+    t->cb(r, t->arg);
+}
+
+static int64_t budget_end(const mpn_sender *s)
+{
+  return mpn__now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+}
+
+/* Delivers to the channels given; used by send, flush and the relay. */
+mpn_code mpn__send_to(const mpn__config *cfg, const mpn__channel *chs, int n, const mpn_message *m,
+                      int64_t deadline, int no_spool, mpn_result_fn cb, void *arg)
+{
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, cfg);
+  o.no_spool = no_spool;
+  mpn__batch *b = mpn__submit(chs, n, m, deadline, &o);
+  if (!b)
+    return MPN_E_NO_MEMORY;
+  mpn__batch_wait(b, deadline);
+  tally t = {cb, arg, MPN_OK};
+  mpn__batch_results(b, count, &t);
+  mpn__batch_release(b);
+  return t.first;
+}
+
+mpn_code mpn_sender_send(mpn_sender *s, const mpn_message *m, mpn_result_fn cb, void *arg)
+{
+  if (!s || !m)
+    return MPN_E_INVALID_ARGUMENT;
+  return mpn__send_to(&s->cfg, s->cfg.channels, s->cfg.nchannels, m, budget_end(s), 0, cb, arg);
+}
+
+/* ---- flush ------------------------------------------------------------------- */
+
+typedef struct flushing {
+  mpn__spooled f;
+  mpn__channel ch;
+  mpn__batch *b;
+} flushing;
+
+typedef struct flush_ctx {
+  tally t;
+  int delivered;
+  const char *path;
+} flush_ctx;
+
+static void on_flushed(const mpn_result *r, void *arg)
+{
+  flush_ctx *c = arg;
+  mpn_result copy = *r;
+  copy.spool_file = r->code == MPN_OK ? NULL : c->path;   /* the file stays where it was */
+  c->delivered += r->code == MPN_OK;
+  count(&copy, &c->t);
+}
+
+/* A spooled message whose destination no longer parses (a reference that is
+ * gone) stays in the spool with the reason. */
+static void report_unusable(flushing *f, const char *why, tally *t)
+{
+  mpn_result r = {"(unreadable destination)", MPN_E_BAD_CONFIG, 0, why, 0, "direct", f->f.path, f->f.msg->id};
+  count(&r, t);
+}
+
+static void finish_group(flushing *fs, int n, int64_t deadline, tally *t)
+{
+  for (int i = 0; i < n; i++) {
+    if (!fs[i].b)
+      continue;
+    mpn__batch_wait(fs[i].b, deadline);
+    flush_ctx c = {*t, 0, fs[i].f.path};
+    mpn__batch_results(fs[i].b, on_flushed, &c);
+    t->first = c.t.first;
+    mpn__batch_release(fs[i].b);
+    mpn__spool_done(fs[i].f.fd, fs[i].f.path, c.delivered > 0);
+    fs[i].f.fd = -1;
+  }
+  for (int i = 0; i < n; i++) {
+    mpn__spool_done(fs[i].f.fd, fs[i].f.path, 0);
+    mpn__channel_free(&fs[i].ch);
+    mpn_message_free(fs[i].f.msg);
+    free(fs[i].f.spec);
+  }
+}
+
+static int start_one(const mpn_sender *s, flushing *f, int64_t deadline, tally *t)
+{
+  char err[1024] = "";
+  f->b = NULL;
+  if (mpn__parse_channel(f->f.spec, &f->ch, err, sizeof err) != MPN_OK) {
+    report_unusable(f, err, t);
+    return 0;
+  }
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, &s->cfg);
+  o.no_spool = 1;   /* it is already in the spool: the flush removes it when delivered */
+  f->b = mpn__submit(&f->ch, 1, f->f.msg, deadline, &o);
+  return f->b != NULL;
+}
+
+mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg)
+{
+  if (!s)
+    return MPN_E_INVALID_ARGUMENT;
+  tally t = {cb, arg, MPN_OK};
+  void *it = NULL;
+  flushing fs[FLUSH_GROUP];
+  int n = 0;
+  int64_t deadline = budget_end(s);
+  memset(fs, 0, sizeof fs);
+  while (mpn__spool_next(s->cfg.spool_dir, &it, &fs[n].f)) {
+    start_one(s, &fs[n], deadline, &t);
+    if (++n == FLUSH_GROUP) {
+      finish_group(fs, n, deadline, &t);
+      memset(fs, 0, sizeof fs);
+      n = 0;
+      deadline = budget_end(s);
+    }
+  }
+  finish_group(fs, n, deadline, &t);
+  mpn__spool_iter_end(it);
+  return t.first;
+}
+
+const mpn__config *mpn__sender_config(const mpn_sender *s)
+{
+  return &s->cfg;
+}

@@ -1,0 +1,140 @@
+/* message.c - mpn_message: every message (a crash report, a test, a custom
+ * message, later exceptions, alerts and job events) is one JSON object of
+ * schema mpinotify/1 with a stable id. The spool and the relay carry it as
+ * JSON; each channel renders it. */
+#include "core/mpn.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void new_id(char *out, size_t cap)
+{
+  unsigned char r[16] = {0};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, r, sizeof r) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n != (ssize_t)sizeof r) {   /* no urandom (chroot): time and pid are unique enough */
+    uint64_t t = (uint64_t)mpn__wall_ns(), p = (uint64_t)getpid();
+    memcpy(r, &t, 8);
+    memcpy(r + 8, &p, 8);
+  }
+  size_t len = mpn__fmt_str(out, cap, 0, "msg_");
+  for (int i = 0; i < 16; i++) {
+    char h[3];
+    snprintf(h, sizeof h, "%02x", r[i]);
+    len = mpn__fmt_str(out, cap, len, h);
+  }
+  out[len < cap ? len : cap - 1] = '\0';
+}
+
+static mpn_message *wrap(json_t *doc, const char *id)
+{
+  mpn_message *m = doc ? calloc(1, sizeof *m) : NULL;
+  if (!m) {
+    json_decref(doc);
+    return NULL;
+  }
+  if (id && *id && strlen(id) < sizeof m->id)
+    mpn__strlcpy(m->id, id, sizeof m->id);
+  else
+    new_id(m->id, sizeof m->id);
+  json_object_set_new(doc, "id", json_string(m->id));
+  m->doc = doc;
+  return m;
+}
+
+mpn_message *mpn_message_new(const char *event)
+{
+  if (!event || !*event)
+    return NULL;
+  char ts[40];
+  mpn__iso8601(mpn__wall_ns(), ts, sizeof ts);
+  json_t *o = json_pack("{s:s, s:o, s:s, s:s}", "schema", "mpinotify/1", "event", mpn__jstr(event),
+                        "severity", "info", "timestamp", ts);
+  if (o)
+    json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
+  return wrap(o, NULL);
+}
+
+void mpn_message_free(mpn_message *m)
+{
+  if (!m)
+    return;
+  json_decref(m->doc);
+  free(m);
+}
+
+mpn_message *mpn__message_from_report(const mpn__report *r)
+{
+  return wrap(mpn__report_doc(r), NULL);
+}
+
+mpn_message *mpn__message_from_json(const char *text, const char *id)
+{
+  json_t *o = json_loads(text, 0, NULL);
+  if (o && !json_is_object(o)) {
+    json_decref(o);
+    o = NULL;
+  }
+  const char *own = o ? json_string_value(json_object_get(o, "id")) : NULL;
+  return wrap(o, id ? id : own);
+}
+
+char *mpn__message_dump(const mpn_message *m)
+{
+  return json_dumps(m->doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+}
+
+const char *mpn__msg_str(const mpn_message *m, const char *key)
+{
+  return json_string_value(json_object_get(m->doc, key));
+}
+
+static int reserved(const char *key)
+{
+  return !strcmp(key, "schema") || !strcmp(key, "event") || !strcmp(key, "id");
+}
+
+mpn_code mpn_message_set_string(mpn_message *m, const char *key, const char *value)
+{
+  if (!m || !key || !*key || !value || reserved(key))
+    return MPN_E_INVALID_ARGUMENT;
+  return json_object_set_new(m->doc, key, mpn__jstr(value)) == 0 ? MPN_OK : MPN_E_NO_MEMORY;
+}
+
+mpn_code mpn_message_set_integer(mpn_message *m, const char *key, long long value)
+{
+  if (!m || !key || !*key || reserved(key))
+    return MPN_E_INVALID_ARGUMENT;
+  return json_object_set_new(m->doc, key, json_integer(value)) == 0 ? MPN_OK : MPN_E_NO_MEMORY;
+}
+
+mpn_code mpn_message_set_title(mpn_message *m, const char *title)
+{
+  return mpn_message_set_string(m, "title", title);
+}
+
+mpn_code mpn_message_set_text(mpn_message *m, const char *text)
+{
+  return mpn_message_set_string(m, "text", text);
+}
+
+mpn_code mpn_message_set_severity(mpn_message *m, const char *sev)
+{
+  static const char *const known[] = {"info", "warning", "error", "critical"};
+  for (size_t i = 0; sev && i < sizeof known / sizeof known[0]; i++)
+    if (!strcmp(sev, known[i]))
+      return mpn_message_set_string(m, "severity", sev);
+  return MPN_E_INVALID_ARGUMENT;
+}
+
+const char *mpn__message_title(const mpn_message *m)
+{
+  const char *t = mpn__msg_str(m, "title");
+  return t ? t : "mpinotify message";
+}

@@ -1,0 +1,162 @@
+/* relay.c - the launcher's side of the relay (public mpn_relay_*): a server
+ * (server.c) takes sealed frames from the ranks, and each accepted message is
+ * submitted to the engine with its spooled copy on this node, so a message
+ * the launcher cannot deliver either is flushed at the end of the job. The
+ * same (message, channel) relayed twice (a rank that retried after a lost
+ * answer) is delivered once. */
+#include "core/mpn.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct relayed {
+  struct relayed *next;
+  mpn__batch *b;
+  char key[200];   /* message id + channel spec hash: duplicates are dropped */
+} relayed;
+
+struct mpn_relay {
+  mpn_sender *sender;
+  const mpn__config *cfg;
+  mpn__relay_server *server;
+  pthread_mutex_t lock;
+  relayed *list;
+  long duplicates;
+};
+
+/* The sender's configuration: relayed messages use its spool and CA bundle. */
+const mpn__config *mpn__sender_config(const mpn_sender *s);
+
+static int seen(mpn_relay *r, const char *key)
+{
+  for (relayed *x = r->list; x; x = x->next)
+    if (!strcmp(x->key, key))
+      return 1;
+  return 0;
+}
+
+static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
+{
+  char err[1024] = "", key[200];
+  mpn__channel ch;
+  snprintf(key, sizeof key, "%.40s %zx", id, strlen(spec) * 2654435761u ^ (size_t)spec[strlen(spec) / 2]);
+  if (mpn__parse_channel(spec, &ch, err, sizeof err) != MPN_OK) {
+    mpn__log_error("relayed message %s: %s", id, err);
+    return -1;
+  }
+  char *text = json_dumps(msg, JSON_COMPACT);
+  mpn_message *m = text ? mpn__message_from_json(text, id) : NULL;
+  free(text);
+  relayed *x = calloc(1, sizeof *x);
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, r->cfg);
+  o.relay_mode = MPN__RELAY_OFF;   /* never back to a relay */
+  pthread_mutex_lock(&r->lock);
+  int dup = seen(r, key);
+  if (!dup && m && x) {
+    mpn__strlcpy(x->key, key, sizeof x->key);
+    x->b = mpn__submit(&ch, 1, m, mpn__now_ns() + (int64_t)r->cfg->timeout_ms * 1000000, &o);
+    x->next = r->list;
+    r->list = x;
+    x = NULL;
+  }
+  r->duplicates += dup;
+  pthread_mutex_unlock(&r->lock);
+  free(x);
+  mpn_message_free(m);
+  mpn__channel_free(&ch);
+  return m ? 0 : -1;
+}
+
+static int on_frame(const char *plain, size_t len, void *arg)
+{
+  json_t *o = json_loadb(plain, len, 0, NULL);
+  const char *id = json_string_value(json_object_get(o, "id"));
+  const char *spec = json_string_value(json_object_get(o, "channel"));
+  json_t *msg = json_object_get(o, "message");
+  int rc = id && spec && json_is_object(msg) ? submit(arg, id, spec, msg) : -1;
+  json_decref(o);
+  return rc;
+}
+
+static mpn_code export_env(int port, const unsigned char key[32], char *err, size_t errlen)
+{
+  char host[256] = "", addr[320], hex[65];
+  const char *h = getenv("MPINOTIFY_RELAY_HOST");
+  if (h && *h)
+    mpn__strlcpy(host, h, sizeof host);
+  else if (gethostname(host, sizeof host - 1) != 0)
+    mpn__strlcpy(host, "127.0.0.1", sizeof host);
+  snprintf(addr, sizeof addr, "%s:%d", host, port);
+  mpn__hex_encode(key, 32, hex);
+  if (setenv("MPINOTIFY_RELAY_ADDR", addr, 1) != 0 || setenv("MPINOTIFY_RELAY_KEY", hex, 1) != 0) {
+    mpn__add_err(err, errlen, "cannot set MPINOTIFY_RELAY_ADDR/KEY in the environment");
+    return MPN_E_NO_MEMORY;
+  }
+  return MPN_OK;
+}
+
+mpn_code mpn_relay_start(mpn_sender *s, mpn_relay **out, char *err, size_t errlen)
+{
+  if (!s || !out)
+    return MPN_E_INVALID_ARGUMENT;
+  if (err && errlen)
+    err[0] = '\0';
+  mpn_relay *r = calloc(1, sizeof *r);
+  if (!r)
+    return MPN_E_NO_MEMORY;
+  r->sender = s;
+  r->cfg = mpn__sender_config(s);
+  pthread_mutex_init(&r->lock, NULL);
+  unsigned char key[32];
+  int port = 0;
+  mpn__relay_keygen(key);
+  r->server = mpn__relay_server_start(key, on_frame, r, &port, err, errlen);
+  mpn_code rc = r->server ? export_env(port, key, err, errlen) : MPN_E_RELAY;
+  memset(key, 0, sizeof key);
+  if (rc != MPN_OK) {
+    mpn__relay_server_stop(r->server);
+    free(r);
+    return rc;
+  }
+  *out = r;
+  return MPN_OK;
+}
+
+void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
+{
+  if (!r)
+    return;
+  mpn__relay_server_stop(r->server);   /* no new frames from here on */
+  int64_t deadline = mpn__now_ns() + (int64_t)timeout_ms * 1000000;
+  for (relayed *x = r->list; x; x = x->next)
+    if (x->b)
+      mpn__batch_wait(x->b, deadline);
+  while (r->list) {
+    relayed *x = r->list;
+    r->list = x->next;
+    if (x->b) {
+      mpn__batch_results(x->b, cb, arg);
+      mpn__batch_release(x->b);
+    }
+    free(x);
+  }
+  unsetenv("MPINOTIFY_RELAY_KEY");
+  pthread_mutex_destroy(&r->lock);
+  free(r);
+}
+
+void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejected)
+{
+  long a = 0, j = 0;
+  if (r)
+    mpn__relay_server_counts(r->server, &a, &j);
+  if (accepted)
+    *accepted = a;
+  if (rejected)
+    *rejected = j;
+}
