@@ -214,6 +214,13 @@ MPN_EXTERN int mpn_sender_channel_count(const mpn_sender *s);
 MPN_EXTERN const char *mpn_sender_channel(const mpn_sender *s, int i);
 
 /*
+ * The names of the environment variables the configuration refers to with
+ * "env:NAME", separated by spaces ("" when none), so a launcher can forward
+ * them to ranks on other nodes. Owned by the sender.
+ */
+MPN_EXTERN const char *mpn_sender_env_references(const mpn_sender *s);
+
+/*
  * Sends `m` to every channel and waits until each channel has accepted it,
  * failed for good, or the sender's time budget (MPINOTIFY_TIMEOUT_MS) is
  * spent. Calls `cb` (may be NULL) once per channel, from the calling thread.

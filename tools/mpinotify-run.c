@@ -60,11 +60,14 @@ struct run {
   const char *timeout_ms; /* --timeout-ms, validated, or NULL */
   const char *window_ms;  /* --window-ms, validated, or NULL */
   bool disable;
+  bool relay;             /* --relay: ranks hand every message to the relay */
   /* Derived. */
   char *launcher;         /* the launcher's resolved path */
   bool openmpi;           /* the launcher is Open MPI's: its -x carries variables to every node */
   const char *library;    /* the libmpinotify.so to preload, or NULL */
   char **argv;            /* the command actually executed */
+  mpn_sender *sender;     /* the configuration, for the relay and the final flush */
+  mpn_relay *relay_srv;   /* the relay for ranks without a route to the services */
   /* The running job. */
   pid_t child;
   int status;             /* the launcher's wait status */
@@ -92,14 +95,19 @@ static void usage(FILE *out)
     "\n"
     "Options:\n"
     "  --url URL        send reports to this channel; repeatable; appended to\n"
-    "                   MPINOTIFY_URLS. Forms: https://... (JSON webhook),\n"
-    "                   webhook+https://..., console:// (standard error)\n"
+    "                   MPINOTIFY_URLS. Forms: https://... (a JSON webhook, or\n"
+    "                   the service named by its host), KIND+https://... (KIND:\n"
+    "                   webhook slack discord dingtalk feishu teams telegram\n"
+    "                   pagerduty), smtp(s)://..., console://, env:NAME; see README\n"
     "  --name NAME      the job's name in every message (MPINOTIFY_JOB_NAME);\n"
     "                   default: MPINOTIFY_JOB_NAME, else the program's name\n"
     "  --timeout-ms MS  time budget from a fault to the end of its handling,\n"
     "                   100..3600000 ms (MPINOTIFY_TIMEOUT_MS; default 10000)\n"
     "  --window-ms MS   how long to gather ranks that hit the same failure,\n"
     "                   0..60000 ms (MPINOTIFY_WINDOW_MS; default 500)\n"
+    "  --relay          ranks hand every message to this process, which delivers\n"
+    "                   it (for compute nodes without internet access); without\n"
+    "                   it, ranks use the relay only when their direct route fails\n"
     "  --disable        run the launcher untouched: no preload, no variables\n"
     "  -h, --help       show this help and exit\n"
     "  --version        show the versions of mpinotify-run and the library\n"
@@ -116,8 +124,11 @@ static void usage(FILE *out)
     "                           level a program requests to MPI_THREAD_MULTIPLE\n"
     "                           for its agent thread; keep: never change it\n"
     "  MPINOTIFY_CA_BUNDLE      a CA certificate file for HTTPS channels\n"
-    "  MPINOTIFY_SPOOL          where undelivered reports are kept\n"
+    "  MPINOTIFY_SPOOL          where undelivered reports are kept; flushed by\n"
+    "                           mpinotify-run at the end of the job\n"
     "                           (default: $TMPDIR/mpinotify-UID)\n"
+    "  MPINOTIFY_CONFIG         an INI file with settings and channels\n"
+    "  MPINOTIFY_RELAY          auto (default), always (as --relay) or off\n"
     "  MPINOTIFY_DEBUG=1        log what the library does to standard error\n"
     "  MPINOTIFY_DISABLE=1      the library stays inert\n"
     "  MPINOTIFY_CONFIG_CHECKED set by mpinotify-run once it has checked the\n"
@@ -168,6 +179,7 @@ static const struct option long_options[] = {
   {"timeout-ms", required_argument, NULL, 't'},
   {"window-ms", required_argument, NULL, 'w'},
   {"disable", no_argument, NULL, 'd'},
+  {"relay", no_argument, NULL, 'r'},
   {"help", no_argument, NULL, 'h'},
   {"version", no_argument, NULL, 'V'},
   {NULL, 0, NULL, 0},
@@ -183,6 +195,7 @@ static int take_option(struct run *r, int c, char **argv)
   case 't': r->timeout_ms = ms_option("--timeout-ms", optarg, mpn_options_set_timeout_ms, &rc); break;
   case 'w': r->window_ms = ms_option("--window-ms", optarg, mpn_options_set_window_ms, &rc); break;
   case 'd': r->disable = true; break;
+  case 'r': r->relay = true; break;
   case 'h': usage(stdout); return 0;
   case 'V': tool_print_version(); return 0;
   default: return tool_option_error(usage, c, argv);
@@ -421,6 +434,45 @@ static void setup_urls(const struct run *r)
   setenv("MPINOTIFY_CONFIG_CHECKED", "1", 1);
 }
 
+/* Prints what happened to messages the ranks relayed or the spool held:
+ * quiet when a message was delivered, one line when it was not. */
+static void report_result(const mpn_result *res, void *arg)
+{
+  const char *what = arg;
+  if (res->code == MPN_OK) {
+    if (getenv("MPINOTIFY_DEBUG"))
+      tool_warn("%s message %s delivered to %s", what, res->message_id, res->channel);
+    return;
+  }
+  tool_warn("%s message %s not delivered to %s: %s%s%s", what, res->message_id, res->channel, res->detail,
+            res->spool_file ? "; kept in " : "", res->spool_file ? res->spool_file : "");
+}
+
+/* The relay for ranks without a route to the services, started before the
+ * launcher so its address and key reach every rank (MPINOTIFY_RELAY_*). */
+static void setup_relay(struct run *r)
+{
+  char err[ERR_MAX] = "";
+  if (r->relay)
+    setenv("MPINOTIFY_RELAY", "always", 1);
+  mpn_sender_new(NULL, &r->sender, NULL, 0);   /* problems were reported by setup_urls */
+  const char *mode = getenv("MPINOTIFY_RELAY");
+  if (!r->sender || (mode && strcmp(mode, "off") == 0))
+    return;
+  if (mpn_relay_start(r->sender, &r->relay_srv, err, sizeof err) != MPN_OK)
+    tool_warn("cannot start the relay (ranks will deliver directly only): %s", err);
+}
+
+/* After the job: the relay's last deliveries, then everything in the spool. */
+static void finish_delivery(struct run *r)
+{
+  if (!r->sender)
+    return;
+  mpn_relay_stop(r->relay_srv, 30000, report_result, "relayed");
+  mpn_sender_flush(r->sender, report_result, "spooled");
+  mpn_sender_free(r->sender);
+}
+
 static void setup_job(const struct run *r)
 {
   char *command = tool_join(r->cmd, (size_t)r->ncmd, " ");
@@ -476,14 +528,25 @@ static int openmpi_exports(const struct run *r, char **out)
     out[n++] = "-x";
     out[n++] = tool_xasprintf("%.*s", (int)(strchr(*e, '=') - *e), *e);
   }
+  /* Variables the configuration refers to (env:NAME) must reach other nodes too. */
+  char *refs = tool_xstrdup(r->sender ? mpn_sender_env_references(r->sender) : "");
+  for (char *name = strtok(refs, " "); name; name = strtok(NULL, " "))
+    if (getenv(name)) {
+      out[n++] = "-x";
+      out[n++] = tool_xstrdup(name);
+    }
+  free(refs);
   return n;
 }
 
-static int count_mpinotify_vars(void)
+static int count_mpinotify_vars(const struct run *r)
 {
   int n = 0;
   for (char **e = environ; *e; e++)
     n += is_mpinotify_var(*e);
+  const char *refs = r->sender ? mpn_sender_env_references(r->sender) : "";
+  for (const char *p = refs; *p; p++)
+    n += p == refs || p[-1] == ' ';
   return n;
 }
 
@@ -493,9 +556,8 @@ static int count_mpinotify_vars(void)
  */
 static void build_openmpi_argv(struct run *r)
 {
-  int per_context = 2 + 2 * count_mpinotify_vars();
-  char **exports = tool_xmalloc(sizeof *exports * (size_t)per_context);
-  openmpi_exports(r, exports);
+  char **exports = tool_xmalloc(sizeof *exports * (size_t)(2 + 2 * count_mpinotify_vars(r)));
+  int per_context = openmpi_exports(r, exports);
   int contexts = 1;
   for (int i = 1; i < r->ncmd; i++)
     contexts += strcmp(r->cmd[i], ":") == 0;
@@ -698,9 +760,13 @@ int main(int argc, char **argv)
     return exec_untouched(&r);
   setup_job(&r);
   setup_urls(&r);
+  setup_relay(&r);
   setup_preload(&r);
-  if ((rc = spawn(&r)) >= 0)
+  if ((rc = spawn(&r)) >= 0) {
+    finish_delivery(&r);
     return rc;
+  }
   wait_launcher(&r);
+  finish_delivery(&r);
   exit_like(r.status);
 }

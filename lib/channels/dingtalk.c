@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const options[] = {"secret", "keyword", "at", "at_all", NULL};
@@ -17,13 +18,30 @@ static int match(const char *host, const char *path)
   return mpn__host_is(host, "oapi.dingtalk.com") && !strncmp(path, "/robot/send", 11);
 }
 
+/* Signed robots: &timestamp=<ms>&sign=<urlencode(base64(hmac))>, fresh per attempt. */
+static char *signed_url(const mpn__channel *ch)
+{
+  const char *secret = mpn__channel_opt(ch, "secret");
+  if (!secret)
+    return strdup(ch->url);
+  long long ts = (long long)(mpn__wall_ns() / 1000000);
+  char *sig = mpn__dingtalk_sign(secret, ts), *url = NULL;
+  if (!sig || asprintf(&url, "%s%ctimestamp=%lld&sign=%s", ch->url, strchr(ch->url, '?') ? '&' : '?', ts, sig) < 0)
+    url = NULL;
+  free(sig);
+  return url;
+}
+
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
   char *text = mpn__message_text(m, 0);
   json_t *o = json_pack("{s:s, s:{s:o, s:o}}", "msgtype", "markdown", "markdown", "title",
                         mpn__jstr(mpn__message_title(m)), "text", mpn__jstr(text ? text : ""));
   free(text);
-  return mpn__json_post(a, ch->url, o);
+  char *url = signed_url(ch);
+  mpn_code rc = url ? mpn__json_post(a, url, o) : (json_decref(o), MPN_E_NO_MEMORY);
+  free(url);
+  return rc;
 }
 
 static void judge(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v)

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const options[] = {"secret", NULL};
@@ -22,6 +23,16 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
   char *text = mpn__message_text(m, 0);
   json_t *o = json_pack("{s:s, s:{s:o}}", "msg_type", "text", "content", "text", mpn__jstr(text ? text : ""));
   free(text);
+  const char *secret = mpn__channel_opt(ch, "secret");
+  if (o && secret) {   /* signed bots: timestamp (seconds, a string) and sign in the body */
+    long long ts = (long long)(mpn__wall_ns() / 1000000000);
+    char tss[24];
+    snprintf(tss, sizeof tss, "%lld", ts);
+    char *sig = mpn__feishu_sign(secret, ts);
+    json_object_set_new(o, "timestamp", json_string(tss));
+    json_object_set_new(o, "sign", sig ? json_string(sig) : json_null());
+    free(sig);
+  }
   return mpn__json_post(a, ch->url, o);
 }
 

@@ -47,6 +47,18 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
   char idh[80];
   snprintf(idh, sizeof idh, "webhook-id: %s", m->id);   /* stable across retries: the receiver can dedupe */
   a->headers = curl_slist_append(a->headers, idh);
+  const char *secret = mpn__channel_opt(ch, "secret");
+  if (rc == MPN_OK && secret) {   /* Standard Webhooks: HMAC-SHA256 over "id.timestamp.body" */
+    long long ts = (long long)(mpn__wall_ns() / 1000000000);
+    char *sig = mpn__stdwebhook_sign(secret, m->id, ts, a->body), line[64];
+    snprintf(line, sizeof line, "webhook-timestamp: %lld", ts);
+    a->headers = curl_slist_append(a->headers, line);
+    char *sigh = NULL;
+    if (sig && asprintf(&sigh, "webhook-signature: %s", sig) >= 0)
+      a->headers = curl_slist_append(a->headers, sigh);
+    free(sigh);
+    free(sig);
+  }
   for (int i = 0; rc == MPN_OK && i < ch->nopts; i++) {
     if (strcmp(ch->opts[i].key, "header"))
       continue;

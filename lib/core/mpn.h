@@ -283,6 +283,11 @@ void mpn__judge_body_code(const char *key, const char *msg_key, const long long 
 /* Sets up a JSON POST of `doc` (a json_t *, consumed) to `url`. */
 mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc);
 int mpn__host_is(const char *host, const char *domain);   /* host is domain or a subdomain of it */
+/* sign.c: malloc'd signatures. DingTalk: URL-encoded; Feishu: base64;
+ * Standard Webhooks: "v1,<base64>". */
+char *mpn__dingtalk_sign(const char *secret, long long ts_ms);
+char *mpn__feishu_sign(const char *secret, long long ts_s);
+char *mpn__stdwebhook_sign(const char *secret, const char *id, long long ts_s, const char *body);
 
 /* ---- deliver/ (the engine) ---------------------------------------------- */
 /* One message on several channels: submitted to the delivery thread, which

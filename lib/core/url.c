@@ -149,14 +149,45 @@ const char *mpn__channel_opt(const mpn__channel *ch, const char *key)
   return NULL;
 }
 
+/* A service parameter (access_token=env:NAME) whose value is a reference. */
+static mpn_code keep_param(mpn__channel *ch, char *keep, const char *p, size_t n, size_t k, char *err, size_t errlen)
+{
+  if (*keep)
+    strcat(keep, "&");
+  char *val = k < n ? curl_easy_unescape(NULL, p + k + 1, (int)(n - k - 1), NULL) : NULL;
+  if (!val || !mpn__is_ref(val)) {
+    curl_free(val);
+    strncat(keep, p, n);
+    return MPN_OK;
+  }
+  char what[1100];
+  snprintf(what, sizeof what, "channel \"%s\" parameter %.*s", ch->masked, (int)k, p);
+  char *secret = mpn__resolve_ref(val, what, err, errlen);
+  char *esc = secret ? curl_easy_escape(NULL, secret, 0) : NULL;
+  mpn_code rc = !secret ? MPN_E_BAD_CONFIG : esc ? MPN_OK : MPN_E_NO_MEMORY;
+  if (esc) {
+    strncat(keep, p, k + 1);
+    strcat(keep, esc);
+  }
+  curl_free(esc);
+  free(secret);
+  curl_free(val);
+  return rc;
+}
+
+static size_t resolved_query_cap(const char *query)
+{
+  return strlen(query) * 3 + 65536 * 3 + 16;   /* a referenced value is at most 64 KiB, escaped */
+}
+
 /* Moves our options out of the URL's query into ch->opts; the service's own
- * parameters (access_token, wait, ...) stay in ch->url. */
-static mpn_code take_options(mpn__channel *ch, CURLU *u)
+ * parameters (access_token, wait, ...) stay in ch->url, references resolved. */
+static mpn_code take_options(mpn__channel *ch, CURLU *u, char *err, size_t errlen)
 {
   char *query = NULL;
   if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK || !query)
     return MPN_OK;
-  char *keep = calloc(1, strlen(query) + 1);
+  char *keep = calloc(1, resolved_query_cap(query));
   mpn_code rc = keep ? MPN_OK : MPN_E_NO_MEMORY;
   for (char *p = query; rc == MPN_OK && *p;) {
     size_t n = strcspn(p, "&"), k = strcspn(p, "=&");
@@ -166,9 +197,7 @@ static mpn_code take_options(mpn__channel *ch, CURLU *u)
         rc = MPN_E_NO_MEMORY;
       curl_free(val);
     } else if (n) {
-      if (*keep)
-        strcat(keep, "&");
-      strncat(keep, p, n);
+      rc = keep_param(ch, keep, p, n, k, err, errlen);
     }
     p += n + (p[n] == '&');
   }
@@ -306,7 +335,7 @@ static mpn_code parse_target(mpn__channel *ch, const char *target, int by_host, 
       ch->kind = k;
   }
   if (rc == MPN_OK)
-    rc = take_options(ch, u);
+    rc = take_options(ch, u, err, errlen);
   if (rc == MPN_OK && curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
     rc = MPN_E_NO_MEMORY;
   if (rc == MPN_OK && !(ch->url = strdup(full)))

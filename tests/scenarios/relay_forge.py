@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """A "job" run under mpinotify-run that attacks its relay (net.relay_forged).
 
+    relay_forge.py GENUINE_CHANNEL_URL
+
 It reads MPINOTIFY_RELAY_ADDR (host:port) and POSTs frames to http://ADDR/relay that must
 all be refused with HTTP 403: random bytes, a well-formed frame sealed with a wrong key,
 and, when it can read MPINOTIFY_RELAY_KEY, frames with the right key that are stale or
 altered. Frame: "MPR1", 8-byte big-endian time in ms, 12-byte nonce, then AES-256-GCM
 ciphertext + 16-byte tag with the 24-byte header as associated data. Prints one line
-"forged KIND STATUS" per attempt; exits 0 only when every one got 403.
+"forged KIND STATUS" per attempt.
+
+With the key it also seals one genuine frame for GENUINE_CHANNEL_URL (the plaintext the
+ranks send, lib/deliver/relay_client.c: {"v": 1, "id", "channel", "message"}), which must
+be accepted (2xx: "genuine STATUS"), then sends that same frame again, which must be refused
+("forged replayed 403"): the rejections are not a relay that refuses everything.
+Exits 0 only when every forged frame got 403 and the genuine one 2xx.
 """
 import http.client
 import json
@@ -50,8 +58,14 @@ def main():
     hexkey = os.environ.get("MPINOTIFY_RELAY_KEY", "")
     key = bytes.fromhex(hexkey) if len(hexkey) == 64 else None
     now = int(time.time() * 1000)
-    plain = json.dumps({"schema": "mpinotify/1", "event": "message", "id": "msg_" + "0" * 32,
-                        "title": "forged", "text": "must never arrive"}).encode()
+
+    def message(title, text):
+        mid = "msg_" + os.urandom(16).hex()
+        m = {"schema": "mpinotify/1", "event": "message", "id": mid, "title": title, "text": text,
+             "severity": "info", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        return json.dumps({"v": 1, "id": mid, "channel": sys.argv[1], "message": m}).encode()
+
+    plain = message("forged", "must never arrive")
     attempts = [("random", os.urandom(200)),
                 ("empty", b""),
                 ("wrong-key", frame(os.urandom(32), now, plain))]
@@ -68,6 +82,14 @@ def main():
     for kind, body in attempts:
         status = post(addr, body)
         print(f"forged {kind} {status}")
+        bad += status != 403
+    if key is not None and AESGCM is not None:
+        good = frame(key, int(time.time() * 1000), message("genuine", "sealed with the job's key"))
+        status = post(addr, good)
+        print(f"genuine {status}")
+        bad += not (isinstance(status, int) and 200 <= status < 300)
+        status = post(addr, good)
+        print(f"forged replayed {status}")
         bad += status != 403
     return 1 if bad else 0
 

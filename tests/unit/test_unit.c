@@ -3,6 +3,7 @@
 #include "core/mpn.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -644,6 +645,174 @@ static void test_relay_server_robust(void)
   curl_global_cleanup();
 }
 
+
+static void test_sign_vectors(void)
+{
+  /* DingTalk and Feishu: reference/channels.md; Standard Webhooks: the spec's own test vector. */
+  char *d = mpn__dingtalk_sign("SECtestsecret", 1599360473000LL);
+  CHECK_STR(d, "vhoLqApxy9zT1hKJD4TEZPeigHt3IUmn3vGb%2FW3zqYg%3D");
+  char *f = mpn__feishu_sign("demo", 1599360473LL);
+  CHECK_STR(f, "l1N0gAcBjdwBvGm1xMjOF0XSyaLRpR7tuO5dHfhAYc8=");
+  char *w = mpn__stdwebhook_sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                                 1614265330LL, "{\"test\": 2432232314}");
+  CHECK_STR(w, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  free(d);
+  free(f);
+  free(w);
+}
+
+static void parse_ok(const char *spec, mpn__channel *ch)
+{
+  char err[1024] = "";
+  mpn_code rc = mpn__parse_channel(spec, ch, err, sizeof err);
+  if (rc != MPN_OK)
+    fprintf(stderr, "parse \"%s\": %s\n", spec, err);
+  CHECK(rc == MPN_OK);
+}
+
+static void test_channel_kinds(void)
+{
+  static const struct { const char *spec, *kind; } cases[] = {
+    {"https://hooks.slack.com/services/T0/B0/XXXX", "slack"},
+    {"https://discord.com/api/webhooks/1/tok", "discord"},
+    {"https://oapi.dingtalk.com/robot/send?access_token=t", "dingtalk"},
+    {"https://open.feishu.cn/open-apis/bot/v2/hook/x", "feishu"},
+    {"https://open.larksuite.com/open-apis/bot/v2/hook/x", "feishu"},
+    {"https://prod-01.westus.logic.azure.com:443/workflows/a/triggers/manual/paths/invoke?sig=s", "teams"},
+    {"https://api.telegram.org/bot123:abc/sendMessage?chat_id=5", "telegram"},
+    {"https://events.pagerduty.com/v2/enqueue?routing_key=k", "pagerduty"},
+    {"https://example.com/hook", "webhook"},
+    {"slack+https://proxy.example/slack", "slack"},
+    {"lark+https://open.larksuite.com/open-apis/bot/v2/hook/x", "feishu"},
+    {"smtps://mail.example:465?to=a@example.com", "email"},
+    {"console://", "console"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    mpn__channel ch;
+    parse_ok(cases[i].spec, &ch);
+    CHECK(ch.kind && !strcmp(ch.kind->name, cases[i].kind));
+    mpn__channel_free(&ch);
+  }
+}
+
+static void test_channel_options(void)
+{
+  setenv("MPNT_UNIT_TOKEN", "tok-from-env", 1);
+  char path[] = "/tmp/mpn-unit-secret-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0 && write(fd, "SECfromfile\n", 12) == 12);
+  close(fd);
+  char spec[512];
+  snprintf(spec, sizeof spec, "dingtalk+https://oapi.dingtalk.com/robot/send?access_token=env:MPNT_UNIT_TOKEN"
+           "&secret=file:%s&rate=3/min&retries=2&timeout_ms=900", path);
+  mpn__channel ch;
+  parse_ok(spec, &ch);
+  /* Our options leave the URL; the service's parameter stays, resolved. */
+  CHECK_STR(ch.url, "https://oapi.dingtalk.com/robot/send?access_token=tok-from-env");
+  CHECK_STR(mpn__channel_opt(&ch, "secret"), "SECfromfile");
+  CHECK(ch.rate_n == 3 && ch.rate_window_ms == 60000 && ch.retries == 2 && ch.timeout_ms == 900);
+  CHECK_STR(ch.spec, spec);   /* references stay unresolved for the spool and the relay */
+  CHECK(strstr(ch.masked, "access_token=env:MPNT_UNIT_TOKEN") && !strstr(ch.masked, "tok-from-env"));
+  mpn__channel_free(&ch);
+  parse_ok("https://hooks.slack.com/services/T0/B0/XXXX", &ch);
+  CHECK(ch.rate_n == 1 && ch.rate_window_ms == 1000);   /* the service's own limit by default */
+  mpn__channel_free(&ch);
+  parse_ok("webhook+https://h.example/x?rate=off&method=PUT&header=X-A:b&keep=1", &ch);
+  CHECK(ch.rate_n == 0);
+  CHECK_STR(ch.url, "https://h.example/x?keep=1");
+  CHECK_STR(mpn__channel_opt(&ch, "method"), "PUT");
+  mpn__channel_free(&ch);
+  unlink(path);
+}
+
+static void test_channel_option_errors(void)
+{
+  static const char *const bad[] = {
+    "telegram+https://api.telegram.org/botSECRET1/sendMessage",                /* chat_id missing */
+    "pagerduty+https://events.pagerduty.com/v2/enqueue",                       /* routing_key missing */
+    "webhook+https://h.example/SECRET2?rate=fast",
+    "webhook+https://h.example/x?retries=many&tok=SECRET3",
+    "webhook+https://h.example/x?method=DELETE",
+    "dingtalk+https://oapi.dingtalk.com/robot/send?access_token=env:MPNT_UNIT_UNSET",
+    "webhook+https://h.example/x?secret=file:/nonexistent/mpn",
+    "env:MPNT_UNIT_UNSET",
+    "ftp+https://h.example/SECRET4",
+  };
+  unsetenv("MPNT_UNIT_UNSET");
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char err[1024] = "";
+    mpn__channel ch;
+    CHECK(mpn__parse_channel(bad[i], &ch, err, sizeof err) != MPN_OK);
+    CHECK(err[0] != '\0' && !strstr(err, "SECRET"));
+    if (!err[0] || strstr(err, "SECRET"))
+      fprintf(stderr, "spec %s -> \"%s\"\n", bad[i], err);
+  }
+}
+
+static void test_config_file(void)
+{
+  char path[] = "/tmp/mpn-unit-ini-XXXXXX";
+  int fd = mkstemp(path);
+  const char *ini = "; comment\n[mpinotify]\ntimeout_ms = 4321\nrelay = off\n\n"
+                    "[channel ops]\nurl = webhook+https://h.example/hook\nsecret = env:MPNT_UNIT_SIGN\nrate = 2/s\n"
+                    "[channel chat]\nurl = https://hooks.slack.com/services/T/B/X\n";
+  CHECK(fd >= 0 && write(fd, ini, strlen(ini)) == (ssize_t)strlen(ini));
+  close(fd);
+  setenv("MPINOTIFY_CONFIG", path, 1);
+  setenv("MPNT_UNIT_SIGN", "whsec_abc", 1);
+  unsetenv("MPINOTIFY_URLS");
+  unsetenv("MPINOTIFY_TIMEOUT_MS");
+  mpn__config cfg;
+  char err[1024];
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK);
+  CHECK(cfg.timeout_ms == 4321 && cfg.relay_mode == MPN__RELAY_OFF && cfg.nchannels == 2);
+  if (cfg.nchannels == 2) {
+    CHECK_STR(cfg.channels[0].kind->name, "webhook");
+    CHECK_STR(mpn__channel_opt(&cfg.channels[0], "secret"), "whsec_abc");
+    CHECK(cfg.channels[0].rate_n == 2);
+    CHECK_STR(cfg.channels[1].kind->name, "slack");
+  }
+  mpn__config_free(&cfg);
+  setenv("MPINOTIFY_TIMEOUT_MS", "999", 1);   /* the environment wins over the file */
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK && cfg.timeout_ms == 999);
+  mpn__config_free(&cfg);
+  fd = open(path, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, "[mpinotify\nnot a setting\n[weird]\nx=1\n", 37) == 37);
+  close(fd);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG);
+  CHECK(strstr(err, path) && strstr(err, "[weird]"));
+  mpn__config_free(&cfg);
+  unlink(path);
+  unsetenv("MPINOTIFY_CONFIG");
+}
+
+static void test_judge_answers(void)
+{
+  mpn__verdict v;
+  memset(&v, 0, sizeof v);
+  v.retry_after_ms = -1;
+  mpn__judge_http(NULL, 429, "{\"retry_after\": 1.5}", 20, &v);
+  CHECK(v.code == MPN_E_RATE_LIMITED && v.retry && v.retry_after_ms == 1500);
+  memset(&v, 0, sizeof v);
+  mpn__judge_http(NULL, 400, "invalid_payload", 15, &v);
+  CHECK(v.code == MPN_E_HTTP_STATUS && !v.retry && strstr(v.detail, "HTTP 400: invalid_payload"));
+  memset(&v, 0, sizeof v);
+  mpn__judge_http(NULL, 202, "", 0, &v);
+  CHECK(v.code == MPN_OK);
+  static const long long rate[] = {130101, 0}, fatal[] = {310000, 0};
+  const char *busy = "{\"errcode\":130101,\"errmsg\":\"send too fast\"}";
+  memset(&v, 0, sizeof v);
+  mpn__judge_body_code("errcode", "errmsg", rate, fatal, 200, busy, strlen(busy), &v);
+  CHECK(v.code == MPN_E_RATE_LIMITED && v.retry && strstr(v.detail, "errcode 130101"));
+  const char *sign = "{\"errcode\":310000,\"errmsg\":\"sign not match\"}";
+  memset(&v, 0, sizeof v);
+  mpn__judge_body_code("errcode", "errmsg", rate, fatal, 200, sign, strlen(sign), &v);
+  CHECK(v.code == MPN_E_SERVICE && !v.retry);
+  memset(&v, 0, sizeof v);
+  mpn__judge_body_code("code", "msg", NULL, NULL, 200, "{\"code\":0}", 10, &v);
+  CHECK(v.code == MPN_OK);
+}
+
 #define TEST(name) {#name, test_##name}
 static const struct { const char *name; void (*fn)(void); } tests[] = {
   TEST(strerror_fixed_strings), TEST(utf8_sanitize), TEST(json_arbitrary_bytes), TEST(json_schema_fields),
@@ -651,7 +820,8 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
   TEST(rank_ranges), TEST(signature_ignores_load_address), TEST(signature_skips_abort_frames),
   TEST(signature_differs_by_signal), TEST(options_setters), TEST(fmt_signal_safe),
   TEST(relay_seal_roundtrip), TEST(relay_open_many), TEST(relay_hex_key), TEST(relay_server_http),
-  TEST(relay_server_robust),
+  TEST(relay_server_robust), TEST(sign_vectors), TEST(channel_kinds), TEST(channel_options),
+  TEST(channel_option_errors), TEST(config_file), TEST(judge_answers),
 };
 #define NTESTS (int)(sizeof tests / sizeof tests[0])
 
