@@ -564,25 +564,32 @@ static int flush_spool(const struct send *s, mpn_sender *sender)
   return code == MPN_OK ? 0 : EXIT_FAILED;
 }
 
+/* One action, as the command line asked; returns the exit status. */
+static int run(const struct send *s)
+{
+  if (s->action == LIST)
+    return list_spool(s);
+  int rc = -1;
+  mpn_message *m = NULL;
+  if (s->action != FLUSH && (m = build_message(s, &rc)) == NULL)
+    return rc;
+  mpn_sender *sender = open_sender(s, &rc);
+  if (sender != NULL) {
+    rc = s->action == FLUSH ? flush_spool(s, sender) : send_message(s, sender, m);
+    mpn_sender_free(sender);
+  }
+  mpn_message_free(m);
+  return rc;
+}
+
 int main(int argc, char **argv)
 {
   tool_name = "mpinotify-send";
   struct send s;
   memset(&s, 0, sizeof s);
   int rc = parse_args(&s, argc, argv);
-  if (rc >= 0)
-    return rc;
-  if (s.action == LIST)
-    return list_spool(&s);
-  mpn_message *m = NULL;
-  if (s.action != FLUSH && (m = build_message(&s, &rc)) == NULL)
-    return rc;
-  mpn_sender *sender = open_sender(&s, &rc);
-  if (sender != NULL) {
-    rc = s.action == FLUSH ? flush_spool(&s, sender) : send_message(&s, sender, m);
-    mpn_sender_free(sender);
-  }
-  mpn_message_free(m);
+  if (rc < 0)
+    rc = run(&s);
   free(s.urls);
   return rc;
 }

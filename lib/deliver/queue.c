@@ -267,6 +267,38 @@ static int engine_start(void)
   return 0;
 }
 
+static mpn__batch *first_pending(void)
+{
+  pthread_mutex_lock(&E.lock);
+  mpn__batch *b = E.batches;
+  while (b && b->pending == 0)
+    b = b->next;
+  if (b)
+    b->refs++;   /* ours until mpn__batch_release: the engine may finish it meanwhile */
+  pthread_mutex_unlock(&E.lock);
+  return b;
+}
+
+/* At exit: what is still in flight gets until its own deadline (the time
+ * budget), then stays in the spool; exit is never held longer. */
+static void drain_at_exit(void)
+{
+  if (!E.started || E.pid != getpid())
+    return;
+  int64_t until = 0;
+  pthread_mutex_lock(&E.lock);
+  for (mpn__batch *b = E.batches; b; b = b->next)
+    if (b->pending && b->deadline > until)
+      until = b->deadline;
+  pthread_mutex_unlock(&E.lock);
+  for (mpn__batch *b; until && (b = first_pending()) != NULL;) {
+    int done = mpn__batch_wait(b, until);
+    mpn__batch_release(b);
+    if (!done)
+      break;
+  }
+}
+
 void mpn__deliver_prime(void)
 {
   /* Loads OpenSSL and the CA store before any fault, not during one. */
@@ -275,6 +307,9 @@ void mpn__deliver_prime(void)
   pthread_mutex_lock(&E.lock);
   engine_start();
   pthread_mutex_unlock(&E.lock);
+  static int registered;
+  if (!registered++)
+    atexit(drain_at_exit);
 }
 
 /* Hands a batch to the engine; returns -1 if no engine thread can run. */

@@ -626,11 +626,13 @@ def secrets_never_shown(t):
         "env:MPNT_CHAN_C",
         # a whole channel from file:
         "file:" + secret_file("chan_d", f"webhook+http://127.0.0.1:{P}/d-hook?header=X-Api-Key:{S['hdr_d']}"),
-        # failing channels: refused, 500, and a bad option (configuration error line)
+        # failing channels: refused, 500
         f"webhook+http://bob:{S['pw_g']}@127.0.0.1:{refused}/g-hook?header=X-Api-Key:{S['hdr_g']}",
         f"feishu+http://127.0.0.1:{P5}/open-apis/bot/v2/hook/{S['tok_h']}",
-        f"dingtalk+http://127.0.0.1:{P}/robot/send?access_token={S['tok_i']}&rate=bogus",
     ]
+    # a bad option: a configuration error line naming the channel. mpinotify-send refuses to
+    # send anything then (exit 2), so it gets this channel only in one run of its own.
+    bad = f"dingtalk+http://127.0.0.1:{P}/robot/send?access_token={S['tok_i']}&rate=bogus"
     config = os.path.join(t.dir, "mpinotify.ini")
     with open(config, "w") as f:
         f.write(f"""[mpinotify]
@@ -650,16 +652,24 @@ secret = env:MPNT_CFG_SIGN
         "MPNT_TOK_B": S["tok_b"], "MPNT_CFG_TOK": S["cfg_tok"], "MPNT_CFG_SIGN": S["cfg_sign"],
         "MPNT_CHAN_C": f"feishu+http://127.0.0.1:{P}/open-apis/bot/v2/hook/{S['tok_c']}?secret={S['sec_c']}",
     }
+    env_bad = dict(env, MPINOTIFY_URLS=env["MPINOTIFY_URLS"] + " " + bad)
     secrets = list(S.values())
-    runs = [crash_timed(t, env)]
+    runs = [crash_timed(t, env_bad)]
     launcher = t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1,3,6"], preload=False)
     runs.append(t.tool(["--url", f"webhook+http://127.0.0.1:{P}/run-hook?header=X-Api-Key:{S['tok_list']}"],
-                       launcher, env, label="mpinotify-run"))
+                       launcher, env_bad, label="mpinotify-run"))
     check(runs[-1].rc == 139, f"mpinotify-run exited {runs[-1].rc}, expected 139")
+    for r in runs:
+        errs = [line for line in r.lines("err") if "rate" in line and "bogus" in line]
+        check(errs, f"job [{r.label}]: no configuration error line for the channel with rate=bogus")
+    runs.append(t.send(["--test"], env_bad, label="mpinotify-send --test (bad option)"))
+    check(runs[-1].rc == 2, f"mpinotify-send --test with a bad option exited {runs[-1].rc}, expected 2")
     for args in (["--test"], ["--list"], ["--flush"],
                  ["--url", f"webhook+http://dave:{S['pw_g']}@127.0.0.1:{refused}/x?header=X-Api-Key:{S['hdr_g']}",
                   "--title", "t", "--message", "m"]):
         runs.append(t.send(args, env, label="mpinotify-send " + args[-1]))
+    check(any(line.startswith("FAILED ") for line in runs[-4].lines("out")),
+          "mpinotify-send --test printed no FAILED line although two channels fail")
     for r in runs:
         for stream, text in (("stdout", r.out), ("stderr", r.err)):
             shown = leaks(text, secrets)
