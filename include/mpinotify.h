@@ -257,6 +257,63 @@ MPN_EXTERN mpn_code mpn_message_set_severity(mpn_message *m, const char *severit
 MPN_EXTERN mpn_code mpn_message_set_string(mpn_message *m, const char *key, const char *value);
 MPN_EXTERN mpn_code mpn_message_set_integer(mpn_message *m, const char *key, long long value);
 
+/* ---- Custom channels ------------------------------------------------------
+ *
+ * A program can add its own channel kind (the analogue of subclassing a
+ * notifier): register a name, then configure channels of that kind like any
+ * other, as "NAME://anything" in MPINOTIFY_URLS, a config file or
+ * mpn_options_set_urls. Such channels get the engine's treatment: a spooled
+ * copy, retries with backoff, the time budget.
+ */
+
+/*
+ * Delivers one message. `url` is the channel as configured, with env:/file:
+ * references in it resolved; `message_json` is the message (schema
+ * mpinotify/1). Returns MPN_OK when delivered; any other code is a failure,
+ * retried with backoff unless it is MPN_E_INVALID_ARGUMENT or
+ * MPN_E_BAD_CONFIG. `detail` (capacity `detail_len`) may receive a reason;
+ * it is printed, so it must not hold secrets. Called on a thread of the
+ * library's, one message at a time per channel; it should return within the
+ * time budget (a late answer is ignored and the message stays spooled).
+ */
+typedef mpn_code (*mpn_channel_send_fn)(const char *url, const char *message_json, char *detail,
+                                        size_t detail_len, void *user);
+
+/*
+ * Registers a channel kind. `name`: 1..31 characters of [a-z0-9_-], starting
+ * with a letter, not a built-in kind (webhook, slack, ..., console, email,
+ * smtp, smtps, env, file). Registering a name again replaces its function.
+ * Returns MPN_E_INVALID_ARGUMENT for a bad name or NULL `send`, MPN_E_NO_MEMORY,
+ * else MPN_OK. At most 32 kinds. Thread-safe; register before the channels
+ * are configured (before MPI_Init, mpn_init or mpn_sender_new).
+ */
+MPN_EXTERN mpn_code mpn_register_channel(const char *name, mpn_channel_send_fn send, void *user);
+
+/*
+ * The sender's configuration as a string in the config-file format (README:
+ * "Config file"): its settings and every channel. Restored with
+ * mpn_options_set_config(), in this process or another, it recreates the same
+ * channels. It never holds a secret: a channel configured with a literal
+ * secret is written as a reference "env:MPINOTIFY_SECRET_<hash>", and that
+ * variable is set in this process's environment (so child processes, and
+ * ranks started by mpinotify-run, inherit it). Channels configured with
+ * env:/file: references are written as configured. Returns a string to free
+ * with mpn_free(), or NULL when out of memory. Not thread-safe against
+ * concurrent setenv().
+ */
+MPN_EXTERN char *mpn_sender_config(const mpn_sender *s);
+
+/*
+ * Configuration text in the config-file format, used in place of the file
+ * named by MPINOTIFY_CONFIG (values set in code and MPINOTIFY_* variables
+ * still take precedence for settings; channels are added). Validated by
+ * mpn_init() or mpn_sender_new().
+ */
+MPN_EXTERN mpn_code mpn_options_set_config(mpn_options *opts, const char *config);
+
+/* Frees a string the library returned. NULL is a no-op. */
+MPN_EXTERN void mpn_free(void *p);
+
 /* ---- Relay: delivering for ranks that cannot reach the internet ---------
  *
  * A relay runs in the launcher's process (mpinotify-run) on the node that can

@@ -40,7 +40,7 @@ enum {
   EXIT_OOM = 70,
   ERR_MAX = 4096,
   STDIN_MAX = 1 << 20,   /* --message -: a chat message, not a log file */
-  TITLE_SHOWN = 100,     /* --list: longer titles are cut at a character boundary */
+  FIELD_SHOWN = 200,     /* --list: longer fields (a title) are cut at a character boundary */
 };
 
 enum action { NONE, TEST, MESSAGE, FLUSH, LIST };
@@ -349,26 +349,39 @@ static const char *member(json_t *obj, const char *key)
 /*
  * Prints one spooled message: id, created, destination, event, title. Never
  * the "channel" member: that is the configured URL, secrets and all.
+ * Returns 1 when listed, 0 when it is gone (delivered meanwhile), -1 when it
+ * cannot be read.
  */
-static bool list_one(const char *dir, const char *name)
+static int list_one(const char *dir, const char *name)
 {
   char *path = tool_xasprintf("%s/%s", dir, name);
+  FILE *f = fopen(path, "r");
+  int rc = f || errno == ENOENT ? 0 : -1;
+  if (f == NULL && rc < 0)
+    tool_warn("%s: %s", path, strerror(errno));
   json_error_t jerr;
-  json_t *doc = json_load_file(path, 0, &jerr);
-  bool ok = doc != NULL && json_is_object(doc) &&
-            strcmp(member(doc, "schema"), "mpinotify-spool/1") == 0;
-  if (!ok) {
-    tool_warn("%s: not a spooled message%s%s", path, doc ? "" : ": ", doc ? "" : jerr.text);
-  } else {
+  json_t *doc = f ? json_loadf(f, 0, &jerr) : NULL;
+  if (f != NULL) {
+    fclose(f);
+    rc = doc && json_is_object(doc) && strcmp(member(doc, "schema"), "mpinotify-spool/1") == 0 ? 1 : -1;
+  }
+  if (f != NULL && rc < 0) {
+    /* Not jansson's error text: it quotes the file, and the file may hold the channel's secrets. */
+    tool_warn("%s: not a spooled message", path);
+  } else if (rc > 0) {
     json_t *msg = json_object_get(doc, "message");
-    char *title = one_line(member(msg, "title"), TITLE_SHOWN);
-    printf("%s  %s  %s  %s  %s\n", member(doc, "id"), member(doc, "created"),
-           member(doc, "destination"), member(msg, "event"), title);
-    free(title);
+    const char *fields[] = {member(doc, "id"), member(doc, "created"), member(doc, "destination"),
+                            member(msg, "event"), member(msg, "title")};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+      char *shown = one_line(fields[i], FIELD_SHOWN);   /* the file may have been edited: no escapes */
+      printf("%s%s", i ? "  " : "", shown);
+      free(shown);
+    }
+    putchar('\n');
   }
   json_decref(doc);
   free(path);
-  return ok;
+  return rc;
 }
 
 static int list_spool(const struct send *s)
@@ -381,13 +394,16 @@ static int list_spool(const struct send *s)
     free(dir);
     return EXIT_FAILED;
   }
-  int bad = 0;
-  for (int i = 0; i < n; i++)
-    bad += !list_one(dir, names[i]->d_name);
-  if (!s->quiet && n == 0)
+  int listed = 0, bad = 0;
+  for (int i = 0; i < n; i++) {
+    int one = list_one(dir, names[i]->d_name);
+    listed += one > 0;
+    bad += one < 0;
+  }
+  if (!s->quiet && listed + bad == 0)
     printf("spool is empty (%s)\n", dir);
   else if (!s->quiet)
-    printf("%d message%s in the spool (%s)\n", n, n == 1 ? "" : "s", dir);
+    printf("%d message%s in the spool (%s)\n", listed, listed == 1 ? "" : "s", dir);
   free_names(names, n);
   free(dir);
   return bad ? EXIT_FAILED : 0;

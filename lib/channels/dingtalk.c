@@ -1,6 +1,8 @@
-/* dingtalk.c - DingTalk custom robots (oapi.dingtalk.com/robot/send). Errors,
- * throttling included, come as a non-zero "errcode" in a 200 body; 20
- * messages per minute per robot. */
+/* dingtalk.c - DingTalk custom robots (oapi.dingtalk.com/robot/send): a
+ * markdown message. Errors, throttling included, come as a non-zero
+ * "errcode" in a 200 body; 20 messages per minute per robot; a body over
+ * 20000 bytes is refused (errcode 460101), so the long parts are shortened
+ * until the whole body fits. */
 #include "core/mpn.h"
 
 #include <jansson.h>
@@ -8,14 +10,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#define DT_LIMIT 20000     /* bytes of the whole JSON body */
+#define DT_TITLE_MAX 2000  /* only an absurd title is cut: it is a fact */
+
 static const char *const options[] = {"secret", "keyword", "at", "at_all", NULL};
 static const char *const secrets[] = {"secret", NULL};
 static const long long rate_codes[] = {130101, 0};
-static const long long fatal_codes[] = {310000, 300001, 0};   /* signature, keyword, token */
+static const long long fatal_codes[] = {310000, 300001, 460101, 0};   /* signature/keyword, token, too long */
 
 static int match(const char *host, const char *path)
 {
   return mpn__host_is(host, "oapi.dingtalk.com") && !strncmp(path, "/robot/send", 11);
+}
+
+static int is_yes(const char *s)
+{
+  return s && (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"));
+}
+
+static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
+{
+  const char *at = mpn__channel_opt(ch, "at"), *all = mpn__channel_opt(ch, "at_all");
+  if (at && (!*at || at[strspn(at, "0123456789+-, ")])) {
+    mpn__add_err(err, errlen, "channel \"%s\": at=... must be mobile numbers separated by commas", ch->masked);
+    return MPN_E_BAD_CONFIG;
+  }
+  if (all && !is_yes(all) && strcmp(all, "no") && strcmp(all, "false") && strcmp(all, "0")) {
+    mpn__add_err(err, errlen, "channel \"%s\": at_all=%.10s is neither yes nor no", ch->masked, all);
+    return MPN_E_BAD_CONFIG;
+  }
+  return MPN_OK;
 }
 
 /* Signed robots: &timestamp=<ms>&sign=<urlencode(base64(hmac))>, fresh per attempt. */
@@ -32,13 +56,101 @@ static char *signed_url(const mpn__channel *ch)
   return url;
 }
 
+/* Mentions, for failures only: "at" with the mobiles, and their @tokens in
+ * the text (DingTalk renders a mention only when both are there). */
+static json_t *mentions(const mpn__channel *ch, const mpn__view *v, mpn__buf *text)
+{
+  const char *at = mpn__channel_opt(ch, "at");
+  int all = is_yes(mpn__channel_opt(ch, "at_all"));
+  if (!v->failure || (!at && !all))
+    return NULL;
+  json_t *mobiles = json_array();
+  const char *p = at ? at : "";
+  while (*p) {
+    p += strspn(p, ", ");
+    size_t n = strcspn(p, ", ");
+    if (n) {
+      char *one = strndup(p, n);
+      json_array_append_new(mobiles, mpn__jstr(one));
+      mpn__buf_add(text, "%s@%s", json_array_size(mobiles) == 1 ? "\n\n" : " ", one);
+      free(one);
+    }
+    p += n;
+  }
+  return json_pack("{s:o, s:b}", "atMobiles", mobiles, "isAtAll", all);
+}
+
+static const char *marker(const mpn__view *v)
+{
+  return v->failure ? "\xf0\x9f\x94\xb4" : !strcmp(v->severity, "warning") ? "\xf0\x9f\x9f\xa0" : "\xf0\x9f\x94\xb5";
+}
+
+/* The message with its long parts (ranks, text, backtrace) within `room` bytes. */
+static json_t *build(const mpn__channel *ch, const mpn__view *v, size_t room)
+{
+  const char *kw = mpn__channel_opt(ch, "keyword");
+  char *title = mpn__clip(v->title, DT_TITLE_MAX, 0), *head = NULL;
+  if (!title || asprintf(&head, "%s %s%s%s%s", marker(v), kw ? "[" : "", kw ? kw : "", kw ? "] " : "", title) < 0)
+    head = NULL;
+  free(title);
+  mpn__buf t = {malloc(1024), 0, 1024};
+  if (!head || !t.p) {
+    free(head);
+    free(t.p);
+    return NULL;
+  }
+  t.p[0] = '\0';
+  mpn__buf_add(&t, "#### %s\n\n", head);   /* markdown.title is this heading, so the two never differ */
+  for (int i = 0; i < v->nfacts; i++)
+    mpn__buf_add(&t, "- **%s:** %s\n", v->facts[i].label, v->facts[i].value);
+  char *ranks = mpn__clip(v->ranks, room / 4, 0);
+  size_t used = ranks ? strlen(ranks) : 0;
+  char *bt = mpn__clip(v->backtrace, v->text ? (room - used) / 2 : room - used, 0);
+  used += bt ? strlen(bt) : 0;
+  char *text = mpn__clip(v->text, room - used, 0);
+  if (ranks)
+    mpn__buf_add(&t, "\n**Ranks:** %s\n", ranks);
+  if (text)
+    mpn__buf_add(&t, "\n%s\n", text);
+  if (bt && *bt) {
+    mpn__buf_add(&t, "\n**Backtrace**\n\n");
+    for (char *line = strtok(bt, "\n"); line; line = strtok(NULL, "\n"))
+      mpn__buf_add(&t, "> %s\n", line);
+  }
+  json_t *at = mentions(ch, v, &t);
+  json_t *o = json_pack("{s:s, s:{s:o, s:o}}", "msgtype", "markdown", "markdown", "title", mpn__jstr(head),
+                        "text", mpn__jstr(t.p));
+  if (o && at)
+    json_object_set_new(o, "at", at);
+  else
+    json_decref(at);
+  free(ranks);
+  free(bt);
+  free(text);
+  free(head);
+  free(t.p);
+  return o;
+}
+
+/* Shortens the long parts until the whole body fits DT_LIMIT. */
+static json_t *fitted(const mpn__channel *ch, const mpn__view *v)
+{
+  for (size_t room = DT_LIMIT;;) {
+    json_t *o = build(ch, v, room);
+    size_t n = o ? json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT) : 0;
+    if (!o || n <= DT_LIMIT || room == 0)
+      return o;
+    json_decref(o);
+    room = n - DT_LIMIT + 64 < room ? room - (n - DT_LIMIT) - 64 : room / 2;   /* escapes cost more than a byte */
+  }
+}
+
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  char *text = mpn__message_text(m, 0);
-  json_t *o = json_pack("{s:s, s:{s:o, s:o}}", "msgtype", "markdown", "markdown", "title",
-                        mpn__jstr(mpn__message_title(m)), "text", mpn__jstr(text ? text : ""));
-  free(text);
-  char *url = signed_url(ch);
+  mpn__view *v = mpn__view_new(m);
+  json_t *o = v ? fitted(ch, v) : NULL;
+  mpn__view_free(v);
+  char *url = o ? signed_url(ch) : NULL;
   mpn_code rc = url ? mpn__json_post(a, url, o) : (json_decref(o), MPN_E_NO_MEMORY);
   free(url);
   return rc;
@@ -52,5 +164,5 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 
 const mpn__kind mpn__kind_dingtalk = {
   .name = "dingtalk", .options = options, .secrets = secrets, .rate_n = 20, .rate_window_ms = 60000,
-  .match = match, .prepare = prepare, .judge = judge,
+  .match = match, .validate = validate, .prepare = prepare, .judge = judge,
 };

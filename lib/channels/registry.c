@@ -25,7 +25,7 @@ const mpn__kind *mpn__kind_by_name(const char *name, size_t len)
       return kinds[i];
   if (len == 4 && !strncmp(name, "lark", 4))   /* Lark is Feishu outside China */
     return &mpn__kind_feishu;
-  return NULL;
+  return mpn__custom_kind(name, len);
 }
 
 const mpn__kind *mpn__kind_by_host(const char *host, const char *path)

@@ -100,6 +100,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
 {
   int64_t budget_end = ev->mono_ns + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
   int64_t send_by = budget_end - SEND_MARGIN_NS;
+  mpn__config_report();   /* a program that failed before MPI_Init still hears about them */
   mpn__proc self;
   mpn__report r;
   base_report(&r, ev, &self);

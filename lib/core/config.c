@@ -292,7 +292,9 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
   mpn__file_config fc;
   memset(&fc, 0, sizeof fc);
   const char *file = getenv("MPINOTIFY_CONFIG");
-  if (file && *file) {
+  if (opts && opts->config_text) {
+    keep_first(&rc, mpn__config_text_read(opts->config_text, &fc, err, errlen));
+  } else if (file && *file) {
     cfg->config_file = strdup(file);
     keep_first(&rc, mpn__config_file_read(file, &fc, err, errlen));
   }

@@ -77,6 +77,8 @@ static int on_setting(void *user, const char *section, const char *key, const ch
   return 1;
 }
 
+static mpn_code finish_read(parse_ctx *c, int line);
+
 mpn_code mpn__config_file_read(const char *path, mpn__file_config *fc, char *err, size_t errlen)
 {
   memset(fc, 0, sizeof *fc);
@@ -86,16 +88,32 @@ mpn_code mpn__config_file_read(const char *path, mpn__file_config *fc, char *err
     mpn__add_err(err, errlen, "MPINOTIFY_CONFIG=\"%s\": cannot open the file", path);
     return MPN_E_BAD_CONFIG;
   }
+  return finish_read(&c, line);
+}
+
+mpn_code mpn__config_text_read(const char *text, mpn__file_config *fc, char *err, size_t errlen)
+{
+  memset(fc, 0, sizeof *fc);
+  parse_ctx c = {fc, "configuration text", err, errlen, MPN_OK};
+  return finish_read(&c, ini_parse_string(text, on_setting, &c));
+}
+
+static mpn_code finish_read(parse_ctx *c, int line)
+{
+  const char *path = c->path;
+  mpn__file_config *fc = c->fc;
+  char *err = c->err;
+  size_t errlen = c->errlen;
   if (line > 0) {
     mpn__add_err(err, errlen, "%s:%d: not a setting (expected `key = value` or `[section]`)", path, line);
-    c.rc = MPN_E_BAD_CONFIG;
+    c->rc = MPN_E_BAD_CONFIG;
   }
   for (int i = 0; i < fc->nchannels; i++)
     if (!fc->channels[i].url) {
       mpn__add_err(err, errlen, "%s: [channel %s] has no url", path, fc->channels[i].name);
-      c.rc = MPN_E_BAD_CONFIG;
+      c->rc = MPN_E_BAD_CONFIG;
     }
-  return c.rc;
+  return c->rc;
 }
 
 const char *mpn__file_global(const mpn__file_config *fc, const char *key)

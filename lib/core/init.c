@@ -25,6 +25,10 @@ mpn__state mpn__g = {
 
 static char config_errors[2048];
 static int config_loaded;
+/* A linked program arms in its constructor, before main() can register its
+ * own channel kinds: its configuration problems wait for MPI_Init (or a
+ * failure), when they are final and the rank is known. */
+static int defer_errors;
 static int user_initialized;
 
 int mpn__mpi_world_rank_from_env(void)
@@ -74,7 +78,7 @@ const char *mpn_library_path(void)
 
 static void print_config_errors(void)
 {
-  if (!config_errors[0] || mpn__g.cfg.config_checked || mpn__g.rank > 0)
+  if (defer_errors || !config_errors[0] || mpn__g.cfg.config_checked || mpn__g.rank > 0)
     return;
   for (char *line = strtok(config_errors, "\n"); line; line = strtok(NULL, "\n"))
     mpn__log_error("%s", line);
@@ -105,6 +109,25 @@ void mpn__config_ensure(void)
     return;
   mpn__config_load(&mpn__g.cfg, NULL, config_errors, sizeof config_errors);
   config_loaded = 1;
+}
+
+void mpn__config_report(void)
+{
+  defer_errors = 0;
+  print_config_errors();
+}
+
+/* A channel kind was registered: channels of that kind configured in the
+ * environment can be parsed now. Armed but idle, only the agent reads the
+ * configuration, on a failure; registration happens at start-up. */
+void mpn__config_reload(void)
+{
+  if (!config_loaded || user_initialized)
+    return;   /* mpn_init's options are the caller's: they register first */
+  mpn__config fresh, old = mpn__g.cfg;
+  mpn__config_load(&fresh, NULL, config_errors, sizeof config_errors);
+  mpn__g.cfg = fresh;
+  mpn__config_free(&old);
 }
 
 int mpn__activate(void)
@@ -177,6 +200,7 @@ void mpn__on_mpi_initialized(int provided)
   int rank = 0;
   mpn__pmpi.Comm_rank(mpn__pmpi.world, &rank);
   mpn__g.rank = rank;
+  mpn__config_report();
   if (!atomic_load(&mpn__g.active) && mpn__activate() != 0)
     return;
   if (mpn__mpi_setup(provided) != 0) {
@@ -223,8 +247,10 @@ __attribute__((constructor)) static void mpn__constructor(void)
     mpn__g.disabled = 1;
     return;
   }
-  if (main_program_links_us())
+  if (main_program_links_us()) {
+    defer_errors = 1;
     mpn__activate();
+  }
 }
 
 /* ---- public API -------------------------------------------------------- */
@@ -246,6 +272,7 @@ mpn_code mpn_init(mpn_options *opts)
     return rc;
   }
   user_initialized = 1;
+  defer_errors = 0;
   mpn__config fresh;
   rc = mpn__config_load(&fresh, opts, config_errors, sizeof config_errors);
   mpn_options_free(opts);
@@ -278,6 +305,7 @@ void mpn_options_free(mpn_options *o)
   free(o->urls);
   free(o->job_name);
   free(o->job_command);
+  free(o->config_text);
   free(o);
 }
 
@@ -306,6 +334,16 @@ mpn_code mpn_options_set_job_name(mpn_options *o, const char *name)
 mpn_code mpn_options_set_job_command(mpn_options *o, const char *command)
 {
   return set_string(o, o ? &o->job_command : NULL, command);
+}
+
+mpn_code mpn_options_set_config(mpn_options *o, const char *config)
+{
+  return set_string(o, o ? &o->config_text : NULL, config);
+}
+
+void mpn_free(void *p)
+{
+  free(p);
 }
 
 mpn_code mpn_options_set_timeout_ms(mpn_options *o, long ms)

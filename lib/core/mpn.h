@@ -31,6 +31,12 @@ size_t mpn__fmt_u64(char *buf, size_t cap, size_t len, uint64_t v);
 size_t mpn__fmt_i64(char *buf, size_t cap, size_t len, int64_t v);
 size_t mpn__fmt_hex(char *buf, size_t cap, size_t len, uint64_t v);
 void mpn__iso8601(int64_t wall_ns, char *out, size_t cap);   /* 2026-11-22T10:00:00.123Z */
+/* A growing string: start with {malloc(N), 0, N}; p stays NUL-terminated. */
+typedef struct mpn__buf {
+  char *p;
+  size_t len, cap;
+} mpn__buf;
+void mpn__buf_add(mpn__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- log.c --------------------------------------------------------------- */
 void mpn__log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -69,6 +75,7 @@ struct mpn_options {
   char *job_command;
   long timeout_ms;   /* -1: not set */
   long window_ms;    /* -1: not set */
+  char *config_text; /* mpn_options_set_config: used instead of MPINOTIFY_CONFIG's file */
 };
 
 enum { MPN__RELAY_OFF = 0, MPN__RELAY_AUTO = 1, MPN__RELAY_ALWAYS = 2 };
@@ -129,6 +136,7 @@ typedef struct mpn__file_config {
   int nchannels;
 } mpn__file_config;
 mpn_code mpn__config_file_read(const char *path, mpn__file_config *fc, char *err, size_t errlen);
+mpn_code mpn__config_text_read(const char *text, mpn__file_config *fc, char *err, size_t errlen);
 const char *mpn__file_global(const mpn__file_config *fc, const char *key);
 void mpn__config_file_free(mpn__file_config *fc);
 
@@ -228,6 +236,31 @@ const char *mpn__msg_str(const mpn_message *m, const char *key);   /* top-level 
 char *mpn__message_text(const mpn_message *m, int color);
 const char *mpn__message_title(const mpn_message *m);
 
+/* view.c: a message laid out for the channels. Strings are borrowed from
+ * the message (valid while it lives) unless the comment says malloc'd. */
+#define MPN__VIEW_FACTS 12
+typedef struct mpn__fact {
+  const char *label;   /* "Job", "Signal", "Ranks", "Hosts", "Leader", "First fault", "Election", "Signature" */
+  char *value;         /* malloc'd; short: never shortened by a channel */
+} mpn__fact;
+typedef struct mpn__view {
+  const char *title, *event, *severity, *signature, *text, *timestamp, *job, *command;
+  int failure;          /* severity error or critical: mentions belong here only */
+  mpn__fact facts[MPN__VIEW_FACTS];
+  int nfacts;
+  char *ranks;          /* malloc'd, whole ranges "0-63,65" (crash), or NULL */
+  size_t nranks;
+  char *hosts;          /* malloc'd, or NULL */
+  char *processes;      /* malloc'd "rank 1  pid 42  node17\n...", or NULL: long, may be clipped */
+  char *backtrace;      /* malloc'd "#0  fn+0x7 (mod+0x1677)\n...", or NULL: long, may be clipped */
+} mpn__view;
+mpn__view *mpn__view_new(const mpn_message *m);
+void mpn__view_free(mpn__view *v);
+size_t mpn__utf8_len(const char *s);   /* characters */
+/* A malloc'd copy of s with at most `max` characters (chars) or bytes, cut
+ * at a line where possible, ending in "... (shortened)" when cut. */
+char *mpn__clip(const char *s, size_t max, int chars);
+
 /* ---- channels/ ------------------------------------------------------------- */
 #include <curl/curl.h>
 
@@ -267,9 +300,13 @@ typedef struct mpn__kind {
   void (*judge)(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v);
   /* Delivers locally instead (console); NULL for network channels. */
   mpn_code (*local)(const mpn__channel *ch, const mpn_message *m);
+  /* A channel kind registered by the program (mpn_register_channel). */
+  mpn_channel_send_fn custom;
+  void *custom_user;
 } mpn__kind;
 
-const mpn__kind *mpn__kind_by_name(const char *name, size_t len);
+const mpn__kind *mpn__kind_by_name(const char *name, size_t len);   /* built-in or registered */
+const mpn__kind *mpn__custom_kind(const char *name, size_t len);  /* registered only (custom.c) */
 const mpn__kind *mpn__kind_by_host(const char *host, const char *path);
 const char *mpn__kind_names(void);   /* "webhook, slack, ..." for error messages */
 /* 2xx accepted; 408, 429 and 5xx retried (Retry-After, JSON retry_after). */
@@ -416,6 +453,8 @@ extern mpn__state mpn__g;
 
 int mpn__activate(void);
 void mpn__config_ensure(void);       /* load the configuration once, when first needed */
+void mpn__config_report(void);       /* print its problems now (rank 0 only), if not yet */
+void mpn__config_reload(void);       /* a channel kind was registered: parse again */
 int mpn__agent_start(void);
 void mpn__agent_wake(char what);     /* 'm': MPI ready; 'f': finalize; 'x': exit */
 int mpn__agent_wait_ack(long timeout_ms);

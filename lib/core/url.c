@@ -298,6 +298,8 @@ static const mpn__kind *kind_of(const char *url, const char **target)
   }
   if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
     return mpn__kind_by_name("webhook", 7);   /* refined by host below */
+  if (sep)
+    return mpn__custom_kind(url, (size_t)(sep - url));   /* NAME:// of mpn_register_channel */
   return NULL;
 }
 
@@ -370,6 +372,11 @@ static mpn_code parse_resolved(mpn__channel *ch, const char *url, char *err, siz
   }
   if (!ch->kind->prepare && ch->kind->local) {   /* console: nothing to parse */
     ch->url = strdup("stderr");
+    return ch->url ? MPN_OK : MPN_E_NO_MEMORY;
+  }
+  if (ch->kind->custom) {   /* the program's own kind: its URL is its business */
+    ch->url = strdup(url);
+    ch->retries = 4;
     return ch->url ? MPN_OK : MPN_E_NO_MEMORY;
   }
   mpn_code rc = parse_target(ch, target, target == url && strncmp(url, "smtp", 4), err, errlen);

@@ -98,3 +98,25 @@ void mpn__iso8601(int64_t wall_ns, char *out, size_t cap)
   strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(out, cap, "%s.%03dZ", base, (int)((wall_ns / 1000000) % 1000));
 }
+
+void mpn__buf_add(mpn__buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int need = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (need < 0 || !b->p)
+    return;
+  if (b->len + (size_t)need + 1 > b->cap) {
+    size_t cap = (b->len + (size_t)need + 1) * 2;
+    char *grown = realloc(b->p, cap);
+    if (!grown)
+      return;   /* keep what fitted: a shorter message beats none */
+    b->p = grown;
+    b->cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)need;
+}

@@ -170,7 +170,8 @@ static void init_item(mpn__batch *b, mpn__item *it, const mpn__send_opts *o)
     it->state = MPN__ITEM_DONE;
     return;
   }
-  it->route = b->has_relay && b->relay_mode == MPN__RELAY_ALWAYS ? MPN__ROUTE_RELAY : MPN__ROUTE_DIRECT;
+  int relay_first = b->has_relay && b->relay_mode == MPN__RELAY_ALWAYS && !it->ch.kind->custom;
+  it->route = relay_first ? MPN__ROUTE_RELAY : MPN__ROUTE_DIRECT;
   it->state = MPN__ITEM_WAITING;
   b->pending++;
   spool_ahead(it, o);

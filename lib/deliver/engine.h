@@ -4,6 +4,8 @@
 
 #include "core/mpn.h"
 
+#include <pthread.h>
+
 enum { MPN__ITEM_WAITING, MPN__ITEM_RUNNING, MPN__ITEM_DONE };
 enum { MPN__ROUTE_DIRECT, MPN__ROUTE_RELAY, MPN__ROUTE_LOCAL };
 
@@ -21,6 +23,9 @@ typedef struct mpn__item {
   long http_status;
   mpn_code result;
   int spool_fd;                /* locked spooled copy, -1 if none */
+  unsigned gen;                /* attempt number a custom channel's thread reports for */
+  int custom_done;             /* that thread has finished: custom_code, last.detail */
+  mpn_code custom_code;
   char spool_path[MPN__PATH_MAX + 128];
 } mpn__item;
 
@@ -47,6 +52,9 @@ void mpn__batch_free(mpn__batch *b);
 size_t mpn__item_collect(char *data, size_t size, size_t n, void *arg);
 long mpn__connect_budget(const mpn__batch *b, long total_ms);
 void mpn__judge_transfer(mpn__item *it, CURLcode code, long status);
+/* custom_send.c: a registered channel's attempt, on its own thread */
+int mpn__custom_start(mpn__item *it, pthread_mutex_t *lock, void (*wake)(void));
+void mpn__custom_judge(mpn__item *it);
 /* relay_client.c */
 int mpn__relay_switch(mpn__item *it, CURLcode code);
 mpn_code mpn__relay_prepare(const mpn__batch *b, const mpn__item *it, mpn__attempt *a);

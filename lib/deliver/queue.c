@@ -70,8 +70,8 @@ static void finish(mpn__item *it, mpn_code code)
   it->batch->pending--;
   pthread_cond_broadcast(&E.done);
   if (code == MPN_OK)
-    mpn__log_debug("delivered %s to %s (%s, %d attempt%s)", it->batch->id, it->ch.masked,
-                   it->route == MPN__ROUTE_RELAY ? "relay" : "direct", it->attempts, it->attempts == 1 ? "" : "s");
+    mpn__log_debug("%s %s to %s (%d attempt%s)", it->route == MPN__ROUTE_RELAY ? "handed to the relay:" : "delivered",
+                   it->batch->id, it->ch.masked, it->attempts, it->attempts == 1 ? "" : "s");
   else
     mpn__log_debug("gave up on %s to %s: %s", it->batch->id, it->ch.masked, it->last.detail);
 }
@@ -81,9 +81,27 @@ static long remaining_ms(const mpn__batch *b, int64_t now)
   return (long)((b->deadline - now) / 1000000);
 }
 
+static void wake_engine(void)
+{
+  if (E.multi)
+    curl_multi_wakeup(E.multi);
+}
+
+static int start_custom(mpn__item *it, int64_t now)
+{
+  if (mpn__custom_start(it, &E.lock, wake_engine) != 0)
+    return -1;
+  it->attempts++;
+  it->state = MPN__ITEM_RUNNING;
+  mpn__rate_note(&it->ch, now);
+  return 0;
+}
+
 static int start_attempt(mpn__item *it, int64_t now)
 {
   mpn__batch *b = it->batch;
+  if (it->ch.kind->custom)
+    return start_custom(it, now);
   long left = remaining_ms(b, now);
   long total = it->ch.timeout_ms && it->ch.timeout_ms < left ? it->ch.timeout_ms : left;
   long connect = it->ch.connect_timeout_ms ? it->ch.connect_timeout_ms : mpn__connect_budget(b, total);
@@ -119,6 +137,8 @@ static int64_t retry_at(const mpn__item *it, int64_t now)
   return at < it->batch->deadline ? at : -1;
 }
 
+static void after_verdict(mpn__item *it, CURLcode code, int64_t now);
+
 static void on_done(mpn__item *it, CURLcode code, int64_t now)
 {
   long status = 0;
@@ -126,6 +146,11 @@ static void on_done(mpn__item *it, CURLcode code, int64_t now)
   it->http_status = status;
   mpn__judge_transfer(it, code, status);
   attempt_free(&it->a);
+  after_verdict(it, code, now);
+}
+
+static void after_verdict(mpn__item *it, CURLcode code, int64_t now)
+{
   if (it->last.code == MPN_OK) {
     finish(it, MPN_OK);
     return;
@@ -173,6 +198,10 @@ static long schedule(int64_t now)
           snprintf(it->last.detail, sizeof it->last.detail, "no answer within the time budget");
         finish(it, it->state == MPN__ITEM_RUNNING || it->last.code == MPN_OK ? MPN_E_TIMEOUT : it->last.code);
         continue;
+      }
+      if (it->state == MPN__ITEM_RUNNING && it->custom_done) {
+        mpn__custom_judge(it);
+        after_verdict(it, CURLE_OK, now);
       }
       if (it->state == MPN__ITEM_WAITING) {
         int64_t at = it->next_at;

@@ -15,7 +15,7 @@
 int mpn__relay_switch(mpn__item *it, CURLcode code)
 {
   const mpn__batch *b = it->batch;
-  if (!b->has_relay)
+  if (!b->has_relay || it->ch.kind->custom)   /* the launcher does not know the program's own kinds */
     return 0;
   if (it->route == MPN__ROUTE_DIRECT) {
     int no_route = it->last.code == MPN_E_CONNECT || it->last.code == MPN_E_DNS || code == CURLE_COULDNT_RESOLVE_PROXY;

@@ -3,6 +3,7 @@
  * tools and for programs that send outside a crash. */
 #include "core/mpn.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +137,10 @@ mpn_code mpn_sender_send(mpn_sender *s, const mpn_message *m, mpn_result_fn cb, 
 {
   if (!s || !m)
     return MPN_E_INVALID_ARGUMENT;
-  return mpn__send_to(&s->cfg, s->cfg.channels, s->cfg.nchannels, m, budget_end(s), 0, cb, arg);
+  /* A test message that did not arrive has done its job: it is not kept for a later flush. */
+  const char *event = mpn__msg_str(m, "event");
+  int keep = !event || strcmp(event, "test");
+  return mpn__send_to(&s->cfg, s->cfg.channels, s->cfg.nchannels, m, budget_end(s), !keep, cb, arg);
 }
 
 /* ---- flush ------------------------------------------------------------------- */
@@ -233,4 +237,60 @@ mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg)
 const mpn__config *mpn__sender_config(const mpn_sender *s)
 {
   return &s->cfg;
+}
+
+/* ---- the configuration as text -------------------------------------------------- */
+
+static uint64_t fnv64(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+/* A spec that holds a literal secret (its masked form differs) is written as
+ * a reference to a variable of this process that holds it. */
+static char *safe_spec(const mpn__channel *ch)
+{
+  char masked[2048];
+  if (mpn_mask_url(ch->spec, masked, sizeof masked) == MPN_OK && !strcmp(masked, ch->spec))
+    return strdup(ch->spec);
+  char name[64], *ref = NULL;
+  snprintf(name, sizeof name, "MPINOTIFY_SECRET_%016llx", (unsigned long long)fnv64(ch->spec));
+  if (setenv(name, ch->spec, 1) != 0 || asprintf(&ref, "env:%s", name) < 0)
+    return NULL;
+  return ref;
+}
+
+static const char *relay_name(int mode)
+{
+  return mode == MPN__RELAY_ALWAYS ? "always" : mode == MPN__RELAY_OFF ? "off" : "auto";
+}
+
+char *mpn_sender_config(const mpn_sender *s)
+{
+  if (!s)
+    return NULL;
+  const mpn__config *c = &s->cfg;
+  mpn__buf b = {malloc(1024), 0, 1024};
+  if (!b.p)
+    return NULL;
+  b.p[0] = '\0';
+  mpn__buf_add(&b, "[mpinotify]\ntimeout_ms = %ld\nwindow_ms = %ld\npoll_ms = %ld\nrelay = %s\nspool = %s\n",
+               c->timeout_ms, c->window_ms, c->poll_ms, relay_name(c->relay_mode), c->spool_dir);
+  if (c->job_name)
+    mpn__buf_add(&b, "job_name = %s\n", c->job_name);
+  if (c->ca_bundle)
+    mpn__buf_add(&b, "ca_bundle = %s\n", c->ca_bundle);
+  for (int i = 0; i < c->nchannels; i++) {
+    char *spec = safe_spec(&c->channels[i]);
+    if (!spec) {
+      free(b.p);
+      return NULL;
+    }
+    mpn__buf_add(&b, "\n[channel %d]\nurl = %s\n", i + 1, spec);
+    free(spec);
+  }
+  return b.p;
 }

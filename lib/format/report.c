@@ -8,48 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "0-63,65": consecutive ranks as ranges. A list that does not fit ends in
+ * ",..." at a range boundary, never in a cut number. */
 void mpn__rank_ranges(const int *ranks, int n, char *out, size_t cap)
 {
   size_t len = 0;
   out[0] = '\0';
-  for (int i = 0; i < n && len < cap;) {
+  for (int i = 0; i < n;) {
     int j = i;
     while (j + 1 < n && ranks[j + 1] == ranks[j] + 1)
       j++;
-    int w = j > i ? snprintf(out + len, cap - len, "%s%d-%d", i ? "," : "", ranks[i], ranks[j])
-                  : snprintf(out + len, cap - len, "%s%d", i ? "," : "", ranks[i]);
-    if (w < 0)
-      break;
+    char piece[32];
+    int w = j > i ? snprintf(piece, sizeof piece, "%s%d-%d", i ? "," : "", ranks[i], ranks[j])
+                  : snprintf(piece, sizeof piece, "%s%d", i ? "," : "", ranks[i]);
+    size_t room_for_more = j + 1 < n ? 4 : 0;   /* ",..." must still fit after it */
+    if (w < 0 || len + (size_t)w + room_for_more + 1 > cap) {
+      if (len + 5 <= cap)
+        memcpy(out + len, i ? ",..." : "...", i ? 5 : 4);
+      return;
+    }
+    memcpy(out + len, piece, (size_t)w + 1);
     len += (size_t)w;
     i = j + 1;
   }
-}
-
-typedef struct buf {
-  char *p;
-  size_t len, cap;
-} buf;
-
-static void add(buf *b, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  int need = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (need < 0 || !b->p)
-    return;
-  if (b->len + (size_t)need + 1 > b->cap) {
-    size_t cap = (b->len + (size_t)need + 1) * 2;
-    char *grown = realloc(b->p, cap);
-    if (!grown)
-      return;
-    b->p = grown;
-    b->cap = cap;
-  }
-  va_start(ap, fmt);
-  vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)need;
 }
 
 static const char *base(const char *path)
@@ -58,7 +39,7 @@ static const char *base(const char *path)
   return slash ? slash + 1 : path && *path ? path : "?";
 }
 
-static void add_frames(buf *b, json_t *frames)
+static void add_frames(mpn__buf *b, json_t *frames)
 {
   size_t n = json_array_size(frames);
   for (size_t i = 0; i < n && i < 16; i++) {
@@ -67,12 +48,12 @@ static void add_frames(buf *b, json_t *frames)
     const char *mod = base(json_string_value(json_object_get(f, "module")));
     const char *off = json_string_value(json_object_get(f, "offset"));
     if (fn)
-      add(b, "|   #%-2zu %s+%s (%s+%s)\n", i, fn, json_string_value(json_object_get(f, "function_offset")), mod, off);
+      mpn__buf_add(b, "|   #%-2zu %s+%s (%s+%s)\n", i, fn, json_string_value(json_object_get(f, "function_offset")), mod, off);
     else
-      add(b, "|   #%-2zu ?? (%s+%s)\n", i, mod, off ? off : "?");
+      mpn__buf_add(b, "|   #%-2zu ?? (%s+%s)\n", i, mod, off ? off : "?");
   }
   if (n > 16)
-    add(b, "|   ... %zu more frames\n", n - 16);
+    mpn__buf_add(b, "|   ... %zu more frames\n", n - 16);
 }
 
 static const char *s_of(json_t *o, const char *key)
@@ -81,7 +62,7 @@ static const char *s_of(json_t *o, const char *key)
   return v ? v : "?";
 }
 
-static void add_crash(buf *b, json_t *o)
+static void add_crash(mpn__buf *b, json_t *o)
 {
   json_t *ranks = json_object_get(o, "ranks"), *procs = json_object_get(o, "processes");
   size_t n = json_array_size(ranks);
@@ -90,32 +71,32 @@ static void add_crash(buf *b, json_t *o)
   for (size_t i = 0; list && i < n; i++)
     list[i] = (int)json_integer_value(json_array_get(ranks, i));
   if (list)
-    mpn__rank_ranges(list, (int)n, ranges, sizeof ranges);
+    mpn__rank_ranges(list, (int)n, ranges, sizeof ranges);   /* a panel line: long lists end in "..." */
   free(list);
   const char *err = json_string_value(json_object_get(o, "election_error"));
-  add(b, "| signature  %s   election %s%s%s\n", s_of(o, "signature"), s_of(o, "election"), err ? ": " : "",
+  mpn__buf_add(b, "| signature  %s   election %s%s%s\n", s_of(o, "signature"), s_of(o, "election"), err ? ": " : "",
       err ? err : "");
-  add(b, "| first      %s   fault address %s\n", s_of(o, "timestamp"), s_of(o, "fault_address"));
-  add(b, "| ranks      %s\n", ranges);
+  mpn__buf_add(b, "| first      %s   fault address %s\n", s_of(o, "timestamp"), s_of(o, "fault_address"));
+  mpn__buf_add(b, "| ranks      %s\n", ranges);
   json_t *leader = json_object_get(o, "leader");
-  add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),
+  mpn__buf_add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),
       json_integer_value(json_object_get(leader, "pid")), s_of(leader, "hostname"));
   for (size_t i = 0; i < json_array_size(procs) && i < 8; i++) {
     json_t *p = json_array_get(procs, i);
-    add(b, "|   rank %-6lld pid %-8lld %s\n", json_integer_value(json_object_get(p, "rank")),
+    mpn__buf_add(b, "|   rank %-6lld pid %-8lld %s\n", json_integer_value(json_object_get(p, "rank")),
         json_integer_value(json_object_get(p, "pid")), s_of(p, "hostname"));
   }
   if (json_array_size(procs) > 8)
-    add(b, "|   ... %zu more processes\n", json_array_size(procs) - 8);
-  add(b, "| backtrace\n");
+    mpn__buf_add(b, "|   ... %zu more processes\n", json_array_size(procs) - 8);
+  mpn__buf_add(b, "| backtrace\n");
   add_frames(b, json_object_get(o, "backtrace"));
 }
 
-static void add_text(buf *b, const char *text)
+static void add_text(mpn__buf *b, const char *text)
 {
   for (const char *p = text; p && *p;) {
     size_t n = strcspn(p, "\n");
-    add(b, "| %.*s\n", (int)n, p);
+    mpn__buf_add(b, "| %.*s\n", (int)n, p);
     p += n + (p[n] == '\n');
   }
 }
@@ -123,15 +104,15 @@ static void add_text(buf *b, const char *text)
 char *mpn__message_text(const mpn_message *m, int color)
 {
   json_t *o = m->doc;
-  buf b = {malloc(1024), 0, 1024};
+  mpn__buf b = {malloc(1024), 0, 1024};
   const char *sev = s_of(o, "severity");
   int bad = !strcmp(sev, "critical") || !strcmp(sev, "error");
   const char *on = !color ? "" : bad ? "\033[1;31m" : !strcmp(sev, "warning") ? "\033[1;33m" : "\033[1;32m";
   const char *off = color ? "\033[0m" : "";
-  add(&b, "%s=== mpinotify: %s ===%s\n", on, mpn__message_title(m), off);
+  mpn__buf_add(&b, "%s=== mpinotify: %s ===%s\n", on, mpn__message_title(m), off);
   if (!strcmp(s_of(o, "event"), "crash"))
     add_crash(&b, o);
   add_text(&b, json_string_value(json_object_get(o, "text")));
-  add(&b, "%s===%s\n", on, off);
+  mpn__buf_add(&b, "%s===%s\n", on, off);
   return b.p;
 }

@@ -1,0 +1,213 @@
+/* view.c - a message laid out for the channels: title, severity, facts
+ * (label/value pairs), free text, and the long parts (processes, backtrace)
+ * that a channel may shorten to fit its service's limits. Every channel
+ * builds its payload from a view, so they all say the same things. */
+#include "core/mpn.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *str(json_t *o, const char *key)
+{
+  return json_string_value(json_object_get(o, key));
+}
+
+static void fact(mpn__view *v, const char *label, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fact(mpn__view *v, const char *label, const char *fmt, ...)
+{
+  if (v->nfacts >= MPN__VIEW_FACTS)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  char *value = NULL;
+  if (vasprintf(&value, fmt, ap) < 0)
+    value = NULL;
+  va_end(ap);
+  if (!value)
+    return;
+  v->facts[v->nfacts].label = label;
+  v->facts[v->nfacts++].value = value;
+}
+
+/* Ranks as ranges, whole: a channel decides how much of it to show. */
+static char *ranges_of(json_t *ranks)
+{
+  size_t n = json_array_size(ranks);
+  int *list = malloc(sizeof *list * (n ? n : 1));
+  size_t cap = n * 24 + 8;
+  char *out = malloc(cap);
+  if (!list || !out) {
+    free(list);
+    free(out);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++)
+    list[i] = (int)json_integer_value(json_array_get(ranks, i));
+  mpn__rank_ranges(list, (int)n, out, cap);
+  free(list);
+  return out;
+}
+
+/* Distinct host names of the processes: "node17, node18" (at most 8, then "+N more"). */
+static char *hosts_of(json_t *procs)
+{
+  mpn__buf b = {malloc(256), 0, 256};
+  if (b.p)
+    b.p[0] = '\0';
+  size_t shown = 0, distinct = 0;
+  for (size_t i = 0; i < json_array_size(procs); i++) {
+    const char *h = str(json_array_get(procs, i), "hostname");
+    int seen = 0;
+    for (size_t k = 0; h && k < i && !seen; k++) {
+      const char *o = str(json_array_get(procs, k), "hostname");
+      seen = o && !strcmp(o, h);
+    }
+    if (!h || seen)
+      continue;
+    distinct++;
+    if (shown < 8) {
+      mpn__buf_add(&b, "%s%s", shown ? ", " : "", h);
+      shown++;
+    }
+  }
+  if (distinct > shown)
+    mpn__buf_add(&b, " +%zu more", distinct - shown);
+  return b.p;
+}
+
+static char *processes_of(json_t *procs)
+{
+  mpn__buf b = {malloc(256), 0, 256};
+  if (b.p)
+    b.p[0] = '\0';
+  for (size_t i = 0; i < json_array_size(procs); i++) {
+    json_t *p = json_array_get(procs, i);
+    mpn__buf_add(&b, "rank %lld  pid %lld  %s\n", json_integer_value(json_object_get(p, "rank")),
+                 json_integer_value(json_object_get(p, "pid")), str(p, "hostname") ? str(p, "hostname") : "?");
+  }
+  return b.p;
+}
+
+static char *backtrace_of(json_t *frames)
+{
+  mpn__buf b = {malloc(256), 0, 256};
+  if (b.p)
+    b.p[0] = '\0';
+  for (size_t i = 0; i < json_array_size(frames); i++) {
+    json_t *f = json_array_get(frames, i);
+    const char *mod = str(f, "module"), *fn = str(f, "function");
+    const char *base = mod && strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod ? mod : "?";
+    if (fn)
+      mpn__buf_add(&b, "#%-2zu %s+%s (%s+%s)\n", i, fn, str(f, "function_offset"), base, str(f, "offset"));
+    else
+      mpn__buf_add(&b, "#%-2zu ?? (%s+%s)\n", i, base, str(f, "offset") ? str(f, "offset") : "?");
+  }
+  return b.p;
+}
+
+static void crash_facts(mpn__view *v, json_t *o)
+{
+  json_t *ranks = json_object_get(o, "ranks");
+  json_t *leader = json_object_get(o, "leader");
+  v->ranks = ranges_of(ranks);
+  v->nranks = json_array_size(ranks);
+  fact(v, "Signal", "%s", str(o, "signal") ? str(o, "signal") : "?");
+  fact(v, "Ranks", "%zu of %lld", v->nranks, json_integer_value(json_object_get(o, "world_size")));
+  v->hosts = hosts_of(json_object_get(o, "processes"));
+  fact(v, "Hosts", "%s", v->hosts ? v->hosts : "?");
+  fact(v, "Leader", "rank %lld, pid %lld on %s", json_integer_value(json_object_get(leader, "rank")),
+       json_integer_value(json_object_get(leader, "pid")), str(leader, "hostname") ? str(leader, "hostname") : "?");
+  fact(v, "First fault", "%s", str(o, "timestamp") ? str(o, "timestamp") : "?");
+  const char *err = str(o, "election_error");
+  fact(v, "Election", "%s%s%s", str(o, "election") ? str(o, "election") : "?", err ? ": " : "", err ? err : "");
+  v->processes = processes_of(json_object_get(o, "processes"));
+  v->backtrace = backtrace_of(json_object_get(o, "backtrace"));
+}
+
+mpn__view *mpn__view_new(const mpn_message *m)
+{
+  json_t *o = m->doc;
+  mpn__view *v = calloc(1, sizeof *v);
+  if (!v)
+    return NULL;
+  v->title = mpn__message_title(m);
+  v->event = str(o, "event") ? str(o, "event") : "message";
+  v->severity = str(o, "severity") ? str(o, "severity") : "info";
+  v->failure = !strcmp(v->severity, "error") || !strcmp(v->severity, "critical");
+  v->signature = str(o, "signature");
+  v->text = str(o, "text");
+  v->timestamp = str(o, "timestamp");
+  json_t *job = json_object_get(o, "job");
+  v->job = str(job, "name") ? str(job, "name") : str(o, "job_name");
+  v->command = str(job, "command");
+  if (v->job)
+    fact(v, "Job", "%s", v->job);
+  if (!strcmp(v->event, "crash"))
+    crash_facts(v, o);
+  if (v->signature)
+    fact(v, "Signature", "%s", v->signature);
+  return v;
+}
+
+void mpn__view_free(mpn__view *v)
+{
+  if (!v)
+    return;
+  for (int i = 0; i < v->nfacts; i++)
+    free(v->facts[i].value);
+  free(v->ranks);
+  free(v->hosts);
+  free(v->processes);
+  free(v->backtrace);
+  free(v);
+}
+
+/* Length of the longest prefix of s with at most `max` units (bytes, or
+ * characters when `chars`), ending on a UTF-8 boundary. */
+static size_t fit(const char *s, size_t max, int chars)
+{
+  size_t i = 0, units = 0;
+  while (s[i]) {
+    size_t k = 1;
+    while ((s[i + k] & 0xc0) == 0x80)
+      k++;
+    if (units + (chars ? 1 : k) > max)
+      break;
+    units += chars ? 1 : k;
+    i += k;
+  }
+  return i;
+}
+
+size_t mpn__utf8_len(const char *s)
+{
+  size_t n = 0;
+  for (; s && *s; s++)
+    n += ((unsigned char)*s & 0xc0) != 0x80;
+  return n;
+}
+
+char *mpn__clip(const char *s, size_t max, int chars)
+{
+  if (!s)
+    return NULL;
+  if ((chars ? mpn__utf8_len(s) : strlen(s)) <= max)
+    return strdup(s);
+  static const char mark[] = "\n... (shortened)";
+  size_t room = max > sizeof mark ? max - (sizeof mark - 1) : 0;
+  size_t n = fit(s, room, chars), cut = n;
+  while (n > cut / 2 && s[n - 1] != '\n')   /* prefer ending at a line */
+    n--;
+  if (n <= cut / 2)
+    n = cut;
+  char *out = malloc(n + sizeof mark);
+  if (!out)
+    return NULL;
+  memcpy(out, s, n);
+  while (n && out[n - 1] == '\n')
+    n--;
+  memcpy(out + n, mark, sizeof mark);
+  return out;
+}
