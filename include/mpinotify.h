@@ -199,13 +199,18 @@ typedef void (*mpn_result_fn)(const mpn_result *result, void *arg);
  * error), the MPINOTIFY_* environment and the file named by MPINOTIFY_CONFIG.
  * Configuration problems are written to `err` as in mpn_check_urls; the
  * sender is still created with the valid channels and the code of the first
- * problem is returned. *out is NULL only on MPN_E_NO_MEMORY or
- * MPN_E_INVALID_ARGUMENT. Thread-safe.
+ * problem is returned. *out is NULL only on MPN_E_NO_MEMORY,
+ * MPN_E_INVALID_ARGUMENT, or MPN_E_DISABLED (MPINOTIFY_DISABLE is set: then
+ * nothing is sent at all). Thread-safe.
  */
 MPN_EXTERN mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t errlen);
 
 /* Frees a sender. NULL is a no-op. Messages still in flight stay in the spool. */
 MPN_EXTERN void mpn_sender_free(mpn_sender *s);
+
+/* The spool directory the sender uses (MPINOTIFY_SPOOL, the config file's
+ * "spool", or the default). Owned by the sender. */
+MPN_EXTERN const char *mpn_sender_spool_dir(const mpn_sender *s);
 
 /* Number of configured channels. */
 MPN_EXTERN int mpn_sender_channel_count(const mpn_sender *s);

@@ -289,14 +289,21 @@ static void print_result(const mpn_result *r, void *arg)
 
 /* ---- the spool ---------------------------------------------------------------- */
 
-/* The spool directory as the library computes it. */
+/* The spool directory the library uses (the environment, a config file's
+ * "spool", or the default). */
 static char *spool_dir(void)
 {
-  const char *dir = getenv("MPINOTIFY_SPOOL");
-  if (dir && *dir)
-    return tool_xstrdup(dir);
+  mpn_sender *probe = NULL;
+  mpn_sender_new(NULL, &probe, NULL, 0);   /* problems are reported by the action itself */
+  char *dir = NULL;
+  if (probe)
+    dir = tool_xstrdup(mpn_sender_spool_dir(probe));
+  mpn_sender_free(probe);
+  if (dir)
+    return dir;
+  const char *env = getenv("MPINOTIFY_SPOOL");
   const char *tmp = getenv("TMPDIR");
-  return tool_xasprintf("%s/mpinotify-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)getuid());
+  return env && *env ? tool_xstrdup(env) : tool_xasprintf("%s/mpinotify-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)getuid());
 }
 
 static int is_spooled(const struct dirent *e)
@@ -563,7 +570,7 @@ static int flush_spool(const struct send *s, mpn_sender *sender)
 {
   struct tally t = {.quiet = s->quiet, .show_id = true};
   mpn_code code = mpn_sender_flush(sender, print_result, &t);
-  char *dir = spool_dir();
+  char *dir = tool_xstrdup(mpn_sender_spool_dir(sender));
   struct dirent **names;
   int left = scan_spool(dir, &names);
   if (left >= 0)

@@ -101,7 +101,15 @@ void mpn__judge_body_code(const char *key, const char *msg_key, const long long 
 {
   mpn__judge_http(NULL, status, body, len, v);
   long long code = 0;
-  if (v->code != MPN_OK || !mpn__json_body_int(body, len, key, &code) || code == 0)
+  if (v->code != MPN_OK)
+    return;
+  if (!mpn__json_body_int(body, len, key, &code)) {   /* a 200 that is not the service's answer (a proxy's page) */
+    snprintf(v->detail, sizeof v->detail, "HTTP %ld without the service's \"%s\" in the answer", status, key);
+    v->code = MPN_E_SERVICE;
+    v->retry = 1;
+    return;
+  }
+  if (code == 0)
     return;
   json_t *o = json_loadb(body, len, 0, NULL);
   const char *msg = json_string_value(json_object_get(o, msg_key));

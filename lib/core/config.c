@@ -37,38 +37,39 @@ void mpn__add_err(char *err, size_t errlen, const char *fmt, ...)
   va_end(ap);
 }
 
+/* Masks every URL-like word of a command line (any length), e.g. a
+ * --url=https://hooks... argument of the job's own command. */
 char *mpn__mask_command(const char *cmd)
 {
   if (!cmd)
     return NULL;
-  size_t cap = strlen(cmd) * 2 + 64, len = 0;
-  char *out = malloc(cap);
-  if (!out)
+  mpn__buf out = {malloc(strlen(cmd) + 64), 0, strlen(cmd) + 64};
+  if (!out.p)
     return NULL;
-  const char *p = cmd;
-  while (*p) {
-    size_t ws = strspn(p, " \t\n");
-    memcpy(out + len, p, ws);
-    len += ws;
+  out.p[0] = '\0';
+  for (const char *p = cmd; *p;) {
+    size_t ws = strspn(p, " \t\n"), n = strcspn(p + ws, " \t\n");
+    mpn__buf_add(&out, "%.*s", (int)ws, p);
     p += ws;
-    size_t n = strcspn(p, " \t\n");
-    char tok[4096];
-    if (n && n < sizeof tok && memmem(p, n, "://", 3)) {
-      memcpy(tok, p, n);
-      tok[n] = '\0';
-      const char *eq = strchr(tok, '=');   /* --url=https://... */
-      size_t keep = (eq && eq < strstr(tok, "://")) ? (size_t)(eq + 1 - tok) : 0;
-      memcpy(out + len, tok, keep);
-      mpn_mask_url(tok + keep, out + len + keep, cap - len - keep);
-      len += strlen(out + len);
+    const char *sep = memmem(p, n, "://", 3);
+    if (sep) {
+      const char *eq = memchr(p, '=', n);   /* --url=https://... keeps "--url=" */
+      size_t keep = eq && eq < sep ? (size_t)(eq + 1 - p) : 0;
+      char *tok = strndup(p + keep, n - keep);
+      size_t cap = (n - keep) * 3 + 16;   /* masking at most triples a word ("=&" -> "=***&") */
+      char *masked = tok ? malloc(cap) : NULL;
+      if (masked && mpn_mask_url(tok, masked, cap) == MPN_OK)
+        mpn__buf_add(&out, "%.*s%s", (int)keep, p, masked);
+      else
+        mpn__buf_add(&out, "%.*s***", (int)keep, p);
+      free(tok);
+      free(masked);
     } else {
-      memcpy(out + len, p, n);
-      len += n;
+      mpn__buf_add(&out, "%.*s", (int)n, p);
     }
     p += n;
   }
-  out[len] = '\0';
-  return out;
+  return out.p;
 }
 
 /* ---- the channel list ------------------------------------------------------ */
@@ -277,6 +278,25 @@ static void load_files(mpn__config *cfg, const mpn__file_config *fc, char *err, 
   }
 }
 
+/* A misspelt setting in the file must not pass in silence. */
+static mpn_code check_file_keys(const mpn__file_config *fc, char *err, size_t errlen)
+{
+  static const char *const known[] = {"urls", "job_name", "timeout_ms", "window_ms", "poll_ms", "debug",
+                                      "mpi_thread", "spool", "ca_bundle", "relay", NULL};
+  mpn_code rc = MPN_OK;
+  for (int i = 0; i < fc->nglobals; i++) {
+    const char *const *k = known;
+    while (*k && strcmp(*k, fc->globals[i].key))
+      k++;
+    if (!*k) {
+      mpn__add_err(err, errlen, "config file: unknown setting \"%.40s\" in [mpinotify] (known: urls, job_name, "
+                   "timeout_ms, window_ms, poll_ms, debug, mpi_thread, spool, ca_bundle, relay)", fc->globals[i].key);
+      rc = MPN_E_BAD_CONFIG;
+    }
+  }
+  return rc;
+}
+
 static void keep_first(mpn_code *rc, mpn_code now)
 {
   if (*rc == MPN_OK && now != MPN_OK)
@@ -299,9 +319,12 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
     keep_first(&rc, mpn__config_file_read(file, &fc, err, errlen));
   }
   const char *urls = opts && opts->urls ? opts->urls : getenv("MPINOTIFY_URLS");
+  const char *file_urls = mpn__file_global(&fc, "urls");
+  keep_first(&rc, check_file_keys(&fc, err, errlen));
   keep_first(&rc, add_file_channels(cfg, &fc, err, errlen));
+  keep_first(&rc, add_url_list(cfg, file_urls, err, errlen));
   keep_first(&rc, add_url_list(cfg, urls, err, errlen));
-  int none = (!urls || !urls[strspn(urls, " \t\r\n,")]) && fc.nchannels == 0;
+  int none = (!urls || !urls[strspn(urls, " \t\r\n,")]) && fc.nchannels == 0 && !file_urls;
   if (cfg->nchannels == 0 && none)
     add_channel(cfg, "console://", err, errlen);   /* nothing configured: still never silent */
   load_job(cfg, opts, &fc);

@@ -113,6 +113,7 @@ mpn_code mpn__channel_copy(mpn__channel *dst, const mpn__channel *src);
 void mpn__channel_free(mpn__channel *ch);
 /* The resolved value of an option, or NULL when it is not set. */
 const char *mpn__channel_opt(const mpn__channel *ch, const char *key);
+void mpn__scrub(char *text, const mpn__channel *ch);   /* blanks the channel's tokens quoted in text */
 int mpn__env_flag(const char *name);   /* 1 for "1", "yes", "true", "on" */
 char *mpn__mask_command(const char *cmd);
 void mpn__add_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -300,6 +301,9 @@ typedef struct mpn__kind {
   void (*judge)(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v);
   /* Delivers locally instead (console); NULL for network channels. */
   mpn_code (*local)(const mpn__channel *ch, const mpn_message *m);
+  /* The service drops a repeated message (webhook-id, dedup_key): an attempt
+   * whose request was sent but not answered may be retried. */
+  int idempotent;
   /* A channel kind registered by the program (mpn_register_channel). */
   mpn_channel_send_fn custom;
   void *custom_user;

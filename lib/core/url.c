@@ -45,7 +45,7 @@ static void put(char *out, size_t cap, size_t *len, const char *s, size_t n, int
  * length is treated as a token. */
 static int segment_is_public(const char *s, size_t n)
 {
-  if (n == 0 || n > 16)
+  if (n == 0 || n > 12)
     return 0;
   for (size_t i = 0; i < n; i++)
     if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' || s[i] == '_'))
@@ -74,11 +74,14 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
   put(out, outlen, &len, url, (size_t)(p - url), &trunc);
   size_t alen = strcspn(p, "/?#");
   const char *at = memchr(p, '@', alen);
-  if (at) {   /* user:password@ -> user:***@ */
+  if (at) {   /* user:password@ -> user:***@; a lone user may be a token: ***@ */
     const char *colon = memchr(p, ':', (size_t)(at - p));
-    put(out, outlen, &len, p, (size_t)((colon ? colon : at) - p), &trunc);
-    if (colon)
+    if (colon) {
+      put(out, outlen, &len, p, (size_t)(colon - p), &trunc);
       PUTS(":***");
+    } else {
+      PUTS("***");
+    }
     PUTS("@");
     alen -= (size_t)(at + 1 - p);
     p = at + 1;
@@ -100,10 +103,13 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
     while (*p && *p != '#') {
       size_t n = strcspn(p, "&#");
       size_t k = strcspn(p, "=&#");
-      put(out, outlen, &len, p, k, &trunc);
+      if (k < n)
+        put(out, outlen, &len, p, k, &trunc);
       int shown = k < n && (in_list(public_keys, p, k) || !strncmp(p + k + 1, "env:", 4) ||
                             !strncmp(p + k + 1, "env%3A", 6) || !strncmp(p + k + 1, "file:", 5));
-      if (shown)
+      if (k == n && n)
+        PUTS("***");   /* a bare token: ?S3cr3t */
+      else if (shown)
         put(out, outlen, &len, p + k, n - k, &trunc);
       else if (k < n)
         PUTS("=***");
@@ -149,15 +155,16 @@ const char *mpn__channel_opt(const mpn__channel *ch, const char *key)
   return NULL;
 }
 
-/* A service parameter (access_token=env:NAME) whose value is a reference. */
-static mpn_code keep_param(mpn__channel *ch, char *keep, const char *p, size_t n, size_t k, char *err, size_t errlen)
+/* A service parameter, kept for the service; a reference value
+ * (access_token=env:NAME) is resolved here. */
+static mpn_code keep_param(mpn__channel *ch, mpn__buf *keep, const char *p, size_t n, size_t k, char *err,
+                           size_t errlen)
 {
-  if (*keep)
-    strcat(keep, "&");
+  const char *amp = keep->len ? "&" : "";
   char *val = k < n ? curl_easy_unescape(NULL, p + k + 1, (int)(n - k - 1), NULL) : NULL;
   if (!val || !mpn__is_ref(val)) {
     curl_free(val);
-    strncat(keep, p, n);
+    mpn__buf_add(keep, "%s%.*s", amp, (int)n, p);
     return MPN_OK;
   }
   char what[1100];
@@ -165,19 +172,12 @@ static mpn_code keep_param(mpn__channel *ch, char *keep, const char *p, size_t n
   char *secret = mpn__resolve_ref(val, what, err, errlen);
   char *esc = secret ? curl_easy_escape(NULL, secret, 0) : NULL;
   mpn_code rc = !secret ? MPN_E_BAD_CONFIG : esc ? MPN_OK : MPN_E_NO_MEMORY;
-  if (esc) {
-    strncat(keep, p, k + 1);
-    strcat(keep, esc);
-  }
+  if (esc)
+    mpn__buf_add(keep, "%s%.*s=%s", amp, (int)k, p, esc);
   curl_free(esc);
   free(secret);
   curl_free(val);
   return rc;
-}
-
-static size_t resolved_query_cap(const char *query)
-{
-  return strlen(query) * 3 + 65536 * 3 + 16;   /* a referenced value is at most 64 KiB, escaped */
 }
 
 /* Moves our options out of the URL's query into ch->opts; the service's own
@@ -187,8 +187,10 @@ static mpn_code take_options(mpn__channel *ch, CURLU *u, char *err, size_t errle
   char *query = NULL;
   if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK || !query)
     return MPN_OK;
-  char *keep = calloc(1, resolved_query_cap(query));
-  mpn_code rc = keep ? MPN_OK : MPN_E_NO_MEMORY;
+  mpn__buf keep = {malloc(strlen(query) + 1), 0, strlen(query) + 1};
+  mpn_code rc = keep.p ? MPN_OK : MPN_E_NO_MEMORY;
+  if (keep.p)
+    keep.p[0] = '\0';
   for (char *p = query; rc == MPN_OK && *p;) {
     size_t n = strcspn(p, "&"), k = strcspn(p, "=&");
     if (in_list(common_opts, p, k) || in_list(ch->kind->options, p, k)) {
@@ -197,15 +199,24 @@ static mpn_code take_options(mpn__channel *ch, CURLU *u, char *err, size_t errle
         rc = MPN_E_NO_MEMORY;
       curl_free(val);
     } else if (n) {
-      rc = keep_param(ch, keep, p, n, k, err, errlen);
+      rc = keep_param(ch, &keep, p, n, k, err, errlen);
     }
     p += n + (p[n] == '&');
   }
-  if (rc == MPN_OK && curl_url_set(u, CURLUPART_QUERY, *keep ? keep : NULL, 0) != CURLUE_OK)
+  if (rc == MPN_OK && curl_url_set(u, CURLUPART_QUERY, keep.len ? keep.p : NULL, 0) != CURLUE_OK)
     rc = MPN_E_NO_MEMORY;
-  free(keep);
+  free(keep.p);
   curl_free(query);
   return rc;
+}
+
+/* An option as configured (a reference stays a reference): for messages. */
+static const char *raw_opt(const mpn__channel *ch, const char *key)
+{
+  for (int i = ch->nopts - 1; i >= 0; i--)
+    if (!strcmp(ch->opts[i].key, key))
+      return ch->opts[i].value;
+  return NULL;
 }
 
 static long parse_long_opt(const mpn__channel *ch, const char *key, long def, long lo, long hi, char *err,
@@ -218,7 +229,8 @@ static long parse_long_opt(const mpn__channel *ch, const char *key, long def, lo
   errno = 0;
   long x = strtol(v, &end, 10);
   if (errno || end == v || *end || x < lo || x > hi) {
-    mpn__add_err(err, errlen, "channel \"%s\": %s=\"%.20s\" is not a number in %ld..%ld", ch->masked, key, v, lo, hi);
+    mpn__add_err(err, errlen, "channel \"%s\": %s=\"%.20s\" is not a number in %ld..%ld", ch->masked, key,
+                 raw_opt(ch, key), lo, hi);
     *rc = MPN_E_BAD_CONFIG;
     return def;
   }
@@ -252,7 +264,8 @@ static void parse_rate(mpn__channel *ch, char *err, size_t errlen, mpn_code *rc)
     }
   }
   if (n <= 0 || n > 10000 || window <= 0) {
-    mpn__add_err(err, errlen, "channel \"%s\": rate=\"%.20s\" is not N/s, N/min, N/h, N/SECONDS or off", ch->masked, v);
+    mpn__add_err(err, errlen, "channel \"%s\": rate=\"%.20s\" is not N/s, N/min, N/h, N/SECONDS or off", ch->masked,
+                 raw_opt(ch, "rate"));
     *rc = MPN_E_BAD_CONFIG;
     return;
   }
@@ -260,16 +273,35 @@ static void parse_rate(mpn__channel *ch, char *err, size_t errlen, mpn_code *rc)
   ch->rate_window_ms = window;
 }
 
+/* header=Name:env:VAR: the value part is the reference. */
+static const char *header_ref(const mpn__opt *o)
+{
+  const char *colon = strcmp(o->key, "header") ? NULL : strchr(o->value, ':');
+  const char *val = colon ? colon + 1 + strspn(colon + 1, " ") : NULL;
+  return val && colon > o->value && mpn__is_ref(val) ? val : NULL;
+}
+
+/* "Name: <resolved value>" */
+static char *resolve_header(const mpn__opt *o, const char *what, char *err, size_t errlen)
+{
+  char *val = mpn__resolve_ref(header_ref(o), what, err, errlen), *line = NULL;
+  if (val && asprintf(&line, "%.*s: %s", (int)(strchr(o->value, ':') - o->value), o->value, val) < 0)
+    line = NULL;
+  free(val);
+  return line;
+}
+
 /* Resolves env:/file: references; secret options must be set when required. */
 static mpn_code resolve_options(mpn__channel *ch, char *err, size_t errlen)
 {
   mpn_code rc = MPN_OK;
   for (int i = 0; i < ch->nopts; i++) {
-    if (!mpn__is_ref(ch->opts[i].value))
+    if (!mpn__is_ref(ch->opts[i].value) && !header_ref(&ch->opts[i]))
       continue;
     char what[1100];
     snprintf(what, sizeof what, "channel \"%s\" option %s", ch->masked, ch->opts[i].key);
-    ch->opts[i].resolved = mpn__resolve_ref(ch->opts[i].value, what, err, errlen);
+    ch->opts[i].resolved = header_ref(&ch->opts[i]) ? resolve_header(&ch->opts[i], what, err, errlen)
+                                                    : mpn__resolve_ref(ch->opts[i].value, what, err, errlen);
     if (!ch->opts[i].resolved)
       rc = MPN_E_BAD_CONFIG;
   }
@@ -383,6 +415,23 @@ static mpn_code parse_resolved(mpn__channel *ch, const char *url, char *err, siz
   return rc == MPN_OK ? finish_channel(ch, err, errlen) : rc;
 }
 
+/* "env:NAME" or "file:/path", possibly followed by "?options" (a config
+ * file's channel section adds its keys that way): the options go on the
+ * URL the reference holds. */
+static char *resolve_spec(const char *spec, const char *masked, char *err, size_t errlen)
+{
+  const char *q = mpn__is_ref(spec) ? strchr(spec, '?') : NULL;
+  if (!q)
+    return mpn__resolve_ref(spec, masked, err, errlen);
+  char *ref = strndup(spec, (size_t)(q - spec)), *out = NULL;
+  char *url = ref ? mpn__resolve_ref(ref, masked, err, errlen) : NULL;
+  if (url && asprintf(&out, "%s%c%s", url, strchr(url, '?') ? '&' : '?', q + 1) < 0)
+    out = NULL;
+  free(ref);
+  free(url);
+  return out;
+}
+
 mpn_code mpn__parse_channel(const char *spec, mpn__channel *ch, char *err, size_t errlen)
 {
   char masked[1024];
@@ -390,7 +439,7 @@ mpn_code mpn__parse_channel(const char *spec, mpn__channel *ch, char *err, size_
   mpn_mask_url(spec, masked, sizeof masked);
   ch->spec = strdup(spec);
   ch->masked = strdup(masked);
-  char *url = ch->spec && ch->masked ? mpn__resolve_ref(spec, masked, err, errlen) : NULL;
+  char *url = ch->spec && ch->masked ? resolve_spec(spec, masked, err, errlen) : NULL;
   mpn_code rc = url ? MPN_OK : ch->spec && ch->masked ? MPN_E_BAD_CONFIG : MPN_E_NO_MEMORY;
   if (rc == MPN_OK && mpn__is_ref(url)) {
     mpn__add_err(err, errlen, "%s holds another reference; it must hold a URL", masked);
@@ -463,4 +512,34 @@ mpn_code mpn__channel_copy(mpn__channel *dst, const mpn__channel *src)
     return MPN_E_NO_MEMORY;
   }
   return MPN_OK;
+}
+
+/* ---- scrubbing answers ------------------------------------------------------------ */
+
+static void blank(char *text, const char *secret, size_t n)
+{
+  if (n < 6)
+    return;   /* too short to be a token, too likely to be a word */
+  for (char *p = text; (p = memmem(p, strlen(p), secret, n)) != NULL;) {
+    memset(p, '*', 3);
+    memmove(p + 3, p + n, strlen(p + n) + 1);
+    p += 3;
+  }
+}
+
+/* A service's answer may quote the request ("no route for POST /services/T0/B0/XYZ"):
+ * every path segment, query value and option value of the channel is blanked. */
+void mpn__scrub(char *text, const mpn__channel *ch)
+{
+  const char *p = ch->url ? strstr(ch->url, "://") : NULL;
+  for (p = p ? p + 3 : NULL; p && *p;) {
+    size_t n = strcspn(p, "/?&=#@:");
+    blank(text, p, n);
+    p += n + (p[n] != '\0');
+  }
+  for (int i = 0; i < ch->nopts; i++) {
+    blank(text, ch->opts[i].value, strlen(ch->opts[i].value));
+    if (ch->opts[i].resolved)
+      blank(text, ch->opts[i].resolved, strlen(ch->opts[i].resolved));
+  }
 }

@@ -44,7 +44,12 @@ long mpn__connect_budget(const mpn__batch *b, long total_ms)
 static void transport_error(mpn__item *it, CURLcode code)
 {
   mpn__verdict *v = &it->last;
-  curl_off_t connected = 0;
+  curl_off_t connected = 0, sent = 0;
+  curl_easy_getinfo(it->a.easy, CURLINFO_CONNECT_TIME_T, &connected);
+  curl_easy_getinfo(it->a.easy, CURLINFO_PRETRANSFER_TIME_T, &sent);   /* 0: the request never left */
+  /* Chat services do not deduplicate: once a request may have reached the
+   * service, only an idempotent one (webhook-id, dedup_key) is sent again. */
+  int may_repeat = !sent || it->ch.kind->idempotent;
   v->retry = 0;
   switch (code) {
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -62,23 +67,20 @@ static void transport_error(mpn__item *it, CURLcode code)
     v->code = MPN_E_TLS;
     break;
   case CURLE_OPERATION_TIMEDOUT:
-    /* Before the connection: nothing was sent, a retry is safe. After: the
-     * service may have posted it; chat services do not deduplicate. */
-    curl_easy_getinfo(it->a.easy, CURLINFO_CONNECT_TIME_T, &connected);
-    v->code = connected ? MPN_E_TIMEOUT : MPN_E_CONNECT;
-    v->retry = !connected;
+    v->code = connected ? MPN_E_TIMEOUT : MPN_E_CONNECT;   /* never connected: no route, the relay may help */
+    v->retry = may_repeat;
     break;
-  case CURLE_GOT_NOTHING:
   case CURLE_SEND_ERROR:
+  case CURLE_GOT_NOTHING:
   case CURLE_RECV_ERROR:
-    v->code = MPN_E_DELIVERY, v->retry = 1;
+    v->code = MPN_E_DELIVERY, v->retry = may_repeat;
     break;
   default:
     v->code = MPN_E_DELIVERY;
   }
   /* curl's own error text can hold the URL: only its fixed description. */
   snprintf(v->detail, sizeof v->detail, "%s%s", curl_easy_strerror(code),
-           code == CURLE_OPERATION_TIMEDOUT && connected ? " (after connecting: not retried, a service may have posted it)" : "");
+           v->retry || may_repeat ? "" : " (the request was sent: not repeated, the service may have posted it)");
 }
 
 void mpn__judge_transfer(mpn__item *it, CURLcode code, long status)
@@ -104,6 +106,7 @@ void mpn__judge_transfer(mpn__item *it, CURLcode code, long status)
   void (*judge)(const mpn__channel *, long, const char *, size_t, mpn__verdict *) =
       it->ch.kind->judge ? it->ch.kind->judge : mpn__judge_http;
   judge(&it->ch, status, it->resp, it->resp_len, v);
+  mpn__scrub(v->detail, &it->ch);   /* the detail quotes the answer, which may quote the request */
 }
 
 /* ---- building a batch -------------------------------------------------------- */

@@ -27,6 +27,12 @@ static struct engine {
   pid_t pid;
 } E = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0};
 
+static void wake_engine(void)
+{
+  if (E.multi)
+    curl_multi_wakeup(E.multi);
+}
+
 static void set_common(const mpn__batch *b, const mpn__item *it, CURL *e, long total_ms, long connect_ms)
 {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);   /* never touch the process's signals */
@@ -81,12 +87,6 @@ static long remaining_ms(const mpn__batch *b, int64_t now)
   return (long)((b->deadline - now) / 1000000);
 }
 
-static void wake_engine(void)
-{
-  if (E.multi)
-    curl_multi_wakeup(E.multi);
-}
-
 static int start_custom(mpn__item *it, int64_t now)
 {
   if (mpn__custom_start(it, &E.lock, wake_engine) != 0)
@@ -122,6 +122,8 @@ static int start_attempt(mpn__item *it, int64_t now)
   return 0;
 }
 
+static unsigned jitter_seed;   /* under E.lock */
+
 /* The next attempt's time, or -1 when there should be none. */
 static int64_t retry_at(const mpn__item *it, int64_t now)
 {
@@ -131,7 +133,7 @@ static int64_t retry_at(const mpn__item *it, int64_t now)
   if (wait < 0) {   /* exponential from 500 ms, capped at 30 s, with jitter so ranks never sync */
     wait = 500L << (it->attempts - 1 < 6 ? it->attempts - 1 : 6);
     wait = wait > 30000 ? 30000 : wait;
-    wait += (long)((unsigned)rand() % (unsigned)(wait / 5 + 1));
+    wait += (long)((unsigned)rand_r(&jitter_seed) % (unsigned)(wait / 5 + 1));   /* our own seed: never the program's rand() */
   }
   int64_t at = now + (int64_t)wait * 1000000;
   return at < it->batch->deadline ? at : -1;
@@ -251,9 +253,10 @@ static void *engine_main(void *arg)
     curl_multi_perform(E.multi, &running);
     read_finished(mpn__now_ns());
     reap();
+    int idle = E.batches == NULL;
     pthread_mutex_unlock(&E.lock);
     /* Idle, the thread sleeps until curl_multi_wakeup: no periodic wake-ups in a healthy job. */
-    curl_multi_poll(E.multi, NULL, 0, E.batches ? (int)(wait > 1000 ? 1000 : wait) : 60000, NULL);
+    curl_multi_poll(E.multi, NULL, 0, idle ? 60000 : (int)(wait > 1000 ? 1000 : wait), NULL);
     pthread_mutex_lock(&E.lock);
   }
   return NULL;
@@ -262,6 +265,10 @@ static void *engine_main(void *arg)
 /* After fork the child has no engine thread: start a fresh one if it sends. */
 static void child_after_fork(void)
 {
+  for (mpn__batch *b = E.batches; b; b = b->next)   /* the parent's locks on its spooled files stay the parent's */
+    for (int i = 0; i < b->n; i++)
+      if (b->items[i].spool_fd >= 0)
+        close(b->items[i].spool_fd);
   pthread_mutex_init(&E.lock, NULL);
   pthread_cond_init(&E.done, NULL);
   E.started = 0;
@@ -293,6 +300,7 @@ static int engine_start(void)
     pthread_atfork(NULL, NULL, child_after_fork);
   E.started = 1;
   E.pid = getpid();
+  jitter_seed = (unsigned)(mpn__wall_ns() ^ (getpid() << 16));
   return 0;
 }
 
@@ -332,7 +340,6 @@ void mpn__deliver_prime(void)
 {
   /* Loads OpenSSL and the CA store before any fault, not during one. */
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  srand((unsigned)(mpn__wall_ns() ^ getpid()));
   pthread_mutex_lock(&E.lock);
   engine_start();
   pthread_mutex_unlock(&E.lock);
@@ -356,13 +363,25 @@ int mpn__engine_add(mpn__batch *b)
   return rc;
 }
 
+/* Waits for the batch or the deadline. Past the deadline the engine ends the
+ * batch's items itself (schedule()); a short grace lets it do so, so that no
+ * transfer is still running when the caller reads results or releases a
+ * spooled file (a flush that let go of a file still being delivered could
+ * see it posted twice). */
+#define END_GRACE_NS 100000000LL   /* inside the crash path's send margin (agent.c) */
+
 int mpn__batch_wait(mpn__batch *b, int64_t deadline)
 {
   pthread_mutex_lock(&E.lock);
+  int woke = 0;
   while (b->pending > 0) {
-    int64_t left = deadline - mpn__now_ns();
-    if (left <= 0)
+    int64_t now = mpn__now_ns();
+    int64_t until = now < deadline ? deadline : deadline + END_GRACE_NS;
+    if (now >= until)
       break;
+    if (now >= deadline && !woke++)
+      wake_engine();
+    int64_t left = until - now;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);   /* the condvar's clock */
     int64_t abs = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + (left < 100000000 ? left : 100000000);
@@ -375,23 +394,40 @@ int mpn__batch_wait(mpn__batch *b, int64_t deadline)
   return all;
 }
 
+/* One item's outcome, copied under the lock: the callback runs without it,
+ * so it may send a follow-up message or block on a slow stdout. */
+typedef struct snapshot {
+  mpn_result r;
+  char detail[256];
+  char spool[MPN__PATH_MAX + 128];
+} snapshot;
+
+static void take_snapshot(const mpn__batch *b, const mpn__item *it, snapshot *s)
+{
+  mpn_code code = it->state == MPN__ITEM_DONE ? it->result : MPN_E_TIMEOUT;
+  mpn__strlcpy(s->detail, code == MPN_OK ? "" : it->last.detail[0] ? it->last.detail : "no answer within the time budget",
+               sizeof s->detail);
+  mpn__strlcpy(s->spool, code != MPN_OK ? it->spool_path : "", sizeof s->spool);
+  s->r = (mpn_result){it->ch.masked, code, it->http_status, s->detail, it->attempts,
+                      it->route == MPN__ROUTE_LOCAL ? "local" : it->route == MPN__ROUTE_RELAY ? "relay" : "direct",
+                      s->spool[0] ? s->spool : NULL, b->id};
+}
+
 int mpn__batch_results(mpn__batch *b, mpn_result_fn cb, void *arg)
 {
+  snapshot *snaps = calloc((size_t)(b->n ? b->n : 1), sizeof *snaps);
+  if (!snaps)
+    return 0;
   int ok = 0;
   pthread_mutex_lock(&E.lock);
   for (int i = 0; i < b->n; i++) {
-    mpn__item *it = &b->items[i];
-    int done = it->state == MPN__ITEM_DONE;
-    mpn_code code = done ? it->result : MPN_E_TIMEOUT;
-    ok += code == MPN_OK;
-    mpn_result r = {it->ch.masked, code, it->http_status,
-                    code == MPN_OK ? "" : it->last.detail[0] ? it->last.detail : "no answer within the time budget",
-                    it->attempts, it->route == MPN__ROUTE_LOCAL ? "local" : it->route == MPN__ROUTE_RELAY ? "relay" : "direct",
-                    code != MPN_OK && it->spool_path[0] ? it->spool_path : NULL, b->id};
-    if (cb)
-      cb(&r, arg);
+    take_snapshot(b, &b->items[i], &snaps[i]);
+    ok += snaps[i].r.code == MPN_OK;
   }
   pthread_mutex_unlock(&E.lock);
+  for (int i = 0; cb && i < b->n; i++)
+    cb(&snaps[i].r, arg);   /* masked names and ids never change after submit */
+  free(snaps);
   return ok;
 }
 

@@ -25,10 +25,11 @@ int mpn__relay_switch(mpn__item *it, CURLcode code)
     it->route = MPN__ROUTE_RELAY;
     return 1;
   }
-  /* The relay refused or is unreachable: the direct route is worth another
-   * try, through the normal retry schedule. */
-  if (it->last.code == MPN_E_RELAY || it->last.code == MPN_E_CONNECT || it->last.code == MPN_E_DNS)
-    it->route = MPN__ROUTE_DIRECT;
+  /* The relay refused or is unreachable: in auto mode the direct route is
+   * worth another try, through the normal retry schedule. */
+  if (b->relay_mode == MPN__RELAY_AUTO &&
+      (it->last.code == MPN_E_RELAY || it->last.code == MPN_E_CONNECT || it->last.code == MPN_E_DNS))
+    it->route = MPN__ROUTE_DIRECT;   /* "always" means always: no direct attempt, ever */
   return 0;
 }
 

@@ -27,6 +27,13 @@ mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t e
     mpn_options_free(opts);
     return MPN_E_NO_MEMORY;
   }
+  if (mpn__env_flag("MPINOTIFY_DISABLE")) {   /* "the library does nothing at all" */
+    mpn_options_free(opts);
+    free(*out);
+    *out = NULL;
+    mpn__add_err(err, errlen, "MPINOTIFY_DISABLE is set: nothing is sent");
+    return MPN_E_DISABLED;
+  }
   mpn_code rc = mpn__config_load(&(*out)->cfg, opts, err, errlen);
   mpn_options_free(opts);
   mpn__deliver_prime();
@@ -207,13 +214,27 @@ static int start_one(const mpn_sender *s, flushing *f, int64_t deadline, tally *
   mpn__send_opts_from(&o, &s->cfg);
   o.no_spool = 1;   /* it is already in the spool: the flush removes it when delivered */
   f->b = mpn__submit(&f->ch, 1, f->f.msg, deadline, &o);
+  if (!f->b)
+    report_unusable(f, "out of memory", t);
   return f->b != NULL;
+}
+
+const char *mpn_sender_spool_dir(const mpn_sender *s)
+{
+  return s ? s->cfg.spool_dir : NULL;
 }
 
 mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg)
 {
   if (!s)
     return MPN_E_INVALID_ARGUMENT;
+  char err[1024] = "";
+  if (access(s->cfg.spool_dir, F_OK) != 0)
+    return MPN_OK;   /* no spool yet: nothing was ever kept */
+  if (mpn__spool_prepare(s->cfg.spool_dir, err, sizeof err) != 0) {   /* another user's directory: never read it */
+    mpn__log_error("%s; not flushing it", err);
+    return MPN_E_SPOOL;
+  }
   tally t = {cb, arg, MPN_OK};
   void *it = NULL;
   flushing fs[FLUSH_GROUP];

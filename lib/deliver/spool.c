@@ -94,6 +94,7 @@ int mpn__spool_write(const char *dir, const mpn_message *m, const mpn__channel *
   int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
   if (fd < 0) {
     free(text);
+    path[0] = '\0';   /* nothing was kept: no result may name it */
     return -1;
   }
   /* Locked before it becomes visible: no flush can take it while we send. */
@@ -102,6 +103,7 @@ int mpn__spool_write(const char *dir, const mpn_message *m, const mpn__channel *
   if (!ok) {
     unlink(tmp);
     close(fd);
+    path[0] = '\0';
     return -1;
   }
   return fd;
@@ -162,10 +164,21 @@ static int load(const char *path, int fd, mpn__spooled *out)
     return 1;
   mpn_message_free(out->msg);
   out->msg = NULL;
-  char bad[MPN__PATH_MAX + 8];
+  char bad[sizeof out->path + 8];
   snprintf(bad, sizeof bad, "%s.bad", path);
   if (rename(path, bad) == 0)
     mpn__log_warn("spool file %s is not a spooled message; renamed to *.bad", path);
+  return 0;
+}
+
+/* Only our own regular files: a planted message could name any destination
+ * and refer to our secrets (env:NAME) to have us send them there. */
+static int ours(int fd, const char *path)
+{
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 022))
+    return 1;
+  mpn__log_warn("spool file %s is not a regular file of yours, private to you: not sent", path);
   return 0;
 }
 
@@ -183,10 +196,10 @@ int mpn__spool_next(const char *dir, void **state, mpn__spooled *out)
   while (it->next < it->n) {
     memset(out, 0, sizeof *out);
     snprintf(out->path, sizeof out->path, "%s/%s", it->dir, it->names[it->next++]->d_name);
-    out->fd = open(out->path, O_RDWR | O_CLOEXEC);
+    out->fd = open(out->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (out->fd < 0)
       continue;
-    if (flock(out->fd, LOCK_EX | LOCK_NB) == 0 && load(out->path, out->fd, out))
+    if (ours(out->fd, out->path) && flock(out->fd, LOCK_EX | LOCK_NB) == 0 && load(out->path, out->fd, out))
       return 1;
     close(out->fd);   /* in flight in a live process, gone, or not ours */
   }

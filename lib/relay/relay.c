@@ -16,7 +16,7 @@
 typedef struct relayed {
   struct relayed *next;
   mpn__batch *b;
-  char key[200];   /* message id + channel spec hash: duplicates are dropped */
+  char *key;   /* message id + "\n" + channel spec: the same pair twice is delivered once */
 } relayed;
 
 struct mpn_relay {
@@ -41,11 +41,13 @@ static int seen(mpn_relay *r, const char *key)
 
 static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
 {
-  char err[1024] = "", key[200];
+  char err[1024] = "", *key = NULL;
   mpn__channel ch;
-  snprintf(key, sizeof key, "%.40s %zx", id, strlen(spec) * 2654435761u ^ (size_t)spec[strlen(spec) / 2]);
+  if (asprintf(&key, "%s\n%s", id, spec) < 0)
+    return -1;
   if (mpn__parse_channel(spec, &ch, err, sizeof err) != MPN_OK) {
     mpn__log_error("relayed message %s: %s", id, err);
+    free(key);
     return -1;
   }
   char *text = json_dumps(msg, JSON_COMPACT);
@@ -56,10 +58,14 @@ static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
   mpn__send_opts_from(&o, r->cfg);
   o.relay_mode = MPN__RELAY_OFF;   /* never back to a relay */
   pthread_mutex_lock(&r->lock);
-  int dup = seen(r, key);
+  int dup = seen(r, key), ok = dup;
   if (!dup && m && x) {
-    mpn__strlcpy(x->key, key, sizeof x->key);
     x->b = mpn__submit(&ch, 1, m, mpn__now_ns() + (int64_t)r->cfg->timeout_ms * 1000000, &o);
+    ok = x->b != NULL;   /* not taken: the rank keeps its copy and tries again */
+  }
+  if (ok && !dup) {
+    x->key = key;
+    key = NULL;
     x->next = r->list;
     r->list = x;
     x = NULL;
@@ -67,9 +73,10 @@ static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
   r->duplicates += dup;
   pthread_mutex_unlock(&r->lock);
   free(x);
+  free(key);
   mpn_message_free(m);
   mpn__channel_free(&ch);
-  return m ? 0 : -1;
+  return ok ? 0 : -1;
 }
 
 static int on_frame(const char *plain, size_t len, void *arg)
@@ -143,6 +150,7 @@ void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
       mpn__batch_results(x->b, cb, arg);
       mpn__batch_release(x->b);
     }
+    free(x->key);
     free(x);
   }
   unsetenv("MPINOTIFY_RELAY_KEY");
