@@ -862,5 +862,26 @@ def sink_selftest(t):
     check(hang.posts()[0]["status"] is None, "mode hang recorded a status it never served")
 
 
+# -- a channel kind of the program's own ----------------------------------------------
+
+@case
+def custom_channel_crash(t):
+    # A linked program registers "memo" before MPI_Init; MPINOTIFY_URLS names a memo:// channel.
+    # Its crash is reported once, through the program's function, with a spooled copy removed after.
+    memo = os.path.join(t.dir, "memo.jsonl")
+    prog = t.paths.prog("custom_channel")
+    base = t.mpirun(NP, prog, ["1,3,6"], preload=False, env={"MPINOTIFY_DISABLE": "1"})
+    r = t.mpirun(NP, prog, ["1,3,6"], preload=False, env={"MPINOTIFY_URLS": f"memo://{memo}"})
+    check(r.rc == base.rc == 139, f"exit status {r.rc} with the memo channel, {base.rc} disabled (want 139)")
+    check(os.path.exists(memo), "the memo channel's function was never called")
+    with open(memo) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    check(len(lines) == 1, f"expected one report in the memo file, got {len(lines)}")
+    check_report(lines[0], world_size=NP)
+    check(lines[0]["ranks"] == [1, 3, 6], f"ranks {lines[0]['ranks']} != [1, 3, 6]")
+    check(not any("unknown channel kind" in line for line in r.lines()), "memo:// was reported as unknown")
+    check(not [f for f in os.listdir(t.spool) if f.endswith(".msg")], "the delivered report stayed in the spool")
+
+
 if __name__ == "__main__":
     sys.exit(main(CASES))
