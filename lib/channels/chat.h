@@ -49,7 +49,8 @@ static inline size_t chat_measure(const char *s, chat_cost cost)
 }
 
 /* A malloc'd copy of s costing at most `max`, clipped by mpn__clip (at a
- * line where possible, ending in "... (shortened)"). NULL stays NULL. */
+ * line where possible, ending in "... (shortened)"), without trailing line
+ * breaks. NULL stays NULL. */
 static inline char *chat_fit(const char *s, size_t max, chat_cost cost)
 {
   if (!s)
@@ -58,8 +59,11 @@ static inline char *chat_fit(const char *s, size_t max, chat_cost cost)
   for (;;) {
     char *c = mpn__clip(s, n, 1);
     size_t m = c ? chat_measure(c, cost) : 0;
-    if (!c || m <= max || n <= 20)
+    if (!c || m <= max || n <= 20) {
+      for (size_t len = c ? strlen(c) : 0; len && c[len - 1] == '\n'; len--)
+        c[len - 1] = '\0';
       return c;
+    }
     free(c);
     n -= (m - max < n - 20) ? m - max : n - 20;
   }

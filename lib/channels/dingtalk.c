@@ -28,12 +28,22 @@ static int is_yes(const char *s)
   return s && (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"));
 }
 
+/* The value of the i-th option, or NULL: `at` may be repeated. */
+static const char *opt_at(const mpn__channel *ch, int i)
+{
+  const mpn__opt *o = &ch->opts[i];
+  return strcmp(o->key, "at") ? NULL : o->resolved ? o->resolved : o->value;
+}
+
 static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
 {
-  const char *at = mpn__channel_opt(ch, "at"), *all = mpn__channel_opt(ch, "at_all");
-  if (at && (!*at || at[strspn(at, "0123456789+-, ")])) {
-    mpn__add_err(err, errlen, "channel \"%s\": at=... must be mobile numbers separated by commas", ch->masked);
-    return MPN_E_BAD_CONFIG;
+  const char *all = mpn__channel_opt(ch, "at_all");
+  for (int i = 0; i < ch->nopts; i++) {
+    const char *at = opt_at(ch, i);
+    if (at && (!*at || at[strspn(at, "0123456789+-,")])) {
+      mpn__add_err(err, errlen, "channel \"%s\": at=... must be mobile numbers (comma: %%2C in a URL)", ch->masked);
+      return MPN_E_BAD_CONFIG;
+    }
   }
   if (all && !is_yes(all) && strcmp(all, "no") && strcmp(all, "false") && strcmp(all, "0")) {
     mpn__add_err(err, errlen, "channel \"%s\": at_all=%.10s is neither yes nor no", ch->masked, all);
@@ -56,26 +66,27 @@ static char *signed_url(const mpn__channel *ch)
   return url;
 }
 
-/* Mentions, for failures only: "at" with the mobiles, and their @tokens in
- * the text (DingTalk renders a mention only when both are there). */
+/* Mentions, for failures only: "at" with the mobiles (at=, repeatable,
+ * each a comma-separated list), and their @tokens in the text (DingTalk
+ * renders a mention only when both are there). */
 static json_t *mentions(const mpn__channel *ch, const mpn__view *v, mpn__buf *text)
 {
-  const char *at = mpn__channel_opt(ch, "at");
   int all = is_yes(mpn__channel_opt(ch, "at_all"));
-  if (!v->failure || (!at && !all))
-    return NULL;
   json_t *mobiles = json_array();
-  const char *p = at ? at : "";
-  while (*p) {
-    p += strspn(p, ", ");
-    size_t n = strcspn(p, ", ");
-    if (n) {
-      char *one = strndup(p, n);
-      json_array_append_new(mobiles, mpn__jstr(one));
-      mpn__buf_add(text, "%s@%s", json_array_size(mobiles) == 1 ? "\n\n" : " ", one);
-      free(one);
+  for (int i = 0; v->failure && mobiles && i < ch->nopts; i++) {
+    for (const char *p = opt_at(ch, i); p && *p;) {
+      p += strspn(p, ",");
+      size_t n = strcspn(p, ",");
+      if (n) {
+        json_array_append_new(mobiles, json_stringn(p, n));
+        mpn__buf_add(text, "%s@%.*s", json_array_size(mobiles) == 1 ? "\n" : " ", (int)n, p);
+      }
+      p += n;
     }
-    p += n;
+  }
+  if (!v->failure || (!json_array_size(mobiles) && !all)) {
+    json_decref(mobiles);
+    return NULL;
   }
   return json_pack("{s:o, s:b}", "atMobiles", mobiles, "isAtAll", all);
 }
@@ -83,6 +94,13 @@ static json_t *mentions(const mpn__channel *ch, const mpn__view *v, mpn__buf *te
 static const char *marker(const mpn__view *v)
 {
   return v->failure ? "\xf0\x9f\x94\xb4" : !strcmp(v->severity, "warning") ? "\xf0\x9f\x9f\xa0" : "\xf0\x9f\x94\xb5";
+}
+
+/* What is left of `room` after s (a clipped part may exceed a tiny room). */
+static size_t rest(size_t room, const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  return n < room ? room - n : 0;
 }
 
 /* The message with its long parts (ranks, text, backtrace) within `room` bytes. */
@@ -104,17 +122,18 @@ static json_t *build(const mpn__channel *ch, const mpn__view *v, size_t room)
   for (int i = 0; i < v->nfacts; i++)
     mpn__buf_add(&t, "- **%s:** %s\n", v->facts[i].label, v->facts[i].value);
   char *ranks = mpn__clip(v->ranks, room / 4, 0);
-  size_t used = ranks ? strlen(ranks) : 0;
-  char *bt = mpn__clip(v->backtrace, v->text ? (room - used) / 2 : room - used, 0);
-  used += bt ? strlen(bt) : 0;
-  char *text = mpn__clip(v->text, room - used, 0);
+  size_t left = rest(room, ranks);
+  char *bt = mpn__clip(v->backtrace, v->text ? left / 2 : left, 0);
+  left = rest(left, bt);
+  char *text = mpn__clip(v->text, left, 0);
   if (ranks)
-    mpn__buf_add(&t, "\n**Ranks:** %s\n", ranks);
+    mpn__buf_add(&t, "\n**Rank list:** %s\n", ranks);
   if (text)
     mpn__buf_add(&t, "\n%s\n", text);
   if (bt && *bt) {
     mpn__buf_add(&t, "\n**Backtrace**\n\n");
-    for (char *line = strtok(bt, "\n"); line; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    for (char *line = strtok_r(bt, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
       mpn__buf_add(&t, "> %s\n", line);
   }
   json_t *at = mentions(ch, v, &t);
@@ -141,7 +160,7 @@ static json_t *fitted(const mpn__channel *ch, const mpn__view *v)
     if (!o || n <= DT_LIMIT || room == 0)
       return o;
     json_decref(o);
-    room = n - DT_LIMIT + 64 < room ? room - (n - DT_LIMIT) - 64 : room / 2;   /* escapes cost more than a byte */
+    room = room * DT_LIMIT / n > 64 ? room * DT_LIMIT / n - 64 : 0;   /* in proportion: escapes cost more than a byte */
   }
 }
 

@@ -1,5 +1,7 @@
-/* feishu.c - Feishu / Lark custom bots (open.feishu.cn, open.larksuite.com).
- * Errors come as a non-zero "code" in the body; 100 per minute, 5 per second. */
+/* feishu.c - Feishu / Lark custom bots (open.feishu.cn, open.larksuite.com):
+ * an interactive card coloured by severity. Errors come as a non-zero "code"
+ * in the body; 100 per minute, 5 per second; a body over 20 KB is refused, so
+ * the long parts are shortened until the card fits FS_LIMIT. */
 #include "core/mpn.h"
 
 #include <jansson.h>
@@ -7,10 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const options[] = {"secret", NULL};
+#define FS_LIMIT 19000     /* bytes of the card; the signature adds < 100 */
+#define FS_TITLE_MAX 2000  /* only an absurd title is cut: it is a fact */
+
+static const char *const options[] = {"secret", "at_all", NULL};
 static const char *const secrets[] = {"secret", NULL};
 static const long long rate_codes[] = {11232, 0};
-static const long long fatal_codes[] = {19021, 19022, 19024, 0};   /* signature, IP, keyword */
+static const long long fatal_codes[] = {19021, 19022, 19024, 9499, 0};   /* signature, IP, keyword, bad request */
 
 static int match(const char *host, const char *path)
 {
@@ -18,11 +23,133 @@ static int match(const char *host, const char *path)
          !strncmp(path, "/open-apis/bot/", 15);
 }
 
+static int at_all(const mpn__channel *ch)
+{
+  const char *s = mpn__channel_opt(ch, "at_all");
+  return s && (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"));
+}
+
+static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
+{
+  const char *s = mpn__channel_opt(ch, "at_all");
+  if (s && !at_all(ch) && strcmp(s, "no") && strcmp(s, "false") && strcmp(s, "0")) {
+    mpn__add_err(err, errlen, "channel \"%s\": at_all=%.10s is neither yes nor no", ch->masked, s);
+    return MPN_E_BAD_CONFIG;
+  }
+  return MPN_OK;
+}
+
+/* red: failures; orange: warnings; green: info that says something worked
+ * (a channel test, a job that succeeded); blue: other information. */
+static const char *template_of(const mpn_message *m, const mpn__view *v)
+{
+  const char *status = mpn__msg_str(m, "status");
+  if (v->failure)
+    return "red";
+  if (!strcmp(v->severity, "warning"))
+    return "orange";
+  if (!strcmp(v->event, "test") || (status && (!strcmp(status, "ok") || !strcmp(status, "success"))))
+    return "green";
+  return "blue";
+}
+
+static void add_md(json_t *elements, const char *content)
+{
+  json_array_append_new(elements, json_pack("{s:s, s:{s:s, s:o}}", "tag", "div", "text", "tag", "lark_md",
+                                            "content", mpn__jstr(content)));
+}
+
+/* Free text may not mention anyone: "<at" is broken with a zero-width space. */
+static char *defused(const char *s)
+{
+  mpn__buf b = {malloc(256), 0, 256};
+  if (!s || !b.p) {
+    free(b.p);
+    return NULL;
+  }
+  b.p[0] = '\0';
+  for (const char *at; (at = strstr(s, "<at")); s = at + 1)
+    mpn__buf_add(&b, "%.*s<\xe2\x80\x8b", (int)(at - s), s);
+  mpn__buf_add(&b, "%s", s);
+  return b.p;
+}
+
+static size_t rest(size_t room, const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  return n < room ? room - n : 0;
+}
+
+/* The card with its long parts (ranks, text, backtrace) within `room` bytes. */
+static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room)
+{
+  json_t *el = json_array();
+  mpn__buf b = {malloc(512), 0, 512};
+  if (!el || !b.p) {
+    json_decref(el);
+    free(b.p);
+    return NULL;
+  }
+  b.p[0] = '\0';
+  for (int i = 0; i < v->nfacts; i++)
+    mpn__buf_add(&b, "%s**%s:** %s", i ? "\n" : "", v->facts[i].label, v->facts[i].value);
+  if (v->nfacts)
+    add_md(el, b.p);
+  char *ranks = mpn__clip(v->ranks, room / 4, 0);
+  size_t left = rest(room, ranks);
+  char *bt = mpn__clip(v->backtrace, v->text ? left / 2 : left, 0);
+  char *text = mpn__clip(v->text, rest(left, bt), 0), *safe = defused(text);
+  b.len = 0;
+  if (ranks) {
+    mpn__buf_add(&b, "**Rank list:** %s", ranks);
+    add_md(el, b.p);
+  }
+  if (safe && *safe)
+    add_md(el, safe);
+  b.len = 0;
+  if (bt && *bt) {
+    size_t n = strlen(bt);
+    while (n && bt[n - 1] == '\n')
+      n--;
+    mpn__buf_add(&b, "**Backtrace**\n```\n%.*s\n```", (int)n, bt);
+    add_md(el, b.p);
+  }
+  if (v->failure && at_all(ch))
+    add_md(el, "<at id=all></at>");
+  b.len = 0;
+  mpn__buf_add(&b, "mpinotify \xc2\xb7 %s%s%s", v->event, v->timestamp ? " \xc2\xb7 " : "", v->timestamp ? v->timestamp : "");
+  json_array_append_new(el, json_pack("{s:s, s:[{s:s, s:o}]}", "tag", "note", "elements", "tag", "plain_text",
+                                      "content", mpn__jstr(b.p)));
+  char *title = mpn__clip(v->title, FS_TITLE_MAX, 0);
+  json_t *o = json_pack("{s:s, s:{s:{s:b}, s:{s:{s:s, s:o}, s:s}, s:o}}", "msg_type", "interactive", "card",
+                        "config", "wide_screen_mode", 1, "header", "title", "tag", "plain_text", "content",
+                        mpn__jstr(title), "template", template_of(m, v), "elements", el);
+  free(title);
+  free(ranks);
+  free(bt);
+  free(text);
+  free(safe);
+  free(b.p);
+  return o;
+}
+
+static json_t *fitted(const mpn__channel *ch, const mpn_message *m, const mpn__view *v)
+{
+  size_t room = FS_LIMIT, n = 0;
+  json_t *o = NULL;
+  while ((o = build(ch, m, v, room)) && (n = json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT)) > FS_LIMIT &&
+         room > 0) {
+    json_decref(o);   /* too long: shorten in proportion (escapes cost more than a byte) */
+    room = room * FS_LIMIT / n > 64 ? room * FS_LIMIT / n - 64 : 0;
+  }
+  return o;
+}
+
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  char *text = mpn__message_text(m, 0);
-  json_t *o = json_pack("{s:s, s:{s:o}}", "msg_type", "text", "content", "text", mpn__jstr(text ? text : ""));
-  free(text);
+  mpn__view *v = mpn__view_new(m);
+  json_t *o = v ? fitted(ch, m, v) : NULL;
+  mpn__view_free(v);
   const char *secret = mpn__channel_opt(ch, "secret");
   if (o && secret) {   /* signed bots: timestamp (seconds, a string) and sign in the body */
     long long ts = (long long)(mpn__wall_ns() / 1000000000);
@@ -33,7 +160,7 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
     json_object_set_new(o, "sign", sig ? json_string(sig) : json_null());
     free(sig);
   }
-  return mpn__json_post(a, ch->url, o);
+  return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }
 
 static void judge(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v)
@@ -44,5 +171,5 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 
 const mpn__kind mpn__kind_feishu = {
   .name = "feishu", .options = options, .secrets = secrets, .rate_n = 5, .rate_window_ms = 1000,
-  .match = match, .prepare = prepare, .judge = judge,
+  .match = match, .validate = validate, .prepare = prepare, .judge = judge,
 };

@@ -1,11 +1,18 @@
-/* pagerduty.c - PagerDuty Events API v2: the routing key in the body, a
- * dedup_key from the failure signature so repeats group into one incident. */
+/* pagerduty.c - PagerDuty Events API v2: a trigger event with the routing
+ * key in the body. Crashes get a dedup_key from the job and the failure
+ * signature, so repeats of the same failure group into one incident. 202 is
+ * success, 400 is final, 429 and 5xx are retried (mpn__judge_http). */
 #include "core/mpn.h"
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#define PD_LIMIT 512000    /* bytes of the event (the service takes 512 KB) */
+#define PD_SUMMARY 1024    /* characters */
+#define PD_DEDUP 255       /* characters */
 
 static const char *const options[] = {"routing_key", NULL};
 static const char *const secrets[] = {"routing_key", NULL};
@@ -19,21 +26,104 @@ static int match(const char *host, const char *path)
 
 static const char *pd_severity(const char *sev)
 {
-  return sev && (!strcmp(sev, "critical") || !strcmp(sev, "error") || !strcmp(sev, "warning")) ? sev : "info";
+  return !strcmp(sev, "critical") || !strcmp(sev, "error") || !strcmp(sev, "warning") ? sev : "info";
+}
+
+/* "mpinotify:<job>:<signature>" for crashes (the job cut on a character
+ * boundary so the key stays within PD_DEDUP bytes); else the message's id,
+ * which every retry and flush of the message keeps. */
+static json_t *dedup_key(const mpn_message *m, const mpn__view *v)
+{
+  char key[PD_DEDUP + 1];
+  if (!strcmp(v->event, "crash") && v->signature) {
+    const char *job = v->job ? v->job : "";
+    size_t room = PD_DEDUP - strlen("mpinotify::") - strnlen(v->signature, 64), n = strlen(job);
+    while (n > room || (n > 0 && (job[n] & 0xc0) == 0x80))
+      n--;
+    snprintf(key, sizeof key, "mpinotify:%.*s:%.64s", (int)n, job, v->signature);
+  } else {
+    snprintf(key, sizeof key, "mpinotify:%s", m->id);
+  }
+  return mpn__jstr(key);
+}
+
+/* The leader's host for crashes (where it happened), else this host. */
+static json_t *source(const mpn_message *m)
+{
+  json_t *leader = json_object_get((json_t *)m->doc, "leader");
+  const char *h = json_string_value(json_object_get(leader, "hostname"));
+  char host[MPN__HOST_MAX] = "";
+  if (!h && gethostname(host, sizeof host - 1) != 0)
+    strcpy(host, "unknown");
+  return mpn__jstr(h ? h : host);
+}
+
+static size_t rest(size_t room, const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  return n < room ? room - n : 0;
+}
+
+static void detail(json_t *d, const char *key, char *value)
+{
+  if (value)
+    json_object_set_new(d, key, mpn__jstr(value));
+  free(value);
+}
+
+/* custom_details: the facts, then the long parts within `room` bytes. */
+static json_t *details(const mpn__view *v, size_t room)
+{
+  json_t *d = json_object();
+  for (int i = 0; d && i < v->nfacts; i++)
+    json_object_set_new(d, v->facts[i].label, mpn__jstr(v->facts[i].value));
+  if (v->command)
+    json_object_set_new(d, "Command", mpn__jstr(v->command));
+  char *bt = mpn__clip(v->backtrace, room / 4, 0);
+  size_t left = rest(room, bt);
+  char *ranks = mpn__clip(v->ranks, left / 3, 0);
+  left = rest(left, ranks);
+  char *procs = mpn__clip(v->processes, v->text ? left / 2 : left, 0);
+  char *text = mpn__clip(v->text, rest(left, procs), 0);
+  detail(d, "Rank list", ranks);
+  detail(d, "Text", text);
+  detail(d, "Backtrace", bt);
+  detail(d, "Processes", procs);
+  return d;
+}
+
+static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room)
+{
+  char *summary = mpn__clip(v->title, PD_SUMMARY, 1);
+  json_t *p = json_pack("{s:o, s:o, s:s}", "summary", mpn__jstr(summary), "source", source(m), "severity",
+                        pd_severity(v->severity));
+  free(summary);
+  if (p && v->timestamp)
+    json_object_set_new(p, "timestamp", mpn__jstr(v->timestamp));
+  if (p && v->job)
+    json_object_set_new(p, "component", mpn__jstr(v->job));
+  if (p && v->hosts)
+    json_object_set_new(p, "group", mpn__jstr(v->hosts));
+  if (p) {
+    json_object_set_new(p, "class", mpn__jstr(v->event));
+    json_object_set_new(p, "custom_details", details(v, room));
+  }
+  return json_pack("{s:s, s:s, s:o, s:o, s:s}", "routing_key", mpn__channel_opt(ch, "routing_key"), "event_action",
+                   "trigger", "dedup_key", dedup_key(m, v), "payload", p, "client", "mpinotify");
 }
 
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  const char *sig = mpn__msg_str(m, "signature");
-  char host[MPN__HOST_MAX] = "";
-  gethostname(host, sizeof host - 1);
-  json_t *o = json_pack("{s:s, s:s, s:{s:o, s:s, s:s, s:O}}", "routing_key", mpn__channel_opt(ch, "routing_key"),
-                        "event_action", "trigger", "payload", "summary", mpn__jstr(mpn__message_title(m)),
-                        "source", host, "severity", pd_severity(mpn__msg_str(m, "severity")),
-                        "custom_details", (json_t *)m->doc);
-  if (o && sig)
-    json_object_set_new(o, "dedup_key", mpn__jstr(sig));
-  return mpn__json_post(a, ch->url, o);
+  mpn__view *v = mpn__view_new(m);
+  json_t *o = NULL;
+  for (size_t room = PD_LIMIT, n; v && (o = build(ch, m, v, room)); json_decref(o)) {
+    n = json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    if (n <= PD_LIMIT || room == 0)
+      break;
+    room = room * PD_LIMIT / n > 64 ? room * PD_LIMIT / n - 64 : 0;   /* in proportion: escapes cost more than a byte */
+  }
+  mpn__view_free(v);
+  return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }
 
 const mpn__kind mpn__kind_pagerduty = {

@@ -125,7 +125,7 @@ static void add_code(build *bd, const char *label, const char *text, size_t max)
 /* The free text: as many sections as the budget allows. */
 static void add_text(build *bd, const char *text, size_t max)
 {
-  if (!text || !*text || max < 40)
+  if (!text || !*text || (max < 40 && max < cost(text)))
     return;
   char *c = chat_fit(text, max, chat_cost_entities);
   for (const char *p = c; p && *p;) {

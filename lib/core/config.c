@@ -95,13 +95,27 @@ static mpn_code add_channel(mpn__config *cfg, const char *spec, char *err, size_
   return MPN_OK;
 }
 
-/* Splits at white space and commas. */
+/* Does a channel start here? "NAME://", "KIND+http...", "env:", "file:", "console". */
+static int channel_starts(const char *p)
+{
+  if (!strncmp(p, "env:", 4) || !strncmp(p, "file:", 5) || !strncmp(p, "console", 7))
+    return 1;
+  size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+  return n && (!strncmp(p + n, "://", 3) || !strncmp(p + n, "+http", 5));
+}
+
+/* Splits at white space, and at a comma that starts another channel: a comma
+ * inside a URL's options (to=a@x,b@y or at=138...,139...) stays. */
 static mpn_code add_url_list(mpn__config *cfg, const char *urls, char *err, size_t errlen)
 {
   mpn_code first = MPN_OK;
   for (const char *p = urls ? urls : ""; *p;) {
     p += strspn(p, " \t\r\n,");
-    size_t n = strcspn(p, " \t\r\n,");
+    size_t n = 0;
+    while (p[n] && !strchr(" \t\r\n", p[n]) && !(p[n] == ',' && channel_starts(p + n + 1 + strspn(p + n + 1, " "))))
+      n++;
+    while (n && p[n - 1] == ',')
+      n--;   /* "url1, url2": the comma is a separator */
     if (!n)
       break;
     char *one = strndup(p, n);

@@ -83,11 +83,27 @@ static void transport_error(mpn__item *it, CURLcode code)
            v->retry || may_repeat ? "" : " (the request was sent: not repeated, the service may have posted it)");
 }
 
+/* SMTP ends a refused command (MAIL, RCPT, DATA, the final ".", AUTH) with
+ * a curl error but keeps the server's reply code: 4xx is transient, 5xx
+ * permanent (RFC 5321 4.2.1), which only the channel's judge can tell. A
+ * broken connection leaves no fresh refusal (status below 400). */
+static int smtp_refusal(const mpn__item *it, CURLcode code, long status)
+{
+  return status >= 400 && status < 600 && it->route != MPN__ROUTE_RELAY && it->ch.kind->judge &&
+         it->ch.url && !strncmp(it->ch.url, "smtp", 4) &&
+         (code == CURLE_SEND_ERROR || code == CURLE_WEIRD_SERVER_REPLY || code == CURLE_LOGIN_DENIED);
+}
+
 void mpn__judge_transfer(mpn__item *it, CURLcode code, long status)
 {
   mpn__verdict *v = &it->last;
   memset(v, 0, sizeof *v);
   v->retry_after_ms = -1;
+  if (code != CURLE_OK && smtp_refusal(it, code, status)) {
+    it->ch.kind->judge(&it->ch, status, it->resp, it->resp_len, v);
+    mpn__scrub(v->detail, &it->ch);
+    return;
+  }
   if (code != CURLE_OK) {
     transport_error(it, code);
     return;

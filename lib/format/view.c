@@ -200,8 +200,13 @@ char *mpn__clip(const char *s, size_t max, int chars)
   size_t n = fit(s, room, chars), cut = n;
   while (n > cut / 2 && s[n - 1] != '\n')   /* prefer ending at a line */
     n--;
-  if (n <= cut / 2)
+  if (n <= cut / 2) {   /* one long line (a rank list): end after a comma, never inside a number */
     n = cut;
+    while (n > cut / 2 && s[n - 1] != ',' && s[n - 1] != ' ')
+      n--;
+    if (n <= cut / 2)
+      n = cut;
+  }
   char *out = malloc(n + sizeof mark);
   if (!out)
     return NULL;
