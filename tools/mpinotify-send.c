@@ -244,8 +244,8 @@ static void describe_ok(const mpn_result *r, char *buf, size_t cap)
     append(buf, cap, "via relay, ");
   else if (r->route && strcmp(r->route, "local") == 0)
     append(buf, cap, "local, ");
-  if (r->http_status > 0)
-    append(buf, cap, "HTTP %ld, ", r->http_status);
+  if (r->http_status > 0)   /* email channels answer in SMTP codes */
+    append(buf, cap, "%s %ld, ", strncmp(r->channel, "smtp", 4) == 0 ? "SMTP" : "HTTP", r->http_status);
   append(buf, cap, "%d attempt%s)", r->attempts, r->attempts == 1 ? "" : "s");
 }
 

@@ -10,31 +10,37 @@
 static const char *const options[] = {"method", "header", "secret", NULL};
 static const char *const secrets[] = {"secret", "header", NULL};
 
+/* A header option as sent: its reference (header=Name:env:VAR, or a whole
+ * header=env:VAR holding "Name: value") was resolved when the channel was
+ * parsed, so a missing variable is a start-up error, not a silent literal. */
+static const char *header_text(const mpn__opt *o)
+{
+  return o->resolved ? o->resolved : o->value;
+}
+
 static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
 {
   const char *m = mpn__channel_opt(ch, "method");
   if (m && strcmp(m, "POST") && strcmp(m, "PUT")) {
-    mpn__add_err(err, errlen, "channel \"%s\": method=%.10s is neither POST nor PUT", ch->masked, m);
+    mpn__add_err(err, errlen, "channel \"%s\": method must be POST or PUT", ch->masked);
     return MPN_E_BAD_CONFIG;
   }
-  for (int i = 0; i < ch->nopts; i++)
-    if (!strcmp(ch->opts[i].key, "header") && !strchr(ch->opts[i].value, ':')) {
-      mpn__add_err(err, errlen, "channel \"%s\": header=... must be \"Name: value\"", ch->masked);
+  for (int i = 0; i < ch->nopts; i++) {
+    const char *h = header_text(&ch->opts[i]), *colon = strchr(h, ':');
+    if (!strcmp(ch->opts[i].key, "header") && (!colon || colon == h || strpbrk(h, "\r\n"))) {
+      mpn__add_err(err, errlen, "channel \"%s\": header=... must be \"Name: value\" on one line", ch->masked);
       return MPN_E_BAD_CONFIG;
     }
+  }
   return MPN_OK;
 }
 
-/* header=Name:env:VAR keeps the value out of the URL too. */
 static char *header_line(const mpn__opt *o)
 {
-  const char *colon = strchr(o->value, ':');
-  const char *val = colon + 1 + strspn(colon + 1, " ");
-  char *resolved = mpn__is_ref(val) ? mpn__resolve_ref(val, "header", NULL, 0) : NULL;
+  const char *h = header_text(o), *colon = strchr(h, ':');
   char *line = NULL;
-  if (asprintf(&line, "%.*s: %s", (int)(colon - o->value), o->value, resolved ? resolved : val) < 0)
+  if (asprintf(&line, "%.*s: %s", (int)(colon - h), h, colon + 1 + strspn(colon + 1, " ")) < 0)
     line = NULL;
-  free(resolved);
   return line;
 }
 
@@ -77,4 +83,5 @@ const mpn__kind mpn__kind_webhook = {
   .secrets = secrets,
   .validate = validate,
   .prepare = prepare,
+  .idempotent = 1,   /* webhook-id lets the receiver drop a repeat */
 };

@@ -15,7 +15,7 @@
 static const char *const common_opts[] = {"timeout_ms", "connect_timeout_ms", "retries", "rate", NULL};
 /* Query keys whose values are shown unmasked (everything else is masked). */
 static const char *const public_keys[] = {"timeout_ms", "connect_timeout_ms", "retries", "rate", "method",
-                                          "wait", "api-version", "mention", "at_all", NULL};
+                                          "wait", "api-version", "mention", "at_all", "starttls", NULL};
 
 static int in_list(const char *const *list, const char *s, size_t n)
 {
