@@ -97,15 +97,10 @@ static const char *marker(const mpn__view *v)
 }
 
 /* What is left of `room` after s (a clipped part may exceed a tiny room). */
-static size_t rest(size_t room, const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-  return n < room ? room - n : 0;
-}
-
 /* The message with its long parts (ranks, text, backtrace) within `room` bytes. */
-static json_t *build(const mpn__channel *ch, const mpn__view *v, size_t room)
+static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room)
 {
+  (void)m;
   const char *kw = mpn__channel_opt(ch, "keyword");
   char *title = mpn__clip(v->title, DT_TITLE_MAX, 0), *head = NULL;
   if (!title || asprintf(&head, "%s %s%s%s%s", marker(v), kw ? "[" : "", kw ? kw : "", kw ? "] " : "", title) < 0)
@@ -122,9 +117,9 @@ static json_t *build(const mpn__channel *ch, const mpn__view *v, size_t room)
   for (int i = 0; i < v->nfacts; i++)
     mpn__buf_add(&t, "- **%s:** %s\n", v->facts[i].label, v->facts[i].value);
   char *ranks = mpn__clip(v->ranks, room / 4, 0);
-  size_t left = rest(room, ranks);
+  size_t left = mpn__room_after(room, ranks);
   char *bt = mpn__clip(v->backtrace, v->text ? left / 2 : left, 0);
-  left = rest(left, bt);
+  left = mpn__room_after(left, bt);
   char *text = mpn__clip(v->text, left, 0);
   if (ranks)
     mpn__buf_add(&t, "\n**Rank list:** %s\n", ranks);
@@ -152,22 +147,10 @@ static json_t *build(const mpn__channel *ch, const mpn__view *v, size_t room)
 }
 
 /* Shortens the long parts until the whole body fits DT_LIMIT. */
-static json_t *fitted(const mpn__channel *ch, const mpn__view *v)
-{
-  for (size_t room = DT_LIMIT;;) {
-    json_t *o = build(ch, v, room);
-    size_t n = o ? json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT) : 0;
-    if (!o || n <= DT_LIMIT || room == 0)
-      return o;
-    json_decref(o);
-    room = room * DT_LIMIT / n > 64 ? room * DT_LIMIT / n - 64 : 0;   /* in proportion: escapes cost more than a byte */
-  }
-}
-
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
   mpn__view *v = mpn__view_new(m);
-  json_t *o = v ? fitted(ch, v) : NULL;
+  json_t *o = v ? mpn__fit_json(build, ch, m, v, DT_LIMIT, DT_LIMIT) : NULL;
   mpn__view_free(v);
   char *url = o ? signed_url(ch) : NULL;
   mpn_code rc = url ? mpn__json_post(a, url, o) : (json_decref(o), MPN_E_NO_MEMORY);

@@ -74,12 +74,6 @@ static char *defused(const char *s)
   return b.p;
 }
 
-static size_t rest(size_t room, const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-  return n < room ? room - n : 0;
-}
-
 /* The card with its long parts (ranks, text, backtrace) within `room` bytes. */
 static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room)
 {
@@ -96,9 +90,9 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
   if (v->nfacts)
     add_md(el, b.p);
   char *ranks = mpn__clip(v->ranks, room / 4, 0);
-  size_t left = rest(room, ranks);
+  size_t left = mpn__room_after(room, ranks);
   char *bt = mpn__clip(v->backtrace, v->text ? left / 2 : left, 0);
-  char *text = mpn__clip(v->text, rest(left, bt), 0), *safe = defused(text);
+  char *text = mpn__clip(v->text, mpn__room_after(left, bt), 0), *safe = defused(text);
   b.len = 0;
   if (ranks) {
     mpn__buf_add(&b, "**Rank list:** %s", ranks);
@@ -133,22 +127,10 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
   return o;
 }
 
-static json_t *fitted(const mpn__channel *ch, const mpn_message *m, const mpn__view *v)
-{
-  size_t room = FS_LIMIT, n = 0;
-  json_t *o = NULL;
-  while ((o = build(ch, m, v, room)) && (n = json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT)) > FS_LIMIT &&
-         room > 0) {
-    json_decref(o);   /* too long: shorten in proportion (escapes cost more than a byte) */
-    room = room * FS_LIMIT / n > 64 ? room * FS_LIMIT / n - 64 : 0;
-  }
-  return o;
-}
-
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
   mpn__view *v = mpn__view_new(m);
-  json_t *o = v ? fitted(ch, m, v) : NULL;
+  json_t *o = v ? mpn__fit_json(build, ch, m, v, FS_LIMIT, FS_LIMIT) : NULL;
   mpn__view_free(v);
   const char *secret = mpn__channel_opt(ch, "secret");
   if (o && secret) {   /* signed bots: timestamp (seconds, a string) and sign in the body */

@@ -58,12 +58,6 @@ static json_t *source(const mpn_message *m)
   return mpn__jstr(h ? h : host);
 }
 
-static size_t rest(size_t room, const char *s)
-{
-  size_t n = s ? strlen(s) : 0;
-  return n < room ? room - n : 0;
-}
-
 static void detail(json_t *d, const char *key, char *value)
 {
   if (value)
@@ -80,11 +74,11 @@ static json_t *details(const mpn__view *v, size_t room)
   if (v->command)
     json_object_set_new(d, "Command", mpn__jstr(v->command));
   char *bt = mpn__clip(v->backtrace, room / 4, 0);
-  size_t left = rest(room, bt);
+  size_t left = mpn__room_after(room, bt);
   char *ranks = mpn__clip(v->ranks, left / 3, 0);
-  left = rest(left, ranks);
+  left = mpn__room_after(left, ranks);
   char *procs = mpn__clip(v->processes, v->text ? left / 2 : left, 0);
-  char *text = mpn__clip(v->text, rest(left, procs), 0);
+  char *text = mpn__clip(v->text, mpn__room_after(left, procs), 0);
   detail(d, "Rank list", ranks);
   detail(d, "Text", text);
   detail(d, "Backtrace", bt);
@@ -115,13 +109,7 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
   mpn__view *v = mpn__view_new(m);
-  json_t *o = NULL;
-  for (size_t room = PD_LIMIT, n; v && (o = build(ch, m, v, room)); json_decref(o)) {
-    n = json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT);
-    if (n <= PD_LIMIT || room == 0)
-      break;
-    room = room * PD_LIMIT / n > 64 ? room * PD_LIMIT / n - 64 : 0;   /* in proportion: escapes cost more than a byte */
-  }
+  json_t *o = v ? mpn__fit_json(build, ch, m, v, PD_LIMIT, PD_LIMIT) : NULL;
   mpn__view_free(v);
   return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }

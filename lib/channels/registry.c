@@ -145,3 +145,24 @@ int mpn__host_is(const char *host, const char *domain)
   size_t h = strlen(host), d = strlen(domain);
   return h >= d && !strcasecmp(host + h - d, domain) && (h == d || host[h - d - 1] == '.');
 }
+
+size_t mpn__room_after(size_t room, const char *s)
+{
+  size_t n = s ? strlen(s) : 0;
+  return n < room ? room - n : 0;
+}
+
+/* JSON escapes make a body's size known only once dumped: build with room
+ * for the long parts, shrink the room in proportion until the body fits. */
+void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
+                    size_t room, size_t limit)
+{
+  for (;;) {
+    json_t *o = build(ch, m, v, room);
+    size_t n = o ? json_dumpb(o, NULL, 0, JSON_PRESERVE_ORDER | JSON_COMPACT) : 0;
+    if (!o || n <= limit || room == 0)
+      return o;
+    json_decref(o);
+    room = room * limit / n > 64 ? room * limit / n - 64 : 0;
+  }
+}

@@ -62,8 +62,9 @@ static void add_monospace(json_t *body, const char *label, const char *text, siz
 }
 
 /* The card with `room` bytes for the long parts (text, backtrace, processes). */
-static json_t *card(const mpn_message *m, const mpn__view *v, size_t room)
+static json_t *card(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room)
 {
+  (void)ch;
   json_t *body = json_array();
   char *t = chat_fit(v->title, TITLE_MAX, bytes);
   json_t *title = text_block(t);
@@ -126,18 +127,7 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
   mpn__view *v = mpn__view_new(m);
   if (!v)
     return MPN_E_NO_MEMORY;
-  /* JSON escaping (quotes, control characters) makes the size known only
-   * once dumped: shrink the long parts until the whole body fits. */
-  json_t *o = NULL;
-  for (size_t room = LONG_PARTS_MAX; room >= 1000; room = room * 2 / 3) {
-    json_decref(o);
-    o = card(m, v, room);
-    char *dump = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-    size_t len = dump ? strlen(dump) : 0;
-    free(dump);
-    if (!o || len <= BODY_MAX)
-      break;
-  }
+  json_t *o = mpn__fit_json(card, ch, m, v, LONG_PARTS_MAX, BODY_MAX);
   mpn__view_free(v);
   return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }

@@ -324,6 +324,12 @@ void mpn__judge_body_code(const char *key, const char *msg_key, const long long 
 /* Sets up a JSON POST of `doc` (a json_t *, consumed) to `url`. */
 mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc);
 int mpn__host_is(const char *host, const char *domain);   /* host is domain or a subdomain of it */
+size_t mpn__room_after(size_t room, const char *s);       /* room minus s's length, at least 0 */
+/* A payload built with `room` bytes for its long parts; returns a json_t *. */
+typedef struct json_t *(*mpn__build_fn)(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room);
+/* Builds, and shrinks the room until the compact JSON is at most `limit` bytes. */
+void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
+                    size_t room, size_t limit);
 /* sign.c: malloc'd signatures. DingTalk: URL-encoded; Feishu: base64;
  * Standard Webhooks: "v1,<base64>". */
 char *mpn__dingtalk_sign(const char *secret, long long ts_ms);
