@@ -66,7 +66,8 @@ typedef enum mpn_code {
   MPN_E_RATE_LIMITED = 21,     /* the service asked to slow down and the deadline came first */
   MPN_E_SPOOL = 22,            /* the spool directory could not be used */
   MPN_E_RELAY = 23,            /* the relay refused or could not take a message */
-  MPN_E_FORGED = 24            /* a relayed message failed authentication */
+  MPN_E_FORGED = 24,           /* a relayed message failed authentication */
+  MPN_E_MUTED = 25             /* an alert was muted by its cooldown or the run's cap */
 } mpn_code;
 
 /*
@@ -161,6 +162,70 @@ MPN_EXTERN mpn_code mpn_init(mpn_options *opts);
 
 /* 1 when the library is armed in this process (handlers installed), else 0. Thread-safe. */
 MPN_EXTERN int mpn_is_active(void);
+
+/* ---- Reporting from the program: exceptions, alerts, progress -------------
+ *
+ * Each call captures what it needs on the calling thread (the backtrace of
+ * the call site included), queues it for the library's own thread and
+ * returns at once. Like a crash, the same report from any number of ranks
+ * becomes one message listing them (the ranks elect one reporter). These
+ * calls need the library armed (mpn_is_active(): linked, or after MPI_Init
+ * when preloaded) and return MPN_E_NOT_INITIALIZED otherwise. Thread-safe;
+ * not async-signal-safe.
+ */
+
+/* Parts of a reported exception's signature: the same signature on several
+ * ranks (or again later) is one message. Default: type, site and context. */
+#define MPN_SIGNATURE_TYPE 1u     /* the exception's type */
+#define MPN_SIGNATURE_SITE 2u     /* the call site: the caller's top frames (module + offset) */
+#define MPN_SIGNATURE_CONTEXT 4u  /* the context string */
+#define MPN_SIGNATURE_MESSAGE 8u  /* the message text (off by default: messages often hold values) */
+
+/*
+ * Reports an exception the program caught (the analogue of notify_exception):
+ * `context` says where or what ("epoch 3 validation", may be NULL), `type`
+ * names the exception ("ValueError", "std::bad_alloc"; required), `message`
+ * is its text (may be NULL). Event "exception", severity "error".
+ */
+MPN_EXTERN mpn_code mpn_report_exception(const char *context, const char *type, const char *message);
+
+/* One metric value of an alert. */
+typedef struct mpn_metric {
+  const char *name;
+  double value;
+} mpn_metric;
+
+/*
+ * Raises an alert (event "alert"): `detector` names what noticed it
+ * ("nan_loss"), `severity` is "warning" or "critical", `step` the training
+ * step, `message` what happened, `metrics` (may be NULL when nmetrics is 0)
+ * the values behind it, `recommendation` what to do (required). An alert
+ * is muted (MPN_E_MUTED) when the same detector raised one of the same
+ * severity less than the cooldown ago (in steps; MPINOTIFY_ALERT_COOLDOWN,
+ * default 100) or when the run already raised the cap's worth
+ * (MPINOTIFY_ALERT_CAP, default 50). A critical alert is never muted by a
+ * warning's cooldown. Ranks raising the same alert at the same step give one
+ * message. The library ships this API, not detectors.
+ */
+MPN_EXTERN mpn_code mpn_alert(const char *detector, const char *severity, long long step, const char *message,
+                              const mpn_metric *metrics, size_t nmetrics, const char *recommendation);
+
+/*
+ * Reports progress (event "progress", severity "info") when `step` is a
+ * multiple of MPINOTIFY_PROGRESS_EVERY (default 0: progress messages are
+ * off, and this returns MPN_OK having sent nothing). `total` may be 0
+ * (unknown); `message` may be NULL.
+ */
+MPN_EXTERN mpn_code mpn_progress(long long step, long long total, const char *message);
+
+/* Which parts make an exception's signature (MPN_SIGNATURE_*; MPINOTIFY_EXCEPTION_SIGNATURE). */
+MPN_EXTERN mpn_code mpn_options_set_exception_signature(mpn_options *opts, unsigned parts);
+/* Alert cooldown in steps, 0..1000000000 (MPINOTIFY_ALERT_COOLDOWN). */
+MPN_EXTERN mpn_code mpn_options_set_alert_cooldown(mpn_options *opts, long long steps);
+/* Alerts per run at most, 0..100000 (MPINOTIFY_ALERT_CAP). */
+MPN_EXTERN mpn_code mpn_options_set_alert_cap(mpn_options *opts, long cap);
+/* A progress message every N steps, 0 (off)..1000000000 (MPINOTIFY_PROGRESS_EVERY). */
+MPN_EXTERN mpn_code mpn_options_set_progress_every(mpn_options *opts, long long steps);
 
 /* ---- Sending messages outside a crash: tools, launchers, checks ---------
  *

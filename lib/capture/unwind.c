@@ -164,3 +164,22 @@ int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max)
   } while (n < max && U.step(&c) > 0);
   return n;
 }
+
+/* The calling thread's own stack (a reported exception, an exit call):
+ * frames above `skip` levels of the library's own functions. */
+int mpn__unwind_here(mpn__frame *frames, int max, int skip)
+{
+  if (mpn__unwind_load() != 0)
+    return 0;
+  unw_context_t uc;
+  mpn__frame *all = malloc(sizeof *all * (MPN__MAX_FRAMES + 8));   /* ~60 KiB: not on a thread's small stack */
+  if (!all)
+    return 0;
+  U.getcontext(&uc);
+  int n = mpn__unwind_frames((ucontext_t *)&uc, all, MPN__MAX_FRAMES + 8);
+  int k = 0;
+  for (int i = skip + 1; i < n && k < max; i++)   /* +1: this function */
+    frames[k++] = all[i];
+  free(all);
+  return k;
+}

@@ -31,6 +31,7 @@ static void read_wake(int timeout_ms)
   for (ssize_t i = 0; i < n; i++) {
     switch (buf[i]) {
     case 'c': crash_pending = 1; break;
+    case 'e': break;   /* events are in their own queue (events.c) */
     case 'm': commands |= CMD_MPI; break;
     case 'f': commands |= CMD_FINALIZE; break;
     case 'x': commands |= CMD_EXIT; break;
@@ -50,6 +51,8 @@ static void capture(mpn__event *ev)
   mpn__crash_slot *s = &mpn__g.slot;
   memset(ev, 0, sizeof *ev);
   ev->kind = "crash";
+  ev->severity = "critical";
+  mpn__strlcpy(ev->headline, mpn__signal_name(s->signo), sizeof ev->headline);
   ev->signo = s->signo;
   ev->fault_addr = s->fault_addr;
   ev->wall_ns = s->wall_ns;
@@ -78,6 +81,13 @@ static const mpn__event *take_crash(void)
   return &local_event;
 }
 
+/* A local failure to contribute to an epoch: a crash first, else a queued event. */
+static const mpn__event *take_local(void)
+{
+  const mpn__event *ev = take_crash();
+  return ev ? ev : mpn__event_take();
+}
+
 static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
 {
   memset(r, 0, sizeof *r);
@@ -98,7 +108,9 @@ static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
  * lost (delivered, or somebody else's to deliver). */
 static int handle(const mpn__event *ev, mpn__outcome *pre)
 {
-  int64_t budget_end = ev->mono_ns + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+  /* A fatal event's budget runs from the fault; a queued notice's from now. */
+  int64_t start = ev->fatal ? ev->mono_ns : mpn__now_ns();
+  int64_t budget_end = start + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
   int64_t send_by = budget_end - SEND_MARGIN_NS;
   mpn__config_report();   /* a program that failed before MPI_Init still hears about them */
   mpn__proc self;
@@ -107,7 +119,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
   mpn__outcome out;
   if (!pre && mpn__g.thread_level >= 0) {   /* MPI was initialised: ask the election */
     int64_t window = (int64_t)mpn__g.cfg.window_ms * 1000000;
-    int64_t elect_by = ev->mono_ns + window + (budget_end - ev->mono_ns - window) / 2;
+    int64_t elect_by = start + window + (budget_end - start - window) / 2;
     if (mpn__election_run(ev, elect_by, &out) == 1)
       pre = &out;
   }
@@ -138,7 +150,8 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
 
 static void on_crash(const mpn__event *ev, mpn__outcome *pre)
 {
-  if (handle(ev, pre))
+  /* A terminate or an MPI_Abort already reported this death; its SIGABRT is only chained. */
+  if (atomic_load(&mpn__fatal_reported) || handle(ev, pre))
     mpn__record_remove();
   else
     mpn__log_error("the %s report could not be delivered; its record stays in %s", mpn__signal_name(ev->signo),
@@ -146,6 +159,17 @@ static void on_crash(const mpn__event *ev, mpn__outcome *pre)
   char c = 'd';
   ssize_t w = write(mpn__g.reply_fd[1], &c, 1);
   (void)w;
+}
+
+static void on_local(const mpn__event *ev, mpn__outcome *pre)
+{
+  if (ev == &local_event) {
+    on_crash(ev, pre);
+    return;
+  }
+  if (!handle(ev, pre))
+    mpn__log_error("the %s report could not be delivered", ev->kind);
+  mpn__event_done((mpn__event *)ev);
 }
 
 static void run_commands(void)
@@ -196,10 +220,13 @@ static void *agent_main(void *arg)
     if (crash_pending) {
       on_crash(take_crash(), NULL);
     } else if (atomic_load(&mpn__g.mpi_active)) {
-      int rc = mpn__election_poll(take_crash, &ev, &out);
-      if (ev)   /* a crash arrived while joining somebody's epoch */
-        on_crash(ev, rc == 1 ? &out : NULL);
+      int rc = mpn__election_poll(take_local, &ev, &out);
+      if (ev)   /* a local failure arrived while joining somebody's epoch */
+        on_local(ev, rc == 1 ? &out : NULL);
     }
+    mpn__event *queued;
+    while (!crash_pending && (queued = mpn__event_take()) != NULL)
+      on_local(queued, NULL);
   }
   return NULL;
 }

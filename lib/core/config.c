@@ -296,7 +296,8 @@ static void load_files(mpn__config *cfg, const mpn__file_config *fc, char *err, 
 static mpn_code check_file_keys(const mpn__file_config *fc, char *err, size_t errlen)
 {
   static const char *const known[] = {"urls", "job_name", "timeout_ms", "window_ms", "poll_ms", "debug",
-                                      "mpi_thread", "spool", "ca_bundle", "relay", NULL};
+                                      "mpi_thread", "spool", "ca_bundle", "relay", "exception_signature",
+                                      "alert_cooldown", "alert_cap", "progress_every", "exit_reports", NULL};
   mpn_code rc = MPN_OK;
   for (int i = 0; i < fc->nglobals; i++) {
     const char *const *k = known;
@@ -304,11 +305,71 @@ static mpn_code check_file_keys(const mpn__file_config *fc, char *err, size_t er
       k++;
     if (!*k) {
       mpn__add_err(err, errlen, "config file: unknown setting \"%.40s\" in [mpinotify] (known: urls, job_name, "
-                   "timeout_ms, window_ms, poll_ms, debug, mpi_thread, spool, ca_bundle, relay)", fc->globals[i].key);
+                   "timeout_ms, window_ms, poll_ms, debug, mpi_thread, spool, ca_bundle, relay, exception_signature, "
+                   "alert_cooldown, alert_cap, progress_every, exit_reports)", fc->globals[i].key);
       rc = MPN_E_BAD_CONFIG;
     }
   }
   return rc;
+}
+
+static long long count_setting(const mpn__file_config *fc, const char *name, long long set, long long def,
+                               long long hi, char *err, size_t errlen, mpn_code *rc)
+{
+  if (set >= 0)
+    return set;
+  const char *v = setting(fc, name);
+  if (!v || !*v)
+    return def;
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (errno || *end || x < 0 || x > hi) {
+    mpn__add_err(err, errlen, "%s=\"%.40s\" is not a whole number in 0..%lld; using %lld", name, v, hi, def);
+    *rc = MPN_E_BAD_CONFIG;
+    return def;
+  }
+  return x;
+}
+
+/* "type,site,context,message" -> MPN_SIGNATURE_* bits */
+static unsigned signature_parts(const mpn__file_config *fc, long long set, char *err, size_t errlen, mpn_code *rc)
+{
+  if (set >= 0)
+    return (unsigned)set;
+  const char *v = setting(fc, "MPINOTIFY_EXCEPTION_SIGNATURE");
+  unsigned parts = 0, def = MPN_SIGNATURE_TYPE | MPN_SIGNATURE_SITE | MPN_SIGNATURE_CONTEXT;
+  static const char *const names[] = {"type", "site", "context", "message"};
+  for (const char *p = v; p && *p;) {
+    size_t n = strcspn(p, ", ");
+    unsigned bit = 0;
+    for (unsigned i = 0; i < 4; i++)
+      if (n == strlen(names[i]) && !strncmp(p, names[i], n))
+        bit = 1u << i;
+    if (n && !bit) {
+      mpn__add_err(err, errlen, "MPINOTIFY_EXCEPTION_SIGNATURE=\"%.60s\": parts are type, site, context, message; "
+                   "using type,site,context", v);
+      *rc = MPN_E_BAD_CONFIG;
+      return def;
+    }
+    parts |= bit;
+    p += n + strspn(p + n, ", ");
+  }
+  return parts ? parts : def;
+}
+
+static void load_events(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc, char *err,
+                        size_t errlen, mpn_code *rc)
+{
+  cfg->exception_parts = signature_parts(fc, opts ? opts->exception_parts : -1, err, errlen, rc);
+  cfg->alert_cooldown = count_setting(fc, "MPINOTIFY_ALERT_COOLDOWN", opts ? opts->alert_cooldown : -1, 100,
+                                      1000000000LL, err, errlen, rc);
+  cfg->alert_cap = (long)count_setting(fc, "MPINOTIFY_ALERT_CAP", opts ? opts->alert_cap : -1, 50, 100000, err,
+                                       errlen, rc);
+  cfg->progress_every = count_setting(fc, "MPINOTIFY_PROGRESS_EVERY", opts ? opts->progress_every : -1, 0,
+                                      1000000000LL, err, errlen, rc);
+  const char *x = setting(fc, "MPINOTIFY_EXIT_REPORTS");
+  cfg->exit_reports = !(x && (!strcmp(x, "0") || !strcasecmp(x, "off") || !strcasecmp(x, "no")));
 }
 
 static void keep_first(mpn_code *rc, mpn_code now)
@@ -345,6 +406,7 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
   load_times(cfg, opts, &fc, err, errlen, &rc);
   load_choices(cfg, &fc, err, errlen, &rc);
   load_relay(cfg, err, errlen, &rc);
+  load_events(cfg, opts, &fc, err, errlen, &rc);
   load_files(cfg, &fc, err, errlen, &rc);
   mpn__config_file_free(&fc);
   return rc;

@@ -8,6 +8,8 @@
 #include "core/mpn.h"
 #include "mpi/pmpi.h"
 
+#include <jansson.h>
+
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -170,6 +172,41 @@ static void on_exit_without_finalize(void)
   mpn__agent_wait_ack(500);
 }
 
+/* The frames of exit() itself and of its handlers are libc's: the site is
+ * the first frame outside libc. */
+static int drop_libc_top(mpn__frame *f, int n)
+{
+  int k = 0;
+  while (k < n && (strstr(f[k].module, "/libc.so") || strstr(f[k].module, "/libc-")))
+    k++;
+  memmove(f, f + k, sizeof *f * (size_t)(n - k));
+  return n - k;
+}
+
+/* A rank ending with a non-zero status while MPI is initialised and not
+ * finalised (exit(1), Fortran STOP 1, Python's uncaught exception): report
+ * it, once across ranks, before mpirun sees the process go. glibc's on_exit
+ * passes the status, also for a return from main. */
+static void on_exit_status(int status, void *arg)
+{
+  (void)arg;
+  if (status == 0 || getpid() != mpn__g.pid || !mpn__g.cfg.exit_reports || !atomic_load(&mpn__g.mpi_active) ||
+      atomic_load(&mpn__fatal_reported))
+    return;
+  mpn__event *ev = mpn__event_new("exit", "error");
+  if (!ev)
+    return;
+  ev->fatal = 1;   /* the process ends: non-leaders wait for the leader's delivery */
+  ev->nframes = drop_libc_top(ev->frames, mpn__unwind_here(ev->frames, MPN__MAX_FRAMES, 1));
+  snprintf(ev->headline, sizeof ev->headline, "exit status %d", status);
+  char code[16];
+  snprintf(code, sizeof code, "%d", status);
+  const char *sig[] = {code};
+  mpn__event_sign(ev, sig, 1, 1);
+  json_object_set_new(ev->extra, "exit_status", json_integer(status));
+  mpn__event_submit(ev, mpn__g.cfg.timeout_ms + 1000);
+}
+
 static const char *thread_level_name(int level)
 {
   switch (level) {
@@ -209,8 +246,10 @@ void mpn__on_mpi_initialized(int provided)
     atomic_store(&mpn__g.mpi_active, 1);
     mpn__agent_wake('m');
     static int registered;
-    if (!registered++)
+    if (!registered++) {
       atexit(on_exit_without_finalize);
+      on_exit(on_exit_status, NULL);   /* registered later, runs first: MPI is still ours */
+    }
   }
   mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
   if (mpn__g.rank == 0) {
@@ -293,8 +332,10 @@ mpn_code mpn_init(mpn_options *opts)
 mpn_options *mpn_options_new(void)
 {
   mpn_options *o = calloc(1, sizeof *o);
-  if (o)
+  if (o) {
     o->timeout_ms = o->window_ms = -1;
+    o->exception_parts = o->alert_cooldown = o->alert_cap = o->progress_every = -1;
+  }
   return o;
 }
 
@@ -351,6 +392,38 @@ mpn_code mpn_options_set_timeout_ms(mpn_options *o, long ms)
   if (!o || ms < 100 || ms > 3600000)
     return MPN_E_INVALID_ARGUMENT;
   o->timeout_ms = ms;
+  return MPN_OK;
+}
+
+mpn_code mpn_options_set_exception_signature(mpn_options *o, unsigned parts)
+{
+  if (!o || parts == 0 || parts > 15)
+    return MPN_E_INVALID_ARGUMENT;
+  o->exception_parts = parts;
+  return MPN_OK;
+}
+
+mpn_code mpn_options_set_alert_cooldown(mpn_options *o, long long steps)
+{
+  if (!o || steps < 0 || steps > 1000000000LL)
+    return MPN_E_INVALID_ARGUMENT;
+  o->alert_cooldown = steps;
+  return MPN_OK;
+}
+
+mpn_code mpn_options_set_alert_cap(mpn_options *o, long cap)
+{
+  if (!o || cap < 0 || cap > 100000)
+    return MPN_E_INVALID_ARGUMENT;
+  o->alert_cap = cap;
+  return MPN_OK;
+}
+
+mpn_code mpn_options_set_progress_every(mpn_options *o, long long steps)
+{
+  if (!o || steps < 0 || steps > 1000000000LL)
+    return MPN_E_INVALID_ARGUMENT;
+  o->progress_every = steps;
   return MPN_OK;
 }
 

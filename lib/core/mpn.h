@@ -76,6 +76,10 @@ struct mpn_options {
   long timeout_ms;   /* -1: not set */
   long window_ms;    /* -1: not set */
   char *config_text; /* mpn_options_set_config: used instead of MPINOTIFY_CONFIG's file */
+  long long exception_parts;   /* -1: not set */
+  long long alert_cooldown;    /* -1: not set */
+  long long alert_cap;         /* -1: not set */
+  long long progress_every;    /* -1: not set */
 };
 
 enum { MPN__RELAY_OFF = 0, MPN__RELAY_AUTO = 1, MPN__RELAY_ALWAYS = 2 };
@@ -97,6 +101,11 @@ typedef struct mpn__config {
   char *relay_addr;       /* host:port of the launcher's relay, or NULL */
   char *relay_key;        /* hex, 64 digits; secret */
   char *config_file;      /* MPINOTIFY_CONFIG, or NULL */
+  unsigned exception_parts;   /* MPN_SIGNATURE_* */
+  long long alert_cooldown;   /* steps */
+  long alert_cap;
+  long long progress_every;   /* 0: off */
+  int exit_reports;           /* MPINOTIFY_EXIT_REPORTS (default on): non-zero exits are reported */
 } mpn__config;
 
 /* Fills `cfg` from opts (may be NULL), the environment and MPINOTIFY_CONFIG.
@@ -167,16 +176,37 @@ typedef struct mpn__crash_slot {
 
 /* A failure as the report needs it. */
 typedef struct mpn__event {
-  const char *kind;     /* "crash" */
+  const char *kind;     /* "crash", "exception", "exit", "mpi_error", "alert", "progress" */
+  char headline[160];   /* what happened, for the title: "SIGSEGV", "ValueError", "exit status 1" */
+  const char *severity; /* "critical", "error", "warning", "info" */
   int signo;
   uintptr_t fault_addr;
-  int64_t wall_ns;      /* the fault's own time */
+  int64_t wall_ns;      /* the event's own time */
   int64_t mono_ns;
   uint64_t signature;
   int fatal;            /* the process dies after reporting */
+  void *extra;          /* json_t object of kind-specific fields, merged into the message; owned */
   int nframes;
   mpn__frame frames[MPN__MAX_FRAMES];
 } mpn__event;
+
+/* ---- events.c: failures other than a signal, from any thread but a handler */
+mpn__event *mpn__event_new(const char *kind, const char *severity);   /* time set, extra = {} */
+void mpn__event_free(mpn__event *ev);
+/* The signature: kind, the given parts (NULL entries skipped) and, when
+ * `site`, the top frames (module + offset, as for crashes). */
+void mpn__event_sign(mpn__event *ev, const char *const *parts, int nparts, int site);
+/* Hands the event to the agent, which takes ownership. wait_ms > 0: returns
+ * once it has been handled (elected, delivered) or after wait_ms; for a
+ * process about to end (exit, abort, terminate). MPN_E_NOT_INITIALIZED when
+ * the library is not armed. Never call from a signal handler. */
+mpn_code mpn__event_submit(mpn__event *ev, long wait_ms);
+/* The agent's side: the next queued event, or NULL; and its completion. */
+mpn__event *mpn__event_take(void);
+void mpn__event_done(mpn__event *ev);
+/* Set when a fatal event was reported (terminate, abort): the SIGABRT that
+ * follows is the same failure and is only chained, never reported again. */
+extern atomic_int mpn__fatal_reported;
 
 int mpn__signals_install(void);             /* (re)install; chains to what is there */
 void mpn__signals_uninstall(void);         /* put back what was there, if still ours */
@@ -189,6 +219,7 @@ int mpn__unwind_raw(ucontext_t *uc, uintptr_t *ips, int max);
 /* Full frames with module/offset/symbol from a saved context (agent thread). */
 int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max);
 void mpn__symbolize(mpn__frame *f);
+int mpn__unwind_here(mpn__frame *frames, int max, int skip);   /* the caller's stack, not a signal's */
 uint64_t mpn__signature(int signo, const mpn__frame *frames, int n);
 int mpn__signature_first_frame(int signo, const mpn__frame *frames, int n);
 void mpn__record_prepare(void);

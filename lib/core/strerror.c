@@ -29,6 +29,7 @@ const char *mpn_strerror(mpn_code code)
   case MPN_E_SPOOL: return "spool directory unusable";
   case MPN_E_RELAY: return "the relay did not take the message";
   case MPN_E_FORGED: return "relayed message failed authentication";
+  case MPN_E_MUTED: return "muted by the alert cooldown or cap";
   }
   return "unknown error";
 }

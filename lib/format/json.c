@@ -89,9 +89,12 @@ static json_t *jframes(const mpn__event *ev)
   return a;
 }
 
-static const char *crash_title(const mpn__report *r, char *buf, size_t cap)
+/* "SIGSEGV on 3 of 8 ranks (job train)", "ValueError on 8 of 8 ranks (job train)" */
+static const char *title_of(const mpn__report *r, char *buf, size_t cap)
 {
-  snprintf(buf, cap, "%s on %d of %d rank%s (job %s)", mpn__signal_name(r->event->signo), r->nprocs, r->world_size,
+  const mpn__event *ev = r->event;
+  const char *what = ev->headline[0] ? ev->headline : mpn__signal_name(ev->signo);
+  snprintf(buf, cap, "%s on %d of %d rank%s (job %s)", what, r->nprocs, r->world_size,
            r->world_size == 1 ? "" : "s", mpn__g.cfg.job_name ? mpn__g.cfg.job_name : "?");
   return buf;
 }
@@ -110,12 +113,14 @@ void *mpn__report_doc(const mpn__report *r)
   json_t *o = json_object();
   json_object_set_new(o, "schema", json_string("mpinotify/1"));
   json_object_set_new(o, "event", json_string(ev->kind));
-  json_object_set_new(o, "title", mpn__jstr(crash_title(r, title, sizeof title)));
-  json_object_set_new(o, "severity", json_string("critical"));
+  json_object_set_new(o, "title", mpn__jstr(title_of(r, title, sizeof title)));
+  json_object_set_new(o, "severity", json_string(ev->severity ? ev->severity : "critical"));
   json_object_set_new(o, "signature", json_string(sig));
-  json_object_set_new(o, "signal", json_string(mpn__signal_name(ev->signo)));
-  json_object_set_new(o, "signal_number", json_integer(ev->signo));
-  json_object_set_new(o, "fault_address", jhex(ev->fault_addr));
+  if (!strcmp(ev->kind, "crash")) {
+    json_object_set_new(o, "signal", json_string(mpn__signal_name(ev->signo)));
+    json_object_set_new(o, "signal_number", json_integer(ev->signo));
+    json_object_set_new(o, "fault_address", jhex(ev->fault_addr));
+  }
   json_object_set_new(o, "timestamp", json_string(ts));
   json_object_set_new(o, "ranks", ranks);
   json_object_set_new(o, "world_size", json_integer(r->world_size));
@@ -129,6 +134,9 @@ void *mpn__report_doc(const mpn__report *r)
                                           "command", mpn__jstr(mpn__g.cfg.job_command)));
   json_object_set_new(o, "mpi_thread_level", mpn__jstr(mpn__thread_level_name()));
   json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
+  json_object_set_new(o, "reported_by", json_string("rank"));
+  if (ev->extra)
+    json_object_update(o, (json_t *)ev->extra);   /* the kind's own fields: exception, exit_status, ... */
   return o;
 }
 

@@ -1,0 +1,99 @@
+/* mpi_events [STEP]...: an MPI program linked with libmpinotify that reports
+ * what the scenario asks, one STEP at a time, with a barrier after each:
+ *   exc=RANKS:TYPE[:CONTEXT]   ranks in RANKS call mpn_report_exception (message names the rank)
+ *   exc2=RANKS:TYPE            the same from a second call site
+ *   alert=RANKS:DETECTOR:SEVERITY:STEP   mpn_alert; prints "alert STEP rc=N" (rank 0)
+ *   progress=RANKS:STEP:TOTAL  mpn_progress
+ *   exit=RANKS:CODE            ranks in RANKS call exit(CODE); the others wait in MPI_Allreduce
+ *   sleep=MS                   every rank sleeps (lets the library deliver)
+ * RANKS: "1,3,6" or "all". Ends with MPI_Finalize and status 0. */
+#include <mpi.h>
+#include <mpinotify.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "common.h"
+
+static int rank;
+
+__attribute__((noinline)) static mpn_code site_a(const char *ctx, const char *type, const char *msg)
+{
+  return mpn_report_exception(ctx, type, msg);
+}
+
+__attribute__((noinline)) static mpn_code site_b(const char *ctx, const char *type, const char *msg)
+{
+  mpn_code rc = mpn_report_exception(ctx, type, msg);
+  return rc;
+}
+
+static void pause_ms(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void step(char *arg)
+{
+  char *eq = strchr(arg, '=');
+  if (!eq)
+    return;
+  *eq = '\0';
+  char *ranks = eq + 1, *rest = strchr(ranks, ':');
+  if (!strcmp(arg, "sleep")) {
+    pause_ms(atol(ranks));
+    return;
+  }
+  if (rest)
+    *rest++ = '\0';
+  if (!mpn_rank_in(ranks, rank))
+    return;
+  char msg[64];
+  snprintf(msg, sizeof msg, "bad value on rank %d", rank);
+  if (!strcmp(arg, "exc") || !strcmp(arg, "exc2")) {
+    char *ctx = rest ? strchr(rest, ':') : NULL;
+    if (ctx)
+      *ctx++ = '\0';
+    mpn_code rc = !strcmp(arg, "exc") ? site_a(ctx, rest, msg) : site_b(ctx, rest, msg);
+    printf("rank %d exception rc=%d\n", rank, rc);
+  } else if (!strcmp(arg, "alert")) {
+    char *det = rest, *sev = det ? strchr(det, ':') : NULL, *st = NULL;
+    if (sev) {
+      *sev++ = '\0';
+      st = strchr(sev, ':');
+      if (st)
+        *st++ = '\0';
+    }
+    mpn_metric m[2] = {{"loss", 1.5}, {"grad_norm", 120.0}};
+    mpn_code rc = mpn_alert(det, sev, st ? atoll(st) : 0, "loss spiked", m, 2, "lower the learning rate");
+    if (rank == 0)
+      printf("alert %s %s %s rc=%d\n", det, sev, st ? st : "0", rc);
+  } else if (!strcmp(arg, "progress")) {
+    char *total = rest ? strchr(rest, ':') : NULL;
+    if (total)
+      *total++ = '\0';
+    mpn_progress(rest ? atoll(rest) : 0, total ? atoll(total) : 0, "training");
+  } else if (!strcmp(arg, "exit")) {
+    fflush(stdout);
+    exit(rest ? atoi(rest) : 1);
+  }
+  fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Barrier(MPI_COMM_WORLD);
+  for (int i = 1; i < argc; i++) {
+    int is_exit = !strncmp(argv[i], "exit=", 5);
+    step(argv[i]);
+    if (is_exit) {   /* survivors wait on the ranks that exited: mpirun ends the job */
+      int one = 1, sum = 0;
+      MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  MPI_Finalize();
+  return 0;
+}
