@@ -214,6 +214,12 @@ static void *agent_main(void *arg)
   for (;;) {
     int mpi = atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok);
     read_wake(mpi ? (int)mpn__g.cfg.poll_ms : 1000);   /* idle: one MPI_Test per poll, no spinning */
+    /* Reported events before a finalize: a report queued just before
+     * MPI_Finalize still gets its election (peers join it from their
+     * finalize barrier). */
+    mpn__event *queued;
+    while (!crash_pending && (queued = mpn__event_take()) != NULL)
+      on_local(queued, NULL);
     run_commands();
     const mpn__event *ev = NULL;
     mpn__outcome out;
@@ -224,9 +230,6 @@ static void *agent_main(void *arg)
       if (ev)   /* a local failure arrived while joining somebody's epoch */
         on_local(ev, rc == 1 ? &out : NULL);
     }
-    mpn__event *queued;
-    while (!crash_pending && (queued = mpn__event_take()) != NULL)
-      on_local(queued, NULL);
   }
   return NULL;
 }

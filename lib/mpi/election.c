@@ -350,6 +350,7 @@ int mpn__election_run(const mpn__event *ev, int64_t deadline, mpn__outcome *out)
 int mpn__election_poll(const mpn__event *(*take)(void), const mpn__event **taken, mpn__outcome *out)
 {
   *taken = NULL;
+  memset(out, 0, sizeof *out);   /* an epoch joined without a local event fills nothing */
   if (E.broken || !atomic_load(&mpn__g.mpi_ok))
     return 0;
   check_bells();
