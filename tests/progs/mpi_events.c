@@ -16,14 +16,21 @@
 
 static int rank;
 
-__attribute__((noinline)) static mpn_code site_a(const char *ctx, const char *type, const char *msg)
-{
-  return mpn_report_exception(ctx, type, msg);
-}
+/* Two call sites; the volatile store after each call keeps it from being a
+ * tail call, so the site has a frame of its own. */
+static volatile int after_call;
 
-__attribute__((noinline)) static mpn_code site_b(const char *ctx, const char *type, const char *msg)
+__attribute__((noinline)) mpn_code site_a(const char *ctx, const char *type, const char *msg)
 {
   mpn_code rc = mpn_report_exception(ctx, type, msg);
+  after_call = 1;
+  return rc;
+}
+
+__attribute__((noinline)) mpn_code site_b(const char *ctx, const char *type, const char *msg)
+{
+  mpn_code rc = mpn_report_exception(ctx, type, msg);
+  after_call = 2;
   return rc;
 }
 

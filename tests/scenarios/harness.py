@@ -347,15 +347,25 @@ HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
 
 def check_report(b, world_size=None):
-    """Check one POST body against the mpinotify/1 schema; returns it for chaining."""
-    check(isinstance(b, dict), f"POST body is not a JSON object: {b!r}")
-    check(b.get("schema") == "mpinotify/1", f"schema is {b.get('schema')!r}")
-    check(b.get("event") == "crash", f"event is {b.get('event')!r}")
-    check(isinstance(b.get("signature"), str) and HEX16.match(b["signature"]), f"signature {b.get('signature')!r} is not 16 hex digits")
+    """Check one crash report against the mpinotify/1 schema; returns it for chaining."""
+    check_event(b, "crash", world_size)
     sig = b.get("signal")
     check(sig in SIGNALS and b.get("signal_number") == SIGNALS[sig], f"signal {sig!r} / signal_number {b.get('signal_number')!r}")
     fa = b.get("fault_address")
     check(fa is None or (isinstance(fa, str) and re.match(r"^0x[0-9a-fA-F]+$", fa)), f"fault_address {fa!r}")
+    return b
+
+
+def check_event(b, event, world_size=None):
+    """Check one message of kind `event` reported by the ranks (fields every such message has)."""
+    check(isinstance(b, dict), f"POST body is not a JSON object: {b!r}")
+    check(b.get("schema") == "mpinotify/1", f"schema is {b.get('schema')!r}")
+    check(b.get("event") == event, f"event is {b.get('event')!r}, expected {event!r}")
+    check(isinstance(b.get("id"), str) and b["id"].startswith("msg_"), f"id {b.get('id')!r}")
+    check(isinstance(b.get("title"), str) and b["title"], f"title {b.get('title')!r}")
+    check(b.get("severity") in ("info", "warning", "error", "critical"), f"severity {b.get('severity')!r}")
+    check(b.get("reported_by") == "rank", f"reported_by {b.get('reported_by')!r}")
+    check(isinstance(b.get("signature"), str) and HEX16.match(b["signature"]), f"signature {b.get('signature')!r} is not 16 hex digits")
     try:
         datetime.datetime.fromisoformat(str(b.get("timestamp")).replace("Z", "+00:00"))
     except ValueError:
@@ -378,7 +388,7 @@ def check_report(b, world_size=None):
     key = lambda p: (p["rank"], p["pid"], p["hostname"])
     check(key(b["leader"]) in [key(p) for p in procs], f"leader {b['leader']!r} is not one of the processes")
     bt = b.get("backtrace")
-    check(isinstance(bt, list) and bt, f"backtrace {bt!r} is empty")
+    check(isinstance(bt, list) and (bt or event == "progress"), f"backtrace {bt!r} is empty")
     for i, fr in enumerate(bt):
         check(isinstance(fr, dict) and fr.get("index") == i and isinstance(fr.get("module"), str)
               and isinstance(fr.get("offset"), str) and fr["offset"].startswith("0x")

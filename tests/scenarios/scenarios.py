@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Sink, check, check_report, fail, free_port, functions, main, reports
+from harness import Sink, check, check_event, check_report, fail, free_port, functions, main, reports
 
 NP = 8
 CASES = {}
@@ -883,6 +883,122 @@ def custom_channel_crash(t):
     check(lines[0]["ranks"] == [1, 3, 6], f"ranks {lines[0]['ranks']} != [1, 3, 6]")
     check(not any("unknown channel kind" in line for line in r.lines()), "memo:// was reported as unknown")
     check(not [f for f in os.listdir(t.spool) if f.endswith(".msg")], "the delivered report stayed in the spool")
+
+
+# -- events reported by the program (mpinotify.h: exceptions, exits, alerts, progress) ----
+
+def events_job(t, args, env=None, expect=0, name="sink"):
+    """tests/progs/mpi_events with the sink as its channel; returns (sink, job result)."""
+    sink = Sink(t, name)
+    env = dict(env or {}, MPINOTIFY_URLS=sink.url())
+    prog = t.paths.prog("mpi_events")
+    base = t.mpirun(NP, prog, args, preload=False, env={"MPINOTIFY_DISABLE": "1"})
+    r = t.mpirun(NP, prog, args, preload=False, env=env)
+    check(base.rc == expect, f"baseline (library disabled) exit status {base.rc}, expected {expect}")
+    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
+    return sink, r
+
+
+@case
+def exception_same_all(t):
+    # The same exception on every rank: one message listing all of them.
+    sink, _ = events_job(t, ["exc=all:ValueError:epoch 3"])
+    bodies = sink.bodies()
+    check(len(bodies) == 1, f"expected one message for the same exception on every rank, got {len(bodies)}")
+    b = check_event(bodies[0], "exception", NP)
+    check(b["ranks"] == list(range(NP)), f"ranks {b['ranks']}, expected all {NP}")
+    e = b.get("exception") or {}
+    check(e.get("type") == "ValueError" and e.get("context") == "epoch 3", f"exception {e!r}")
+    check(isinstance(e.get("message"), str) and e["message"].startswith("bad value on rank "), f"message {e!r}")
+    check(b["title"].startswith("ValueError on 8 of 8 ranks"), f"title {b['title']!r}")
+    check("site_a" in functions(b), f"the call site site_a is not in the backtrace {functions(b)}")
+
+
+@case
+def exception_two_kinds(t):
+    # Two different exceptions (and the same type from another call site): one message each.
+    sink, _ = events_job(t, ["exc=all:ValueError", "exc=1,2:KeyError", "exc2=5:ValueError"])
+    bodies = sink.bodies()
+    check(len(bodies) == 3, f"expected 3 messages (ValueError, KeyError, ValueError at another site), got {len(bodies)}")
+    by = {(b["exception"]["type"], tuple(b["ranks"])): b for b in bodies}
+    check(set(by) == {("ValueError", tuple(range(NP))), ("KeyError", (1, 2)), ("ValueError", (5,))},
+          f"messages for {sorted(by)}")
+    for b in bodies:
+        check_event(b, "exception", NP)
+    check(len({b["signature"] for b in bodies}) == 3, "two different failures share a signature")
+
+
+@case
+def exception_message_in_signature(t):
+    # MPINOTIFY_EXCEPTION_SIGNATURE=type,site,context,message: the per-rank messages now differ.
+    sink, _ = events_job(t, ["exc=0,1:ValueError"], {"MPINOTIFY_EXCEPTION_SIGNATURE": "type,site,context,message"})
+    bodies = sink.bodies()
+    check(len(bodies) == 2 and sorted(b["ranks"] for b in bodies) == [[0], [1]],
+          f"with the message in the signature, expected one message per rank, got {[b['ranks'] for b in bodies]}")
+
+
+@case
+def exit_one_rank(t):
+    # exit(1) on one rank while MPI is up: one message, the job's status unchanged.
+    sink, r = events_job(t, ["exit=3:1"], expect=1)
+    bodies = sink.bodies()
+    check(len(bodies) == 1, f"expected one message, got {len(bodies)}")
+    b = check_event(bodies[0], "exit", NP)
+    check(b["ranks"] == [3] and b.get("exit_status") == 1, f"ranks {b['ranks']}, exit_status {b.get('exit_status')}")
+    check(b["title"].startswith("exit status 1 on 1 of 8 ranks"), f"title {b['title']!r}")
+
+
+@case
+def exit_zero_silent(t):
+    # A rank that exits 0 after MPI_Finalize, and a healthy job: nothing to report.
+    sink, _ = events_job(t, [])
+    check(not sink.posts(), f"a healthy job sent {len(sink.posts())} message(s)")
+
+
+@case
+def alert_rules(t):
+    # Cooldown per (detector, severity) in steps, escalation never muted by a warning's cooldown,
+    # and the cap; every rank raises the same alerts: one message per alert that is not muted.
+    steps = ["alert=all:nan_loss:warning:100",    # sent
+             "alert=all:nan_loss:warning:150",    # muted: cooldown 100
+             "alert=all:nan_loss:critical:160",   # sent: a critical is not muted by the warning
+             "alert=all:nan_loss:critical:200",   # muted: the critical's own cooldown
+             "alert=all:nan_loss:warning:250",    # sent: 150 steps after the last warning
+             "alert=all:grad_norm:warning:250",   # sent: another detector
+             "alert=all:throughput:warning:300"]  # muted: the cap (4)
+    sink, r = events_job(t, steps, {"MPINOTIFY_ALERT_COOLDOWN": "100", "MPINOTIFY_ALERT_CAP": "4"})
+    rcs = re.findall(r"^alert (\S+) (\S+) (\d+) rc=(\d+)$", r.out, re.M)
+    muted = {(d, s, int(st)) for d, s, st, rc in rcs if int(rc) == 25}   # MPN_E_MUTED
+    sent = {(d, s, int(st)) for d, s, st, rc in rcs if int(rc) == 0}
+    want_sent = {("nan_loss", "warning", 100), ("nan_loss", "critical", 160), ("nan_loss", "warning", 250),
+                 ("grad_norm", "warning", 250)}
+    check(sent == want_sent, f"sent {sorted(sent)}, expected {sorted(want_sent)}")
+    check(len(muted) == 3, f"muted {sorted(muted)}, expected 3")
+    bodies = sink.bodies()
+    check(len(bodies) == 4, f"expected 4 alert messages, got {len(bodies)}")
+    got = {(b["alert"]["detector"], b["alert"]["severity"], b["alert"]["step"]) for b in bodies}
+    check(got == want_sent, f"alerts that arrived {sorted(got)}")
+    for b in bodies:
+        check_event(b, "alert", NP)
+        check(b["ranks"] == list(range(NP)), f"alert from ranks {b['ranks']}, expected all")
+        a = b["alert"]
+        check(a["recommendation"] == "lower the learning rate" and a["metrics"] == {"loss": 1.5, "grad_norm": 120.0},
+              f"alert fields {a!r}")
+        check(b["severity"] == a["severity"], f"severity {b['severity']} != alert severity {a['severity']}")
+
+
+@case
+def progress_every(t):
+    # Off by default; with MPINOTIFY_PROGRESS_EVERY=10, steps 10 and 20 of 5..20 give one message each.
+    steps = ["progress=0:5:40", "progress=0:10:40", "progress=0:15:40", "progress=0:20:40"]
+    sink, _ = events_job(t, steps)
+    check(not sink.posts(), f"progress is off by default, yet {len(sink.posts())} message(s) arrived")
+    sink, _ = events_job(t, steps, {"MPINOTIFY_PROGRESS_EVERY": "10"}, name="every10")
+    bodies = sink.bodies()
+    check(sorted(b["progress"]["step"] for b in bodies) == [10, 20], f"progress steps {[b.get('progress') for b in bodies]}")
+    for b in bodies:
+        check_event(b, "progress", NP)
+        check(b["severity"] == "info" and b["progress"]["total"] == 40, f"progress message {b['progress']!r}")
 
 
 if __name__ == "__main__":
