@@ -158,6 +158,7 @@ int mpn__activate(void)
     pthread_atfork(NULL, NULL, child_after_fork);
   atomic_store(&mpn__g.active, 1);
   mpn__signals_install();
+  mpn__cxx_setup();
   return 0;
 }
 
@@ -190,9 +191,9 @@ static int drop_libc_top(mpn__frame *f, int n)
 static void on_exit_status(int status, void *arg)
 {
   (void)arg;
-  if (status == 0 || getpid() != mpn__g.pid || !mpn__g.cfg.exit_reports || !atomic_load(&mpn__g.mpi_active) ||
-      atomic_load(&mpn__fatal_reported))
-    return;
+  if (status == 0 || getpid() != mpn__g.pid || !mpn__g.cfg.exit_reports || mpn__g.thread_level < 0 ||
+      atomic_load(&mpn__g.mpi_finalized) || atomic_load(&mpn__fatal_reported) || !atomic_load(&mpn__g.active))
+    return;   /* below MPI_THREAD_MULTIPLE the agent reports it per node, without an election */
   mpn__event *ev = mpn__event_new("exit", "error");
   if (!ev)
     return;
@@ -246,12 +247,14 @@ void mpn__on_mpi_initialized(int provided)
     atomic_store(&mpn__g.mpi_active, 1);
     mpn__agent_wake('m');
     static int registered;
-    if (!registered++) {
+    if (!registered++)
       atexit(on_exit_without_finalize);
-      on_exit(on_exit_status, NULL);   /* registered later, runs first: MPI is still ours */
-    }
   }
+  static int exit_hooked;
+  if (!exit_hooked++)   /* registered after the agent's atexit, so it runs first: MPI is still up */
+    on_exit(on_exit_status, NULL);
   mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
+  mpn__launcher_hello();
   if (mpn__g.rank == 0) {
     char list[1024] = "";
     for (int i = 0; i < mpn__g.cfg.nchannels; i++)
@@ -264,6 +267,8 @@ void mpn__on_mpi_initialized(int provided)
 
 void mpn__on_mpi_finalize(void)
 {
+  mpn__launcher_bye();
+  atomic_store(&mpn__g.mpi_finalized, 1);   /* a later exit(1) is not a failure of the MPI job */
   if (!atomic_load(&mpn__g.mpi_active) || getpid() != mpn__g.pid)
     return;
   mpn__agent_wake('f');

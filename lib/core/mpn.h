@@ -434,6 +434,13 @@ mpn__relay_server *mpn__relay_server_start(const unsigned char key[32], mpn__rel
                                            int *port, char *err, size_t errlen);
 void mpn__relay_server_stop(mpn__relay_server *s);   /* stops accepting, joins the thread, frees */
 void mpn__relay_server_counts(const mpn__relay_server *s, long *accepted, long *rejected);
+/* notify.c: the rank's notices to mpinotify-run through its relay (none
+ * without MPINOTIFY_RELAY_ADDR); bounded, best effort. hello: the library is
+ * armed (MPI_Init); bye: MPI_Finalize; report: a message this rank delivered
+ * (called by the reporter after delivering, before telling others "done"). */
+void mpn__launcher_hello(void);
+void mpn__launcher_bye(void);
+void mpn__launcher_report(const mpn__report *r);
 
 /* ---- mpi/ ---------------------------------------------------------------- */
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */
@@ -471,6 +478,7 @@ typedef struct mpn__state {
   atomic_int mpi_active;     /* agent may call MPI */
   atomic_int mpi_ok;         /* elections possible */
   atomic_int stop;           /* exit: agent must leave MPI alone */
+  atomic_int mpi_finalized;  /* the application called MPI_Finalize */
   int disabled;
   int preloaded;
   pid_t pid;
@@ -493,6 +501,7 @@ typedef struct mpn__state {
 extern mpn__state mpn__g;
 
 int mpn__activate(void);
+void mpn__cxx_setup(void);           /* cxx.c: C++ process: report uncaught exceptions */
 void mpn__config_ensure(void);       /* load the configuration once, when first needed */
 void mpn__config_report(void);       /* print its problems now (rank 0 only), if not yet */
 void mpn__config_reload(void);       /* a channel kind was registered: parse again */
