@@ -158,7 +158,6 @@ int mpn__activate(void)
     pthread_atfork(NULL, NULL, child_after_fork);
   atomic_store(&mpn__g.active, 1);
   mpn__signals_install();
-  mpn__cxx_setup();
   return 0;
 }
 

@@ -498,7 +498,6 @@ typedef struct mpn__state {
 extern mpn__state mpn__g;
 
 int mpn__activate(void);
-void mpn__cxx_setup(void);           /* cxx.c: C++ process: report uncaught exceptions */
 void mpn__config_ensure(void);       /* load the configuration once, when first needed */
 void mpn__config_report(void);       /* print its problems now (rank 0 only), if not yet */
 void mpn__config_reload(void);       /* a channel kind was registered: parse again */
