@@ -144,6 +144,9 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
     r.election = "failed";
     r.election_error = mpn__election_error();
     ok = mpn__deliver(&r, send_by) > 0;
+    mpn__fallback_release();
+  } else if (ev->fatal) {
+    mpn__fallback_wait(ev->signature, budget_end - 20000000);
   }
   return ok;
 }

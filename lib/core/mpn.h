@@ -443,6 +443,8 @@ void mpn__relay_server_counts(const mpn__relay_server *s, long *accepted, long *
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */
 int mpn__mpi_setup(int provided);    /* private communicators, job token; 0 on success */
 int mpn__fallback_claim(uint64_t signature);   /* node lock: 1 if this process reports */
+void mpn__fallback_release(void);              /* the claimer has reported */
+void mpn__fallback_wait(uint64_t signature, int64_t deadline);   /* a fatal non-claimer waits for it */
 void mpn__fallback_sweep(void);                /* drop claims older than a day */
 
 /* Runs the event through an epoch. Returns 1 when the election produced a

@@ -13,18 +13,46 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int claim_fd = -1;   /* the claim this process holds while it reports */
+
+static void claim_path(uint64_t signature, char *path, size_t cap)
+{
+  snprintf(path, cap, "%s/claim-%016llx-%016llx", mpn__g.cfg.spool_dir, (unsigned long long)mpn__g.job_token,
+           (unsigned long long)signature);
+}
+
 int mpn__fallback_claim(uint64_t signature)
 {
   char path[MPN__PATH_MAX + 64];
   mkdir(mpn__g.cfg.spool_dir, 0700);
-  snprintf(path, sizeof path, "%s/claim-%016llx-%016llx", mpn__g.cfg.spool_dir,
-           (unsigned long long)mpn__g.job_token, (unsigned long long)signature);
+  claim_path(signature, path, sizeof path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) {
-    close(fd);
+    claim_fd = fd;   /* empty until the report is out: see mpn__fallback_release */
     return 1;
   }
   return errno == EEXIST ? 0 : 1;
+}
+
+void mpn__fallback_release(void)
+{
+  if (claim_fd < 0)
+    return;
+  ssize_t w = write(claim_fd, "d", 1);   /* the report is out: waiting ranks may end */
+  (void)w;
+  close(claim_fd);
+  claim_fd = -1;
+}
+
+/* A crashed rank that did not claim stays alive until the claimer on its
+ * node has reported: its exit makes mpirun kill the job, claimer included. */
+void mpn__fallback_wait(uint64_t signature, int64_t deadline)
+{
+  char path[MPN__PATH_MAX + 64];
+  claim_path(signature, path, sizeof path);
+  struct stat st;
+  while (mpn__now_ns() < deadline && stat(path, &st) == 0 && st.st_size == 0)
+    mpn__sleep_ms(20);
 }
 
 /* Claims outlive their job (nobody knows when a job ends): the agent sweeps
