@@ -18,6 +18,8 @@ enum { CMD_MPI = 1, CMD_FINALIZE = 2, CMD_EXIT = 4 };
 
 static int commands;
 static int crash_pending;
+static int64_t ending_since;   /* when MPI_Finalize or exit asked the agent to leave MPI */
+static uint64_t dropped;       /* notices queued too late to be reported */
 static mpn__event local_event;   /* static: a backtrace is too big for a stack */
 
 /* Reads the wake pipe; `timeout_ms` 0 only peeks. */
@@ -26,17 +28,22 @@ static void read_wake(int timeout_ms)
   struct pollfd p = {mpn__g.wake_fd[0], POLLIN, 0};
   if (poll(&p, 1, timeout_ms) <= 0)
     return;
-  char buf[64];
-  ssize_t n = read(mpn__g.wake_fd[0], buf, sizeof buf);
-  for (ssize_t i = 0; i < n; i++) {
-    switch (buf[i]) {
-    case 'c': crash_pending = 1; break;
-    case 'e': break;   /* events are in their own queue (events.c) */
-    case 'm': commands |= CMD_MPI; break;
-    case 'f': commands |= CMD_FINALIZE; break;
-    case 'x': commands |= CMD_EXIT; break;
+  char buf[256];
+  ssize_t n;
+  /* All of it: a crash's 'c' must not wait behind a burst of events' 'e'. */
+  while ((n = read(mpn__g.wake_fd[0], buf, sizeof buf)) > 0) {
+    for (ssize_t i = 0; i < n; i++) {
+      switch (buf[i]) {
+      case 'c': crash_pending = 1; break;
+      case 'e': break;   /* events are in their own queue (events.c) */
+      case 'm': commands |= CMD_MPI; break;
+      case 'f': commands |= CMD_FINALIZE; break;
+      case 'x': commands |= CMD_EXIT; break;
+      }
     }
   }
+  if ((commands & (CMD_FINALIZE | CMD_EXIT)) && !ending_since)
+    ending_since = mpn__now_ns();
 }
 
 static void ack(void)
@@ -106,7 +113,15 @@ static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
 /* Handles the local failure; `pre` is its election outcome when the failure
  * arrived while this rank was already in an epoch. Returns 1 if nothing was
  * lost (delivered, or somebody else's to deliver). */
-static int handle(const mpn__event *ev, mpn__outcome *pre)
+/* Notices leave the agent at once: the engine delivers them (or spools
+ * them) while the agent runs the next election. A fatal report is waited
+ * for: the process must live until it is out. */
+static int send_report(const mpn__event *ev, const mpn__report *r, int64_t send_by)
+{
+  return ev->fatal ? mpn__deliver(r, send_by) > 0 : mpn__deliver_async(r, send_by);
+}
+
+static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
 {
   /* A fatal event's budget runs from the fault; a queued notice's from now. */
   int64_t start = ev->fatal ? ev->mono_ns : mpn__now_ns();
@@ -117,7 +132,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
   mpn__report r;
   base_report(&r, ev, &self);
   mpn__outcome out;
-  if (!pre && mpn__g.thread_level >= 0) {   /* MPI was initialised: ask the election */
+  if (!pre && elect && mpn__g.thread_level >= 0) {   /* MPI was initialised: ask the election */
     int64_t window = (int64_t)mpn__g.cfg.window_ms * 1000000;
     int64_t elect_by = start + window + (budget_end - start - window) / 2;
     if (mpn__election_run(ev, elect_by, &out) == 1)
@@ -131,19 +146,23 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
         r.nprocs = pre->nprocs;
         r.first_wall_ns = pre->first_wall_ns;
       }
-      ok = mpn__deliver(&r, send_by) > 0;
+      ok = send_report(ev, &r, send_by);
       mpn__election_done(budget_end - 50000000);
     }
     if (pre->wait_leaders)
       mpn__election_wait(budget_end - 20000000);
     free(pre->procs);
     pre->procs = NULL;
+  } else if (mpn__election_known(ev->signature)) {
+    ok = 1;   /* reported before in this process, or learnt from an election */
   } else if (mpn__g.thread_level < 0) {
-    ok = mpn__deliver(&r, send_by) > 0;   /* never called MPI: a world of one */
+    mpn__election_remember(ev->signature);
+    ok = send_report(ev, &r, send_by);   /* never called MPI: a world of one */
   } else if (mpn__fallback_claim(ev->signature)) {
+    mpn__election_remember(ev->signature);
     r.election = "failed";
-    r.election_error = mpn__election_error();
-    ok = mpn__deliver(&r, send_by) > 0;
+    r.election_error = elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
+    ok = send_report(ev, &r, send_by);
     mpn__fallback_release();
   } else if (ev->fatal) {
     mpn__fallback_wait(ev->signature, budget_end - 20000000);
@@ -154,7 +173,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre)
 static void on_crash(const mpn__event *ev, mpn__outcome *pre)
 {
   /* A terminate or an MPI_Abort already reported this death; its SIGABRT is only chained. */
-  if (atomic_load(&mpn__fatal_reported) || handle(ev, pre))
+  if (atomic_load(&mpn__fatal_reported) || handle(ev, pre, 1))
     mpn__record_remove();
   else
     mpn__log_error("the %s report could not be delivered; its record stays in %s", mpn__signal_name(ev->signo),
@@ -170,9 +189,36 @@ static void on_local(const mpn__event *ev, mpn__outcome *pre)
     on_crash(ev, pre);
     return;
   }
-  if (!handle(ev, pre))
+  if (!handle(ev, pre, 1))
     mpn__log_error("the %s report could not be delivered", ev->kind);
   mpn__event_done((mpn__event *)ev);
+}
+
+/* Queued events, between crashes and commands. While the application
+ * finalizes, the first half of the budget still runs elections (peers join
+ * them from their finalize barrier); after that, reports go out per node;
+ * once the process exits without MPI_Finalize, notices are dropped, counted
+ * and said: MPI is no longer ours and the process is going. */
+static void drain_events(void)
+{
+  mpn__event *ev;
+  while (!crash_pending && (ev = mpn__event_take()) != NULL) {
+    int64_t late = ending_since + (int64_t)mpn__g.cfg.timeout_ms * 500000;
+    if (!ev->fatal && ((commands & CMD_EXIT) || atomic_load(&mpn__g.stop))) {
+      dropped++;
+      mpn__event_done(ev);
+    } else {
+      int elect = !ending_since || mpn__now_ns() < late;
+      if (!handle(ev, NULL, elect))
+        mpn__log_error("the %s report could not be delivered", ev->kind);
+      mpn__event_done(ev);
+    }
+    read_wake(0);
+  }
+  if (dropped && (commands & CMD_EXIT)) {
+    mpn__log_error("%llu report(s) queued while the process was exiting were not sent", (unsigned long long)dropped);
+    dropped = 0;
+  }
 }
 
 static void run_commands(void)
@@ -183,8 +229,9 @@ static void run_commands(void)
   }
   if (commands & CMD_FINALIZE) {
     commands &= ~CMD_FINALIZE;
-    if (atomic_load(&mpn__g.mpi_ok))
-      mpn__election_finalize(mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000);
+    /* The application waits timeout_ms + 1 s from its MPI_Finalize: stay inside that. */
+    if (atomic_load(&mpn__g.mpi_ok) && !atomic_load(&mpn__g.stop))
+      mpn__election_finalize(ending_since + (int64_t)mpn__g.cfg.timeout_ms * 1000000);
     else
       mpn__election_abandon("MPI is finalized");
     atomic_store(&mpn__g.mpi_active, 0);
@@ -220,9 +267,7 @@ static void *agent_main(void *arg)
     /* Reported events before a finalize: a report queued just before
      * MPI_Finalize still gets its election (peers join it from their
      * finalize barrier). */
-    mpn__event *queued;
-    while (!crash_pending && (queued = mpn__event_take()) != NULL)
-      on_local(queued, NULL);
+    drain_events();
     run_commands();
     const mpn__event *ev = NULL;
     mpn__outcome out;

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#define QUEUE_MAX 256   /* a burst beyond this is dropped with a count, never blocks the caller */
+#define QUEUE_MAX 256   /* notices beyond this are dropped with a count, never block the caller */
+#define FATAL_ROOM 16   /* a fatal event (exit, abort) always finds room, ahead of notices */
 
 typedef struct waiter {
   int done;
@@ -20,8 +21,8 @@ typedef struct waiter {
 static struct {
   pthread_mutex_t lock;
   pthread_cond_t handled;
-  mpn__event *q[QUEUE_MAX];
-  waiter *w[QUEUE_MAX];
+  mpn__event *q[QUEUE_MAX + FATAL_ROOM];
+  waiter *w[QUEUE_MAX + FATAL_ROOM];
   int head, n;
   long dropped;
 } Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, {0}, 0, 0, 0};
@@ -67,9 +68,8 @@ static uint64_t fnv(uint64_t h, const char *s)
 void mpn__event_sign(mpn__event *ev, const char *const *parts, int nparts, int site)
 {
   uint64_t h = fnv(1469598103934665603ULL, ev->kind);
-  for (int i = 0; i < nparts; i++)
-    if (parts[i])
-      h = fnv(h, parts[i]);
+  for (int i = 0; i < nparts; i++)   /* a missing part hashes as itself: (X, NULL) != (NULL, X) */
+    h = parts[i] ? fnv(h, parts[i]) : (h ^ 0xfe) * 1099511628211ULL;
   if (site)   /* the call site, as stable across ranks and runs as a crash's frames */
     h ^= mpn__signature(0, ev->frames, ev->nframes);
   ev->signature = h;
@@ -85,13 +85,22 @@ mpn_code mpn__event_submit(mpn__event *ev, long wait_ms)
   }
   waiter w = {0};
   pthread_mutex_lock(&Q.lock);
-  if (Q.n == QUEUE_MAX) {
-    Q.dropped++;
+  if (Q.n >= (ev->fatal ? QUEUE_MAX + FATAL_ROOM : QUEUE_MAX)) {
+    if (!Q.dropped++)
+      mpn__log_error("too many reports at once: %s and later ones are dropped (the queue holds %d)", ev->kind,
+                     QUEUE_MAX);
     pthread_mutex_unlock(&Q.lock);
     mpn__event_free(ev);
     return MPN_E_NO_MEMORY;
   }
-  int slot = (Q.head + Q.n++) % QUEUE_MAX;
+  int slot;
+  if (ev->fatal) {   /* ahead of every notice: its budget runs from now */
+    Q.head = (Q.head + QUEUE_MAX + FATAL_ROOM - 1) % (QUEUE_MAX + FATAL_ROOM);
+    slot = Q.head;
+    Q.n++;
+  } else {
+    slot = (Q.head + Q.n++) % (QUEUE_MAX + FATAL_ROOM);
+  }
   Q.q[slot] = ev;
   Q.w[slot] = wait_ms > 0 ? &w : NULL;
   pthread_mutex_unlock(&Q.lock);
@@ -111,7 +120,7 @@ mpn_code mpn__event_submit(mpn__event *ev, long wait_ms)
     ;
   int done = w.done;
   if (!done) {   /* `w` leaves our stack now: the agent must not touch it */
-    for (int i = 0; i < QUEUE_MAX; i++)
+    for (int i = 0; i < QUEUE_MAX + FATAL_ROOM; i++)
       if (Q.w[i] == &w)
         Q.w[i] = NULL;
     if (in_flight_waiter == &w)
@@ -130,7 +139,7 @@ mpn__event *mpn__event_take(void)
     in_flight_waiter = Q.w[Q.head];
     Q.w[Q.head] = NULL;
     in_flight = ev;
-    Q.head = (Q.head + 1) % QUEUE_MAX;
+    Q.head = (Q.head + 1) % (QUEUE_MAX + FATAL_ROOM);
     Q.n--;
   }
   pthread_mutex_unlock(&Q.lock);

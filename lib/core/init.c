@@ -158,6 +158,7 @@ int mpn__activate(void)
     pthread_atfork(NULL, NULL, child_after_fork);
   atomic_store(&mpn__g.active, 1);
   mpn__signals_install();
+  mpn__cxx_setup();
   return 0;
 }
 
@@ -190,6 +191,9 @@ static int drop_libc_top(mpn__frame *f, int n)
 static void on_exit_status(int status, void *arg)
 {
   (void)arg;
+  status &= 0xff;   /* glibc passes exit()'s argument; the process's status is its low byte */
+  if (atomic_load(&mpn__g.crash_owner))
+    return;   /* exit() from a handler we chained to: the crash is the report */
   if (status == 0 || getpid() != mpn__g.pid || !mpn__g.cfg.exit_reports || mpn__g.thread_level < 0 ||
       atomic_load(&mpn__g.mpi_finalized) || atomic_load(&mpn__fatal_reported) || !atomic_load(&mpn__g.active))
     return;   /* below MPI_THREAD_MULTIPLE the agent reports it per node, without an election */

@@ -378,6 +378,7 @@ typedef struct mpn__send_opts {
   const char *relay_addr;
   const char *relay_key;
   int no_spool;             /* already kept (a flush): write no new copy */
+  int log_failures;         /* nobody waits for the results: the engine logs what failed */
 } mpn__send_opts;
 mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, int64_t deadline_ns,
                         const mpn__send_opts *o);
@@ -391,6 +392,9 @@ void mpn__send_opts_from(mpn__send_opts *o, const mpn__config *cfg);
 /* The crash path: the report to every configured channel, bounded. Returns
  * the number of channels that accepted it (console counts). */
 int mpn__deliver(const mpn__report *r, int64_t deadline_mono_ns);
+/* The same without waiting: the engine delivers (or spools) on its own; for
+ * notices, so the agent is free for the next election. 1 when submitted. */
+int mpn__deliver_async(const mpn__report *r, int64_t deadline_mono_ns);
 
 /* sender.c: delivers to the channels given and waits; no_spool: already kept. */
 mpn_code mpn__send_to(const mpn__config *cfg, const mpn__channel *chs, int n, const mpn_message *m,
@@ -470,6 +474,8 @@ int mpn__election_wait(int64_t deadline_ns);   /* fatal non-leader: wait for lea
 void mpn__election_finalize(int64_t deadline_ns);
 void mpn__election_abandon(const char *why);
 const char *mpn__election_error(void);
+int mpn__election_known(uint64_t sig);       /* reported before in this job (as far as we know) */
+void mpn__election_remember(uint64_t sig);
 
 /* ---- core/ global state -------------------------------------------------- */
 typedef struct mpn__state {
@@ -500,6 +506,7 @@ typedef struct mpn__state {
 extern mpn__state mpn__g;
 
 int mpn__activate(void);
+void mpn__cxx_setup(void);           /* cxx.c: C++ process: report uncaught exceptions */
 void mpn__config_ensure(void);       /* load the configuration once, when first needed */
 void mpn__config_report(void);       /* print its problems now (rank 0 only), if not yet */
 void mpn__config_reload(void);       /* a channel kind was registered: parse again */

@@ -26,8 +26,9 @@ mpn_code mpn_report_exception(const char *context, const char *type, const char 
   const char *sig[] = {parts & MPN_SIGNATURE_TYPE ? type : NULL, parts & MPN_SIGNATURE_CONTEXT ? context : NULL,
                        parts & MPN_SIGNATURE_MESSAGE ? message : NULL};
   mpn__event_sign(ev, sig, 3, (parts & MPN_SIGNATURE_SITE) != 0);
-  json_object_set_new(ev->extra, "exception", json_pack("{s:o, s:o, s:o}", "type", mpn__jstr(type), "message",
-                                                        mpn__jstr(message), "context", mpn__jstr(context)));
+  json_object_set_new(ev->extra, "exception", json_pack("{s:o, s:o, s:o, s:b}", "type", mpn__jstr(type), "message",
+                                                        mpn__jstr(message), "context", mpn__jstr(context),
+                                                        "uncaught", 0));
   json_object_set_new(ev->extra, "text", mpn__jstr(message));
   return mpn__event_submit(ev, 0);
 }
@@ -81,9 +82,9 @@ mpn_code mpn_alert(const char *detector, const char *severity, long long step, c
                    const mpn_metric *metrics, size_t nmetrics, const char *recommendation)
 {
   int critical = severity && !strcmp(severity, "critical");
-  if (!detector || !*detector || !severity || (!critical && strcmp(severity, "warning")) || !recommendation ||
-      !*recommendation || (nmetrics && !metrics))
-    return MPN_E_INVALID_ARGUMENT;
+  if (!detector || !*detector || strlen(detector) >= sizeof A.last[0].detector || !severity ||
+      (!critical && strcmp(severity, "warning")) || !recommendation || !*recommendation || (nmetrics && !metrics))
+    return MPN_E_INVALID_ARGUMENT;   /* detector: 1..63 characters */
   if (!atomic_load(&mpn__g.active))
     return MPN_E_NOT_INITIALIZED;
   pthread_mutex_lock(&A.lock);
@@ -92,8 +93,12 @@ mpn_code mpn_alert(const char *detector, const char *severity, long long step, c
   if (!ok)
     return MPN_E_MUTED;
   mpn__event *ev = mpn__event_new("alert", critical ? "critical" : "warning");
-  if (!ev)
+  if (!ev) {
+    pthread_mutex_lock(&A.lock);
+    A.raised--;   /* not raised after all: it does not count against the cap */
+    pthread_mutex_unlock(&A.lock);
     return MPN_E_NO_MEMORY;
+  }
   ev->nframes = mpn__unwind_here(ev->frames, MPN__MAX_FRAMES, OWN_FRAMES);
   snprintf(ev->headline, sizeof ev->headline, "%s alert %s at step %lld", severity, detector, step);
   char stepbuf[32];
@@ -121,8 +126,8 @@ mpn_code mpn_progress(long long step, long long total, const char *message)
   if (!atomic_load(&mpn__g.active))
     return MPN_E_NOT_INITIALIZED;
   long long every = mpn__g.cfg.progress_every;
-  if (every <= 0 || step % every)
-    return MPN_OK;   /* off, or not a reporting step */
+  if (every <= 0 || step == 0 || step % every)
+    return MPN_OK;   /* off, or not a reporting step (step 0 has nothing to say) */
   mpn__event *ev = mpn__event_new("progress", "info");
   if (!ev)
     return MPN_E_NO_MEMORY;

@@ -155,6 +155,7 @@ static void copy_opts(mpn__batch *b, const mpn__send_opts *o)
 {
   b->ca_bundle = o && o->ca_bundle ? strdup(o->ca_bundle) : NULL;
   b->relay_mode = o ? o->relay_mode : MPN__RELAY_OFF;
+  b->log_failures = o && o->log_failures;
   if (o && o->relay_addr && o->relay_key && b->relay_mode != MPN__RELAY_OFF &&
       mpn__hex_key(o->relay_key, b->relay_key) == 0) {
     b->relay_addr = strdup(o->relay_addr);
@@ -271,4 +272,18 @@ int mpn__deliver(const mpn__report *r, int64_t deadline)
   int ok = mpn__batch_results(b, log_failure, &lost);
   mpn__batch_release(b);
   return ok > 0 || lost == 0 ? (ok ? ok : 1) : 0;   /* spooled counts as kept, not as lost */
+}
+
+int mpn__deliver_async(const mpn__report *r, int64_t deadline)
+{
+  mpn_message *m = mpn__message_from_report(r);
+  if (!m)
+    return 0;
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, &mpn__g.cfg);
+  o.log_failures = 1;
+  mpn__batch *b = mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
+  mpn_message_free(m);
+  mpn__batch_release(b);   /* the engine keeps its own reference; exit drains it */
+  return b != NULL;
 }

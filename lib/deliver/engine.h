@@ -43,6 +43,7 @@ struct mpn__batch {
   char *relay_addr;
   unsigned char relay_key[32];
   int has_relay;
+  int log_failures;
 };
 
 /* queue.c */

@@ -78,6 +78,9 @@ static void finish(mpn__item *it, mpn_code code)
   if (code == MPN_OK)
     mpn__log_debug("%s %s to %s (%d attempt%s)", it->route == MPN__ROUTE_RELAY ? "handed to the relay:" : "delivered",
                    it->batch->id, it->ch.masked, it->attempts, it->attempts == 1 ? "" : "s");
+  else if (it->batch->log_failures)
+    mpn__log_error("delivery of %s to %s failed: %s%s%s", it->batch->id, it->ch.masked, it->last.detail,
+                   it->spool_path[0] ? "; kept in " : "", it->spool_path);
   else
     mpn__log_debug("gave up on %s to %s: %s", it->batch->id, it->ch.masked, it->last.detail);
 }

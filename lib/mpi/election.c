@@ -108,6 +108,9 @@ int mpn__mpi_setup(int provided)
   return 0;
 }
 
+int mpn__election_known(uint64_t sig);
+void mpn__election_remember(uint64_t sig);
+
 static int known(uint64_t sig)
 {
   for (int i = 0; i < E.nreported; i++)
@@ -219,12 +222,16 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
   int64_t epoch = E.next_epoch++;
   E.pending_since = 0;
   int64_t contribute_at = heard_ns + (int64_t)mpn__g.cfg.window_ms * 1000000;
-  while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline) {
+  while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline && !atomic_load(&mpn__g.stop)) {
     check_bells();
     progress_sends();
     if (!*evp && take)
       *evp = take();
     mpn__sleep_ms(2);
+  }
+  if (atomic_load(&mpn__g.stop)) {   /* the application is finalizing or exiting: MPI is no longer ours */
+    set_broken("the process was finalizing or exiting");
+    return -1;
   }
   /* Both buffers live in E: an epoch that times out stays posted and MPI
    * may still touch them. */
@@ -450,4 +457,16 @@ void mpn__election_abandon(const char *why)
 {
   cancel_bell();
   set_broken(why);
+}
+
+/* Without an election (a world of one, the per-node fallback) a signature
+ * is still reported once per process. */
+int mpn__election_known(uint64_t sig)
+{
+  return known(sig);
+}
+
+void mpn__election_remember(uint64_t sig)
+{
+  remember(sig);
 }

@@ -17,6 +17,13 @@ for f in "$prefix/include/mpinotify.h" "$libdir/libmpinotify.a" "$prefix/bin/mpi
          "$libdir/cmake/mpinotify/mpinotifyConfig.cmake" "$libdir/pkgconfig/mpinotify.pc"; do
   [ -e "$f" ] || fail "missing $f"
 done
+# The C++ helper (uncaught exceptions) sits beside the library, which itself stays C.
+if [ -e "$build/lib/libmpinotify_cxx.so" ]; then
+  [ -e "$libdir/libmpinotify_cxx.so" ] || fail "missing $libdir/libmpinotify_cxx.so beside libmpinotify.so"
+fi
+if readelf -d "$libdir/libmpinotify.so" | grep NEEDED | grep -q 'libstdc++'; then
+  fail "libmpinotify.so needs libstdc++: C programs would load the C++ runtime"
+fi
 
 # 1. find_package from a separate project.
 cmake -S "$src/tests/install/consumer" -B "$tmp/c1" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
