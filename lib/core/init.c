@@ -256,6 +256,7 @@ void mpn__on_mpi_initialized(int provided)
   static int exit_hooked;
   if (!exit_hooked++)   /* registered after the agent's atexit, so it runs first: MPI is still up */
     on_exit(on_exit_status, NULL);
+  mpn__errors_setup();      /* mpi/errors.c: MPI errors and MPI_Abort */
   mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
   if (mpn__g.rank == 0) {
     char list[1024] = "";

@@ -1,8 +1,10 @@
 /* interpose.c - MPI_Init, MPI_Init_thread and MPI_Finalize through the
- * profiling interface. The PMPI_ names are defined too: Open MPI's Fortran
- * bindings (mpi_init_) call PMPI_Init directly, and would otherwise be
- * missed. The real functions are the next definitions after ours
- * (dlsym RTLD_NEXT), as Darshan does. */
+ * profiling interface, and the entry points of errors.c (MPI_Abort, the
+ * communicator error handlers). The PMPI_ names are defined too: Open MPI's
+ * Fortran bindings (mpi_init_, mpi_abort_, mpi_comm_set_errhandler_) call
+ * PMPI_Init, PMPI_Abort... directly, and would otherwise be missed. The real
+ * functions are the next definitions after ours (dlsym RTLD_NEXT), as
+ * Darshan does. */
 #include "core/mpn.h"
 #include "mpi/pmpi.h"
 
@@ -20,17 +22,28 @@ static void *next_symbol(const char *name)
   return p ? p : dlsym(RTLD_DEFAULT, name);
 }
 
+void *mpn__mpi_next(const char *name)
+{
+  return next_symbol(name);
+}
+
 int mpn__mpi_resolve(void)
 {
   int missing = 0;
+  /* RTLD_NEXT, not RTLD_DEFAULT: preloaded, RTLD_DEFAULT finds our own
+   * PMPI_Abort, PMPI_Comm_set_errhandler... (the election's private
+   * communicators must get the real MPI_ERRORS_RETURN). */
 #define MPN__PMPI_RESOLVE(name) \
-  if (!(*(void **)&mpn__pmpi.name = dlsym(RTLD_DEFAULT, "PMPI_" #name))) missing = 1;
+  if (!(*(void **)&mpn__pmpi.name = next_symbol("PMPI_" #name))) missing = 1;
   MPN__PMPI_FUNCTIONS(MPN__PMPI_RESOLVE)
 #undef MPN__PMPI_RESOLVE
   mpn__pmpi.world = (MPI_Comm)dlsym(RTLD_DEFAULT, "ompi_mpi_comm_world");
+  mpn__pmpi.self = (MPI_Comm)dlsym(RTLD_DEFAULT, "ompi_mpi_comm_self");
   mpn__pmpi.byte = (MPI_Datatype)dlsym(RTLD_DEFAULT, "ompi_mpi_byte");
   mpn__pmpi.errors_return = (MPI_Errhandler)dlsym(RTLD_DEFAULT, "ompi_mpi_errors_return");
-  if (missing || !mpn__pmpi.world || !mpn__pmpi.byte || !mpn__pmpi.errors_return)
+  mpn__pmpi.errors_are_fatal = (MPI_Errhandler)dlsym(RTLD_DEFAULT, "ompi_mpi_errors_are_fatal");
+  if (missing || !mpn__pmpi.world || !mpn__pmpi.self || !mpn__pmpi.byte || !mpn__pmpi.errors_return ||
+      !mpn__pmpi.errors_are_fatal)
     return -1;
   return 0;
 }
@@ -118,3 +131,31 @@ MPN_EXTERN int PMPI_Init_thread(int *argc, char ***argv, int required, int *prov
 }
 MPN_EXTERN int MPI_Finalize(void) { return finalize(); }
 MPN_EXTERN int PMPI_Finalize(void) { return finalize(); }
+
+/* errors.c's entry points. MPI_Errhandler_set/get were removed in MPI-3 (mpi.h
+ * hides them) but Open MPI still has them and Fortran's MPI_ERRHANDLER_SET
+ * reaches PMPI_Errhandler_set: they are the MPI-1 names of the same calls. */
+MPN_EXTERN int MPI_Abort(MPI_Comm comm, int code) { return mpn__errors_abort(comm, code); }
+MPN_EXTERN int PMPI_Abort(MPI_Comm comm, int code) { return mpn__errors_abort(comm, code); }
+MPN_EXTERN int MPI_Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler eh) { return mpn__errors_set(comm, eh); }
+MPN_EXTERN int PMPI_Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler eh) { return mpn__errors_set(comm, eh); }
+MPN_EXTERN int MPI_Comm_get_errhandler(MPI_Comm comm, MPI_Errhandler *eh) { return mpn__errors_get(comm, eh); }
+MPN_EXTERN int PMPI_Comm_get_errhandler(MPI_Comm comm, MPI_Errhandler *eh) { return mpn__errors_get(comm, eh); }
+MPN_EXTERN int MPI_Comm_create_errhandler(MPI_Comm_errhandler_function *fn, MPI_Errhandler *eh)
+{
+  return mpn__errors_create(fn, eh);
+}
+MPN_EXTERN int PMPI_Comm_create_errhandler(MPI_Comm_errhandler_function *fn, MPI_Errhandler *eh)
+{
+  return mpn__errors_create(fn, eh);
+}
+#undef MPI_Errhandler_set
+#undef MPI_Errhandler_get
+MPN_EXTERN int MPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler eh);
+MPN_EXTERN int PMPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler eh);
+MPN_EXTERN int MPI_Errhandler_get(MPI_Comm comm, MPI_Errhandler *eh);
+MPN_EXTERN int PMPI_Errhandler_get(MPI_Comm comm, MPI_Errhandler *eh);
+MPN_EXTERN int MPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler eh) { return mpn__errors_set(comm, eh); }
+MPN_EXTERN int PMPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler eh) { return mpn__errors_set(comm, eh); }
+MPN_EXTERN int MPI_Errhandler_get(MPI_Comm comm, MPI_Errhandler *eh) { return mpn__errors_get(comm, eh); }
+MPN_EXTERN int PMPI_Errhandler_get(MPI_Comm comm, MPI_Errhandler *eh) { return mpn__errors_get(comm, eh); }
