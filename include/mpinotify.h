@@ -326,6 +326,9 @@ MPN_EXTERN mpn_code mpn_message_set_severity(mpn_message *m, const char *severit
 /* Any other top-level field, as a string or an integer (not "schema", "event" or "id"). */
 MPN_EXTERN mpn_code mpn_message_set_string(mpn_message *m, const char *key, const char *value);
 MPN_EXTERN mpn_code mpn_message_set_integer(mpn_message *m, const char *key, long long value);
+/* Any other top-level field as a JSON value given as text ("[1,2]", "{\"a\":null}",
+ * "null"); MPN_E_INVALID_ARGUMENT when it is not valid JSON (not "schema", "event" or "id"). */
+MPN_EXTERN mpn_code mpn_message_set_json(mpn_message *m, const char *key, const char *json);
 
 /* ---- Custom channels ------------------------------------------------------
  *
@@ -413,6 +416,22 @@ MPN_EXTERN void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, 
 
 /* Messages accepted and messages rejected as forged so far. Thread-safe. */
 MPN_EXTERN void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejected);
+
+/*
+ * Ranks running under a relay also send it notices about themselves, which
+ * are not messages to deliver: `type` is "hello" (the library armed in
+ * MPI_Init), "bye" (MPI_Finalize) or "report" (a message the rank delivered
+ * as the reporter of its failure), and later types may be added. `json` is
+ * the notice, a JSON object: "v" (1), "type", "rank", "pid", "host",
+ * "world_size", "wall_ms" (the rank's clock, ms since the epoch) and for a
+ * report "message" (the mpinotify/1 message). The function is called on the
+ * relay's own thread, one notice at a time, and must return quickly (the
+ * rank waits for the answer); `json` is valid only during the call. NULL
+ * `fn` drops notices (the default). Set it right after mpn_relay_start,
+ * before the ranks start. Notices do not count in mpn_relay_counts.
+ */
+typedef void (*mpn_relay_notice_fn)(const char *type, const char *json, void *arg);
+MPN_EXTERN void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

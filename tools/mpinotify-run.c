@@ -11,10 +11,16 @@
  * A problem with the notifier never stops the user's job: only a usage error
  * or a launcher that cannot be run does.
  *
+ * It also sends the job's own messages (started, completed, failed: see
+ * common/job_watch.h), for which the ranks register with its relay and the
+ * launcher's output passes through it, and reports a rank that died without
+ * a chance to report (SIGKILL) once, from the launcher's death notice.
+ *
  * Uses only the public API (mpinotify.h).
  */
 #include <mpinotify.h>
 
+#include "common/job_watch.h"
 #include "common/tool.h"
 
 MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
@@ -23,7 +29,9 @@ MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +51,10 @@ enum {
   PROBE_TIMEOUT_MS = 5000,   /* `LAUNCHER --version` answers in milliseconds; never hold the job longer */
   PROBE_OUTPUT_MAX = 4096,
   ERR_MAX = 2048,
+  START_WAIT_MS = 10000,     /* "started" goes when every rank armed, or after this */
+  DRAIN_MS = 2000,           /* after the launcher ends: its output still in the pipes */
+  OUTPUT_LINE_MAX = 1024,    /* kept per line for the tail; the output itself is passed on whole */
+  MAX_LAUNCHER_CRASHES = 16,
 };
 
 /*
@@ -61,6 +73,7 @@ struct run {
   const char *window_ms;  /* --window-ms, validated, or NULL */
   bool disable;
   bool relay;             /* --relay: ranks hand every message to the relay */
+  const char *job_events; /* --job-events, or NULL */
   /* Derived. */
   char *launcher;         /* the launcher's resolved path */
   bool openmpi;           /* the launcher is Open MPI's: its -x carries variables to every node */
@@ -68,9 +81,17 @@ struct run {
   char **argv;            /* the command actually executed */
   mpn_sender *sender;     /* the configuration, for the relay and the final flush */
   mpn_relay *relay_srv;   /* the relay for ranks without a route to the services */
+  unsigned events;        /* JOB_* messages to send */
+  job_watch *watch;       /* what the job's messages say; NULL: no messages */
   /* The running job. */
   pid_t child;
   int status;             /* the launcher's wait status */
+  bool reaped;
+  bool started_sent;
+  int out_pipe[2][2];     /* the launcher's stdout and stderr, read here; -1 when not captured */
+  pthread_t pump;
+  bool pumping;
+  atomic_llong drain_until;   /* ms (monotonic) the pump may still wait for output; 0: no limit */
 };
 
 /* Signals a user or a batch system sends to stop or poke a job: they go to the launcher. */
@@ -108,6 +129,9 @@ static void usage(FILE *out)
     "  --relay          ranks hand every message to this process, which delivers\n"
     "                   it (for compute nodes without internet access); without\n"
     "                   it, ranks use the relay only when their direct route fails\n"
+    "  --job-events LIST  job messages to send: a comma list of started,\n"
+    "                   completed, failed, or all (default) or none\n"
+    "                   (MPINOTIFY_JOB_EVENTS)\n"
     "  --disable        run the launcher untouched: no preload, no variables\n"
     "  -h, --help       show this help and exit\n"
     "  --version        show the versions of mpinotify-run and the library\n"
@@ -128,11 +152,23 @@ static void usage(FILE *out)
     "                           mpinotify-run at the end of the job\n"
     "                           (default: $TMPDIR/mpinotify-UID)\n"
     "  MPINOTIFY_CONFIG         an INI file with settings and channels\n"
-    "  MPINOTIFY_RELAY          auto (default), always (as --relay) or off\n"
+    "  MPINOTIFY_RELAY          auto (default), always (as --relay) or off (ranks\n"
+    "                           relay no message; they still register here)\n"
     "  MPINOTIFY_DEBUG=1        log what the library does to standard error\n"
     "  MPINOTIFY_DISABLE=1      the library stays inert\n"
+    "  MPINOTIFY_JOB_EVENTS     as --job-events\n"
+    "  SLURM_JOB_ID, SLURM_JOB_NAME  shown in the job's messages; the name is\n"
+    "                           the job's name when neither --name nor\n"
+    "                           MPINOTIFY_JOB_NAME gives one\n"
     "  MPINOTIFY_CONFIG_CHECKED set by mpinotify-run once it has checked the\n"
     "                           URLs, so the ranks do not repeat its warnings\n"
+    "\n"
+    "Job messages (event \"job\"): started (how many ranks armed the notifier),\n"
+    "completed (duration), failed (exit status, root cause, the job's reports,\n"
+    "the last lines of its output). The launcher's output passes through this\n"
+    "process unchanged. A rank that dies by a signal without a report of its own\n"
+    "(SIGKILL, the OOM killer) is reported once by mpinotify-run (event \"crash\",\n"
+    "\"reported_by\": \"launcher\").\n"
     "\n"
     "Exit status: the launcher's (a launcher killed by a signal makes\n"
     "mpinotify-run die by the same signal); 2: usage error; 126: LAUNCHER cannot\n"
@@ -180,6 +216,7 @@ static const struct option long_options[] = {
   {"window-ms", required_argument, NULL, 'w'},
   {"disable", no_argument, NULL, 'd'},
   {"relay", no_argument, NULL, 'r'},
+  {"job-events", required_argument, NULL, 'j'},
   {"help", no_argument, NULL, 'h'},
   {"version", no_argument, NULL, 'V'},
   {NULL, 0, NULL, 0},
@@ -196,6 +233,11 @@ static int take_option(struct run *r, int c, char **argv)
   case 'w': r->window_ms = ms_option("--window-ms", optarg, mpn_options_set_window_ms, &rc); break;
   case 'd': r->disable = true; break;
   case 'r': r->relay = true; break;
+  case 'j':
+    if (!job_events_parse(optarg, &r->events))
+      return usage_error("invalid --job-events (expected started, completed, failed, all or none): ", optarg);
+    r->job_events = optarg;
+    break;
   case 'h': usage(stdout); return 0;
   case 'V': tool_print_version(); return 0;
   default: return tool_option_error(usage, c, argv);
@@ -456,8 +498,9 @@ static void setup_relay(struct run *r)
   if (r->relay)
     setenv("MPINOTIFY_RELAY", "always", 1);
   mpn_sender_new(NULL, &r->sender, NULL, 0);   /* problems were reported by setup_urls */
-  const char *mode = getenv("MPINOTIFY_RELAY");
-  if (!r->sender || (mode && strcmp(mode, "off") == 0))
+  /* Also with MPINOTIFY_RELAY=off: the ranks then relay no message, but
+   * still register (hello, bye, report) for the job's messages. */
+  if (!r->sender)
     return;
   if (mpn_relay_start(r->sender, &r->relay_srv, err, sizeof err) != MPN_OK)
     tool_warn("cannot start the relay (ranks will deliver directly only): %s", err);
@@ -480,6 +523,8 @@ static void setup_job(const struct run *r)
   free(command);
   const char *name = r->name ? r->name : getenv("MPINOTIFY_JOB_NAME");
   if (name == NULL || *name == '\0')
+    name = getenv("SLURM_JOB_NAME");
+  if (name == NULL || *name == '\0')
     name = guess_program(r->cmd, r->ncmd);
   if (name != NULL)
     setenv("MPINOTIFY_JOB_NAME", name, 1);
@@ -487,6 +532,117 @@ static void setup_job(const struct run *r)
     setenv("MPINOTIFY_TIMEOUT_MS", r->timeout_ms, 1);
   if (r->window_ms)
     setenv("MPINOTIFY_WINDOW_MS", r->window_ms, 1);
+}
+
+/* ---- the job's messages ------------------------------------------------------------ */
+
+/* Ranks the command line asks for (-np 8, -n 8, --ntasks=8; summed over MPMD contexts), 0 if unknown. */
+static int guess_np(char **cmd, int n)
+{
+  static const char *const np_opts[] = {"-np", "-n", "--np", "--n", "-c", "--ntasks", NULL};
+  int total = 0;
+  for (int i = 1; i < n; i++) {
+    const char *v = NULL, *eq = strchr(cmd[i], '=');
+    if (name_in(cmd[i], np_opts) && i + 1 < n)
+      v = cmd[i + 1];
+    else if (eq && strncmp(cmd[i], "--ntasks=", 9) == 0)
+      v = eq + 1;
+    long np;
+    if (v && tool_parse_long(v, &np) && np > 0 && np < 100000000)
+      total += (int)np;
+  }
+  return total;
+}
+
+/* The command line as messages show it: every URL's secrets masked. */
+static char *shown_command(const struct run *r)
+{
+  char **shown = tool_xmalloc(sizeof *shown * (size_t)r->ncmd);
+  for (int i = 0; i < r->ncmd; i++)
+    shown[i] = tool_shown_arg(r->cmd[i]);
+  char *all = tool_join(shown, (size_t)r->ncmd, " ");
+  for (int i = 0; i < r->ncmd; i++)
+    free(shown[i]);
+  free(shown);
+  return all;
+}
+
+/* Values that must never appear in the output tail a message carries. */
+static void add_secrets(struct run *r)
+{
+  job_watch_add_secret(r->watch, getenv("MPINOTIFY_RELAY_KEY"));
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, "MPINOTIFY_SECRET_", 17) == 0 && strchr(*e, '='))
+      job_watch_add_secret(r->watch, strchr(*e, '=') + 1);
+  char *refs = tool_xstrdup(mpn_sender_env_references(r->sender));
+  char *save = NULL;
+  for (char *name = strtok_r(refs, " ", &save); name; name = strtok_r(NULL, " ", &save))
+    job_watch_add_secret(r->watch, getenv(name));
+  free(refs);
+}
+
+/* The job's messages need the configuration; they go where the ranks' reports go. */
+static void setup_watch(struct run *r)
+{
+  const char *env = getenv("MPINOTIFY_JOB_EVENTS");
+  if (!r->job_events) {
+    r->events = JOB_ALL;
+    if (env && *env && !job_events_parse(env, &r->events)) {
+      tool_warn("MPINOTIFY_JOB_EVENTS=\"%.40s\" is not a list of started, completed, failed, or all or none; "
+                "sending all", env);
+      r->events = JOB_ALL;
+    }
+  }
+  if (!r->sender)
+    return;
+  char *command = shown_command(r);
+  job_info info = {
+    .name = getenv("MPINOTIFY_JOB_NAME"),
+    .command = command,
+    .slurm_job_id = getenv("SLURM_JOB_ID"),
+    .slurm_job_name = getenv("SLURM_JOB_NAME"),
+    .np_guess = guess_np(r->cmd, r->ncmd),
+    .registering = r->relay_srv != NULL,
+  };
+  r->watch = job_watch_new(&info);
+  free(command);
+  add_secrets(r);
+  if (r->relay_srv)
+    mpn_relay_set_observer(r->relay_srv, job_watch_notice, r->watch);
+}
+
+static void send_message(struct run *r, mpn_message *m, const char *what)
+{
+  if (!m)
+    return;
+  mpn_sender_send(r->sender, m, report_result, (void *)what);
+  mpn_message_free(m);
+}
+
+static void send_started(struct run *r)
+{
+  if (r->started_sent || !r->watch)
+    return;
+  r->started_sent = true;
+  if (r->events & JOB_STARTED)
+    send_message(r, job_watch_started(r->watch), "job started");
+}
+
+/* After the job: "started" if the job ended before it went, a crash message
+ * for each rank that died without a report, then "completed" or "failed". */
+static void send_job_end(struct run *r)
+{
+  if (!r->watch)
+    return;
+  job_watch_ended(r->watch, r->status);
+  send_started(r);
+  mpn_message *crashes[MAX_LAUNCHER_CRASHES];
+  int n = job_watch_unreported_deaths(r->watch, crashes, MAX_LAUNCHER_CRASHES);
+  for (int i = 0; i < n; i++)
+    send_message(r, crashes[i], "crash");
+  unsigned kind = job_watch_failed(r->watch) ? JOB_FAILED : JOB_COMPLETED;
+  if (r->events & kind)
+    send_message(r, job_watch_finished(r->watch), kind == JOB_FAILED ? "job failed" : "job completed");
 }
 
 /* LD_PRELOAD with the library in front of what the user preloads already (once). */
@@ -655,6 +811,9 @@ static void install_forwarders(void)
 /* In the child: default actions back before the mask opens, so nothing is lost before exec. */
 static void exec_launcher(const struct run *r, const sigset_t *mask, int errfd)
 {
+  for (int k = 0; k < 2; k++)   /* the captured stdout and stderr (dup2 clears close-on-exec) */
+    if (r->out_pipe[k][1] >= 0)
+      dup2(r->out_pipe[k][1], k == 0 ? STDOUT_FILENO : STDERR_FILENO);
   for (size_t i = 0; i < N_FORWARDED; i++) {
     struct sigaction old;
     if (sigaction(forwarded_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
@@ -685,6 +844,11 @@ static int spawn(struct run *r)
     exec_launcher(r, &old, fds[1]);
   }
   close(fds[1]);
+  for (int k = 0; k < 2; k++)
+    if (r->out_pipe[k][1] >= 0) {
+      close(r->out_pipe[k][1]);
+      r->out_pipe[k][1] = -1;
+    }
   r->child = pid > 0 ? pid : 0;
   child_pid = r->child;
   sigprocmask(SIG_SETMASK, &old, NULL);
@@ -703,8 +867,154 @@ static int spawn(struct run *r)
   return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
 }
 
+/* ---- the launcher's output ---------------------------------------------------------
+ *
+ * With job messages on, the launcher's stdout and stderr come through pipes:
+ * a thread passes every byte on to ours unchanged and hands each line to the
+ * job watch (the tail of a failed job's message, Open MPI's death notices).
+ * When our own output goes away (EPIPE), the pipe is closed, so the launcher
+ * meets the broken pipe it would have met without us.
+ */
+
+static void capture_output(struct run *r)
+{
+  for (int k = 0; k < 2; k++)
+    r->out_pipe[k][0] = r->out_pipe[k][1] = -1;
+  if (!r->watch)
+    return;
+  if (pipe2(r->out_pipe[0], O_CLOEXEC) == 0 && pipe2(r->out_pipe[1], O_CLOEXEC) == 0)
+    return;
+  tool_warn("pipe: %s; the job's output is not captured", strerror(errno));
+  for (int k = 0; k < 2; k++)
+    for (int e = 0; e < 2; e++) {
+      if (r->out_pipe[k][e] >= 0)
+        close(r->out_pipe[k][e]);
+      r->out_pipe[k][e] = -1;
+    }
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+typedef struct line_buf {
+  char text[OUTPUT_LINE_MAX];
+  size_t len;
+} line_buf;
+
+static void take_lines(job_watch *w, line_buf *lb, const char *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '\n') {
+      size_t len = lb->len > 0 && lb->text[lb->len - 1] == '\r' ? lb->len - 1 : lb->len;
+      job_watch_output(w, lb->text, len);
+      lb->len = 0;
+    } else if (lb->len < sizeof lb->text) {
+      lb->text[lb->len++] = p[i];
+    }
+  }
+}
+
+static void *pump_main(void *arg)
+{
+  struct run *r = arg;
+  line_buf lines[2] = {{.len = 0}, {.len = 0}};
+  int *in[2] = {&r->out_pipe[0][0], &r->out_pipe[1][0]};
+  char buf[65536];
+  while (*in[0] >= 0 || *in[1] >= 0) {
+    long long until = atomic_load(&r->drain_until);
+    if (until && now_ms() > until)
+      break;   /* a process of the job outlived the launcher and holds the pipe */
+    struct pollfd p[2] = {{*in[0], POLLIN, 0}, {*in[1], POLLIN, 0}};
+    if (poll(p, 2, 100) <= 0)
+      continue;
+    for (int k = 0; k < 2; k++) {
+      if (*in[k] < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      ssize_t got = read(*in[k], buf, sizeof buf);
+      if (got < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (got > 0 && write_all(k == 0 ? STDOUT_FILENO : STDERR_FILENO, buf, (size_t)got)) {
+        take_lines(r->watch, &lines[k], buf, (size_t)got);
+        continue;
+      }
+      if (got > 0)
+        take_lines(r->watch, &lines[k], buf, (size_t)got);
+      close(*in[k]);   /* EOF, or our output is gone: the launcher sees a broken pipe as before */
+      *in[k] = -1;
+    }
+  }
+  for (int k = 0; k < 2; k++)
+    if (lines[k].len > 0)
+      job_watch_output(r->watch, lines[k].text, lines[k].len);
+  return NULL;
+}
+
+static void start_pump(struct run *r)
+{
+  if (r->out_pipe[0][0] < 0)
+    return;
+  signal(SIGPIPE, SIG_IGN);   /* a closed stdout is an EPIPE to handle, not our death */
+  /* The forwarded signals stay with the main thread. */
+  sigset_t old;
+  block_forwarded(SIG_BLOCK, &old);
+  r->pumping = pthread_create(&r->pump, NULL, pump_main, r) == 0;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  if (!r->pumping) {   /* cannot read it here: let the launcher write to our output directly */
+    tool_warn("cannot start the output thread; the job's output is not captured");
+    for (int k = 0; k < 2; k++) {
+      close(r->out_pipe[k][0]);
+      r->out_pipe[k][0] = -1;
+    }
+  }
+}
+
+/* After the launcher ended: what is left in the pipes, for a bounded time. */
+static void stop_pump(struct run *r)
+{
+  if (!r->pumping)
+    return;
+  atomic_store(&r->drain_until, now_ms() + DRAIN_MS);
+  pthread_join(r->pump, NULL);
+  r->pumping = false;
+  for (int k = 0; k < 2; k++)
+    if (r->out_pipe[k][0] >= 0)
+      close(r->out_pipe[k][0]);
+}
+
+/* "started" when every rank armed the notifier, after START_WAIT_MS, or at the end. */
+static void wait_started(struct run *r)
+{
+  if (!r->watch)
+    return;
+  long deadline = now_ms() + START_WAIT_MS;
+  while (!job_watch_all_armed(r->watch) && now_ms() < deadline) {
+    pid_t got = waitpid(r->child, &r->status, WNOHANG);
+    if (got == r->child) {
+      r->reaped = true;
+      child_pid = 0;
+      return;   /* the job ended first: "started" goes with the end */
+    }
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  send_started(r);
+}
+
 static void wait_launcher(struct run *r)
 {
+  if (r->reaped)
+    return;
   while (waitpid(r->child, &r->status, 0) < 0) {
     if (errno != EINTR) {
       tool_warn("waitpid: %s", strerror(errno));
@@ -762,11 +1072,18 @@ int main(int argc, char **argv)
   setup_urls(&r);
   setup_relay(&r);
   setup_preload(&r);
+  setup_watch(&r);
+  capture_output(&r);
   if ((rc = spawn(&r)) >= 0) {
     finish_delivery(&r);
     return rc;
   }
+  start_pump(&r);
+  wait_started(&r);
   wait_launcher(&r);
-  finish_delivery(&r);
+  stop_pump(&r);
+  send_job_end(&r);
+  finish_delivery(&r);   /* stops the relay: nothing calls the watch after this */
+  job_watch_free(r.watch);
   exit_like(r.status);
 }

@@ -147,6 +147,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
         r.first_wall_ns = pre->first_wall_ns;
       }
       ok = send_report(ev, &r, send_by);
+      mpn__launcher_report(&r);
       mpn__election_done(budget_end - 50000000);
     }
     if (pre->wait_leaders)
@@ -163,6 +164,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
     r.election = "failed";
     r.election_error = elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
     ok = send_report(ev, &r, send_by);
+    mpn__launcher_report(&r);
     mpn__fallback_release();
   } else if (ev->fatal) {
     mpn__fallback_wait(ev->signature, budget_end - 20000000);

@@ -258,6 +258,7 @@ void mpn__on_mpi_initialized(int provided)
     on_exit(on_exit_status, NULL);
   mpn__errors_setup();      /* mpi/errors.c: MPI errors and MPI_Abort */
   mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
+  mpn__launcher_hello();
   if (mpn__g.rank == 0) {
     char list[1024] = "";
     for (int i = 0; i < mpn__g.cfg.nchannels; i++)
@@ -270,6 +271,7 @@ void mpn__on_mpi_initialized(int provided)
 
 void mpn__on_mpi_finalize(void)
 {
+  mpn__launcher_bye();
   atomic_store(&mpn__g.mpi_finalized, 1);   /* a later exit(1) is not a failure of the MPI job */
   if (!atomic_load(&mpn__g.mpi_active) || getpid() != mpn__g.pid)
     return;

@@ -442,6 +442,9 @@ void mpn__relay_server_counts(const mpn__relay_server *s, long *accepted, long *
  * without MPINOTIFY_RELAY_ADDR); bounded, best effort. hello: the library is
  * armed (MPI_Init); bye: MPI_Finalize; report: a message this rank delivered
  * (called by the reporter after delivering, before telling others "done"). */
+void mpn__launcher_hello(void);
+void mpn__launcher_bye(void);
+void mpn__launcher_report(const mpn__report *r);
 
 /* ---- mpi/ ---------------------------------------------------------------- */
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */

@@ -114,6 +114,16 @@ mpn_code mpn_message_set_integer(mpn_message *m, const char *key, long long valu
   return json_object_set_new(m->doc, key, json_integer(value)) == 0 ? MPN_OK : MPN_E_NO_MEMORY;
 }
 
+mpn_code mpn_message_set_json(mpn_message *m, const char *key, const char *json)
+{
+  if (!m || !key || !*key || !json || reserved(key))
+    return MPN_E_INVALID_ARGUMENT;
+  json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+  if (!v)
+    return MPN_E_INVALID_ARGUMENT;
+  return json_object_set_new(m->doc, key, v) == 0 ? MPN_OK : MPN_E_NO_MEMORY;
+}
+
 mpn_code mpn_message_set_title(mpn_message *m, const char *title)
 {
   return mpn_message_set_string(m, "title", title);

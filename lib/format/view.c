@@ -107,21 +107,48 @@ static char *backtrace_of(json_t *frames)
   return b.p;
 }
 
-static void crash_facts(mpn__view *v, json_t *o)
+/* What a kind adds to the facts: its own one or two lines. */
+static void kind_facts(mpn__view *v, json_t *o)
+{
+  json_t *e;
+  if (!strcmp(v->event, "crash"))
+    fact(v, "Signal", "%s", str(o, "signal") ? str(o, "signal") : "?");
+  else if ((e = json_object_get(o, "exception")) != NULL) {
+    fact(v, "Exception", "%s", str(e, "type") ? str(e, "type") : "?");
+    if (str(e, "context"))
+      fact(v, "Context", "%s", str(e, "context"));
+  } else if (json_is_integer(e = json_object_get(o, "exit_status")))
+    fact(v, "Exit status", "%lld", json_integer_value(e));
+  else if ((e = json_object_get(o, "mpi_error")) != NULL)
+    fact(v, "MPI error", "%s%s%s", str(e, "error_class") ? str(e, "error_class") : str(e, "function") ? str(e, "function") : "?",
+         str(e, "error_string") ? ": " : "", str(e, "error_string") ? str(e, "error_string") : "");
+  else if ((e = json_object_get(o, "alert")) != NULL) {
+    fact(v, "Detector", "%s at step %lld", str(e, "detector") ? str(e, "detector") : "?",
+         json_integer_value(json_object_get(e, "step")));
+    if (str(e, "recommendation"))
+      fact(v, "Recommendation", "%s", str(e, "recommendation"));
+  }
+}
+
+static void rank_facts(mpn__view *v, json_t *o)
 {
   json_t *ranks = json_object_get(o, "ranks");
   json_t *leader = json_object_get(o, "leader");
   v->ranks = ranges_of(ranks);
   v->nranks = json_array_size(ranks);
-  fact(v, "Signal", "%s", str(o, "signal") ? str(o, "signal") : "?");
+  kind_facts(v, o);
   fact(v, "Ranks", "%zu of %lld", v->nranks, json_integer_value(json_object_get(o, "world_size")));
   v->hosts = hosts_of(json_object_get(o, "processes"));
   fact(v, "Hosts", "%s", v->hosts ? v->hosts : "?");
-  fact(v, "Leader", "rank %lld, pid %lld on %s", json_integer_value(json_object_get(leader, "rank")),
-       json_integer_value(json_object_get(leader, "pid")), str(leader, "hostname") ? str(leader, "hostname") : "?");
-  fact(v, "First fault", "%s", str(o, "timestamp") ? str(o, "timestamp") : "?");
+  if (json_is_object(leader))   /* a launcher's report has no leader and no election */
+    fact(v, "Leader", "rank %lld, pid %lld on %s", json_integer_value(json_object_get(leader, "rank")),
+         json_integer_value(json_object_get(leader, "pid")), str(leader, "hostname") ? str(leader, "hostname") : "?");
+  fact(v, !strcmp(v->event, "crash") ? "First fault" : "First", "%s", str(o, "timestamp") ? str(o, "timestamp") : "?");
   const char *err = str(o, "election_error");
-  fact(v, "Election", "%s%s%s", str(o, "election") ? str(o, "election") : "?", err ? ": " : "", err ? err : "");
+  if (str(o, "election"))
+    fact(v, "Election", "%s%s%s", str(o, "election"), err ? ": " : "", err ? err : "");
+  if (str(o, "reported_by") && !strcmp(str(o, "reported_by"), "launcher"))
+    fact(v, "Reported by", "mpinotify-run (the rank could not report)");
   v->processes = processes_of(json_object_get(o, "processes"));
   v->backtrace = backtrace_of(json_object_get(o, "backtrace"));
 }
@@ -144,8 +171,8 @@ mpn__view *mpn__view_new(const mpn_message *m)
   v->command = str(job, "command");
   if (v->job)
     fact(v, "Job", "%s", v->job);
-  if (!strcmp(v->event, "crash"))
-    crash_facts(v, o);
+  if (json_is_array(json_object_get(o, "ranks")))   /* an event of the ranks (not a job or a sent message) */
+    rank_facts(v, o);
   if (v->signature)
     fact(v, "Signature", "%s", v->signature);
   return v;

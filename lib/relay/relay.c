@@ -3,11 +3,14 @@
  * submitted to the engine with its spooled copy on this node, so a message
  * the launcher cannot deliver either is flushed at the end of the job. The
  * same (message, channel) relayed twice (a rank that retried after a lost
- * answer) is delivered once. */
+ * answer) is delivered once. Frames with another "type" than "deliver" are
+ * the ranks' notices (relay/notify.c: hello, bye, report): they go to the
+ * observer mpinotify-run sets, on the server's thread. */
 #include "core/mpn.h"
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,9 @@ struct mpn_relay {
   pthread_mutex_t lock;
   relayed *list;
   long duplicates;
+  mpn_relay_notice_fn observer;   /* the ranks' notices (hello, bye, report); NULL: dropped */
+  void *observer_arg;
+  atomic_long notices;            /* frames that were notices, not messages to deliver */
 };
 
 /* The sender's configuration: relayed messages use its spool and CA bundle. */
@@ -79,9 +85,31 @@ static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
   return ok ? 0 : -1;
 }
 
+/* A rank's notice (relay/notify.c): for the observer, never the engine.
+ * Accepted also without an observer: the rank has nothing to retry. */
+static int notice(mpn_relay *r, const char *type, const char *plain, size_t len)
+{
+  atomic_fetch_add(&r->notices, 1);
+  pthread_mutex_lock(&r->lock);
+  mpn_relay_notice_fn fn = r->observer;
+  void *fn_arg = r->observer_arg;
+  pthread_mutex_unlock(&r->lock);
+  char *text = fn ? strndup(plain, len) : NULL;
+  if (text)
+    fn(type, text, fn_arg);
+  free(text);
+  return 0;
+}
+
 static int on_frame(const char *plain, size_t len, void *arg)
 {
   json_t *o = json_loadb(plain, len, 0, NULL);
+  const char *type = json_string_value(json_object_get(o, "type"));
+  if (type && strcmp(type, "deliver") != 0) {
+    int rc = notice(arg, type, plain, len);
+    json_decref(o);
+    return rc;
+  }
   const char *id = json_string_value(json_object_get(o, "id"));
   const char *spec = json_string_value(json_object_get(o, "channel"));
   json_t *msg = json_object_get(o, "message");
@@ -158,11 +186,24 @@ void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
   free(r);
 }
 
+void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, void *arg)
+{
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->lock);
+  r->observer_arg = arg;
+  r->observer = fn;
+  pthread_mutex_unlock(&r->lock);
+}
+
 void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejected)
 {
   long a = 0, j = 0;
-  if (r)
+  if (r) {
     mpn__relay_server_counts(r->server, &a, &j);
+    a -= atomic_load(&((mpn_relay *)r)->notices);   /* messages only; C11's atomic_load takes non-const */
+    a = a < 0 ? 0 : a;   /* a notice counted here before the server counted it */
+  }
   if (accepted)
     *accepted = a;
   if (rejected)

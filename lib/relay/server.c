@@ -3,7 +3,8 @@
  * Ranks that cannot reach a service POST a sealed frame (seal.c) to
  * http://launch-node:PORT/relay. The server is deliberately small: HTTP/1.1,
  * one request per connection, Content-Length bodies only, one connection at a
- * time in its own thread. Each connection has a hard 5 s deadline for its
+ * time in its own thread (a deep backlog: every rank says hello at MPI_Init,
+ * relay/notify.c). Each connection has a hard 5 s deadline for its
  * request, so a client that stalls or trickles bytes costs at most that much.
  * It listens on every interface because the ranks are on other nodes: the
  * seal, not the network, decides what gets in. Frame contents are never
@@ -384,7 +385,7 @@ static int listen_any(mpn__relay_server *s, int *port, char *err, size_t errlen)
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY), .sin_port = 0};
   socklen_t alen = sizeof a;
   if (setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->listen_fd, 64) < 0 ||
+      bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->listen_fd, SOMAXCONN) < 0 ||
       getsockname(s->listen_fd, (struct sockaddr *)&a, &alen) < 0) {
     set_err(err, errlen, "listen");
     return -1;

@@ -5,10 +5,13 @@
  *   alert=RANKS:DETECTOR:SEVERITY:STEP   mpn_alert; prints "alert STEP rc=N" (rank 0)
  *   progress=RANKS:STEP:TOTAL  mpn_progress
  *   exit=RANKS:CODE            ranks in RANKS call exit(CODE); the others wait in MPI_Allreduce
+ *   kill=RANKS                 ranks in RANKS kill themselves with SIGKILL (no chance to report);
+ *                              the others wait in MPI_Allreduce
  *   sleep=MS                   every rank sleeps (lets the library deliver)
  * RANKS: "1,3,6" or "all". Ends with MPI_Finalize and status 0. */
 #include <mpi.h>
 #include <mpinotify.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -80,6 +83,9 @@ static void step(char *arg)
     if (total)
       *total++ = '\0';
     mpn_progress(rest ? atoll(rest) : 0, total ? atoll(total) : 0, "training");
+  } else if (!strcmp(arg, "kill")) {
+    fflush(stdout);
+    raise(SIGKILL);
   } else if (!strcmp(arg, "exit")) {
     fflush(stdout);
     exit(rest ? atoi(rest) : 1);
@@ -93,7 +99,7 @@ int main(int argc, char **argv)
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Barrier(MPI_COMM_WORLD);
   for (int i = 1; i < argc; i++) {
-    int is_exit = !strncmp(argv[i], "exit=", 5);
+    int is_exit = !strncmp(argv[i], "exit=", 5) || !strncmp(argv[i], "kill=", 5);
     step(argv[i]);
     if (is_exit) {   /* survivors wait on the ranks that exited: mpirun ends the job */
       int one = 1, sum = 0;

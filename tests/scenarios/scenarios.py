@@ -550,7 +550,8 @@ def relay_refused_direct(t):
         launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", f"http_proxy={refusing}",
                     "env", f"http_proxy={refusing}", f"HTTP_PROXY={refusing}", f"MPINOTIFY_SPOOL={rank_spool}", *extra,
                     t.paths.prog("mpi_crash"), "segv=1,3,6"]
-        r = t.tool(["--url", sink.url()], launcher, {"MPINOTIFY_TIMEOUT_MS": "10000"}, label=label)
+        r = t.tool(["--url", sink.url()], launcher, {"MPINOTIFY_TIMEOUT_MS": "10000", "MPINOTIFY_JOB_EVENTS": "none"},
+                   label=label)
         check(r.rc == 139, f"[{label}] mpinotify-run exited {r.rc}, expected the crash status 139")
         check(r.elapsed < 10 + SLACK_S, f"[{label}] the job ran {r.elapsed:.1f} s")
         return rank_spool
@@ -573,7 +574,8 @@ def relay_forged(t):
     sink = Sink(t)
     forge = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_forge.py")
     genuine = sink.url("/genuine")
-    r = t.tool(["--url", sink.url("/configured")], [sys.executable, forge, genuine], {"MPINOTIFY_TIMEOUT_MS": "4000"})
+    r = t.tool(["--url", sink.url("/configured")], [sys.executable, forge, genuine],
+               {"MPINOTIFY_TIMEOUT_MS": "4000", "MPINOTIFY_JOB_EVENTS": "none"})
     check(r.rc == 0, f"the forging job (exit 0 only when every forged frame got HTTP 403) ended with {r.rc}")
     forged = [line for line in r.lines("out") if line.startswith("forged ")]
     check(len(forged) >= 3 and all(line.endswith(" 403") for line in forged), f"forge results: {forged}")

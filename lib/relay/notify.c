@@ -1,0 +1,118 @@
+/* notify.c - the rank's notices to the launcher (mpinotify-run): "hello"
+ * once the library is armed in MPI_Init (so the launcher knows how many ranks
+ * armed, and each rank's pid and host), "bye" in MPI_Finalize (the rank ended
+ * on purpose), and "report" with every message this rank delivered as the
+ * leader (so the launcher knows which ranks were reported, and when). They
+ * travel as sealed frames on the relay's POST /relay, like relayed messages,
+ * with a "type" the relay hands to its observer instead of the engine.
+ *
+ * Best effort and bounded: one attempt, at most NOTICE_MS (a crashing rank:
+ * what is left of its budget, at least NOTICE_MIN_MS); nothing at all
+ * without MPINOTIFY_RELAY_ADDR. Never logs the key or a frame. */
+#include "core/mpn.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOTICE_MS 2000L
+#define NOTICE_MIN_MS 300L
+#define BUDGET_MARGIN_MS 100L   /* left to the leader's "done" after a fatal report's notice */
+
+static atomic_int said_hello;
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+  (void)p;
+  (void)arg;
+  return size * n;
+}
+
+static int post(const char *url, const char *frame, size_t len, long timeout_ms)
+{
+  CURL *e = curl_easy_init();
+  if (!e)
+    return -1;
+  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, frame);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(e, CURLOPT_PROXY, "");   /* the launcher is inside the cluster */
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+  CURLcode rc = curl_easy_perform(e);
+  long status = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(e);
+  if (rc != CURLE_OK)
+    mpn__log_debug("notice to the launcher not sent: %s", curl_easy_strerror(rc));
+  else if (status != 200)
+    mpn__log_debug("notice to the launcher refused: HTTP %ld", status);
+  return rc == CURLE_OK && status == 200 ? 0 : -1;
+}
+
+/* Seals and posts `o` (consumed), with the fields every notice carries. */
+static int send_notice(const char *type, json_t *o, long timeout_ms)
+{
+  const mpn__config *cfg = &mpn__g.cfg;
+  unsigned char key[32];
+  if (!o || !cfg->relay_addr || !cfg->relay_key || mpn__hex_key(cfg->relay_key, key) != 0) {
+    json_decref(o);
+    return -1;
+  }
+  json_object_set_new(o, "v", json_integer(1));
+  json_object_set_new(o, "type", json_string(type));
+  json_object_set_new(o, "rank", json_integer(mpn__g.rank));
+  json_object_set_new(o, "pid", json_integer((json_int_t)mpn__g.pid));
+  json_object_set_new(o, "host", mpn__jstr(mpn__g.host));
+  json_object_set_new(o, "world_size", json_integer(mpn__g.world_size));
+  json_object_set_new(o, "wall_ms", json_integer((json_int_t)(mpn__wall_ns() / 1000000)));
+  char *plain = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  size_t len = 0;
+  char *frame = plain ? mpn__relay_seal(key, plain, strlen(plain), &len) : NULL;
+  memset(key, 0, sizeof key);
+  free(plain);
+  char url[320];
+  snprintf(url, sizeof url, "http://%s/relay", cfg->relay_addr);
+  int rc = frame ? post(url, frame, len, timeout_ms) : -1;
+  free(frame);
+  return rc;
+}
+
+void mpn__launcher_hello(void)
+{
+  if (!mpn__g.cfg.relay_addr || atomic_exchange(&said_hello, 1))
+    return;
+  send_notice("hello", json_object(), NOTICE_MS);
+}
+
+void mpn__launcher_bye(void)
+{
+  if (!mpn__g.cfg.relay_addr || !atomic_load(&said_hello) || getpid() != mpn__g.pid)
+    return;
+  send_notice("bye", json_object(), NOTICE_MS);
+}
+
+void mpn__launcher_report(const mpn__report *r)
+{
+  if (!mpn__g.cfg.relay_addr || !r || !r->event || getpid() != mpn__g.pid)
+    return;
+  long timeout_ms = NOTICE_MS;
+  if (r->event->fatal || !strcmp(r->event->kind, "crash")) {   /* within what is left of the budget */
+    int64_t end = r->event->mono_ns + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+    long left = (long)((end - mpn__now_ns()) / 1000000) - BUDGET_MARGIN_MS;
+    timeout_ms = left < NOTICE_MIN_MS ? NOTICE_MIN_MS : left < NOTICE_MS ? left : NOTICE_MS;
+  }
+  json_t *msg = mpn__report_doc(r);
+  if (!msg)
+    return;
+  send_notice("report", json_pack("{s:o}", "message", msg), timeout_ms);
+}

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Job lifecycle messages from mpinotify-run, the root cause of a failed job, and ranks that
+die without a chance to report (issue 5, points 6-8). One CTest entry runs one case:
+
+    python3 events_job.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
+
+Every job runs under the real mpinotify-run and mpirun at NP ranks; the checks are on what
+the loopback sink received (count, fields) and on exit statuses, never on timings.
+"""
+import sys
+
+from harness import Sink, check, check_report, main
+
+NP = 8
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def run_job(t, prog, args, env=None, tool_args=(), preload=False, label="mpinotify-run"):
+    """mpinotify-run around mpirun; a webhook and a Slack channel on one sink (a mention shows only on Slack)."""
+    sink = Sink(t)
+    launcher = t.mpirun_cmd(NP, t.paths.prog(prog), args, preload=preload)
+    urls = ["--url", sink.url("/hook"), "--url", sink.url("/slack", kind="slack")]
+    r = t.tool(urls + list(tool_args), launcher, env, label=label)
+    return sink, r
+
+
+def against_baseline(t, prog, args, status):
+    """The job alone (the exit status the test expects), then under mpinotify-run: the same status."""
+    base = t.run(t.mpirun_cmd(NP, t.paths.prog(prog), args, preload=False), "baseline")
+    check(base.rc == status, f"baseline exit status {base.rc}, expected {status}: test premise")
+    sink, r = run_job(t, prog, args)
+    check(r.rc == base.rc, f"mpinotify-run exited {r.rc}, the launcher alone {base.rc}")
+    return sink, r, at(sink, "/hook")
+
+
+def at(sink, path):
+    return [p["body"] for p in sink.posts() if p["path"] == path]
+
+
+def kinds(bodies):
+    return [(b.get("event"), b.get("status")) for b in bodies]
+
+
+def slack_texts(sink):
+    return [str(b.get("text", "")) for b in at(sink, "/slack")]
+
+
+def check_job(b, status, world_size=NP):
+    check(b.get("schema") == "mpinotify/1" and b.get("event") == "job", f"not a job message: {b!r}")
+    check(b.get("status") == status, f"status {b.get('status')!r} != {status!r}")
+    check(b.get("reported_by") == "launcher", f"reported_by {b.get('reported_by')!r}")
+    check(isinstance(b.get("id"), str) and b["id"].startswith("msg_"), f"id {b.get('id')!r}")
+    job = b.get("job")
+    check(isinstance(job, dict) and all(k in job for k in ("name", "command", "slurm_job_id", "duration_s")),
+          f"job object {job!r} lacks name, command, slurm_job_id or duration_s")
+    check("mpi_" in (job.get("command") or ""), f"job command {job.get('command')!r} is not the launcher's")
+    if world_size is not None:
+        check(b.get("world_size") == world_size, f"world_size {b.get('world_size')!r} != {world_size}")
+    return b
+
+
+def check_mentions(sink, failed):
+    """On Slack, the job's messages carry a mention (<!here>) when the job failed, never otherwise."""
+    jobs = [text for text in slack_texts(sink) if "] Job " in text]
+    check(jobs, f"no job message on Slack: {slack_texts(sink)}")
+    for text in jobs:
+        is_failed = " failed (exit status " in text
+        check(("<!here>" in text) == is_failed, f"Slack text {text[:160]!r}: a mention only on failure")
+    check(any(" failed (exit status " in text for text in jobs) == failed, f"Slack job messages: {jobs}")
+
+
+def one(items, what):
+    check(len(items) == 1, f"expected exactly one {what}, got {len(items)}")
+    return items[0]
+
+
+def crash_bodies(bodies):
+    return [b for b in bodies if b.get("event") == "crash"]
+
+
+def job_bodies(bodies, status=None):
+    return [b for b in bodies if b.get("event") == "job" and (status is None or b.get("status") == status)]
+
+
+@case
+def job_completed(t):
+    sink, r = run_job(t, "mpi_crash", [])
+    check(r.rc == 0, f"a healthy job under mpinotify-run exited {r.rc}")
+    bodies = at(sink, "/hook")
+    check(kinds(bodies) == [("job", "started"), ("job", "completed")],
+          f"expected exactly started then completed, got {kinds(bodies)}")
+    started, completed = bodies
+    check_job(started, "started")
+    check(started.get("ranks_armed") == NP, f"ranks_armed {started.get('ranks_armed')!r} != {NP}")
+    check(started.get("ranks") == list(range(NP)), f"started ranks {started.get('ranks')!r}")
+    check(isinstance(started.get("hosts"), list) and len(started["hosts"]) >= 1 and all(started["hosts"]),
+          f"hosts {started.get('hosts')!r}")
+    check(started.get("severity") == "info", f"started severity {started.get('severity')!r}")
+    check_job(completed, "completed")
+    check(completed.get("exit_status") == 0, f"exit_status {completed.get('exit_status')!r}")
+    d = completed.get("duration_s")
+    check(isinstance(d, (int, float)) and d >= 0 and completed["job"].get("duration_s") == d,
+          f"duration_s {d!r} / job.duration_s {completed['job'].get('duration_s')!r}")
+    check(completed.get("severity") == "info", f"completed severity {completed.get('severity')!r}")
+    for b in bodies:
+        check("root_cause" not in b and "output_tail" not in b, f"{b.get('status')} message has failure fields")
+    check(len(at(sink, "/slack")) == 2, f"Slack got {len(at(sink, '/slack'))} messages, expected 2")
+    check_mentions(sink, failed=False)
+
+
+@case
+def job_preload_broken(t):
+    # The ranks' loader cannot find the library: mpinotify-run's -x LD_PRELOAD is overridden
+    # by a later -x with a missing path, so no rank arms the notifier and says hello.
+    sink = Sink(t)
+    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", "LD_PRELOAD=/nonexistent/libmpinotify.so",
+                t.paths.prog("mpi_crash")]
+    r = t.tool(["--url", sink.url("/hook")], launcher)
+    check(r.rc == 0, f"the job exited {r.rc}")
+    check("cannot be preloaded" in r.err, "the loader did not complain: the preload was not broken, test premise")
+    bodies = at(sink, "/hook")
+    check(kinds(bodies) == [("job", "started"), ("job", "completed")], f"got {kinds(bodies)}")
+    started = check_job(bodies[0], "started")
+    check(started.get("ranks_armed") == 0, f"ranks_armed {started.get('ranks_armed')!r} != 0")
+    check(started.get("severity") == "warning", f"a job with no rank armed: severity {started.get('severity')!r}")
+    check("0 of 8" in started.get("title", ""), f"title {started.get('title')!r} does not say 0 of 8")
+
+
+@case
+def job_crash_root_cause(t):
+    sink, r, bodies = against_baseline(t, "mpi_crash", ["segv=3"], 139)
+    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed"), ("job", "started")],
+          f"expected one crash, started and failed, nothing per victim; got {kinds(bodies)}")
+    crash = one(crash_bodies(bodies), "crash message")
+    check_report(crash, NP)
+    check(crash["ranks"] == [3] and crash.get("reported_by") == "rank", f"crash {crash['ranks']} by {crash.get('reported_by')}")
+    failed = one(job_bodies(bodies, "failed"), "failed job message")
+    check_job(failed, "failed")
+    check(failed.get("exit_status") == 139, f"exit_status {failed.get('exit_status')!r}")
+    rc = failed.get("root_cause")
+    check(isinstance(rc, dict) and rc.get("ranks") == [3] and rc.get("event") == "crash"
+          and rc.get("signal") == "SIGSEGV" and rc.get("signature") == crash["signature"]
+          and rc.get("reported_by") == "rank" and rc.get("hostname") == crash["processes"][0]["hostname"],
+          f"root_cause {rc!r} does not name the crash on rank 3")
+    check(failed.get("victims") == NP - 1, f"victims {failed.get('victims')!r} != {NP - 1}")
+    check(failed.get("severity") == "critical", f"severity {failed.get('severity')!r}")
+    reps = failed.get("reports")
+    check(isinstance(reps, list) and len(reps) == 1 and reps[0].get("signature") == crash["signature"]
+          and reps[0].get("ranks") == [3], f"reports {reps!r}")
+    tail = failed.get("output_tail")
+    check(isinstance(tail, list) and tail and all(isinstance(x, str) for x in tail) and len(tail) <= 30,
+          f"output_tail {tail!r}")
+    check(any("noticed that process rank 3" in x for x in tail), f"the launcher's last lines are not in {tail!r}")
+    check("noticed that process rank 3" in r.err, "the launcher's stderr did not pass through mpinotify-run")
+    check_mentions(sink, failed=True)
+
+
+@case
+def job_root_cause_first(t):
+    # Two failures a second apart: an exception reported on rank 6, then rank 2 exits with
+    # status 3 and the launcher ends the job. The root cause is the earlier one, whatever
+    # order the reports arrive in; rank 2 failed on its own (not a victim), the rest are victims.
+    sink, r = run_job(t, "mpi_events", ["exc=6:ValueError", "sleep=1000", "exit=2:3"])
+    check(r.rc != 0, f"the job exited {r.rc}: test premise (a rank exits with status 3)")
+    bodies = at(sink, "/hook")
+    failed = one(job_bodies(bodies, "failed"), "failed job message")
+    events = sorted(b.get("event") for b in bodies if b.get("event") != "job")
+    check(events == ["exception", "exit"], f"the ranks' own messages: {events}")
+    rc = failed.get("root_cause") or {}
+    check(rc.get("event") == "exception" and rc.get("ranks") == [6] and rc.get("reported_by") == "rank",
+          f"root_cause {rc!r} is not the exception on rank 6 (the first failure)")
+    reps = failed.get("reports") or []
+    check(sorted(x.get("event") for x in reps) == ["exception", "exit"], f"reports {reps!r}")
+    check(failed.get("victims") == NP - 2, f"victims {failed.get('victims')!r} != {NP - 2}")
+
+
+@case
+def job_sigkill(t):
+    sink, r, bodies = against_baseline(t, "mpi_events", ["kill=5"], 137)   # 128 + SIGKILL
+    crashes = crash_bodies(bodies)
+    check(len(crashes) == 1, f"expected exactly one crash message, got {len(crashes)}: {kinds(bodies)}")
+    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed"), ("job", "started")], f"got {kinds(bodies)}")
+    c = one(crashes, "crash message")
+    check(c.get("reported_by") == "launcher", f"reported_by {c.get('reported_by')!r}")
+    check(c.get("ranks") == [5] and c.get("signal") == "SIGKILL" and c.get("signal_number") == 9,
+          f"crash names ranks {c.get('ranks')} signal {c.get('signal')} {c.get('signal_number')}")
+    p = one(c.get("processes") or [], "process in the crash message")
+    check(isinstance(p, dict) and p.get("rank") == 5 and isinstance(p.get("pid"), int) and p["pid"] > 0
+          and isinstance(p.get("hostname"), str) and p["hostname"], f"process {p!r} lacks rank 5, pid or hostname")
+    for k in ("backtrace", "election", "leader", "fault_address"):
+        check(k in c and c[k] is None, f"{k} is {c.get(k, 'missing')!r}, expected null")
+    check(c.get("world_size") == NP and c.get("schema") == "mpinotify/1", f"world_size/schema {c.get('world_size')}/{c.get('schema')}")
+    failed = one(job_bodies(bodies, "failed"), "failed job message")
+    rc = failed.get("root_cause") or {}
+    check(rc.get("ranks") == [5] and rc.get("signal") == "SIGKILL" and rc.get("reported_by") == "launcher"
+          and rc.get("pid") == p["pid"], f"root_cause {rc!r} is not rank 5's SIGKILL")
+    check(failed.get("victims") == NP - 1, f"victims {failed.get('victims')!r}")
+    check(failed.get("exit_status") == 137, f"exit_status {failed.get('exit_status')!r}")
+
+
+@case
+def job_output_tail(t):
+    # A failing launcher (no MPI) prints a webhook URL with its token and the relay's key.
+    # mpinotify-run passes its output on unchanged; the failed message's output_tail holds
+    # the last lines with the URL masked and the key starred.
+    token = "T0SECRETTOKEN" + "x" * 12
+    script = ("for i in $(seq 1 40); do echo line $i; done; "
+              f"echo 'posting to https://hooks.example.com/services/{token}?key=abc'; "
+              "echo relay key $MPINOTIFY_RELAY_KEY; echo to stderr >&2; exit 3")
+    sink = Sink(t)
+    r = t.tool(["--url", sink.url("/hook")], ["sh", "-c", script])
+    check(r.rc == 3, f"mpinotify-run exited {r.rc}, the launcher 3")
+    check(token in r.out and "line 1\n" in r.out and "to stderr" in r.err, "the launcher's output was not passed on whole")
+    key = [line.split()[-1] for line in r.lines("out") if line.startswith("relay key ")]
+    check(key and len(key[0]) == 64, f"the launcher did not see MPINOTIFY_RELAY_KEY: {key}")
+    failed = one(job_bodies(at(sink, "/hook"), "failed"), "failed job message")
+    tail = failed.get("output_tail")
+    check(isinstance(tail, list) and len(tail) == 30, f"output_tail has {len(tail or [])} lines, expected the last 30")
+    check(tail[-1] == "to stderr" or "to stderr" in tail, f"stderr lines missing from {tail}")
+    check("line 40" in tail and "line 1" not in tail, f"not the last lines: {tail}")
+    body = str(failed)
+    check(token not in body and key[0] not in body, "the failed message shows the token or the relay key")
+    check(any("hooks.example.com" in x and "***" in x for x in tail), f"the URL line is not there, masked: {tail}")
+    check(failed.get("root_cause") is None and failed.get("victims") is None,
+          f"no rank ever registered: root_cause {failed.get('root_cause')!r}, victims {failed.get('victims')!r}")
+
+
+@case
+def job_events_switch(t):
+    sink, r = run_job(t, "mpi_crash", [], env={"MPINOTIFY_JOB_EVENTS": "failed"})
+    check(r.rc == 0, f"a healthy job exited {r.rc}")
+    check(not sink.posts(), f"MPINOTIFY_JOB_EVENTS=failed and a healthy job, yet {kinds(sink.bodies())} arrived")
+    # A wrong list is a usage error.
+    bad = t.tool(["--job-events", "begun"], ["true"], label="--job-events begun")
+    check(bad.rc == 2 and "--job-events" in bad.err, f"--job-events begun: exit {bad.rc}")
+
+
+@case
+def job_events_option(t):
+    sink, r = run_job(t, "mpi_crash", [], env={"MPINOTIFY_JOB_EVENTS": "none"}, tool_args=["--job-events", "completed"])
+    check(r.rc == 0, f"a healthy job exited {r.rc}")
+    check(kinds(at(sink, "/hook")) == [("job", "completed")], f"--job-events completed: {kinds(at(sink, '/hook'))}")
+
+
+@case
+def job_slurm(t):
+    env = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "slurm-train", "MPINOTIFY_JOB_NAME": "",
+           "MPINOTIFY_JOB_EVENTS": "started"}
+    sink, r = run_job(t, "mpi_crash", [], env=env)
+    check(r.rc == 0, f"a healthy job exited {r.rc}")
+    b = one(at(sink, "/hook"), "message at /hook")
+    check_job(b, "started")
+    job = b["job"]
+    check(job.get("slurm_job_id") == "4242", f"slurm_job_id {job.get('slurm_job_id')!r}")
+    check(job.get("name") == "slurm-train" and job.get("slurm_job_name") == "slurm-train",
+          f"job name {job.get('name')!r} / slurm_job_name {job.get('slurm_job_name')!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(CASES))

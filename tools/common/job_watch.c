@@ -1,0 +1,877 @@
+/*
+ * job_watch.c - the job as mpinotify-run sees it, and the messages about it
+ * (job_watch.h). The root cause of a failed job is its first failure by the
+ * failure's own timestamp; ranks torn down after it are counted, not listed.
+ * A rank that died by a signal without a report of its own is known from the
+ * launcher's death notice (Open MPI: "mpirun noticed that process rank 5
+ * with PID 0 on node n1 exited on signal 9 (Killed)."); its pid and host come
+ * from its hello, since Open MPI may print PID 0.
+ */
+#include "job_watch.h"
+
+#include "tool.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+enum {
+  TAIL_LINES = 30,     /* output_tail */
+  TEXT_TAIL_LINES = 10,/* of those, in the text that chat channels show */
+  LINE_MAX_SHOWN = 400,
+  HOST_MAX = 64,
+  MAX_DEATHS = 16,
+  MAX_REPORTS = 256,   /* kept; the message lists the first REPORTS_SHOWN */
+  REPORTS_SHOWN = 20,
+  MAX_SECRETS = 32,
+};
+
+typedef struct rank_info {
+  bool hello, bye;
+  long pid;
+  char host[HOST_MAX];
+} rank_info;
+
+/* A rank the launcher saw die by a signal. */
+typedef struct death {
+  int rank;
+  long pid;            /* as the launcher printed it (Open MPI may say 0) */
+  char host[HOST_MAX];
+  int signo;
+  long long seen_ms;   /* when the notice was read: no later than the death was known */
+  bool sent;           /* its crash message was made */
+} death;
+
+/* A report a rank delivered (its notice), or one the launcher made. */
+typedef struct report {
+  json_t *msg;         /* the mpinotify/1 message */
+  long long ts_ms;     /* the failure's own time */
+  bool launcher;       /* made by mpinotify-run for a rank that could not */
+} report;
+
+struct job_watch {
+  pthread_mutex_t lock;
+  char *name, *command, *slurm_id, *slurm_name;
+  int np_guess;
+  bool registering;
+  long long start_ms, end_ms;
+  int status;
+  bool ended;
+  rank_info *ranks;    /* by rank */
+  int nranks_cap;
+  int world_size;      /* from the hellos; 0 until one arrives */
+  int armed;
+  report reports[MAX_REPORTS];
+  int nreports;
+  death deaths[MAX_DEATHS];
+  int ndeaths;
+  char *tail[TAIL_LINES];
+  int tail_count, tail_next;
+  char *secrets[MAX_SECRETS];
+  int nsecrets;
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static long long wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "2026-11-22T10:00:00.123Z" */
+static void iso8601(long long ms, char *out, size_t cap)
+{
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static long long parse_iso8601(const char *s, long long fallback)
+{
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  int msec = 0;
+  if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec, &msec) < 6)
+    return fallback;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return (long long)timegm(&tm) * 1000 + msec;
+}
+
+static const char *signal_name(int signo)
+{
+  static const struct { int n; const char *name; } names[] = {
+    {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"}, {SIGTRAP, "SIGTRAP"},
+    {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"}, {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},
+    {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+    {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].n == signo)
+      return names[i].name;
+  return "unknown signal";
+}
+
+/* 16 hex digits, FNV-1a: the launcher's crash signature ("launcher:SIGKILL"). */
+static void launcher_signature(int signo, char out[17])
+{
+  char text[64];
+  snprintf(text, sizeof text, "launcher:%s", signal_name(signo));
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+    h = (h ^ *p) * 0x100000001b3ull;
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+  return s && *s ? tool_xstrdup(s) : NULL;
+}
+
+static json_t *jstr(const char *s)
+{
+  json_t *j = s ? json_string(s) : NULL;   /* NULL: not valid UTF-8 */
+  return j ? j : json_null();
+}
+
+static json_t *jint_or_null(long long v, bool known)
+{
+  return known ? json_integer(v) : json_null();
+}
+
+/* ---- life cycle -------------------------------------------------------------- */
+
+bool job_events_parse(const char *s, unsigned *out)
+{
+  static const char *const words[] = {"started", "completed", "failed"};
+  unsigned set = 0;
+  char *copy = tool_xstrdup(s), *save = NULL;
+  bool ok = true, any = false;
+  for (char *t = strtok_r(copy, ", ", &save); t && ok; t = strtok_r(NULL, ", ", &save)) {
+    any = true;
+    if (!strcmp(t, "all"))
+      set |= JOB_ALL;
+    else if (strcmp(t, "none") != 0) {
+      unsigned bit = 0;
+      for (unsigned i = 0; i < 3; i++)
+        if (!strcmp(t, words[i]))
+          bit = 1u << i;
+      ok = bit != 0;
+      set |= bit;
+    }
+  }
+  free(copy);
+  if (ok && any)
+    *out = set;
+  return ok && any;
+}
+
+job_watch *job_watch_new(const job_info *info)
+{
+  job_watch *w = tool_xmalloc(sizeof *w);
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->lock, NULL);
+  w->name = xstrdup_or_null(info->name);
+  w->command = xstrdup_or_null(info->command);
+  w->slurm_id = xstrdup_or_null(info->slurm_job_id);
+  w->slurm_name = xstrdup_or_null(info->slurm_job_name);
+  w->np_guess = info->np_guess;
+  w->registering = info->registering;
+  w->start_ms = wall_ms();
+  return w;
+}
+
+void job_watch_free(job_watch *w)
+{
+  if (!w)
+    return;
+  for (int i = 0; i < w->nreports; i++)
+    json_decref(w->reports[i].msg);
+  for (int i = 0; i < TAIL_LINES; i++)
+    free(w->tail[i]);
+  for (int i = 0; i < w->nsecrets; i++)
+    free(w->secrets[i]);
+  free(w->ranks);
+  free(w->name);
+  free(w->command);
+  free(w->slurm_id);
+  free(w->slurm_name);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
+}
+
+void job_watch_add_secret(job_watch *w, const char *value)
+{
+  if (!value || strlen(value) < 6)   /* shorter values would mask ordinary words */
+    return;
+  pthread_mutex_lock(&w->lock);
+  if (w->nsecrets < MAX_SECRETS)
+    w->secrets[w->nsecrets++] = tool_xstrdup(value);
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- the ranks' notices --------------------------------------------------------- */
+
+static rank_info *rank_slot(job_watch *w, int rank)
+{
+  if (rank < 0 || rank > 10000000)
+    return NULL;
+  if (rank >= w->nranks_cap) {
+    int cap = w->nranks_cap ? w->nranks_cap : 64;
+    while (cap <= rank)
+      cap *= 2;
+    rank_info *grown = realloc(w->ranks, sizeof *grown * (size_t)cap);
+    if (!grown)
+      return NULL;
+    memset(grown + w->nranks_cap, 0, sizeof *grown * (size_t)(cap - w->nranks_cap));
+    w->ranks = grown;
+    w->nranks_cap = cap;
+  }
+  return &w->ranks[rank];
+}
+
+static void on_hello(job_watch *w, json_t *o, int rank)
+{
+  rank_info *ri = rank_slot(w, rank);
+  if (!ri)
+    return;
+  if (!ri->hello)
+    w->armed++;
+  ri->hello = true;
+  ri->pid = (long)json_integer_value(json_object_get(o, "pid"));
+  const char *host = json_string_value(json_object_get(o, "host"));
+  snprintf(ri->host, sizeof ri->host, "%s", host ? host : "");
+  int ws = (int)json_integer_value(json_object_get(o, "world_size"));
+  if (ws > w->world_size)
+    w->world_size = ws;
+}
+
+static void on_report(job_watch *w, json_t *o)
+{
+  json_t *msg = json_object_get(o, "message");
+  if (!json_is_object(msg) || w->nreports >= MAX_REPORTS)
+    return;
+  long long sent = (long long)json_integer_value(json_object_get(o, "wall_ms"));
+  report *r = &w->reports[w->nreports++];
+  r->msg = json_incref(msg);
+  r->ts_ms = parse_iso8601(json_string_value(json_object_get(msg, "timestamp")), sent);
+}
+
+void job_watch_notice(const char *type, const char *json, void *arg)
+{
+  job_watch *w = arg;
+  json_t *o = json_loads(json, 0, NULL);
+  json_t *rank = json_object_get(o, "rank");
+  if (!json_is_object(o) || !json_is_integer(rank)) {
+    json_decref(o);
+    return;
+  }
+  pthread_mutex_lock(&w->lock);
+  if (!strcmp(type, "hello"))
+    on_hello(w, o, (int)json_integer_value(rank));
+  else if (!strcmp(type, "bye")) {
+    rank_info *ri = rank_slot(w, (int)json_integer_value(rank));
+    if (ri)
+      ri->bye = true;
+  } else if (!strcmp(type, "report"))
+    on_report(w, o);
+  pthread_mutex_unlock(&w->lock);
+  json_decref(o);
+}
+
+bool job_watch_all_armed(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  bool all = w->world_size > 0 && w->armed >= w->world_size;
+  pthread_mutex_unlock(&w->lock);
+  return all;
+}
+
+/* ---- the launcher's output ------------------------------------------------------- */
+
+/* Open MPI (orterun, prterun): "NAME noticed that process rank R with PID P on node H exited on signal S ..." */
+static void parse_death(job_watch *w, const char *line)
+{
+  const char *p = strstr(line, "noticed that process rank ");
+  death d;
+  memset(&d, 0, sizeof d);
+  char host[HOST_MAX];
+  if (!p || sscanf(p, "noticed that process rank %d with PID %ld on node %63s exited on signal %d", &d.rank,
+                   &d.pid, host, &d.signo) != 4 || d.rank < 0)
+    return;
+  snprintf(d.host, sizeof d.host, "%s", host);
+  d.seen_ms = wall_ms();
+  for (int i = 0; i < w->ndeaths; i++)
+    if (w->deaths[i].rank == d.rank)
+      return;
+  if (w->ndeaths < MAX_DEATHS)
+    w->deaths[w->ndeaths++] = d;
+}
+
+void job_watch_output(job_watch *w, const char *line, size_t len)
+{
+  if (len > LINE_MAX_SHOWN)
+    len = LINE_MAX_SHOWN;
+  char *copy = tool_xasprintf("%.*s", (int)len, line);
+  pthread_mutex_lock(&w->lock);
+  parse_death(w, copy);
+  free(w->tail[w->tail_next]);
+  w->tail[w->tail_next] = copy;
+  w->tail_next = (w->tail_next + 1) % TAIL_LINES;
+  if (w->tail_count < TAIL_LINES)
+    w->tail_count++;
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* Replaces every occurrence of `secret` in *s by "***". */
+static void mask_literal(char **s, const char *secret)
+{
+  char *hit;
+  size_t n = strlen(secret);
+  while ((hit = strstr(*s, secret)) != NULL) {
+    char *next = tool_xasprintf("%.*s***%s", (int)(hit - *s), *s, hit + n);
+    free(*s);
+    *s = next;
+  }
+}
+
+static bool url_char(char c)
+{
+  return c && !strchr(" \t\"'<>()[]{}`,;", c);
+}
+
+/* A line of output as a message may show it: URLs masked by mpn_mask_url, known secrets starred. */
+static char *shown_line(const job_watch *w, const char *line)
+{
+  size_t cap = strlen(line) * 2 + 64, len = 0;
+  char *out = tool_xmalloc(cap);
+  out[0] = '\0';
+  const char *p = line;
+  while (*p) {
+    const char *sep = strstr(p, "://");
+    if (!sep) {
+      len += (size_t)snprintf(out + len, cap - len, "%s", p);
+      break;
+    }
+    const char *start = sep, *end = sep + 3;
+    while (start > p && (isalnum((unsigned char)start[-1]) || strchr("+.-", start[-1])))
+      start--;
+    while (url_char(*end))
+      end++;
+    char *url = tool_xasprintf("%.*s", (int)(end - start), start);
+    char masked[1024];
+    mpn_mask_url(url, masked, sizeof masked);
+    free(url);
+    size_t need = (size_t)(start - p) + strlen(masked) + 1;
+    if (len + need + strlen(end) + 1 > cap) {
+      cap = len + need + strlen(end) * 2 + 64;
+      char *grown = realloc(out, cap);
+      if (!grown)
+        break;
+      out = grown;
+    }
+    len += (size_t)snprintf(out + len, cap - len, "%.*s%s", (int)(start - p), p, masked);
+    p = end;
+  }
+  for (int i = 0; i < w->nsecrets; i++)
+    mask_literal(&out, w->secrets[i]);
+  return out;
+}
+
+static json_t *tail_json(const job_watch *w)
+{
+  json_t *a = json_array();
+  int first = (w->tail_next - w->tail_count + TAIL_LINES) % TAIL_LINES;
+  for (int i = 0; i < w->tail_count; i++) {
+    char *line = shown_line(w, w->tail[(first + i) % TAIL_LINES]);
+    json_array_append_new(a, jstr(line));
+    free(line);
+  }
+  return a;
+}
+
+void job_watch_ended(job_watch *w, int status)
+{
+  pthread_mutex_lock(&w->lock);
+  w->ended = true;
+  w->status = status;
+  w->end_ms = wall_ms();
+  pthread_mutex_unlock(&w->lock);
+}
+
+static int exit_status(int status)
+{
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 126;
+}
+
+bool job_watch_failed(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  bool failed = w->ended && exit_status(w->status) != 0;
+  pthread_mutex_unlock(&w->lock);
+  return failed;
+}
+
+/* ---- what the job's messages say ---------------------------------------------------- */
+
+static int world(const job_watch *w)
+{
+  return w->world_size > 0 ? w->world_size : w->np_guess;
+}
+
+static const char *job_name(const job_watch *w)
+{
+  return w->name ? w->name : "?";
+}
+
+static json_t *job_object(const job_watch *w)
+{
+  json_t *j = json_object();
+  json_object_set_new(j, "name", jstr(w->name));
+  json_object_set_new(j, "command", jstr(w->command));
+  json_object_set_new(j, "slurm_job_id", jstr(w->slurm_id));
+  json_object_set_new(j, "slurm_job_name", jstr(w->slurm_name));
+  json_object_set_new(j, "duration_s", w->ended ? json_real((double)(w->end_ms - w->start_ms) / 1000.0) : json_null());
+  return j;
+}
+
+/* A message of `event` with every member of `fields` (not consumed). */
+static mpn_message *build(const char *event, json_t *fields)
+{
+  mpn_message *m = mpn_message_new(event);
+  const char *key;
+  json_t *v;
+  json_object_foreach(fields, key, v) {
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (m && text)
+      mpn_message_set_json(m, key, text);
+    free(text);
+  }
+  return m;
+}
+
+/* Sets the title, severity and text (consumed) of a message's fields. */
+static void headline(json_t *f, const char *title, const char *severity, char *text)
+{
+  json_object_set_new(f, "title", jstr(title));
+  json_object_set_new(f, "severity", json_string(severity));
+  json_object_set_new(f, "text", jstr(text));
+  free(text);
+}
+
+/* Ends the build of a job message: the lock held by the caller is released. */
+static mpn_message *job_message(job_watch *w, json_t *f)
+{
+  pthread_mutex_unlock(&w->lock);
+  mpn_message *m = build("job", f);
+  json_decref(f);
+  return m;
+}
+
+static json_t *hosts_json(const job_watch *w, char *list, size_t cap)
+{
+  json_t *a = json_array();
+  size_t len = 0;
+  list[0] = '\0';
+  for (int r = 0; r < w->nranks_cap; r++) {
+    const rank_info *ri = &w->ranks[r];
+    bool seen = !ri->hello;
+    for (size_t i = 0; !seen && i < json_array_size(a); i++)
+      seen = !strcmp(json_string_value(json_array_get(a, i)), ri->host);
+    if (seen)
+      continue;
+    json_array_append_new(a, jstr(ri->host));
+    if (len < cap)
+      len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? ", " : "", ri->host);
+  }
+  return a;
+}
+
+mpn_message *job_watch_started(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  int ws = world(w);
+  bool known = w->registering;
+  bool short_of = known && (ws <= 0 || w->armed < ws);
+  char hosts[512], title[512], warn[256] = "";
+  json_t *ranks = json_array();
+  for (int r = 0; r < w->nranks_cap; r++)
+    if (w->ranks[r].hello)
+      json_array_append_new(ranks, json_integer(r));
+  json_t *f = json_object();
+  json_object_set_new(f, "status", json_string("started"));
+  json_object_set_new(f, "hosts", hosts_json(w, hosts, sizeof hosts));
+  if (known && ws > 0)
+    snprintf(title, sizeof title, "Job %s started: %d of %d ranks armed", job_name(w), w->armed, ws);
+  else
+    snprintf(title, sizeof title, "Job %s started", job_name(w));
+  if (short_of)
+    snprintf(warn, sizeof warn, "\nOnly %d of %s%d ranks armed the notifier: failures of the others will not be "
+             "reported (is libmpinotify preloaded into them?).", w->armed, ws > 0 ? "" : "? ", ws > 0 ? ws : 0);
+  json_object_set_new(f, "ranks_armed", jint_or_null(w->armed, known));
+  json_object_set_new(f, "world_size", jint_or_null(ws, ws > 0));
+  json_object_set_new(f, "ranks", ranks);
+  json_object_set_new(f, "job", job_object(w));
+  json_object_set_new(f, "reported_by", json_string("launcher"));
+  headline(f, title, short_of ? "warning" : "info",
+           tool_xasprintf("Command: %s\nHosts: %s%s", w->command ? w->command : "?", *hosts ? hosts : "?", warn));
+  return job_message(w, f);
+}
+
+/* Reports by the ranks themselves name `rank`. */
+static bool rank_reported(const job_watch *w, int rank)
+{
+  for (int i = 0; i < w->nreports; i++) {
+    json_t *ranks = json_object_get(w->reports[i].msg, "ranks");
+    for (size_t k = 0; !w->reports[i].launcher && k < json_array_size(ranks); k++)
+      if (json_integer_value(json_array_get(ranks, k)) == rank)
+        return true;
+  }
+  return false;
+}
+
+static const rank_info *known_rank(const job_watch *w, int rank)
+{
+  return rank >= 0 && rank < w->nranks_cap && w->ranks[rank].hello ? &w->ranks[rank] : NULL;
+}
+
+static void death_title(const job_watch *w, const death *d, char *out, size_t cap)
+{
+  int ws = world(w);
+  snprintf(out, cap, "%s on 1 of %d rank%s (job %s)", signal_name(d->signo), ws > 0 ? ws : 1, ws == 1 ? "" : "s",
+           job_name(w));
+}
+
+static json_t *death_process(const job_watch *w, const death *d)
+{
+  const rank_info *ri = known_rank(w, d->rank);
+  long pid = ri ? ri->pid : d->pid;
+  return json_pack("{s:i, s:o, s:o}", "rank", d->rank, "pid", jint_or_null(pid, pid > 0), "hostname",
+                   jstr(ri && *ri->host ? ri->host : d->host));
+}
+
+static json_t *crash_fields(const job_watch *w, const death *d)
+{
+  char title[512], sig[17], ts[80];
+  death_title(w, d, title, sizeof title);
+  launcher_signature(d->signo, sig);
+  iso8601(d->seen_ms, ts, sizeof ts);
+  int ws = world(w);
+  json_t *proc = death_process(w, d);
+  json_t *pid = json_object_get(proc, "pid");
+  char *text = tool_xasprintf("Rank %d (pid %lld on %s) was killed by %s (signal %d) and could not report it "
+                              "itself: mpinotify-run learnt it from the launcher. %s",
+                              d->rank, (long long)json_integer_value(pid),
+                              json_string_value(json_object_get(proc, "hostname")), signal_name(d->signo), d->signo,
+                              d->signo == SIGKILL ? "SIGKILL is what the kernel's OOM killer and batch systems' "
+                                                    "limits send." : "");
+  json_t *f = json_object();
+  json_object_set_new(f, "signature", json_string(sig));
+  json_object_set_new(f, "signal", json_string(signal_name(d->signo)));
+  json_object_set_new(f, "signal_number", json_integer(d->signo));
+  json_object_set_new(f, "fault_address", json_null());
+  json_object_set_new(f, "timestamp", json_string(ts));
+  json_object_set_new(f, "ranks", json_pack("[i]", d->rank));
+  json_object_set_new(f, "world_size", jint_or_null(ws, ws > 0));
+  json_object_set_new(f, "election", json_null());
+  json_object_set_new(f, "leader", json_null());
+  json_object_set_new(f, "processes", json_pack("[o]", proc));
+  json_object_set_new(f, "backtrace", json_null());
+  json_object_set_new(f, "job", job_object(w));
+  json_object_set_new(f, "mpi_thread_level", json_null());
+  json_object_set_new(f, "reported_by", json_string("launcher"));
+  headline(f, title, "critical", text);
+  return f;
+}
+
+int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
+{
+  int n = 0;
+  pthread_mutex_lock(&w->lock);
+  for (int i = 0; i < w->ndeaths && n < max; i++) {
+    death *d = &w->deaths[i];
+    const rank_info *ri = known_rank(w, d->rank);
+    /* Only registered ranks: without a hello the library was not there to report (a broken preload). */
+    if (d->sent || !ri || ri->bye || rank_reported(w, d->rank))
+      continue;
+    json_t *f = crash_fields(w, d);
+    out[n] = build("crash", f);
+    if (!out[n]) {
+      json_decref(f);
+      continue;
+    }
+    d->sent = true;
+    n++;
+    if (w->nreports < MAX_REPORTS) {
+      report *r = &w->reports[w->nreports++];
+      json_object_set_new(f, "event", json_string("crash"));
+      r->msg = f;
+      r->ts_ms = d->seen_ms;
+      r->launcher = true;
+    } else {
+      json_decref(f);
+    }
+  }
+  pthread_mutex_unlock(&w->lock);
+  return n;
+}
+
+/* ---- the failed job: root cause, victims, reports -------------------------------------- */
+
+static bool failure_event(const char *ev)
+{
+  return ev && (!strcmp(ev, "crash") || !strcmp(ev, "exit") || !strcmp(ev, "mpi_error") || !strcmp(ev, "exception"));
+}
+
+static const char *event_of(const report *r)
+{
+  return json_string_value(json_object_get(r->msg, "event"));
+}
+
+/* The first failure: a rank's report, or a death no report covers. */
+typedef struct cause {
+  const report *r;
+  const death *d;
+  long long ts;
+} cause;
+
+static cause root_cause(const job_watch *w)
+{
+  cause c = {NULL, NULL, 0};
+  bool unreported_death = false;
+  for (int i = 0; i < w->ndeaths; i++) {
+    const death *d = &w->deaths[i];
+    if (rank_reported(w, d->rank))
+      continue;
+    unreported_death = true;
+    if (!c.d || d->seen_ms < c.ts)
+      c = (cause){NULL, d, d->seen_ms};
+  }
+  /* A rank whose death nobody reported was noticed only when the launcher said so, later
+   * than it happened; MPI errors then are ranks that failed waiting on it, not causes. */
+  for (int i = 0; i < w->nreports; i++) {
+    const report *r = &w->reports[i];
+    const char *ev = event_of(r);
+    if (r->launcher || !failure_event(ev) || (unreported_death && !strcmp(ev, "mpi_error")))
+      continue;
+    if ((!c.r && !c.d) || r->ts_ms < c.ts)
+      c = (cause){r, NULL, r->ts_ms};
+  }
+  return c;
+}
+
+static json_t *cause_ranks(const job_watch *w, const cause *c)
+{
+  (void)w;
+  if (c->r)
+    return json_deep_copy(json_object_get(c->r->msg, "ranks"));
+  return c->d ? json_pack("[i]", c->d->rank) : json_array();
+}
+
+/* "SIGSEGV on rank 3", "ValueError on ranks 1,3": the report's headline (its
+ * title before " on N of M ranks (job X)") and the ranks; "" without a cause. */
+static void cause_headline(json_t *root, char *out, size_t cap)
+{
+  out[0] = '\0';
+  const char *title = json_string_value(json_object_get(root, "title"));
+  if (!title)
+    return;
+  const char *on = NULL;
+  for (const char *p = strstr(title, " on "); p; p = strstr(p + 1, " on "))
+    on = p;
+  int n = on ? (int)(on - title) : (int)strlen(title);
+  json_t *rs = json_object_get(root, "ranks");
+  size_t len = (size_t)snprintf(out, cap, "%.*s on rank%s ", n > 200 ? 200 : n, title, json_array_size(rs) == 1 ? "" : "s");
+  for (size_t i = 0; i < json_array_size(rs) && i < 8 && len < cap; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", json_integer_value(json_array_get(rs, i)));
+  if (json_array_size(rs) > 8 && len < cap)
+    snprintf(out + len, cap - len, ",... (%zu ranks)", json_array_size(rs));
+}
+
+static json_t *cause_json(const job_watch *w, const cause *c, char *line, size_t cap)
+{
+  snprintf(line, cap, "not known (no rank reported a failure, and the launcher named none)");
+  if (!c->r && !c->d)
+    return json_null();
+  json_t *o = json_object();
+  if (c->r) {
+    json_t *m = c->r->msg, *p = json_array_get(json_object_get(m, "processes"), 0);
+    json_object_set_new(o, "event", json_incref(json_object_get(m, "event")));
+    json_object_set_new(o, "ranks", cause_ranks(w, c));
+    json_object_set_new(o, "hostname", json_incref(json_object_get(p, "hostname")));
+    json_object_set_new(o, "pid", json_incref(json_object_get(p, "pid")));
+    json_t *sig = json_object_get(m, "signal");
+    json_object_set_new(o, "signal", sig ? json_incref(sig) : json_null());
+    json_object_set_new(o, "title", json_incref(json_object_get(m, "title")));
+    json_object_set_new(o, "signature", json_incref(json_object_get(m, "signature")));
+    json_object_set_new(o, "timestamp", json_incref(json_object_get(m, "timestamp")));
+    json_object_set_new(o, "reported_by", json_string("rank"));
+  } else {
+    char title[512], sig[17], ts[80];
+    death_title(w, c->d, title, sizeof title);
+    launcher_signature(c->d->signo, sig);
+    iso8601(c->d->seen_ms, ts, sizeof ts);
+    json_t *p = death_process(w, c->d);
+    json_object_set_new(o, "event", json_string("crash"));
+    json_object_set_new(o, "ranks", cause_ranks(w, c));
+    json_object_set_new(o, "hostname", json_incref(json_object_get(p, "hostname")));
+    json_object_set_new(o, "pid", json_incref(json_object_get(p, "pid")));
+    json_object_set_new(o, "signal", json_string(signal_name(c->d->signo)));
+    json_object_set_new(o, "title", json_string(title));
+    json_object_set_new(o, "signature", json_string(sig));
+    json_object_set_new(o, "timestamp", json_string(ts));
+    json_object_set_new(o, "reported_by", json_string("launcher"));
+    json_decref(p);
+  }
+  const char *host = json_string_value(json_object_get(o, "hostname"));
+  json_t *pid = json_object_get(o, "pid");
+  char what[400], where[160] = "";
+  cause_headline(o, what, sizeof what);
+  if (host && json_is_integer(pid))
+    snprintf(where, sizeof where, " (pid %lld on %s)", json_integer_value(pid), host);
+  else if (host)
+    snprintf(where, sizeof where, " (on %s)", host);
+  snprintf(line, cap, "%s%s at %s, reported by the %s", what, where,
+           json_string_value(json_object_get(o, "timestamp")), c->r ? "rank" : "launcher (the rank could not)");
+  return o;
+}
+
+static bool in_ranks(json_t *ranks, int rank)
+{
+  for (size_t i = 0; i < json_array_size(ranks); i++)
+    if (json_integer_value(json_array_get(ranks, i)) == rank)
+      return true;
+  return false;
+}
+
+/* Ranks that ended without a failure of their own: torn down by the launcher
+ * (no report, no MPI_Finalize), or failed waiting on a dead peer (only MPI
+ * errors after the root cause). -1: not known (no rank registered). */
+static int victims(const job_watch *w, const cause *c, json_t *root_ranks)
+{
+  int ws = world(w);
+  if (ws <= 0 || w->armed == 0)
+    return -1;
+  int n = 0;
+  for (int rank = 0; rank < ws; rank++) {
+    const rank_info *ri = known_rank(w, rank);
+    if (in_ranks(root_ranks, rank) || (ri && ri->bye))
+      continue;
+    bool own_failure = false;
+    for (int i = 0; i < w->nreports && !own_failure; i++) {
+      const report *r = &w->reports[i];
+      if (r->launcher || !in_ranks(json_object_get(r->msg, "ranks"), rank))
+        continue;
+      bool waited_on_peer = !strcmp(event_of(r) ? event_of(r) : "", "mpi_error") && (c->d || r->ts_ms > c->ts);
+      own_failure = failure_event(event_of(r)) && !waited_on_peer;
+    }
+    n += !own_failure;
+  }
+  return n;
+}
+
+static json_t *report_summaries(const job_watch *w, int *total)
+{
+  json_t *a = json_array();
+  *total = 0;
+  for (int i = 0; i < w->nreports; i++) {
+    json_t *m = w->reports[i].msg;
+    const char *sev = json_string_value(json_object_get(m, "severity"));
+    bool serious = sev && (!strcmp(sev, "error") || !strcmp(sev, "critical"));
+    if (!failure_event(event_of(&w->reports[i])) && !serious)
+      continue;
+    if ((*total)++ >= REPORTS_SHOWN)
+      continue;
+    json_t *s = json_object();
+    static const char *const keys[] = {"event", "title", "severity", "signature", "ranks", "timestamp", "reported_by"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+      json_t *v = json_object_get(m, keys[k]);
+      json_object_set_new(s, keys[k], v ? json_deep_copy(v) : json_null());
+    }
+    json_array_append_new(a, s);
+  }
+  return a;
+}
+
+static char *tail_text(json_t *tail)
+{
+  size_t n = json_array_size(tail), first = n > TEXT_TAIL_LINES ? n - TEXT_TAIL_LINES : 0;
+  char *out = tool_xstrdup("");
+  for (size_t i = first; i < n; i++) {
+    char *next = tool_xasprintf("%s%s\n", out, json_string_value(json_array_get(tail, i)));
+    free(out);
+    out = next;
+  }
+  return out;
+}
+
+static void failed_fields(const job_watch *w, json_t *f, int status)
+{
+  cause c = root_cause(w);
+  char line[1024], title[512];
+  json_t *root = cause_json(w, &c, line, sizeof line);
+  json_t *root_ranks = cause_ranks(w, &c);
+  int nvictims = victims(w, &c, root_ranks);
+  int total = 0;
+  json_t *tail = tail_json(w);
+  const char *event = json_string_value(json_object_get(root, "event"));
+  bool crash = event && !strcmp(event, "crash");
+  char what[400];
+  cause_headline(root, what, sizeof what);
+  snprintf(title, sizeof title, "Job %s failed (exit status %d)%s%s", job_name(w), status, *what ? ": " : "", what);
+  json_object_set_new(f, "reports", report_summaries(w, &total));
+  json_object_set_new(f, "reports_count", json_integer(total));
+  json_object_set_new(f, "root_cause", root);
+  json_object_set_new(f, "ranks", root_ranks);
+  json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));
+  char *tail_lines = tail_text(tail);
+  json_object_set_new(f, "output_tail", tail);
+  char victims_line[160] = "";
+  if (nvictims > 0)
+    snprintf(victims_line, sizeof victims_line, "\n%d other rank%s ended after it without a failure of %s own "
+             "(torn down by the launcher, or failed waiting on a dead peer).", nvictims, nvictims == 1 ? "" : "s",
+             nvictims == 1 ? "its" : "their");
+  headline(f, title, crash ? "critical" : "error",
+           tool_xasprintf("Exit status %d.\nRoot cause: %s.%s%s%s", status, line, victims_line,
+                          *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines));
+  free(tail_lines);
+}
+
+mpn_message *job_watch_finished(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  int status = exit_status(w->status);
+  double secs = (double)(w->end_ms - w->start_ms) / 1000.0;
+  int ws = world(w);
+  char hosts[512];
+  json_t *f = json_object();
+  json_object_set_new(f, "status", json_string(status ? "failed" : "completed"));
+  json_object_set_new(f, "exit_status", json_integer(status));
+  json_object_set_new(f, "duration_s", json_real(secs));
+  json_object_set_new(f, "world_size", jint_or_null(ws, ws > 0));
+  json_object_set_new(f, "hosts", hosts_json(w, hosts, sizeof hosts));
+  json_object_set_new(f, "job", job_object(w));
+  json_object_set_new(f, "reported_by", json_string("launcher"));
+  if (status) {
+    failed_fields(w, f, status);
+  } else {
+    char title[512];
+    snprintf(title, sizeof title, "Job %s completed in %.1f s", job_name(w), secs);
+    json_object_set_new(f, "ranks", json_array());
+    headline(f, title, "info", tool_xasprintf("Duration: %.1f s\nCommand: %s", secs, w->command ? w->command : "?"));
+  }
+  return job_message(w, f);
+}

@@ -1,0 +1,64 @@
+/*
+ * job_watch.h - what mpinotify-run learns about the job it runs, and the
+ * messages it sends about it: the ranks' notices through the relay (hello,
+ * bye, report), the launcher's output (its last lines, and Open MPI's notice
+ * of a rank that died by a signal), and the launcher's exit status. From
+ * those: the job's "started", "completed" and "failed" messages (event
+ * "job"), and a "crash" message for a rank that died without a report of its
+ * own (SIGKILL, the OOM killer), made by the launcher ("reported_by":
+ * "launcher"). README.md "Job messages" describes the fields.
+ *
+ * Thread safety: every function may be called from any thread (one lock).
+ */
+#ifndef MPN_JOB_WATCH_H
+#define MPN_JOB_WATCH_H
+
+#include <mpinotify.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { JOB_STARTED = 1u, JOB_COMPLETED = 2u, JOB_FAILED = 4u, JOB_ALL = 7u };
+
+/* "started,completed,failed" (any subset, commas), "all" or "none"; false on anything else. */
+bool job_events_parse(const char *s, unsigned *out);
+
+typedef struct job_info {
+  const char *name;            /* the job's name, or NULL */
+  const char *command;         /* the launcher's command line, secrets masked */
+  const char *slurm_job_id;    /* SLURM_JOB_ID, or NULL */
+  const char *slurm_job_name;  /* SLURM_JOB_NAME, or NULL */
+  int np_guess;                /* ranks the command line asks for (-np), 0 if unknown */
+  bool registering;            /* the relay runs: ranks can say hello */
+} job_info;
+
+typedef struct job_watch job_watch;
+
+job_watch *job_watch_new(const job_info *info);   /* copies what it needs */
+void job_watch_free(job_watch *w);
+
+/* Never shown in output_tail (the relay key, values the configuration refers to). */
+void job_watch_add_secret(job_watch *w, const char *value);
+
+/* An mpn_relay_notice_fn: `arg` is the job_watch. */
+void job_watch_notice(const char *type, const char *json, void *arg);
+
+/* One line of the launcher's output (without its newline). */
+void job_watch_output(job_watch *w, const char *line, size_t len);
+
+/* Every rank of the job has said hello. */
+bool job_watch_all_armed(job_watch *w);
+
+/* The launcher ended with wait status `status`. */
+void job_watch_ended(job_watch *w, int status);
+
+/* The messages, for mpn_sender_send; free with mpn_message_free. */
+mpn_message *job_watch_started(job_watch *w);
+/* "completed" or "failed", by the exit status given to job_watch_ended. */
+mpn_message *job_watch_finished(job_watch *w);
+/* Crash messages for ranks whose death the launcher noticed and no report
+ * covers (each once: a second call returns none). Up to `max`; returns how many. */
+int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max);
+/* Whether the job failed (non-zero exit status or death by a signal). */
+bool job_watch_failed(job_watch *w);
+
+#endif /* MPN_JOB_WATCH_H */
