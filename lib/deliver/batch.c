@@ -256,15 +256,23 @@ static void log_failure(const mpn_result *r, void *arg)
                    r->spool_file ? "; kept in " : "", r->spool_file ? r->spool_file : "");
 }
 
-int mpn__deliver(const mpn__report *r, int64_t deadline)
+/* The report as a message, submitted to every configured channel. */
+static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log_failures)
 {
   mpn_message *m = mpn__message_from_report(r);
   if (!m)
-    return 0;
+    return NULL;
   mpn__send_opts o;
   mpn__send_opts_from(&o, &mpn__g.cfg);
+  o.log_failures = log_failures;
   mpn__batch *b = mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
   mpn_message_free(m);
+  return b;
+}
+
+int mpn__deliver(const mpn__report *r, int64_t deadline)
+{
+  mpn__batch *b = submit_report(r, deadline, 0);
   if (!b)
     return 0;
   mpn__batch_wait(b, deadline);
@@ -276,14 +284,7 @@ int mpn__deliver(const mpn__report *r, int64_t deadline)
 
 int mpn__deliver_async(const mpn__report *r, int64_t deadline)
 {
-  mpn_message *m = mpn__message_from_report(r);
-  if (!m)
-    return 0;
-  mpn__send_opts o;
-  mpn__send_opts_from(&o, &mpn__g.cfg);
-  o.log_failures = 1;
-  mpn__batch *b = mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
-  mpn_message_free(m);
+  mpn__batch *b = submit_report(r, deadline, 1);
   mpn__batch_release(b);   /* the engine keeps its own reference; exit drains it */
   return b != NULL;
 }
