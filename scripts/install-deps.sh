@@ -11,6 +11,7 @@ PACKAGES=(
   libinih-dev                         # the MPINOTIFY_CONFIG file (INI)
   g++ gfortran                        # tests: C++ exceptions and a Fortran MPI program
   python3 openssl ca-certificates     # tests: the loopback webhook sink and its test CA
+  clang libclang-rt-dev               # tests/fuzz: libFuzzer (the runtime is only "recommended" by clang)
 )
 if ! command -v apt-get >/dev/null; then
   echo "install-deps: no apt-get here; install the equivalents of: ${PACKAGES[*]}" >&2

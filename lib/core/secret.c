@@ -18,11 +18,19 @@ int mpn__is_ref(const char *v)
   return v && (!strncmp(v, "env:", 4) || !strncmp(v, "file:", 5));
 }
 
+/* A reference's name or path as an error may show it. A URL after "env:" or
+ * "file:" (env:smtp://user:password@host) is a channel written there by
+ * mistake and may hold a secret: `what` names it, masked, instead. */
+static const char *shown(const char *name)
+{
+  return strstr(name, "://") || strchr(name, '@') ? "<a URL, not shown>" : name;
+}
+
 static char *read_small_file(const char *path, const char *what, char *err, size_t errlen)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    mpn__add_err(err, errlen, "%s: cannot read file:%s: %s", what, path, strerror(errno));
+    mpn__add_err(err, errlen, "%s: cannot read file:%s: %s", what, shown(path), strerror(errno));
     return NULL;
   }
   char *buf = malloc(MAX_SECRET_FILE + 1);
@@ -32,7 +40,7 @@ static char *read_small_file(const char *path, const char *what, char *err, size
     len += (size_t)n;
   close(fd);
   if (!buf || n < 0) {
-    mpn__add_err(err, errlen, "%s: cannot read file:%s", what, path);
+    mpn__add_err(err, errlen, "%s: cannot read file:%s", what, shown(path));
     free(buf);
     return NULL;
   }
@@ -49,7 +57,8 @@ char *mpn__resolve_ref(const char *v, const char *what, char *err, size_t errlen
   if (!strncmp(v, "env:", 4)) {
     const char *val = getenv(v + 4);
     if (!v[4] || !val || !*val) {
-      mpn__add_err(err, errlen, "%s: environment variable %s (from env:%s) is not set", what, v + 4, v + 4);
+      mpn__add_err(err, errlen, "%s: environment variable %s (from env:%s) is not set", what, shown(v + 4),
+                   shown(v + 4));
       return NULL;
     }
     return strdup(val);
