@@ -149,6 +149,32 @@ static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
     wait_for_agent(s->mono_ns);
 }
 
+/* Runs in a signal handler: the agent itself faulted. While it handles an
+ * application's crash, that crash's record is already written and its
+ * thread waits in handle_crash: release it and park this thread, so the
+ * process ends by the application's own signal (its status, its core) and
+ * the record stays. Parked, not returned: the fault would only repeat. The
+ * park is bounded; a process still alive then ends by the agent's signal.
+ * A fault with no crash in hand leaves a record of its own. */
+static void agent_faulted(int signo, siginfo_t *info)
+{
+  if (atomic_load(&mpn__g.crash_owner)) {
+    char c = 'd';
+    ssize_t w = write(mpn__g.reply_fd[1], &c, 1);
+    (void)w;
+    int64_t deadline = mpn__now_ns() + ((int64_t)mpn__g.cfg.timeout_ms + 2000) * 1000000;
+    while (mpn__now_ns() < deadline)
+      mpn__sleep_ms(50);
+    return;
+  }
+  mpn__crash_slot *s = &mpn__g.slot;
+  s->signo = signo;
+  s->wall_ns = mpn__wall_ns();
+  s->fault_addr = (uintptr_t)info->si_addr;
+  s->nraw = 0;
+  mpn__record_write(s);
+}
+
 /* Runs in a signal handler. */
 static void on_fatal(int signo, siginfo_t *info, void *ucv)
 {
@@ -167,29 +193,39 @@ static void on_fatal(int signo, siginfo_t *info, void *ucv)
       wait_for_other_crash();
     }
   } else if (atomic_load(&mpn__g.active) && getpid() == mpn__g.pid) {
-    /* The agent itself faulted: keep the minimal record, nothing more. */
-    mpn__crash_slot *s = &mpn__g.slot;
-    s->signo = signo;
-    s->wall_ns = mpn__wall_ns();
-    s->fault_addr = (uintptr_t)info->si_addr;
-    s->nraw = 0;
-    mpn__record_write(s);
+    agent_faulted(signo, info);
   }
   errno = saved_errno;
   chain(signo, info, ucv);
 }
 
-void mpn__signals_altstack(void)
+/* An alternate stack for the calling thread, a PROT_NONE guard page below
+ * it: a handler that overruns it faults instead of writing over the mapping
+ * beneath. Returns the mapping (for mpn__signals_altstack_free), or NULL
+ * when the thread already has one (a runtime's, or ours) or none was made. */
+void *mpn__signals_altstack(void)
 {
   stack_t cur;
   if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
-    return;   /* the thread has one (a runtime's, or ours): keep it */
-  void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return NULL;
+  size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+  char *mem = mmap(NULL, guard + ALTSTACK_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED)
-    return;
-  stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-  if (sigaltstack(&ss, NULL) != 0)
-    munmap(mem, ALTSTACK_SIZE);
+    return NULL;
+  stack_t ss = {.ss_sp = mem + guard, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+  if (mprotect(mem + guard, ALTSTACK_SIZE, PROT_READ | PROT_WRITE) != 0 || sigaltstack(&ss, NULL) != 0) {
+    munmap(mem, guard + ALTSTACK_SIZE);
+    return NULL;
+  }
+  return mem;
+}
+
+/* At thread exit (never on the stack itself): the thread's stack goes away. */
+void mpn__signals_altstack_free(void *mem)
+{
+  stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+  sigaltstack(&off, NULL);
+  munmap(mem, (size_t)sysconf(_SC_PAGESIZE) + ALTSTACK_SIZE);
 }
 
 int mpn__signals_install(void)

@@ -75,7 +75,12 @@ static void capture(mpn__event *ev)
       mpn__symbolize(&ev->frames[i]);
   }
   ev->nframes = n;
-  ev->signature = mpn__signature(ev->signo, ev->frames, n);
+  /* A stack overflow faults wherever the stack ran out (a call's push, a
+   * store into the new frame), which differs between processes of the same
+   * bug: its signature starts at the caller. */
+  uintptr_t sp = (uintptr_t)s->uc.uc_mcontext.gregs[REG_RSP];
+  int overflow = s->signo == SIGSEGV && n > 1 && s->fault_addr <= sp + 4096 && s->fault_addr + 65536 >= sp;
+  ev->signature = mpn__signature(ev->signo, ev->frames + overflow, n - overflow);
 }
 
 static const mpn__event *take_crash(void)
@@ -156,13 +161,14 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
     pre->procs = NULL;
   } else if (mpn__election_known(ev->signature)) {
     ok = 1;   /* reported before in this process, or learnt from an election */
-  } else if (mpn__g.thread_level < 0) {
+  } else if (mpn__g.thread_level < 0 && !mpn__g.launched) {
     mpn__election_remember(ev->signature);
     ok = send_report(ev, &r, send_by);   /* never called MPI: a world of one */
-  } else if (mpn__fallback_claim(ev->signature)) {
+  } else if (mpn__fallback_claim(ev->signature)) {   /* once per node: MPI cannot (or can no longer) elect */
     mpn__election_remember(ev->signature);
     r.election = "failed";
-    r.election_error = elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
+    r.election_error = mpn__g.thread_level < 0 ? "the failure came before MPI_Init"
+                       : elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
     ok = send_report(ev, &r, send_by);
     mpn__launcher_report(&r);
     mpn__fallback_release();
@@ -259,6 +265,7 @@ static void *agent_main(void *arg)
     sigdelset(&set, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP}[s]);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   mpn__g.agent_tid = (pid_t)syscall(SYS_gettid);
+  pthread_setname_np(pthread_self(), "mpn-agent");   /* top -H, gdb, and the failure-matrix tests */
   mpn__signals_altstack();
   mpn__unwind_prime();
   mpn__deliver_prime();

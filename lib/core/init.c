@@ -44,6 +44,39 @@ int mpn__mpi_world_rank_from_env(void)
   return -1;
 }
 
+/* A process a launcher started (mpirun, srun) before MPI_Init: the launcher's
+ * environment gives its place in the job, and a token every process of the
+ * job computes alike, so the node's claim files (mpi/fallback.c) dedupe a
+ * failure of several ranks before any election could run. 0 if none. */
+static uint64_t launcher_job_token(void)
+{
+  static const char *vars[] = {"OMPI_MCA_ess_base_jobid", "PMIX_NAMESPACE", "SLURM_JOB_ID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (!v || !*v)
+      continue;
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const char *c = v; *c; c++)
+      h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    const char *step = i == 2 ? getenv("SLURM_STEP_ID") : NULL;
+    for (const char *c = step ? step : ""; *c; c++)
+      h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    return h ? h : 1;
+  }
+  return 0;
+}
+
+static int world_size_from_env(void)
+{
+  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && atoi(v) > 0)
+      return atoi(v);
+  }
+  return 0;
+}
+
 /* Does the main program itself need this library (linked, not preloaded)? */
 static int main_program_links_us(void)
 {
@@ -142,6 +175,15 @@ int mpn__activate(void)
     mpn__g.rank = mpn__mpi_world_rank_from_env();
   gethostname(mpn__g.host, sizeof mpn__g.host - 1);
   mpn__g.job_token = ((uint64_t)mpn__g.pid << 32) ^ (uint64_t)mpn__wall_ns();
+  if (mpn__g.thread_level < 0 && mpn__g.rank >= 0) {   /* launched, not yet in MPI: MPI_Init corrects both */
+    int size = world_size_from_env();
+    uint64_t token = launcher_job_token();
+    if (size > mpn__g.rank && token) {
+      mpn__g.world_size = size;
+      mpn__g.job_token = token;
+      mpn__g.launched = 1;
+    }
+  }
   print_config_errors();
   if (make_pipes() != 0) {
     mpn__log_error("cannot create the agent's pipes: crash reports are off in this process");

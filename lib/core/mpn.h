@@ -210,7 +210,8 @@ extern atomic_int mpn__fatal_reported;
 
 int mpn__signals_install(void);             /* (re)install; chains to what is there */
 void mpn__signals_uninstall(void);         /* put back what was there, if still ours */
-void mpn__signals_altstack(void);           /* alternate stack for the calling thread */
+void *mpn__signals_altstack(void);          /* alternate stack for the calling thread; its mapping or NULL */
+void mpn__signals_altstack_free(void *mem); /* at thread exit: that mapping */
 const char *mpn__signal_name(int signo);    /* "SIGSEGV"; async-signal-safe */
 int mpn__unwind_load(void);                 /* dlopen libunwind RTLD_LOCAL; 0 on success */
 void mpn__unwind_prime(void);
@@ -489,6 +490,7 @@ typedef struct mpn__state {
   atomic_int mpi_finalized;  /* the application called MPI_Finalize */
   int disabled;
   int preloaded;
+  int launched;              /* armed before MPI_Init in a process a launcher started (init.c) */
   pid_t pid;
   pid_t agent_tid;
   int rank;

@@ -390,7 +390,7 @@ def check_event(b, event, world_size=None):
     bt = b.get("backtrace")
     check(isinstance(bt, list) and (bt or event == "progress"), f"backtrace {bt!r} is empty")
     for i, fr in enumerate(bt):
-        check(isinstance(fr, dict) and fr.get("index") == i and isinstance(fr.get("module"), str)
+        check(isinstance(fr, dict) and fr.get("index") == i and (fr.get("module") is None or isinstance(fr["module"], str))
               and isinstance(fr.get("offset"), str) and fr["offset"].startswith("0x")
               and (fr.get("function") is None or isinstance(fr["function"], str))
               and (fr.get("function_offset") is None or isinstance(fr["function_offset"], str)),

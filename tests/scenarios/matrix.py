@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""mpinotify failure matrix (issue 6), at 8 ranks unless said:
+
+    python3 matrix.py CASE --lib libmpinotify.so --progs DIR --sink mpn_sink.py ...
+
+tests/progs/matrix_prog (preloaded) or matrix_linked (linked, armed before MPI_Init) fails in
+one mode per case; each job is compared with a baseline run with MPINOTIFY_DISABLE=1: the exit
+status must be the same, the job must end within its budget (MPINOTIFY_TIMEOUT_MS) + 30 s, and
+the failure must arrive exactly once (or, where the ranks cannot elect, at most once per node
+marked "election": "failed"), or stay in the spool when the notifier could not send it. The
+harness's hang guard fails any job that runs 120 s. No check here measures time otherwise.
+The cases of the matrix that are delivery failures live in scenarios.py (tests/README.md).
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+from harness import Sink, check, check_report, functions, main, reports, skip
+
+NP = 8
+BUDGET_MS = 10000
+SLACK_S = 30
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def job(t, mode, ranks, env, expect, prog="matrix_prog", np=NP, launch=None, common=None):
+    """The job without (MPINOTIFY_DISABLE=1) and with the library; statuses agree, within budget.
+    `launch` goes before the program (a wrapper), `common` into both jobs' environments."""
+    path = t.paths.prog(prog)
+    linked = prog == "matrix_linked"
+    cmd = (launch or []) + [path]
+    common = common or {}
+    env = dict({"MPINOTIFY_TIMEOUT_MS": str(BUDGET_MS)}, **common, **env)
+    base = t.mpirun(np, cmd[0], cmd[1:] + [mode, ranks], preload=not linked,
+                    env=dict(common, MPINOTIFY_DISABLE="1"), label="baseline (MPINOTIFY_DISABLE=1)")
+    check(base.rc == expect, f"baseline exit status {base.rc}, expected {expect}: test premise broken")
+    r = t.mpirun(np, cmd[0], cmd[1:] + [mode, ranks], preload=not linked, env=env)
+    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
+    budget_s = int(env["MPINOTIFY_TIMEOUT_MS"]) / 1000
+    check(r.elapsed < budget_s + SLACK_S, f"the job ran {r.elapsed:.1f} s, beyond its budget {budget_s} s + {SLACK_S} s")
+    return r
+
+
+def records(t):
+    """The handlers' minimal crash records left in the spool: {path: {key: value}}."""
+    out = {}
+    for path in glob.glob(os.path.join(t.spool, "crash-*.rec")):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            out[path] = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+    return out
+
+
+def one_report(sink, ranks, signal, election="ok"):
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == ranks, f"ranks {b['ranks']} != {ranks}")
+    check(b["signal"] == signal, f"signal {b['signal']!r} != {signal}")
+    check(b["election"] == election, f"election {b['election']!r} != {election!r}")
+    return b
+
+
+def crash_case(t, mode, ranks, signal, expect, want_ranks, prog="matrix_prog", election="ok"):
+    sink = Sink(t)
+    r = job(t, mode, ranks, {"MPINOTIFY_URLS": sink.url()}, expect, prog)
+    return one_report(sink, want_ranks, signal, election), r
+
+
+# --- faults in the application ------------------------------------------------------
+
+@case
+def overflow_main(t):
+    b, _ = crash_case(t, "overflow_main", "2,5", "SIGSEGV", 139, [2, 5])
+    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+
+
+@case
+def overflow_thread(t):
+    # Only an alternate stack lets the handler run on a thread whose stack is exhausted:
+    # the library gives one to every thread created once it is armed (lib/capture/threads.c).
+    b, _ = crash_case(t, "overflow_thread", "2,5", "SIGSEGV", 139, [2, 5])
+    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+
+
+@case
+def two_threads(t):
+    # Two threads of one rank fault at the same moment: one report, the rank once.
+    b, _ = crash_case(t, "two_threads", "3", "SIGSEGV", 139, [3])
+    check("bad_fn" in functions(b), f"bad_fn not among backtrace functions {functions(b)}")
+
+
+def fault_in_mpi(t, mode):
+    b, _ = crash_case(t, mode, "1,6", "SIGSEGV", 139, [1, 6])
+    mods = [os.path.basename(f["module"]) for f in b["backtrace"]]
+    check(any(m.startswith(("libmpi", "libopen-pal", "mca_")) for m in mods),
+          f"no frame inside Open MPI ({mods}): the fault did not happen inside the MPI call")
+
+
+@case
+def fault_in_mpi_allreduce(t):
+    fault_in_mpi(t, "mpi_allreduce")
+
+
+@case
+def fault_in_mpi_send(t):
+    fault_in_mpi(t, "mpi_send")
+
+
+def other_handler(t, mode):
+    b, r = crash_case(t, mode, "1,4", "SIGSEGV", 139, [1, 4])
+    for rank in (1, 4):
+        n = r.out.count(f"theirs: SIGSEGV on rank {rank}\n")
+        check(n == 1, f"the other library's handler ran {n} time(s) on rank {rank}, expected once")
+    check("bad_fn" in functions(b), f"bad_fn not among backtrace functions {functions(b)}")
+
+
+@case
+def handler_before(t):
+    other_handler(t, "handler_before")
+
+
+@case
+def handler_after(t):
+    other_handler(t, "handler_after")
+
+
+@case
+def double_free(t):
+    crash_case(t, "double_free", "2,7", "SIGABRT", 134, [2, 7])
+
+
+@case
+def heap_corrupt(t):
+    crash_case(t, "heap_corrupt", "2,7", "SIGABRT", 134, [2, 7])
+
+
+@case
+def before_init_preload(t):
+    # Preloaded, the library arms in MPI_Init: a process that fails before it is untouched
+    # and silent (as any process the job starts that is not a rank).
+    sink = Sink(t)
+    job(t, "before_init", "1,3,6", {"MPINOTIFY_URLS": sink.url()}, 139)
+    reports(sink, 0)
+
+
+@case
+def before_init_linked(t):
+    # Linked, the library is armed from the start: before MPI_Init there is no election,
+    # so the node reports once, marked so.
+    sink = Sink(t, name="linked")
+    job(t, "before_init", "1,3,6", {"MPINOTIFY_URLS": sink.url()}, 139, prog="matrix_linked")
+    [b] = reports(sink, 1)
+    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
+    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+
+
+@case
+def after_finalize(t):
+    # After MPI_Finalize the ranks cannot elect: one report for the node, marked so.
+    sink = Sink(t)
+    job(t, "after_finalize", "1,3,6", {"MPINOTIFY_URLS": sink.url()}, 139)
+    [b] = reports(sink, 1, world_size=NP)
+    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
+    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+
+
+# --- faults in the notifier ------------------------------------------------------------
+
+@case
+def smashed_stack(t):
+    # The notifier's own work meets garbage: the handler's and the agent's unwinders walk
+    # a stack overwritten with junk pointers. The report arrives, or its record stays.
+    sink = Sink(t)
+    job(t, "smashed_stack", "3", {"MPINOTIFY_URLS": sink.url()}, 139)
+    posts = sink.posts()
+    if posts:
+        one_report(sink, [3], "SIGSEGV")
+    else:
+        recs = records(t)
+        check(len(recs) == 1, f"no report arrived and {len(recs)} crash record(s) stayed in the spool")
+
+
+@case
+def agent_fault(t):
+    # The notifier's thread faults (SIGSEGV sent to it) while it is delivering rank 2's
+    # SIGABRT to a sink that never answers: the job still ends by SIGABRT (134), within
+    # its budget, and the handler's record of the abort stays in the spool.
+    sink = Sink(t, mode="hang")
+    r = job(t, "agent_fault", "2", {"MPINOTIFY_URLS": sink.url()}, 134)
+    check("sends SIGSEGV to the agent thread" in r.out, "the agent thread was not found: test premise broken")
+    check(not sink.accepted(), "a report was accepted by a sink that never answers")
+    recs = list(records(t).values())
+    check(len(recs) == 1, f"expected the abort's crash record in the spool, found {len(recs)}")
+    check(recs[0].get("signal") == "6 SIGABRT" and recs[0].get("rank") == "2",
+          f"the record is not rank 2's SIGABRT: {recs[0]!r}")
+
+
+# --- delivery -------------------------------------------------------------------------
+
+@case
+def webhook_429(t):
+    # A channel that answers 429 to every attempt: the job is not held, the report is spooled.
+    script = [{"status": 429, "headers": {"Retry-After": "1"}}] * 100
+    sink = Sink(t, script=script)
+    job(t, "double_free", "2,7", {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_TIMEOUT_MS": "5000"}, 134)
+    posts = sink.posts()
+    check(posts and all(p["status"] == 429 for p in posts), f"statuses {[p['status'] for p in posts]}, expected only 429s")
+    msgs = t.spooled()
+    check(len(msgs) == 1 and msgs[0]["message"].get("ranks") == [2, 7],
+          f"expected the crash of ranks [2, 7] in the spool, found {[m['message'].get('ranks') for m in msgs]}")
+    check(len({p["body"]["id"] for p in posts}) == 1, "the attempts carried different messages")
+
+
+# --- containers ------------------------------------------------------------------------
+
+@case
+def pid1(t):
+    # Each rank is PID 1 of its own PID namespace (unshare, as root). Signals a PID 1
+    # sends itself with the default action are ignored by the kernel, so the chain's
+    # re-raise must not be what ends the process.
+    unshare = shutil.which("unshare")
+    if not unshare or os.geteuid() != 0:
+        skip("needs root and unshare(1) to make a rank PID 1 of a PID namespace")
+    probe = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    if probe.returncode != 0:
+        skip(f"unshare --pid failed here: {probe.stderr.decode(errors='replace').strip()}")
+    sink = Sink(t)
+    launch = [unshare, "--pid", "--fork", "--mount-proc"]
+    job(t, "two_threads", "1,3", {"MPINOTIFY_URLS": sink.url()}, 139, launch=launch, np=4,
+        common={"OMPI_MCA_btl": "self,tcp"})   # shared memory's single copy needs the peers' PIDs
+    [b] = reports(sink, 1, world_size=4)
+    check(b["ranks"] == [1, 3], f"ranks {b['ranks']} != [1, 3]")
+    check(all(p["pid"] == 1 for p in b["processes"]), f"processes {b['processes']}: the ranks were not PID 1")
+
+
+if __name__ == "__main__":
+    sys.exit(main(CASES))
