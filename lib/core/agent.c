@@ -268,7 +268,6 @@ static void *agent_main(void *arg)
   pthread_setname_np(pthread_self(), "mpn-agent");   /* top -H, gdb, and the failure-matrix tests */
   mpn__signals_altstack();
   mpn__unwind_prime();
-  mpn__deliver_prime();
   mpn__fallback_sweep();
   for (;;) {
     int mpi = atomic_load(&mpn__g.mpi_active) && atomic_load(&mpn__g.mpi_ok);

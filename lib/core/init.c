@@ -191,6 +191,10 @@ int mpn__activate(void)
   }
   mpn__record_prepare();
   mpn__unwind_load();
+  /* libcurl's and OpenSSL's global set-up on this thread, before any of
+   * ours exists: done on the agent thread, a program that exits at once
+   * could run OpenSSL's exit handlers while that thread was still inside it. */
+  mpn__deliver_prime();
   if (mpn__agent_start() != 0) {
     mpn__log_error("cannot start the agent thread: crash reports are off in this process");
     return -1;
