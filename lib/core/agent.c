@@ -265,7 +265,6 @@ static void *agent_main(void *arg)
     sigdelset(&set, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP}[s]);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   mpn__g.agent_tid = (pid_t)syscall(SYS_gettid);
-  pthread_setname_np(pthread_self(), "mpn-agent");   /* top -H, gdb, and the failure-matrix tests */
   mpn__signals_altstack();
   mpn__unwind_prime();
   mpn__fallback_sweep();
@@ -299,6 +298,8 @@ int mpn__agent_start(void)
   pthread_attr_setstacksize(&attr, 1024 * 1024);
   int rc = pthread_create(&t, &attr, agent_main, NULL);
   pthread_attr_destroy(&attr);
+  if (rc == 0)   /* named here, before it runs: top -H, gdb, and the failure-matrix tests find it at once */
+    pthread_setname_np(t, "mpn-agent");
   return rc == 0 ? 0 : -1;
 }
 
