@@ -172,8 +172,10 @@ static const char *setting(const mpn__file_config *fc, const char *var)
   return mpn__file_global(fc, key);
 }
 
-static long ms_setting(const mpn__file_config *fc, const char *name, long set, long def, long lo, long hi,
-                       char *err, size_t errlen, mpn_code *rc)
+/* A whole-number setting within lo..hi; a bad value is one error line and the default. */
+static long long number_setting(const mpn__file_config *fc, const char *name, long long set, long long def,
+                                long long lo, long long hi, const char *what, char *err, size_t errlen,
+                                mpn_code *rc)
 {
   if (set >= 0)
     return set;
@@ -182,13 +184,19 @@ static long ms_setting(const mpn__file_config *fc, const char *name, long set, l
     return def;
   char *end;
   errno = 0;
-  long ms = strtol(v, &end, 10);
-  if (errno || *end || ms < lo || ms > hi) {
-    mpn__add_err(err, errlen, "%s=\"%.40s\" is not a number of milliseconds in %ld..%ld; using %ld", name, v, lo, hi, def);
+  long long x = strtoll(v, &end, 10);
+  if (errno || *end || x < lo || x > hi) {
+    mpn__add_err(err, errlen, "%s=\"%.40s\" is not %s in %lld..%lld; using %lld", name, v, what, lo, hi, def);
     *rc = MPN_E_BAD_CONFIG;
     return def;
   }
-  return ms;
+  return x;
+}
+
+static long ms_setting(const mpn__file_config *fc, const char *name, long set, long def, long lo, long hi,
+                       char *err, size_t errlen, mpn_code *rc)
+{
+  return (long)number_setting(fc, name, set, def, lo, hi, "a number of milliseconds", err, errlen, rc);
 }
 
 static void default_spool(const mpn__file_config *fc, char *out, size_t cap)
@@ -316,20 +324,7 @@ static mpn_code check_file_keys(const mpn__file_config *fc, char *err, size_t er
 static long long count_setting(const mpn__file_config *fc, const char *name, long long set, long long def,
                                long long hi, char *err, size_t errlen, mpn_code *rc)
 {
-  if (set >= 0)
-    return set;
-  const char *v = setting(fc, name);
-  if (!v || !*v)
-    return def;
-  char *end;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (errno || *end || x < 0 || x > hi) {
-    mpn__add_err(err, errlen, "%s=\"%.40s\" is not a whole number in 0..%lld; using %lld", name, v, hi, def);
-    *rc = MPN_E_BAD_CONFIG;
-    return def;
-  }
-  return x;
+  return number_setting(fc, name, set, def, 0, hi, "a whole number", err, errlen, rc);
 }
 
 /* "type,site,context,message" -> MPN_SIGNATURE_* bits */
