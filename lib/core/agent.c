@@ -21,6 +21,10 @@ static int crash_pending;
 static int64_t ending_since;   /* when MPI_Finalize or exit asked the agent to leave MPI */
 static uint64_t dropped;       /* notices queued too late to be reported */
 static mpn__event local_event;   /* static: a backtrace is too big for a stack */
+/* Where a crash's time went (CLOCK_MONOTONIC), for the debug "timing:" line
+ * that tests/bench/run_bench.py reads: a user asking "why did the message
+ * take 2 s" gets the answer from MPINOTIFY_DEBUG=1. */
+static struct { int64_t fault, agent, unwound, signed_, elect_from, elected, delivered; } tm;
 
 /* Reads the wake pipe; `timeout_ms` 0 only peeks. */
 static void read_wake(int timeout_ms)
@@ -56,6 +60,9 @@ static void ack(void)
 static void capture(mpn__event *ev)
 {
   mpn__crash_slot *s = &mpn__g.slot;
+  memset(&tm, 0, sizeof tm);
+  tm.fault = s->mono_ns;
+  tm.agent = mpn__now_ns();
   memset(ev, 0, sizeof *ev);
   ev->kind = "crash";
   ev->severity = "critical";
@@ -75,12 +82,30 @@ static void capture(mpn__event *ev)
       mpn__symbolize(&ev->frames[i]);
   }
   ev->nframes = n;
+  tm.unwound = mpn__now_ns();
   /* A stack overflow faults wherever the stack ran out (a call's push, a
    * store into the new frame), which differs between processes of the same
    * bug: its signature starts at the caller. */
   uintptr_t sp = (uintptr_t)s->uc.uc_mcontext.gregs[REG_RSP];
   int overflow = s->signo == SIGSEGV && n > 1 && s->fault_addr <= sp + 4096 && s->fault_addr + 65536 >= sp;
   ev->signature = mpn__signature(ev->signo, ev->frames + overflow, n - overflow);
+  tm.signed_ = mpn__now_ns();
+}
+
+static double ms_between(int64_t from, int64_t to)
+{
+  return from && to ? (double)(to - from) / 1e6 : -1.0;
+}
+
+/* One line per crash with MPINOTIFY_DEBUG=1; -1 marks a stage this rank did
+ * not run (a non-leader delivers nothing). */
+static void log_timing(void)
+{
+  mpn__log_debug("timing: capture %.3f ms, unwind %.3f ms, signature %.3f ms, election %.3f ms "
+                 "(allgather %.3f ms, window %ld ms), delivery %.3f ms",
+                 ms_between(tm.fault, tm.agent), ms_between(tm.agent, tm.unwound), ms_between(tm.unwound, tm.signed_),
+                 ms_between(tm.elect_from, tm.elected), (double)mpn__election_gather_ns() / 1e6,
+                 (long)mpn__g.cfg.window_ms, ms_between(tm.elected ? tm.elected : tm.signed_, tm.delivered));
 }
 
 static const mpn__event *take_crash(void)
@@ -140,8 +165,10 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   if (!pre && elect && mpn__g.thread_level >= 0) {   /* MPI was initialised: ask the election */
     int64_t window = (int64_t)mpn__g.cfg.window_ms * 1000000;
     int64_t elect_by = start + window + (budget_end - start - window) / 2;
+    tm.elect_from = mpn__now_ns();
     if (mpn__election_run(ev, elect_by, &out) == 1)
       pre = &out;
+    tm.elected = mpn__now_ns();
   }
   int ok = 1;
   if (pre) {
@@ -152,6 +179,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
         r.first_wall_ns = pre->first_wall_ns;
       }
       ok = send_report(ev, &r, send_by);
+      tm.delivered = ev == &local_event ? mpn__now_ns() : tm.delivered;
       mpn__launcher_report(&r);
       mpn__election_done(budget_end - 50000000);
     }
@@ -181,7 +209,9 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
 static void on_crash(const mpn__event *ev, mpn__outcome *pre)
 {
   /* A terminate or an MPI_Abort already reported this death; its SIGABRT is only chained. */
-  if (atomic_load(&mpn__fatal_reported) || handle(ev, pre, 1))
+  int ok = atomic_load(&mpn__fatal_reported) || handle(ev, pre, 1);
+  log_timing();
+  if (ok)
     mpn__record_remove();
   else
     mpn__log_error("the %s report could not be delivered; its record stays in %s", mpn__signal_name(ev->signo),

@@ -478,6 +478,7 @@ int mpn__election_wait(int64_t deadline_ns);   /* fatal non-leader: wait for lea
 void mpn__election_finalize(int64_t deadline_ns);
 void mpn__election_abandon(const char *why);
 const char *mpn__election_error(void);
+int64_t mpn__election_gather_ns(void);       /* the last epoch's allgather, for the timing log */
 int mpn__election_known(uint64_t sig);       /* reported before in this job (as far as we know) */
 void mpn__election_remember(uint64_t sig);
 

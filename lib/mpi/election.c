@@ -5,11 +5,14 @@
  * application threads sit blocked in MPI waiting for a crashed peer.
  *
  * Protocol, per epoch e (numbered identically on every rank):
- *  1. A rank with a new failure sends a doorbell (e) to every other rank.
- *     Every agent keeps one doorbell receive posted.
- *  2. Each rank contributes to epoch e a gathering window after it first
- *     hears of it (its own failure or a doorbell), so ranks that fail within
- *     the window land in the same epoch.
+ *  1. A rank with a new failure sends a doorbell (e, its wall-clock time) to
+ *     every other rank. Every agent keeps one doorbell receive posted.
+ *  2. Each rank contributes to epoch e a gathering window after the ringer
+ *     rang (its own failure or a doorbell), so ranks that fail within the
+ *     window land in the same epoch. A healthy agent hears the bell only at
+ *     its next poll: it counts the window from the ring time, so a poll's
+ *     delay is not added to every report (clocks that disagree only fall
+ *     back to counting from the hearing).
  *  3. One MPI_Iallgather of a fixed record per rank: every rank learns every
  *     failure, so a signature reported once is never reported again, even
  *     after the reporting rank has died.
@@ -46,7 +49,8 @@ static struct {
   MPI_Comm comm, fin_comm;
   int rank, size;
   int64_t next_epoch;
-  int64_t bell_in, bell_out, done_out, done_in;
+  int64_t bell_in[2], bell_out[2];   /* epoch, ringer's CLOCK_REALTIME ns */
+  int64_t done_out, done_in;
   MPI_Request bell_req;
   int bell_posted;
   int64_t pending_since;      /* a doorbell for next_epoch arrived then (0: none) */
@@ -59,9 +63,15 @@ static struct {
   int *leaders, nleaders;     /* of the last epoch */
   int *fatal, nfatal;
   int64_t last_epoch;
+  int64_t gather_ns;          /* how long the last epoch's allgather took */
   int broken;
   char error[200];
 } E;
+
+int64_t mpn__election_gather_ns(void)
+{
+  return E.gather_ns;
+}
 
 const char *mpn__election_error(void)
 {
@@ -136,7 +146,7 @@ static void remember(uint64_t sig)
 
 static void post_bell(void)
 {
-  E.bell_posted = mpn__pmpi.Irecv(&E.bell_in, (int)sizeof E.bell_in, mpn__pmpi.byte, MPI_ANY_SOURCE,
+  E.bell_posted = mpn__pmpi.Irecv(E.bell_in, (int)sizeof E.bell_in, mpn__pmpi.byte, MPI_ANY_SOURCE,
                                   TAG_DOORBELL, E.comm, &E.bell_req) == 0;
 }
 
@@ -144,6 +154,14 @@ void mpn__election_start(void)
 {
   if (E.size > 0 && !E.bell_posted)
     post_bell();
+}
+
+/* How long ago the bell rang, as far as the clocks agree: between 0 and one
+ * window, so a skewed clock can neither skip nor stretch the window. */
+static int64_t bell_age(int64_t rang_wall_ns)
+{
+  int64_t age = mpn__wall_ns() - rang_wall_ns, window = (int64_t)mpn__g.cfg.window_ms * 1000000;
+  return age < 0 ? 0 : age > window ? window : age;
 }
 
 /* Receives every doorbell that has arrived; remembers one for the next epoch. */
@@ -158,8 +176,8 @@ static void check_bells(void)
     }
     if (!flag)
       return;
-    if (E.bell_in >= E.next_epoch && !E.pending_since)
-      E.pending_since = mpn__now_ns();
+    if (E.bell_in[0] >= E.next_epoch && !E.pending_since)
+      E.pending_since = mpn__now_ns() - bell_age(E.bell_in[1]);
     post_bell();
   }
 }
@@ -176,22 +194,23 @@ static void progress_sends(void)
   E.nsends = live;
 }
 
-/* Isends one int64 to each listed rank (to == NULL: to every rank but us). */
-static void send_all(int64_t *buf, int tag, const int *to, int n)
+/* Isends `count` int64s to each listed rank (to == NULL: to every rank but us). */
+static void send_all(int64_t *buf, int count, int tag, const int *to, int n)
 {
   for (int i = 0; i < n && E.nsends < E.size * 2; i++) {
     int dest = to ? to[i] : i;
     if (dest == E.rank)
       continue;
-    if (mpn__pmpi.Isend(buf, (int)sizeof *buf, mpn__pmpi.byte, dest, tag, E.comm, &E.sends[E.nsends]) == 0)
+    if (mpn__pmpi.Isend(buf, (int)sizeof *buf * count, mpn__pmpi.byte, dest, tag, E.comm, &E.sends[E.nsends]) == 0)
       E.nsends++;
   }
 }
 
 static void ring_doorbells(void)
 {
-  E.bell_out = E.next_epoch;
-  send_all(&E.bell_out, TAG_DOORBELL, NULL, E.size);
+  E.bell_out[0] = E.next_epoch;
+  E.bell_out[1] = mpn__wall_ns();
+  send_all(E.bell_out, 2, TAG_DOORBELL, NULL, E.size);
 }
 
 static void fill_mine(wire_rec *w, const mpn__event *ev)
@@ -261,6 +280,7 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
     nap(started);
   }
   E.last_epoch = epoch;
+  E.gather_ns = mpn__now_ns() - started;
   return 0;
 }
 
@@ -378,7 +398,7 @@ int mpn__election_poll(const mpn__event *(*take)(void), const mpn__event **taken
 void mpn__election_done(int64_t deadline)
 {
   E.done_out = E.last_epoch;
-  send_all(&E.done_out, TAG_DONE, E.fatal, E.nfatal);
+  send_all(&E.done_out, 1, TAG_DONE, E.fatal, E.nfatal);
   while (E.nsends && mpn__now_ns() < deadline) {
     progress_sends();
     mpn__sleep_ms(1);

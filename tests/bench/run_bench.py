@@ -1,21 +1,32 @@
 #!/usr/bin/env python3
-"""Measures what preloading libmpinotify costs an MPI program.
+"""The benchmark: what libmpinotify costs a healthy MPI job, and how fast and
+how exactly it reports a failing one.
 
-Runs bench_allreduce (a loop of small MPI_Allreduce calls) under mpirun, with
-and without libmpinotify preloaded, alternating the two so that drift in the
-machine's speed hits both, and prints one table row per configuration:
+Four tables, every figure from --reps repetitions (median, min, max), each
+baseline measured side by side in the same run:
 
-    np, iterations, the thread level the application requests, the
-    configuration, the thread level MPI provided (baseline -> preloaded),
-    median/min/max seconds of the timed loop for baseline and preloaded,
-    the ratio of the medians (preloaded / baseline), and the median
-    wall-clock time of the whole mpirun (start-up and MPI_Finalize included).
+  1. healthy job: bench_job's allreduce loop (8 bytes and 1 MiB) and compute
+     loop at each --nps, with and without libmpinotify preloaded, alternating
+     the two (ABBA) so drift in the machine's speed hits both; the ratio of
+     the medians is the cost.
+  2. start, stop and memory: MPI_Init and MPI_Finalize times and resident
+     memory per rank, from the same runs.
+  3. failures: bench_fault (every odd rank segfaults at the same line) at each
+     --fault-nps: the time from the fault to the loopback server's receipt of
+     the report, next to the time mpirun takes to print its death notice
+     (without the library, and with it), and how many messages arrived for
+     the one failure (must be 1, listing every faulting rank).
+  4. the library's own stages, from its MPINOTIFY_DEBUG "timing:" lines in
+     those runs: capture (handler to agent), unwinding, hashing, one
+     election (its coalescing window included) and its allgather, delivery.
 
 Timings are never asserted: the exit status only says whether every run
-worked (0) or some failed (1). See README.md beside this file.
+worked (0) or something failed (1), a message count other than 1 included.
+See README.md beside this file.
 """
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -24,49 +35,61 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+MIB = 1 << 20
 
 # (application's thread level, configuration name, extra environment for the preloaded run)
-CONFIGS = [
-    ("single", "preload", {}),
-    ("multiple", "preload", {}),
-    ("single", "preload+keep", {"MPINOTIFY_MPI_THREAD": "keep"}),
-]
-
-CALIBRATION_ITERS = 20000
+SINGLE = ("single", "preload", {})
+THREAD_CONFIGS = [SINGLE, ("multiple", "preload", {}),
+                  ("single", "preload+keep", {"MPINOTIFY_MPI_THREAD": "keep"})]
+# (name, bench_job workload, bytes, configurations): the thread-level variants
+# matter where MPI's per-call cost does, in the latency-bound loop.
+WORKLOADS = [("allreduce 8 B", "allreduce", 8, THREAD_CONFIGS),
+             ("allreduce 1 MiB", "allreduce", MIB, [SINGLE]),
+             ("compute", "compute", 0, [SINGLE])]
+CALIBRATION_ITERS = {"allreduce": 20000, "compute": 20_000_000}
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"),
                    help="the CMake build tree (default: <repo>/build)")
-    p.add_argument("--bench-exe", help="bench_allreduce (default: BUILD/tests/bench/bench_allreduce)")
+    p.add_argument("--bench-exe", help="bench_job (default: BUILD/tests/bench/bench_job)")
+    p.add_argument("--fault-exe", help="bench_fault (default: BUILD/tests/bench/bench_fault)")
     p.add_argument("--lib", help="libmpinotify.so to preload (default: BUILD/lib/libmpinotify.so)")
+    p.add_argument("--sink", default=os.path.join(HERE, "..", "sink", "mpn_sink.py"),
+                   help="the loopback webhook server (default: tests/sink/mpn_sink.py)")
     p.add_argument("--mpirun", default="mpirun", help="the launcher (default: mpirun from PATH)")
     p.add_argument("--reps", type=int, help="repetitions per configuration (default 20; 3 with --quick)")
-    p.add_argument("--nps", default="2,4,8", help="comma-separated rank counts (default 2,4,8)")
-    p.add_argument("--bytes", type=int, default=8, help="allreduce message size (default 8)")
-    p.add_argument("--iters", type=int,
-                   help="allreduce iterations per run (default: calibrated per np so that the "
-                        "baseline loop takes --target seconds)")
-    p.add_argument("--target", type=float, help="calibration target in seconds (default 0.5; 0.05 with --quick)")
+    p.add_argument("--nps", default="2,4,8", help="rank counts of the healthy job (default 2,4,8)")
+    p.add_argument("--fault-nps", default="2,4,8,16,32",
+                   help="rank counts of the failing job (default 2,4,8,16,32)")
+    p.add_argument("--only", choices=["healthy", "faults"], help="run one half of the benchmark")
+    p.add_argument("--target", type=float, help="seconds of a calibrated baseline loop (default 0.4; 0.05 with --quick)")
     p.add_argument("--timeout", type=float, default=120.0, help="hard limit per mpirun, seconds (default 120)")
     p.add_argument("--quick", action="store_true", help="few repetitions and short loops: a smoke check")
-    p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
+    p.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
     a = p.parse_args(argv)
     a.reps = a.reps if a.reps is not None else (3 if a.quick else 20)
-    a.target = a.target if a.target is not None else (0.05 if a.quick else 0.5)
-    a.bench_exe = a.bench_exe or os.path.join(a.build, "tests", "bench", "bench_allreduce")
+    a.target = a.target if a.target is not None else (0.05 if a.quick else 0.4)
+    a.bench_exe = a.bench_exe or os.path.join(a.build, "tests", "bench", "bench_job")
+    a.fault_exe = a.fault_exe or os.path.join(a.build, "tests", "bench", "bench_fault")
     a.lib = os.path.abspath(a.lib or os.path.join(a.build, "lib", "libmpinotify.so"))
     try:
         a.nps = [int(x) for x in a.nps.split(",") if x.strip()]
+        a.fault_nps = [int(x) for x in a.fault_nps.split(",") if x.strip()]
     except ValueError:
-        p.error("--nps takes comma-separated integers, e.g. 2,4,8")
-    if a.reps < 1 or not a.nps or min(a.nps) < 1:
-        p.error("--reps and every --nps value must be at least 1")
-    for path, what in ((a.bench_exe, "--bench-exe"), (a.lib, "--lib")):
+        p.error("--nps and --fault-nps take comma-separated integers, e.g. 2,4,8")
+    if a.reps < 1 or min(a.nps + a.fault_nps, default=0) < 1:
+        p.error("--reps and every rank count must be at least 1")
+    if a.fault_nps and min(a.fault_nps) < 2:
+        p.error("--fault-nps: a failing job needs at least 2 ranks (odd ranks fault)")
+    for path, what in ((a.bench_exe, "--bench-exe"), (a.fault_exe, "--fault-exe"), (a.lib, "--lib"),
+                       (a.sink, "--sink")):
         if not os.path.exists(path):
             p.error(f"{what}: {path} does not exist (build first, or pass --build)")
     if shutil.which(a.mpirun) is None:
@@ -105,7 +128,7 @@ def mpi_version(mpirun):
 
 
 def load_average():
-    """Other work on the machine distorts every timing: the table says how busy it was."""
+    """Other work on the machine distorts every timing: the tables say how busy it was."""
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
@@ -114,17 +137,19 @@ def load_average():
 
 def machine_lines(a):
     return [
+        f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"nproc: {cores()}",
         f"cpu: {cpu_model()}",
+        f"memory: {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
         f"kernel: {platform.system()} {platform.release()}",
         f"mpi: {mpi_version(a.mpirun)}",
         f"library: {a.lib}",
+        f"repetitions: {a.reps} per configuration, baseline and preloaded alternating",
         f"load average at start: {load_average()}",
-        f"message: {a.bytes} bytes; repetitions: {a.reps} per configuration, baseline and preloaded alternating",
     ]
 
 
-# ---- running ----------------------------------------------------------------
+# ---- running one mpirun ------------------------------------------------------
 
 class RunError(Exception):
     pass
@@ -140,51 +165,81 @@ def base_env(np):
     return env
 
 
-def command(a, np, level, iters, preload_env):
+def launch(a, np, argv, preload_env):
+    """mpirun over argv; preload_env None is the baseline. Returns (cmd, env)."""
     cmd = [a.mpirun, "--oversubscribe", "-np", str(np)]
+    env = base_env(np)
     if preload_env is not None:
         # -x, as mpinotify-run does: the ranks get the library, mpirun itself does not.
         cmd += ["-x", f"LD_PRELOAD={a.lib}"]
         for name in preload_env:
             cmd += ["-x", name]
-    return cmd + [a.bench_exe, level, str(a.bytes), str(iters)]
+        env.update(preload_env)
+    return cmd + argv, env
 
 
-def run_once(a, np, level, iters, preload_env=None):
-    """One mpirun; returns (loop seconds, provided level, wall seconds)."""
-    env = base_env(np)
-    env.update(preload_env or {})
-    cmd = command(a, np, level, iters, preload_env)
+def stamped_lines(stream, into):
+    """Reads a pipe line by line, noting when each line arrived (time.time())."""
+    for line in iter(stream.readline, ""):
+        into.append((time.time(), line))
+    stream.close()
+
+
+def run(a, np, argv, preload_env, expect_status):
+    """One mpirun with timestamped output. Returns (stdout lines, stderr lines, wall s)."""
+    cmd, env = launch(a, np, argv, preload_env)
+    out, err = [], []
     t0 = time.monotonic()
     # Its own session, so a timeout kills every rank, not only mpirun.
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    readers = [threading.Thread(target=stamped_lines, args=(s, l), daemon=True)
+               for s, l in ((proc.stdout, out), (proc.stderr, err))]
+    for r in readers:
+        r.start()
     try:
-        out, err = proc.communicate(timeout=a.timeout)
+        status = proc.wait(timeout=a.timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.wait()
         raise RunError(f"timed out after {a.timeout:.0f} s: {' '.join(cmd)}")
+    finally:
+        for r in readers:
+            r.join(10)
     wall = time.monotonic() - t0
-    m = re.search(r"elapsed=([0-9.eE+-]+) provided=(\w+)", out)
-    if proc.returncode != 0 or not m:
-        # The whole output now, where it can be read; the summary keeps the last lines.
-        sys.stderr.write(f"\n--- failed run: {' '.join(cmd)}\n{out}{err}--- end of failed run\n")
-        tail = " | ".join((err or out).strip().splitlines()[-3:])
-        raise RunError(f"exit status {proc.returncode}: {' '.join(cmd)}: {tail}")
-    return float(m.group(1)), m.group(2), wall
+    if status != expect_status:
+        text = "".join(l for _, l in out + err)
+        sys.stderr.write(f"\n--- failed run: {' '.join(cmd)}\n{text}--- end of failed run\n")
+        tail = " | ".join(text.strip().splitlines()[-3:])
+        raise RunError(f"exit status {status} (expected {expect_status}): {' '.join(cmd)}: {tail}")
+    return out, err, wall
 
 
-def calibrate(a, np):
+def field(lines, name, conv=float):
+    for _, line in lines:
+        m = re.search(rf"\b{name}=(\S+)", line)
+        if m:
+            return conv(m.group(1))
+    raise RunError(f"bench output has no {name}=: {''.join(l for _, l in lines)[-300:]!r}")
+
+
+# ---- 1 and 2: the healthy job ----------------------------------------------------
+
+def healthy_once(a, np, level, workload, nbytes, iters, preload_env=None):
+    out, _, wall = run(a, np, [a.bench_exe, level, workload, str(nbytes), str(iters)], preload_env, 0)
+    return {"elapsed": field(out, "elapsed"), "provided": field(out, "provided", str),
+            "init": field(out, "init"), "finalize": field(out, "finalize"),
+            "rss": field(out, "rss_mean_kib") / 1024.0, "wall": wall}
+
+
+def calibrate(a, np, workload, nbytes):
     """Iterations that make the baseline loop last about --target seconds."""
-    if a.iters:
-        return a.iters
-    elapsed, _, _ = run_once(a, np, "single", CALIBRATION_ITERS)
-    iters = int(CALIBRATION_ITERS * a.target / max(elapsed, 1e-6))
-    return max(1000, min(iters, 10_000_000))
+    n = CALIBRATION_ITERS[workload] // (1 if nbytes <= 4096 else 100)
+    elapsed = healthy_once(a, np, "single", workload, nbytes, n)["elapsed"]
+    return max(10, min(int(n * a.target / max(elapsed, 1e-6)), 2_000_000_000))
 
 
-def measure(a, np, iters, level, extra_env, log):
+def measure(a, np, iters, workload, nbytes, level, extra_env, log):
     """reps pairs of runs, in ABBA order so neither side always goes first."""
     base, pre = [], []
     for rep in range(a.reps):
@@ -192,45 +247,235 @@ def measure(a, np, iters, level, extra_env, log):
         if rep % 2:
             order.reverse()
         for samples, env in order:
-            samples.append(run_once(a, np, level, iters, env))
+            samples.append(healthy_once(a, np, level, workload, nbytes, iters, env))
         log(".")
     return base, pre
 
 
-# ---- the table ----------------------------------------------------------------
-
-HEADER = ["np", "iters", "app level", "configuration", "provided (base->pre)",
-          "base median s", "base min s", "base max s",
-          "pre median s", "pre min s", "pre max s", "ratio", "job base s", "job pre s"]
-
-
-def levels(samples):
-    return "/".join(sorted({s[1] for s in samples}))
+def spread(values, scale=1.0, digits=4):
+    """'median (min-max)' of a list."""
+    v = [x * scale for x in values]
+    return f"{statistics.median(v):.{digits}f} ({min(v):.{digits}f}-{max(v):.{digits}f})"
 
 
-def row(np, iters, level, config, base, pre):
-    bt, pt = [s[0] for s in base], [s[0] for s in pre]
-    bm, pm = statistics.median(bt), statistics.median(pt)
-    return [str(np), str(iters), level, config, f"{levels(base)}->{levels(pre)}",
-            f"{bm:.4f}", f"{min(bt):.4f}", f"{max(bt):.4f}",
-            f"{pm:.4f}", f"{min(pt):.4f}", f"{max(pt):.4f}",
-            f"{pm / bm:.3f}" if bm > 0 else "n/a",
-            f"{statistics.median(s[2] for s in base):.2f}",
-            f"{statistics.median(s[2] for s in pre):.2f}"]
+def ratio(base, pre, key):
+    bm = statistics.median(s[key] for s in base)
+    return statistics.median(s[key] for s in pre) / bm if bm > 0 else float("nan")
 
 
-def text_table(rows):
-    widths = [max(len(r[i]) for r in [HEADER] + rows) for i in range(len(HEADER))]
-    fmt = lambda r: "  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(r, widths))
-    return "\n".join([fmt(HEADER), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+def healthy_row(name, np, iters, level, config, base, pre):
+    provided = lambda ss: "/".join(sorted({s["provided"] for s in ss}))
+    return [name, str(np), str(iters), level, config, f"{provided(base)}->{provided(pre)}",
+            spread([s["elapsed"] for s in base]), spread([s["elapsed"] for s in pre]),
+            f"{ratio(base, pre, 'elapsed'):.3f}"]
 
 
-def markdown(machine, rows):
-    lines = [f"- {m}" for m in machine] + [""]
-    lines.append("| " + " | ".join(HEADER) + " |")
-    lines.append("|" + "|".join("---:" if i in (0, 1) or i >= 5 else "---" for i in range(len(HEADER))) + "|")
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def startup_row(np, base, pre):
+    added = lambda key, scale: (statistics.median(s[key] for s in pre)
+                                - statistics.median(s[key] for s in base)) * scale
+    return [str(np),
+            spread([s["init"] for s in base], 1000, 1), spread([s["init"] for s in pre], 1000, 1),
+            f"{added('init', 1000):+.1f}",
+            spread([s["finalize"] for s in base], 1000, 1), spread([s["finalize"] for s in pre], 1000, 1),
+            f"{added('finalize', 1000):+.1f}",
+            spread([s["rss"] for s in base], 1, 1), spread([s["rss"] for s in pre], 1, 1),
+            f"{added('rss', 1):+.1f}"]
+
+
+HEALTHY_HEADER = ["workload", "np", "iters", "app level", "configuration", "provided (base->pre)",
+                  "base s: median (min-max)", "preloaded s: median (min-max)", "ratio"]
+STARTUP_HEADER = ["np", "MPI_Init base ms", "MPI_Init preloaded ms", "added ms",
+                  "MPI_Finalize base ms", "MPI_Finalize preloaded ms", "added ms",
+                  "RSS per rank base MiB", "RSS preloaded MiB", "added MiB"]
+
+
+def healthy(a, log, failures):
+    rows, startup = [], []
+    for name, workload, nbytes, configs in WORKLOADS:
+        for np in a.nps:
+            try:
+                iters = calibrate(a, np, workload, nbytes)
+            except RunError as e:
+                failures.append(f"{name} np={np} calibration: {e}")
+                continue
+            for level, config, extra_env in configs:
+                log(f"{name} np={np} iters={iters} {level} {config} ")
+                try:
+                    base, pre = measure(a, np, iters, workload, nbytes, level, extra_env, log)
+                    rows.append(healthy_row(name, np, iters, level, config, base, pre))
+                    if (level, config) == SINGLE[:2] and workload == "allreduce" and nbytes == 8:
+                        startup.append(startup_row(np, base, pre))
+                except RunError as e:
+                    failures.append(f"{name} np={np} {level} {config}: {e}")
+                log("\n")
+    return rows, startup
+
+
+# ---- 3 and 4: the failing job ------------------------------------------------------
+
+class Sink:
+    """tests/sink/mpn_sink.py on a free loopback port; one URL path per run."""
+
+    def __init__(self, a, workdir):
+        self.out = os.path.join(workdir, "sink.jsonl")
+        port_file = os.path.join(workdir, "sink.port")
+        self.proc = subprocess.Popen([sys.executable, a.sink, "--port-file", port_file, "--out", self.out],
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RunError("the loopback webhook server did not start")
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port = int(f.read())
+
+    def url(self, tag):
+        return f"http://127.0.0.1:{self.port}/bench/{tag}"
+
+    def posts(self, tag):
+        with open(self.out, encoding="utf-8") as f:
+            entries = [json.loads(line) for line in f if line.strip()]
+        return [e for e in entries if e.get("path") == f"/bench/{tag}" and e.get("method") == "POST"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+DEATH_NOTICE = re.compile(r"noticed that process rank \d+ .*exited on signal")
+TIMING = re.compile(r"timing: capture (\S+) ms, unwind (\S+) ms, signature (\S+) ms, election (\S+) ms "
+                    r"\(allgather (\S+) ms, window \d+ ms\), delivery (\S+) ms")
+STAGES = ["capture", "unwind", "signature", "election", "allgather", "delivery"]
+
+
+def fault_times(out):
+    times = [int(m.group(1)) / 1e9 for _, line in out for m in [re.search(r"fault_at=(\d+)", line)] if m]
+    if not times:
+        raise RunError("bench_fault printed no fault_at= line")
+    return min(times)
+
+
+def death_notice(err, fault):
+    """Seconds from the first fault until mpirun printed its death notice (None: never printed)."""
+    return next((t - fault for t, line in err if DEATH_NOTICE.search(line)), None)
+
+
+def stage_times(err):
+    """The library's timing lines: {stage: [ms, ...]}; -1 marks a stage a rank did not run."""
+    found = {s: [] for s in STAGES}
+    for _, line in err:
+        m = TIMING.search(line)
+        for stage, value in zip(STAGES, m.groups() if m else ()):
+            if float(value) >= 0:
+                found[stage].append(float(value))
+    return found
+
+
+def faulty_once(a, np, sink, tag, spool):
+    """One failing job with the library."""
+    env = {"MPINOTIFY_URLS": sink.url(tag), "MPINOTIFY_DEBUG": "1", "MPINOTIFY_SPOOL": spool}
+    out, err, wall = run(a, np, [a.fault_exe], env, 139)
+    fault = fault_times(out)
+    posts = sink.posts(tag)
+    odd = list(range(1, np, 2))
+    ranks_ok = len(posts) == 1 and isinstance(posts[0].get("body"), dict) and posts[0]["body"].get("ranks") == odd
+    return {"latency": posts[0]["time"] - fault if posts else None, "messages": len(posts), "ranks_ok": ranks_ok,
+            "notice": death_notice(err, fault), "stages": stage_times(err), "wall": wall}
+
+
+def baseline_once(a, np):
+    out, err, wall = run(a, np, [a.fault_exe], None, 139)
+    return {"notice": death_notice(err, fault_times(out)), "wall": wall}
+
+
+def measure_faults(a, np, sink, spool, log):
+    pre, base = [], []
+    for rep in range(a.reps):
+        order = [lambda: base.append(baseline_once(a, np)),
+                 lambda: pre.append(faulty_once(a, np, sink, f"{np}-{rep}", spool))]
+        for step in (order if rep % 2 == 0 else order[::-1]):
+            step()
+        log(".")
+    return pre, base
+
+
+def ms_spread(values):
+    v = [x for x in values if x is not None]
+    return spread(v, 1000, 0) if v else "none"
+
+
+def counts(values):
+    """'1 (20 of 20)', or every count seen with how often."""
+    seen = {c: values.count(c) for c in sorted(set(values))}
+    return ", ".join(f"{c} ({n} of {len(values)})" for c, n in seen.items())
+
+
+def fault_row(np, pre, base):
+    return [str(np), str(len(range(1, np, 2))), counts([p["messages"] for p in pre]),
+            f"{sum(p['ranks_ok'] for p in pre)} of {len(pre)}", ms_spread([p["latency"] for p in pre]),
+            ms_spread([b["notice"] for b in base]), ms_spread([p["notice"] for p in pre]),
+            f"{statistics.median(b['wall'] for b in base):.2f}", f"{statistics.median(p['wall'] for p in pre):.2f}"]
+
+
+def stage_row(np, pre):
+    row = [str(np)]
+    for stage in STAGES:
+        v = [x for p in pre for x in p["stages"][stage]]
+        row.append(spread(v, 1, 3 if stage in ("capture", "unwind", "signature") else 1) if v else "none")
+    return row
+
+
+FAULT_HEADER = ["np", "faulting ranks", "messages per failure (runs)", "runs listing every faulting rank",
+                "fault to delivery ms", "death notice, no library ms", "death notice, preloaded ms",
+                "job base s", "job preloaded s"]
+STAGE_HEADER = ["np"] + [f"{s} ms" for s in STAGES]
+
+
+def faults(a, log, failures):
+    rows, stages = [], []
+    with tempfile.TemporaryDirectory(prefix="mpn-bench-") as workdir:
+        try:
+            sink = Sink(a, workdir)
+        except RunError as e:
+            failures.append(str(e))
+            return rows, stages
+        try:
+            for np in a.fault_nps:
+                log(f"failing job np={np} ")
+                try:
+                    pre, base = measure_faults(a, np, sink, os.path.join(workdir, "spool"), log)
+                    rows.append(fault_row(np, pre, base))
+                    stages.append(stage_row(np, pre))
+                    if any(p["messages"] != 1 or not p["ranks_ok"] for p in pre):
+                        failures.append(f"failing job np={np}: not exactly one message listing every "
+                                        f"faulting rank in every run ({counts([p['messages'] for p in pre])})")
+                except RunError as e:
+                    failures.append(f"failing job np={np}: {e}")
+                log("\n")
+        finally:
+            sink.stop()
+    return rows, stages
+
+
+# ---- output ----------------------------------------------------------------------
+
+def text_table(header, rows):
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+TITLES = ["Healthy job: loop seconds (slowest rank), baseline vs preloaded",
+          "Start, stop and memory (allreduce 8 B runs, app level single, default configuration)",
+          "Failing job: every odd rank segfaults at the same line, the others wait in MPI_Barrier",
+          "The library's stages in those runs (MPINOTIFY_DEBUG timing lines; every rank that ran the stage)"]
+HEADERS = [HEALTHY_HEADER, STARTUP_HEADER, FAULT_HEADER, STAGE_HEADER]
 
 
 def main(argv):
@@ -238,31 +483,24 @@ def main(argv):
     log = lambda s: (sys.stderr.write(s), sys.stderr.flush())
     machine = machine_lines(a)
     print("\n".join(machine), flush=True)
-    rows, failures = [], []
-    for np in a.nps:
-        try:
-            iters = calibrate(a, np)
-        except RunError as e:
-            failures.append(f"np={np} calibration: {e}")
-            continue
-        for level, config, extra_env in CONFIGS:
-            log(f"np={np} iters={iters} {level} {config} ")
-            try:
-                base, pre = measure(a, np, iters, level, extra_env, log)
-                rows.append(row(np, iters, level, config, base, pre))
-            except RunError as e:
-                failures.append(f"np={np} {level} {config}: {e}")
-            log("\n")
+    failures, tables = [], [[], [], [], []]
+    if a.only != "faults":
+        tables[0], tables[1] = healthy(a, log, failures)
+    if a.only != "healthy":
+        tables[2], tables[3] = faults(a, log, failures)
     machine.append(f"load average at end: {load_average()}")
     print(machine[-1])
-    print()
-    print(text_table(rows) if rows else "no results")
+    shown = [(t, h, r) for t, h, r in zip(TITLES, HEADERS, tables) if r]
+    for title, header, rows in shown:
+        print(f"\n{title}\n\n{text_table(header, rows)}")
     if a.markdown:
         with open(a.markdown, "w") as f:
-            f.write(markdown(machine, rows))
+            f.write("\n".join(f"- {m}" for m in machine) + "\n")
+            for title, header, rows in shown:
+                f.write(f"\n{title}:\n\n{md_table(header, rows)}\n")
     for f in failures:
         print("FAILED: " + f, file=sys.stderr)
-    return 1 if failures or not rows else 0
+    return 1 if failures or not shown else 0
 
 
 if __name__ == "__main__":
