@@ -7,9 +7,12 @@
  * library's own threads get one from mpn__signals_altstack(); the others are
  * started through this pthread_create, which runs the start routine on a
  * thread that has one, and frees it at thread exit (a key destructor, so
- * pthread_exit and cancellation free it too). Threads created before the
- * library is armed (preloaded: before MPI_Init) and every thread of a
- * disabled or unarmed process are left exactly as they were. */
+ * pthread_exit and cancellation free it too). A preloaded library arms only
+ * in MPI_Init, but a rank's runtime often starts its threads before it
+ * (thread pools of Python, OpenMP, data loaders): in a process a launcher
+ * started as a rank, threads get their stack from the start. Threads of a
+ * disabled process, and of every other process the preload reaches (shells,
+ * compilers), are left exactly as they were until the library arms. */
 #include "core/mpn.h"
 
 #include <dlfcn.h>
@@ -28,9 +31,20 @@ static pthread_key_t altstack_key;
 static int key_ok;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
+static int rank_process;   /* a launcher started this process as a rank */
+
 static void make_key(void)
 {
   key_ok = pthread_key_create(&altstack_key, mpn__signals_altstack_free) == 0;
+  rank_process = mpn__mpi_world_rank_from_env() >= 0;
+}
+
+/* Whether a new thread gets an alternate stack. */
+static int wanted(void)
+{
+  if (mpn__g.disabled || pthread_once(&key_once, make_key) != 0 || !key_ok)
+    return 0;
+  return atomic_load(&mpn__g.active) || rank_process;
 }
 
 static void *start_with_altstack(void *p)
@@ -57,7 +71,7 @@ MPN_EXTERN int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*
   if (!real)
     return EAGAIN;
   struct start *s = NULL;
-  if (!mpn__g.disabled && atomic_load(&mpn__g.active) && pthread_once(&key_once, make_key) == 0 && key_ok)
+  if (wanted())
     s = malloc(sizeof *s);
   if (!s)
     return real(t, attr, fn, arg);

@@ -7,6 +7,8 @@
  * MODE:
  *   overflow_main    unbounded recursion on the main thread
  *   overflow_thread  unbounded recursion on a thread the program created
+ *   overflow_early_thread  the same on a thread created before MPI_Init (a runtime's
+ *                    thread pool), recursing once the rank is in MPI
  *   two_threads      two threads of the rank write through NULL at once
  *   mpi_allreduce    MPI_Allreduce from an unmapped send buffer (faults inside libmpi)
  *   mpi_send         MPI_Send from an unmapped buffer to rank 0
@@ -60,6 +62,20 @@ static void *overflow_thread(void *arg)
 }
 
 static pthread_barrier_t both;
+static pthread_barrier_t go_early;   /* overflow_early_thread: MPI is up, recurse */
+
+static void *overflow_later(void *arg)
+{
+  pthread_barrier_wait(&go_early);
+  return overflow_thread(arg);
+}
+
+static void start_early_thread(void)
+{
+  pthread_t t;
+  pthread_barrier_init(&go_early, NULL, 2);
+  pthread_create(&t, NULL, overflow_later, NULL);
+}
 
 static void *fault_together(void *arg)
 {
@@ -218,6 +234,10 @@ static void fail(const char *mode)
     bad_fn(rank);
   else if (!strcmp(mode, "overflow_thread"))
     run_threads(overflow_thread, 1);
+  else if (!strcmp(mode, "overflow_early_thread")) {
+    pthread_barrier_wait(&go_early);
+    pause();   /* the thread's fault ends the process */
+  }
   else if (!strcmp(mode, "two_threads"))
     run_threads(fault_together, 2);
   else if (!strcmp(mode, "mpi_allreduce")) {
@@ -251,6 +271,8 @@ int main(int argc, char **argv)
   int mine = mpn_rank_in(ranks, rank);
   if (mine && !strcmp(mode, "before_init"))
     fail(mode);
+  if (mine && !strcmp(mode, "overflow_early_thread"))
+    start_early_thread();
   if (!strcmp(mode, "handler_before"))
     install_theirs();
   MPI_Init(&argc, &argv);

@@ -91,6 +91,15 @@ def overflow_thread(t):
 
 
 @case
+def overflow_early_thread(t):
+    # A thread the rank started before MPI_Init (a runtime's pool: the preloaded library
+    # is not armed yet) overflows later: it got its alternate stack at creation because a
+    # launcher started the process as a rank.
+    b, _ = crash_case(t, "overflow_early_thread", "1,6", "SIGSEGV", 139, [1, 6])
+    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+
+
+@case
 def two_threads(t):
     # Two threads of one rank fault at the same moment: one report, the rank once.
     b, _ = crash_case(t, "two_threads", "3", "SIGSEGV", 139, [3])
