@@ -2,10 +2,16 @@
  *
  * Ranks that cannot reach a service POST a sealed frame (seal.c) to
  * http://launch-node:PORT/relay. The server is deliberately small: HTTP/1.1,
- * one request per connection, Content-Length bodies only, one connection at a
- * time in its own thread (a deep backlog: every rank says hello at MPI_Init,
- * relay/notify.c). Each connection has a hard 5 s deadline for its
- * request, so a client that stalls or trickles bytes costs at most that much.
+ * one request per connection, Content-Length bodies only. Every rank says
+ * hello at MPI_Init (relay/notify.c), so thousands may connect at once: one
+ * thread serves many connections together with poll(), never waiting on any
+ * one of them, so a client that stalls or trickles bytes holds only its own
+ * connection. Each connection has a hard 5 s deadline for its request (then
+ * 408). At most CONN_MAX connections are open at once (fewer when the
+ * process may open few descriptors: the delivery engine beside us needs its
+ * sockets); the rest wait in a deep listen backlog rather than being refused.
+ * Bodies held at once are capped too (BODIES_MAX): past it, 503 "busy".
+ * The callback runs on this thread, one frame at a time.
  * It listens on every interface because the ranks are on other nodes: the
  * seal, not the network, decides what gets in. Frame contents are never
  * logged (they can hold secrets).
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +43,36 @@
 #define IDLE_POLL_MS 500           /* the stop pipe wakes us; this only bounds each wait */
 #define HEADER_MAX 8192
 #define BODY_MAX (4L * 1024 * 1024)
+#define CONN_MAX 1024              /* connections served at once; more wait in the backlog */
+#define CONN_MIN 16                /* even under a tiny descriptor limit */
+#define LISTEN_BACKLOG 4096        /* a whole job's hellos; the kernel clamps it to somaxconn */
+#define ACCEPT_BATCH 64            /* accepted per wakeup, so the open connections are not starved */
+#define ACCEPT_PAUSE_MS 100        /* out of descriptors: the backlog stays readable, do not spin on it */
+#define BODIES_MAX (64L * 1024 * 1024)   /* body bytes held at once, over all connections */
+#define OUT_MAX 640                /* a pending "100 Continue" and one answer */
+
+/* Where a connection is: reading the request, answering, or swallowing
+ * the rest of a body we did not read (closing over unread input resets the
+ * connection and the client would lose our answer). */
+typedef enum { ST_HEAD, ST_BODY, ST_SEND, ST_DRAIN, ST_DONE } conn_state;
+
+/* One connection, from accept to close. */
+typedef struct conn {
+  int fd;
+  conn_state state;
+  int64_t deadline_ns; /* of the current state */
+  char head[HEADER_MAX + 1];
+  size_t head_len;     /* bytes in head, possibly past the blank line */
+  size_t head_end;     /* offset just past the blank line, 0 until found */
+  char *body;
+  long body_len;       /* Content-Length */
+  size_t body_have;
+  int expect_continue;
+  int complete;        /* the whole request was read */
+  char out[OUT_MAX];   /* what is still to send */
+  size_t out_len, out_sent;
+  size_t drained;
+} conn;
 
 struct mpn__relay_server {
   int listen_fd;
@@ -46,21 +83,13 @@ struct mpn__relay_server {
   mpn__relay_accept_fn fn;
   void *arg;
   atomic_long accepted, rejected;
+  /* The server thread's own, never shared: */
+  conn **conns;
+  struct pollfd *pfds;  /* [0] stop pipe, [1] listener, [2 + i] conns[i] */
+  int nconns, cap;
+  long bodies;          /* body bytes held by all connections */
+  int64_t accept_pause_until_ns;
 };
-
-/* One request being read. */
-typedef struct conn {
-  mpn__relay_server *s;
-  int fd;
-  int64_t deadline_ns;
-  char head[HEADER_MAX + 1];
-  size_t head_len;     /* bytes in head, possibly past the blank line */
-  size_t head_end;     /* offset just past the blank line, 0 until found */
-  char *body;
-  long body_len;       /* Content-Length */
-  int expect_continue;
-  int complete;        /* the whole request was read */
-} conn;
 
 static void set_err(char *err, size_t errlen, const char *what)
 {
@@ -68,56 +97,27 @@ static void set_err(char *err, size_t errlen, const char *what)
     snprintf(err, errlen, "relay: %s: %s", what, strerror(errno));
 }
 
-/* Waits for `events` on fd until the deadline or a stop request. 1: ready,
- * 0: deadline passed, -1: stopping or the connection failed. */
-static int wait_fd(mpn__relay_server *s, int fd, short events, int64_t deadline_ns)
+static int again(void)
 {
-  for (;;) {
-    int64_t left_ms = (deadline_ns - mpn__now_ns()) / 1000000;
-    if (left_ms <= 0)
-      return 0;
-    struct pollfd p[2] = {{fd, events, 0}, {s->stop_pipe[0], POLLIN, 0}};
-    int n = poll(p, 2, left_ms > IDLE_POLL_MS ? IDLE_POLL_MS : (int)left_ms);
-    if (atomic_load(&s->stop))
-      return -1;
-    if (n < 0 && errno != EINTR)
-      return -1;
-    if (n > 0 && p[0].revents)
-      return 1;   /* readable, writable, or an error recv/send will report */
-  }
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-/* Sends all of buf by the deadline; -1 if it could not. */
-static int send_all(mpn__relay_server *s, int fd, const char *buf, size_t len, int64_t deadline_ns)
+static int64_t ms_from_now(long ms)
 {
-  while (len) {
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      buf += n, len -= (size_t)n;
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-      return -1;
-    if (wait_fd(s, fd, POLLOUT, deadline_ns) != 1)
-      return -1;
-  }
-  return 0;
+  return mpn__now_ns() + ms * 1000000LL;
 }
 
-/* Reads what is left of an unwanted body for a moment: closing a socket
- * with unread input resets it, and the client would lose our answer. */
-static void drain(mpn__relay_server *s, int fd)
+/* Appends to what is still to send (a "100 Continue" may be pending when
+ * the answer comes). */
+static void queue_out(conn *c, const char *buf, size_t len)
 {
-  char buf[4096];
-  int64_t deadline_ns = mpn__now_ns() + DRAIN_MS * 1000000LL;
-  size_t total = 0;
-  shutdown(fd, SHUT_WR);
-  while (total < DRAIN_MAX && wait_fd(s, fd, POLLIN, deadline_ns) == 1) {
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-      break;
-    total += n > 0 ? (size_t)n : 0;
-  }
+  memmove(c->out, c->out + c->out_sent, c->out_len - c->out_sent);
+  c->out_len -= c->out_sent;
+  c->out_sent = 0;
+  if (len > sizeof c->out - c->out_len)
+    len = sizeof c->out - c->out_len;   /* cannot happen: answers are short */
+  memcpy(c->out + c->out_len, buf, len);
+  c->out_len += len;
 }
 
 /* Each answer's status line and the JSON body's error word. */
@@ -157,41 +157,54 @@ static void respond(conn *c, int status, const char *why)
                    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                    "%sConnection: close\r\n\r\n%s",
                    status, text, strlen(body), status == 405 ? "Allow: POST\r\n" : "", body);
-  int64_t deadline_ns = mpn__now_ns() + SEND_GRACE_MS * 1000000LL;
-  if (c->deadline_ns > deadline_ns)
-    deadline_ns = c->deadline_ns;
-  if (send_all(c->s, c->fd, msg, (size_t)n, deadline_ns) == 0 && !c->complete)
-    drain(c->s, c->fd);
+  queue_out(c, msg, (size_t)n);
+  int64_t grace_ns = ms_from_now(SEND_GRACE_MS);
+  c->state = ST_SEND;
+  if (grace_ns > c->deadline_ns)
+    c->deadline_ns = grace_ns;
 }
 
-/* Reads into head until the blank line ending the headers. 0 when found,
- * otherwise the status to answer (0 is never a status; -1: just close). */
-static int read_head(conn *c)
+/* Sends what it can of out without waiting. -1: the connection failed. */
+static int send_some(conn *c)
 {
-  while (!c->head_end) {
-    if (c->head_len == HEADER_MAX)
-      return 431;
-    int w = wait_fd(c->s, c->fd, POLLIN, c->deadline_ns);
-    if (w <= 0)
-      return w == 0 ? 408 : -1;
-    ssize_t n = recv(c->fd, c->head + c->head_len, HEADER_MAX - c->head_len, MSG_DONTWAIT);
-    if (n == 0)
-      return -1;
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        continue;
-      return -1;
-    }
-    size_t from = c->head_len >= 3 ? c->head_len - 3 : 0;
-    c->head_len += (size_t)n;
-    for (size_t i = from; i + 1 < c->head_len && !c->head_end; i++) {
-      if (c->head[i] == '\n' && c->head[i + 1] == '\n')
-        c->head_end = i + 2;
-      else if (c->head[i] == '\n' && c->head[i + 1] == '\r' && i + 2 < c->head_len && c->head[i + 2] == '\n')
-        c->head_end = i + 3;
-    }
+  while (c->out_sent < c->out_len) {
+    ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0)
+      return again() ? 0 : -1;
+    c->out_sent += (size_t)n;
   }
   return 0;
+}
+
+/* The answer went out: an unread body is swallowed for a moment first. */
+static void answered(conn *c)
+{
+  if (c->complete) {
+    c->state = ST_DONE;
+    return;
+  }
+  shutdown(c->fd, SHUT_WR);
+  c->state = ST_DRAIN;
+  c->deadline_ns = ms_from_now(DRAIN_MS);
+}
+
+static void on_writable(conn *c)
+{
+  if (send_some(c) < 0)
+    c->state = ST_DONE;
+  else if (c->state == ST_SEND && c->out_sent == c->out_len)
+    answered(c);
+}
+
+static void on_drain(conn *c)
+{
+  char buf[4096];
+  ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && !again()))
+    c->state = ST_DONE;
+  c->drained += n > 0 ? (size_t)n : 0;
+  if (c->drained >= DRAIN_MAX)
+    c->state = ST_DONE;
 }
 
 /* Next line of the header block at *p (ended by \n, optional \r stripped),
@@ -286,41 +299,22 @@ static int parse_request(conn *c)
   return status;
 }
 
-/* The body: what followed the headers in head, then the rest. 0 or a status. */
-static int read_body(conn *c)
+static void drop_body(mpn__relay_server *s, conn *c)
 {
-  size_t have = c->head_len - c->head_end, want = (size_t)c->body_len;
-  c->body = malloc(want ? want : 1);
   if (!c->body)
-    return 503;
-  if (have > want)
-    have = want;   /* a second request in the same packet: one per connection, ignored */
-  memcpy(c->body, c->head + c->head_end, have);
-  static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
-  if (have < want && c->expect_continue && send_all(c->s, c->fd, go_on, sizeof go_on - 1, c->deadline_ns))
-    return -1;
-  while (have < want) {
-    int w = wait_fd(c->s, c->fd, POLLIN, c->deadline_ns);
-    if (w <= 0)
-      return w == 0 ? 408 : -1;
-    ssize_t n = recv(c->fd, c->body + have, want - have, MSG_DONTWAIT);
-    if (n == 0)
-      return -1;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-      return -1;
-    have += n > 0 ? (size_t)n : 0;
-  }
-  c->complete = 1;
-  return 0;
+    return;
+  s->bodies -= c->body_len;
+  free(c->body);
+  c->body = NULL;
 }
 
 /* Opens the frame and hands the message over. */
-static void deliver(conn *c)
+static void deliver(mpn__relay_server *s, conn *c)
 {
-  mpn__relay_server *s = c->s;
   const char *why = NULL;
   size_t len = 0;
   char *plain = mpn__relay_open(s->key, c->body, (size_t)c->body_len, &len, &why);
+  drop_body(s, c);
   if (!plain) {
     atomic_fetch_add(&s->rejected, 1);
     respond(c, 403, why ? why : "malformed");
@@ -334,43 +328,221 @@ static void deliver(conn *c)
   respond(c, busy ? 503 : 200, NULL);
 }
 
-static void serve(mpn__relay_server *s, int fd)
+static void body_done(mpn__relay_server *s, conn *c)
+{
+  c->complete = 1;
+  deliver(s, c);
+}
+
+/* The headers are in: the body is what followed them in head, then the
+ * rest as it comes. Bodies held at once stay within BODIES_MAX: past it,
+ * busy (the rank keeps its copy and tries again). */
+static void start_body(mpn__relay_server *s, conn *c)
+{
+  size_t have = c->head_len - c->head_end, want = (size_t)c->body_len;
+  if (s->bodies + c->body_len > BODIES_MAX || !(c->body = malloc(want ? want : 1))) {
+    respond(c, 503, NULL);
+    return;
+  }
+  s->bodies += c->body_len;
+  if (have > want)
+    have = want;   /* a second request in the same packet: one per connection, ignored */
+  memcpy(c->body, c->head + c->head_end, have);
+  c->body_have = have;
+  c->state = ST_BODY;
+  static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  if (have == want)
+    body_done(s, c);
+  else if (c->expect_continue)
+    queue_out(c, go_on, sizeof go_on - 1);
+}
+
+static void on_body(mpn__relay_server *s, conn *c)
+{
+  size_t want = (size_t)c->body_len;
+  ssize_t n = recv(c->fd, c->body + c->body_have, want - c->body_have, MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && !again())) {
+    c->state = ST_DONE;   /* cut short: no answer */
+    return;
+  }
+  c->body_have += n > 0 ? (size_t)n : 0;
+  if (c->body_have == want)
+    body_done(s, c);
+}
+
+/* Looks for the blank line ending the headers in what just arrived (from
+ * a little before it: the line ending may straddle two reads). */
+static void find_head_end(conn *c, size_t from)
+{
+  for (size_t i = from; i + 1 < c->head_len && !c->head_end; i++) {
+    if (c->head[i] == '\n' && c->head[i + 1] == '\n')
+      c->head_end = i + 2;
+    else if (c->head[i] == '\n' && c->head[i + 1] == '\r' && i + 2 < c->head_len && c->head[i + 2] == '\n')
+      c->head_end = i + 3;
+  }
+}
+
+static void on_head(mpn__relay_server *s, conn *c)
+{
+  ssize_t n = recv(c->fd, c->head + c->head_len, HEADER_MAX - c->head_len, MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && !again())) {
+    c->state = ST_DONE;
+    return;
+  }
+  if (n < 0)
+    return;
+  size_t from = c->head_len >= 3 ? c->head_len - 3 : 0;
+  c->head_len += (size_t)n;
+  find_head_end(c, from);
+  int status = 0;
+  if (c->head_end)
+    status = parse_request(c);
+  else if (c->head_len == HEADER_MAX)
+    status = 431;
+  if (status)
+    respond(c, status, NULL);
+  else if (c->head_end)
+    start_body(s, c);
+}
+
+/* One connection's turn after poll: reads and writes what it can now. */
+static void step(mpn__relay_server *s, conn *c, short revents)
+{
+  if ((revents & POLLOUT) || ((revents & (POLLERR | POLLHUP)) && c->state == ST_SEND))
+    on_writable(c);
+  if (!(revents & (POLLIN | POLLERR | POLLHUP)))
+    return;
+  if (c->state == ST_HEAD)
+    on_head(s, c);
+  else if (c->state == ST_BODY)
+    on_body(s, c);
+  else if (c->state == ST_DRAIN)
+    on_drain(c);
+}
+
+/* Past its deadline: a request still being read is answered 408; an
+ * answer or a drain that did not finish ends there. */
+static void expire(conn *c, int64_t now_ns)
+{
+  if (c->state == ST_DONE || now_ns < c->deadline_ns)
+    return;
+  if (c->state == ST_HEAD || c->state == ST_BODY)
+    respond(c, 408, NULL);
+  else
+    c->state = ST_DONE;
+}
+
+/* While reading, also writing when a "100 Continue" is pending; while
+ * answering, writing only (more input then is not ours to read yet). */
+static short wanted(const conn *c)
+{
+  short out = c->out_sent < c->out_len ? POLLOUT : 0;
+  return c->state == ST_SEND ? POLLOUT : (short)(POLLIN | out);
+}
+
+static void conn_free(mpn__relay_server *s, conn *c)
+{
+  drop_body(s, c);
+  close(c->fd);
+  free(c);
+}
+
+/* Closes the finished connections; the table stays dense. */
+static void reap(mpn__relay_server *s)
+{
+  for (int i = 0; i < s->nconns;) {
+    if (s->conns[i]->state != ST_DONE) {
+      i++;
+      continue;
+    }
+    conn_free(s, s->conns[i]);
+    s->conns[i] = s->conns[--s->nconns];
+  }
+}
+
+static void add_conn(mpn__relay_server *s, int fd)
 {
   conn *c = calloc(1, sizeof *c);
-  if (!c)
+  if (!c) {
+    close(fd);
     return;
-  c->s = s;
+  }
   c->fd = fd;
-  c->deadline_ns = mpn__now_ns() + CONN_DEADLINE_MS * 1000000LL;
-  int status = read_head(c);
-  if (!status)
-    status = parse_request(c);
-  if (!status)
-    status = read_body(c);
-  if (!status)
-    deliver(c);
-  else if (status > 0)
-    respond(c, status, NULL);
-  free(c->body);
-  free(c);
+  c->state = ST_HEAD;
+  c->deadline_ns = ms_from_now(CONN_DEADLINE_MS);
+  s->conns[s->nconns++] = c;
+}
+
+/* Takes what waits in the backlog, up to the table's room. */
+static void accept_pending(mpn__relay_server *s)
+{
+  for (int i = 0; i < ACCEPT_BATCH && s->nconns < s->cap; i++) {
+    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      add_conn(s, fd);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      s->accept_pause_until_ns = ms_from_now(ACCEPT_PAUSE_MS);
+      return;
+    }
+    /* otherwise one client's failure (ECONNABORTED, a network error): next */
+  }
+}
+
+/* The wait until the next deadline, within IDLE_POLL_MS; rounded up so a
+ * deadline is past when we wake, not a moment before. */
+static int poll_timeout(const mpn__relay_server *s, int64_t now_ns)
+{
+  int64_t next = now_ns + IDLE_POLL_MS * 1000000LL;
+  for (int i = 0; i < s->nconns; i++)
+    if (s->conns[i]->deadline_ns < next)
+      next = s->conns[i]->deadline_ns;
+  if (s->accept_pause_until_ns > now_ns && s->accept_pause_until_ns < next)
+    next = s->accept_pause_until_ns;
+  return next <= now_ns ? 0 : (int)((next - now_ns + 999999) / 1000000);
+}
+
+/* The listener is watched only while the table has room and accepting is
+ * not paused: otherwise connections wait in the backlog, not in a spin. */
+static void fill_pollfds(mpn__relay_server *s, int64_t now_ns)
+{
+  int listening = s->nconns < s->cap && now_ns >= s->accept_pause_until_ns;
+  s->pfds[0] = (struct pollfd){s->stop_pipe[0], POLLIN, 0};
+  s->pfds[1] = (struct pollfd){listening ? s->listen_fd : -1, POLLIN, 0};
+  for (int i = 0; i < s->nconns; i++)
+    s->pfds[2 + i] = (struct pollfd){s->conns[i]->fd, wanted(s->conns[i]), 0};
+}
+
+/* One round: wait, serve every connection that is ready, expire the late
+ * ones, close the finished ones, then take new ones. */
+static void serve_round(mpn__relay_server *s)
+{
+  int64_t now_ns = mpn__now_ns();
+  fill_pollfds(s, now_ns);
+  int n = poll(s->pfds, (nfds_t)(2 + s->nconns), poll_timeout(s, now_ns));
+  if (atomic_load(&s->stop))
+    return;
+  if (n < 0 && errno != EINTR)
+    mpn__sleep_ms(10);   /* ENOMEM: no spin; the deadlines below still apply */
+  for (int i = 0; n > 0 && i < s->nconns; i++)
+    if (s->pfds[2 + i].revents)
+      step(s, s->conns[i], s->pfds[2 + i].revents);
+  now_ns = mpn__now_ns();
+  for (int i = 0; i < s->nconns; i++)
+    expire(s->conns[i], now_ns);
+  reap(s);
+  if (n > 0 && (s->pfds[1].revents & POLLIN))
+    accept_pending(s);
 }
 
 static void *server_main(void *arg)
 {
   mpn__relay_server *s = arg;
-  while (!atomic_load(&s->stop)) {
-    struct pollfd p[2] = {{s->listen_fd, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
-    if (poll(p, 2, IDLE_POLL_MS) <= 0 || !(p[0].revents & POLLIN))
-      continue;
-    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-        mpn__sleep_ms(100);   /* the backlog stays readable: do not spin on it */
-      continue;
-    }
-    serve(s, fd);
-    close(fd);
-  }
+  while (!atomic_load(&s->stop))
+    serve_round(s);
   return NULL;
 }
 
@@ -385,13 +557,34 @@ static int listen_any(mpn__relay_server *s, int *port, char *err, size_t errlen)
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY), .sin_port = 0};
   socklen_t alen = sizeof a;
   if (setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->listen_fd, SOMAXCONN) < 0 ||
+      bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->listen_fd, LISTEN_BACKLOG) < 0 ||
       getsockname(s->listen_fd, (struct sockaddr *)&a, &alen) < 0) {
     set_err(err, errlen, "listen");
     return -1;
   }
   *port = ntohs(a.sin_port);
   return 0;
+}
+
+/* Connections served at once: CONN_MAX, or half the descriptors the process
+ * may open, so the delivery engine beside us still gets its sockets. */
+static int conn_cap(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 2 >= CONN_MAX)
+    return CONN_MAX;
+  return rl.rlim_cur / 2 > CONN_MIN ? (int)(rl.rlim_cur / 2) : CONN_MIN;
+}
+
+static int alloc_table(mpn__relay_server *s, char *err, size_t errlen)
+{
+  s->cap = conn_cap();
+  s->conns = calloc((size_t)s->cap, sizeof *s->conns);
+  s->pfds = calloc((size_t)s->cap + 2, sizeof *s->pfds);
+  if (s->conns && s->pfds)
+    return 0;
+  set_err(err, errlen, "start");
+  return -1;
 }
 
 /* The thread starts with the application's asynchronous signals blocked, so
@@ -410,8 +603,13 @@ static int start_thread(mpn__relay_server *s)
   return rc;
 }
 
+/* Also the connections still open at stop: their clients see the close. */
 static void server_free(mpn__relay_server *s)
 {
+  for (int i = 0; i < s->nconns; i++)
+    conn_free(s, s->conns[i]);
+  free(s->conns);
+  free(s->pfds);
   if (s->listen_fd >= 0)
     close(s->listen_fd);
   for (int i = 0; i < 2; i++)
@@ -440,7 +638,7 @@ mpn__relay_server *mpn__relay_server_start(const unsigned char key[32], mpn__rel
   memcpy(s->key, key, sizeof s->key);
   s->fn = fn;
   s->arg = arg;
-  if (listen_any(s, port, err, errlen) < 0)
+  if (alloc_table(s, err, errlen) < 0 || listen_any(s, port, err, errlen) < 0)
     goto fail;
   if (pipe2(s->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
     set_err(err, errlen, "pipe");

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Sink, check, check_event, check_report, fail, free_port, functions, main, reports
+from harness import Sink, check, check_event, check_report, fail, free_port, functions, main, reports, skip
 
 NP = 8
 CASES = {}
@@ -591,6 +591,40 @@ def relay_forged(t):
                                               "a forged or replayed frame was delivered, or the genuine one was not")
     if have_key:
         check(posts[0]["body"].get("title") == "genuine", f"delivered {posts[0]['body']!r}, not the genuine message")
+
+
+@case
+def relay_concurrent(t):
+    # Clients that connect and stall do not hold the others: while 20 connections sit on half a
+    # request, 160 hellos and 40 relayed messages from 40 concurrent clients are all accepted,
+    # every hello is counted (the "started" message) and every message delivered; the stalled
+    # connections are answered 408 at their deadline. Outcomes only: no timing is asserted.
+    try:
+        import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401  (what relay_flood.py seals with)
+    except ImportError:
+        skip("the Python cryptography module is needed to seal frames")
+    sink = Sink(t)
+    flood = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_flood.py")
+    r = t.tool(["--url", sink.url("/job")], [sys.executable, flood, sink.url("/relayed")],
+               {"MPINOTIFY_TIMEOUT_MS": "20000"})
+    out = r.lines("out")
+    valid = [line.split() for line in out if line.startswith("valid ")]
+    stalled = [line.split() for line in out if line.startswith("stalled ")]
+    check(len(valid) == 200 and all(v[3] == "200" for v in valid),
+          f"{len(valid)} valid frames, not all answered 200: {[' '.join(v) for v in valid if v[3] != '200'][:20]}")
+    check(len(stalled) == 20 and all(s[3] == "408" for s in stalled),
+          f"stalled connections' answers (each should be 408): {[' '.join(s) for s in stalled]}")
+    check(r.rc == 0, f"the flooding job (exit 0 only when every answer was as expected) ended with {r.rc}")
+    jobs = [p["body"] for p in sink.posts() if p["path"] == "/job"]
+    started = [b for b in jobs if b.get("status") == "started"]
+    check(len(started) == 1, f"expected one started message, got {[b.get('status') for b in jobs]}")
+    s = started[0]
+    check(s.get("ranks_armed") == 160 and s.get("world_size") == 160 and s.get("ranks") == list(range(160)),
+          f"started: ranks_armed {s.get('ranks_armed')!r} of world_size {s.get('world_size')!r}, "
+          f"ranks {s.get('ranks')!r}: hellos were lost")
+    relayed = sorted(p["body"].get("title", "") for p in sink.posts() if p["path"] == "/relayed")
+    want = sorted(f"flood {n}" for n in range(40))
+    check(relayed == want, f"relayed messages delivered: {relayed}, expected {want}")
 
 
 # -- secrets -----------------------------------------------------------------------
