@@ -16,7 +16,9 @@
  *   handler_after    the same installed after MPI_Init, chaining to the one it replaced
  *   double_free      free() twice: glibc aborts (SIGABRT)
  *   heap_corrupt     a chunk header overwritten, then free(): glibc aborts
- *   before_init      NULL write before MPI_Init
+ *   segv             a plain NULL write
+ *   before_init      NULL write before MPI_Init, once every other rank is in
+ *                    MPI_Init (see wait_others_in_init)
  *   after_finalize   NULL write after MPI_Finalize
  *   smashed_stack    the callers' frames overwritten with garbage, then a NULL write:
  *                    the notifier's unwinders walk garbage
@@ -222,6 +224,57 @@ static void agent_fault(void)
   abort();
 }
 
+/* ---- before MPI_Init ------------------------------------------------------- */
+
+/* Open MPI 4.1's mpirun itself hangs (every rank a zombie) or dies of SIGPIPE
+ * ("PMIX ERROR: UNREACHABLE") when a rank dies while others are still starting
+ * and connecting to it, with or without the notifier; once they are in
+ * MPI_Init, it ends the job cleanly. So the faulting ranks wait for the others
+ * to have entered MPI_Init (each leaves ready.RANK in $MATRIX_SYNC_DIR just
+ * before it), at most 20 s, and 0.5 s more for them to connect; without
+ * MATRIX_SYNC_DIR, 1 s. They still fault before their own MPI_Init. */
+static void sleep_ms(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void mark_ready(void)
+{
+  const char *dir = getenv("MATRIX_SYNC_DIR");
+  char path[4096];
+  if (!dir)
+    return;
+  snprintf(path, sizeof path, "%s/ready.%d", dir, rank);
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    close(fd);
+}
+
+static void wait_others_in_init(const char *ranks)
+{
+  const char *dir = getenv("MATRIX_SYNC_DIR"), *size = getenv("OMPI_COMM_WORLD_SIZE");
+  int world = size ? atoi(size) : 1, others = 0, ready = 0;
+  if (!dir) {
+    sleep_ms(1000);
+    return;
+  }
+  for (int r = 0; r < world; r++)
+    others += !mpn_rank_in(ranks, r);
+  for (int tries = 0; tries < 1000 && ready < others; tries++) {
+    sleep_ms(20);
+    DIR *d = opendir(dir);
+    ready = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+      ready += !strncmp(e->d_name, "ready.", 6);
+    if (d)
+      closedir(d);
+  }
+  if (ready < others)
+    printf("rank %d: only %d of %d other ranks reached MPI_Init\n", rank, ready, others);
+  sleep_ms(500);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void fail(const char *mode)
@@ -253,7 +306,7 @@ static void fail(const char *mode)
     smash_level1();
   else if (!strcmp(mode, "agent_fault"))
     agent_fault();
-  else if (!strcmp(mode, "before_init") || !strcmp(mode, "after_finalize"))
+  else if (!strcmp(mode, "segv") || !strcmp(mode, "before_init") || !strcmp(mode, "after_finalize"))
     bad_fn(rank);
   fprintf(stderr, "matrix_prog: mode %s did not end the process\n", mode);
   exit(2);
@@ -269,8 +322,14 @@ int main(int argc, char **argv)
   const char *env_rank = getenv("OMPI_COMM_WORLD_RANK");
   rank = env_rank ? atoi(env_rank) : 0;
   int mine = mpn_rank_in(ranks, rank);
-  if (mine && !strcmp(mode, "before_init"))
-    fail(mode);
+  if (!strcmp(mode, "before_init")) {
+    if (!mine) {
+      mark_ready();
+    } else {
+      wait_others_in_init(ranks);
+      fail(mode);
+    }
+  }
   if (mine && !strcmp(mode, "overflow_early_thread"))
     start_early_thread();
   if (!strcmp(mode, "handler_before"))

@@ -88,12 +88,15 @@ class Result:
         self.label, self.cmd, self.env_extra = label, cmd, env_extra
         self.rc, self.out, self.err = rc, out, err
         self.elapsed = elapsed  # wall-clock seconds, for hang checks only (generous bounds)
+        self.hung, self.stuck = False, []  # killed by the hang guard; its processes then (TestDir.run)
 
     def lines(self, stream="err"):
         return (self.err if stream == "err" else self.out).splitlines()
 
     def show(self):
-        print(f"--- job [{self.label}] exit status {self.rc}, {self.elapsed or 0:.1f} s")
+        print(f"--- job [{self.label}] exit status {self.rc}, {self.elapsed or 0:.1f} s" + (" (hung, killed)" if self.hung else ""))
+        if self.stuck:
+            print("    processes when killed:", ", ".join(f"{pid} {name} {state}" for pid, name, state in self.stuck))
         print("    env:", " ".join(f"{k}={v}" for k, v in sorted(self.env_extra.items())))
         print("    cmd:", " ".join(self.cmd))
         for name, text in (("stdout", self.out), ("stderr", self.err)):
@@ -206,23 +209,27 @@ class TestDir:
         env.update(extra)
         return env
 
-    def run(self, cmd, label, env=None, guard=HANG_GUARD_S):
-        """Run `cmd` in its own session; kill its whole tree and fail if it outlives `guard`."""
+    def run(self, cmd, label, env=None, guard=HANG_GUARD_S, hang_ok=False):
+        """Run `cmd` in its own session; kill its whole tree and fail if it outlives `guard`.
+        With `hang_ok` the caller judges: the result has `hung` set and, in `stuck`, the
+        (pid, name, state) of every process of the tree when it was killed, the job's first."""
         env = dict(env or {})
         start = time.monotonic()
         p = subprocess.Popen(cmd, env=self.env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, start_new_session=True)
+        stuck = []
         try:
             out, err = p.communicate(timeout=guard)
             hung = False
         except subprocess.TimeoutExpired:
-            _kill_tree(p.pid)
+            stuck = _kill_tree(p.pid)
             out, err = p.communicate()
             hung = True
         r = Result(label, cmd, env, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
                    time.monotonic() - start)
+        r.hung, r.stuck = hung, stuck
         _shown.append(r)
-        check(not hung, f"job [{label}] still ran after the {guard} s hang guard (killed)")
+        check(hang_ok or not hung, f"job [{label}] still ran after the {guard} s hang guard (killed)")
         return r
 
     def mpirun_cmd(self, np, prog, args=(), preload=True):
@@ -231,8 +238,9 @@ class TestDir:
             cmd += ["-x", f"LD_PRELOAD={self.paths.lib}"]  # ranks only, not mpirun itself
         return cmd + [prog] + list(args)
 
-    def mpirun(self, np, prog, args=(), preload=True, env=None, label=None):
-        r = self.run(self.mpirun_cmd(np, prog, args, preload), label or ("preload" if preload else "baseline"), env)
+    def mpirun(self, np, prog, args=(), preload=True, env=None, label=None, guard=HANG_GUARD_S, hang_ok=False):
+        r = self.run(self.mpirun_cmd(np, prog, args, preload), label or ("preload" if preload else "baseline"), env,
+                     guard, hang_ok)
         if preload:  # a wrong path only warns in ld.so, and every negative check would pass vacuously
             check("cannot be preloaded" not in r.err, f"job [{r.label}]: the dynamic loader could not preload the library")
         return r
@@ -316,14 +324,19 @@ def is_success(status, reply):
 
 
 def _kill_tree(pid):
-    """SIGKILL `pid`'s session and every descendant (ranks may leave the session)."""
+    """SIGKILL `pid`'s session and every descendant (ranks may leave the session).
+    Returns (pid, name, state) of each process of the tree just before, `pid`'s first."""
     kids, stack = [], [pid]
-    ppid_of = {}
+    ppid_of, seen = {}, {}
     for st in os.listdir("/proc"):
         if st.isdigit():
             try:
                 with open(f"/proc/{st}/stat") as f:
-                    ppid_of[int(st)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                    text = f.read()
+                name, rest = text.split("(", 1)[1].rsplit(")", 1)
+                fields = rest.split()
+                ppid_of[int(st)] = int(fields[1])
+                seen[int(st)] = (int(st), name, fields[0])
             except (OSError, ValueError, IndexError):
                 pass
     while stack:
@@ -339,6 +352,7 @@ def _kill_tree(pid):
             os.kill(k, signal.SIGKILL)
         except OSError:
             pass
+    return [seen[k] for k in kids if k in seen]
 
 
 # --- assertions on reports ----------------------------------------------------

@@ -151,12 +151,81 @@ def heap_corrupt(t):
     crash_case(t, "heap_corrupt", "2,7", "SIGABRT", 134, [2, 7])
 
 
+# --- before MPI_Init: mpirun's own failures ---------------------------------------------
+# Open MPI 4.1's mpirun itself, when ranks die while others still start up and connect to it,
+# hangs (every rank already a zombie) or dies of SIGPIPE, with "PMIX ERROR: UNREACHABLE", with
+# or without the notifier (measured: a fifth to a quarter of such jobs). matrix_prog's faulting
+# ranks therefore wait until the others are in MPI_Init ($MATRIX_SYNC_DIR), which mpirun
+# survives; should it fail on its own anyway, the job runs again, up to ATTEMPTS times, and
+# the first job mpirun ran through is judged, as strictly as any other.
+
+ATTEMPTS = 3
+# A job still running then is hung (killed); one beyond budget + slack fails anyway. At most
+# 2 * ATTEMPTS jobs of 45 s stay within CTest's 300 s.
+GUARD_S = BUDGET_MS // 1000 + SLACK_S + 5
+
+
+def mpirun_trouble(r):
+    """Why `r` is mpirun failing on its own, or None: it hung once every rank had ended
+    (a rank still alive is a hang that may be ours), died of SIGPIPE, or PMIx said UNREACHABLE."""
+    if r.hung:
+        if not r.stuck[1:] or any(state != "Z" for _, _, state in r.stuck[1:]):
+            return None
+        return f"mpirun hung once every rank had ended (killed after {r.elapsed:.0f} s)"
+    if r.rc == -13:
+        return "mpirun died of SIGPIPE (exit status -13)"
+    if "PMIX ERROR: UNREACHABLE" in r.err:
+        return f"mpirun exited {r.rc} after PMIx's UNREACHABLE"
+    return None
+
+
+def attempts(t, label, prog, env_for):
+    """Up to ATTEMPTS runs of before_init until mpirun does not fail on its own; `env_for(n)`
+    gives attempt n's environment and what to return with its result. (None, None) if it
+    always failed."""
+    for n in range(1, ATTEMPTS + 1):
+        sync = os.path.join(t.dir, f"sync-{label.split()[0]}-{n}")
+        spool = os.path.join(t.dir, f"spool-{label.split()[0]}-{n}")
+        os.mkdir(sync)
+        os.mkdir(spool, 0o700)
+        env, extra = env_for(n)
+        r = t.mpirun(NP, t.paths.prog(prog), ["before_init", "1,3,6"], preload=prog != "matrix_linked",
+                     env=dict(env, MATRIX_SYNC_DIR=sync, MPINOTIFY_SPOOL=spool), label=f"{label}, attempt {n}",
+                     guard=GUARD_S, hang_ok=True)
+        why = mpirun_trouble(r)
+        if not why:
+            check(not r.hung, f"job [{r.label}] hung with a rank still alive (killed after {GUARD_S} s)")
+            return r, extra
+        print(f"NOTE: mpirun's own failure, not judged: job [{r.label}]: {why}")
+    return None, None
+
+
+def before_init_job(t, prog):
+    """before_init's baseline and job with the library (ranks 1, 3, 6 fault); returns the job
+    judged and its sink."""
+    base, _ = attempts(t, "baseline (MPINOTIFY_DISABLE=1)", prog, lambda n: ({"MPINOTIFY_DISABLE": "1"}, None))
+    if base is None:
+        skip(f"mpirun failed on its own in all {ATTEMPTS} baseline runs: no exit status to compare with")
+    check(base.rc == 139, f"baseline exit status {base.rc}, expected 139: test premise broken")
+
+    def with_sink(n):
+        sink = Sink(t, name=f"sink{n}")
+        return {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_TIMEOUT_MS": str(BUDGET_MS)}, sink
+
+    r, sink = attempts(t, "library", prog, with_sink)
+    check(r is not None, f"mpirun failed on its own in all {ATTEMPTS} runs with the library, "
+                         "while the baseline ran: the notifier must not change the job's fate")
+    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
+    budget_s = BUDGET_MS / 1000
+    check(r.elapsed < budget_s + SLACK_S, f"the job ran {r.elapsed:.1f} s, beyond its budget {budget_s} s + {SLACK_S} s")
+    return r, sink
+
+
 @case
 def before_init_preload(t):
     # Preloaded, the library arms in MPI_Init: a process that fails before it is untouched
     # and silent (as any process the job starts that is not a rank).
-    sink = Sink(t)
-    job(t, "before_init", "1,3,6", {"MPINOTIFY_URLS": sink.url()}, 139)
+    _, sink = before_init_job(t, "matrix_prog")
     reports(sink, 0)
 
 
@@ -164,8 +233,7 @@ def before_init_preload(t):
 def before_init_linked(t):
     # Linked, the library is armed from the start: before MPI_Init there is no election,
     # so the node reports once, marked so.
-    sink = Sink(t, name="linked")
-    job(t, "before_init", "1,3,6", {"MPINOTIFY_URLS": sink.url()}, 139, prog="matrix_linked")
+    _, sink = before_init_job(t, "matrix_linked")
     [b] = reports(sink, 1)
     check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
     check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
@@ -219,7 +287,7 @@ def webhook_429(t):
     # A channel that answers 429 to every attempt: the job is not held, the report is spooled.
     script = [{"status": 429, "headers": {"Retry-After": "1"}}] * 100
     sink = Sink(t, script=script)
-    job(t, "double_free", "2,7", {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_TIMEOUT_MS": "5000"}, 134)
+    job(t, "segv", "2,7", {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_TIMEOUT_MS": "5000"}, 139)
     posts = sink.posts()
     check(posts and all(p["status"] == 429 for p in posts), f"statuses {[p['status'] for p in posts]}, expected only 429s")
     msgs = t.spooled()
