@@ -144,10 +144,25 @@ static int64_t retry_at(const mpn__item *it, int64_t now)
 
 static void after_verdict(mpn__item *it, CURLcode code, int64_t now);
 
+/* Where an attempt's time went, for the debug log: waiting on the service,
+ * or on us. */
+static void log_times(const mpn__item *it, long status)
+{
+  curl_off_t connect = 0, first = 0, total = 0;
+  curl_easy_getinfo(it->a.easy, CURLINFO_CONNECT_TIME_T, &connect);
+  curl_easy_getinfo(it->a.easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
+  curl_easy_getinfo(it->a.easy, CURLINFO_TOTAL_TIME_T, &total);
+  mpn__log_debug("attempt %d of %s to %s: HTTP %ld; connected %.1f ms, first byte %.1f ms, done %.1f ms",
+                 it->attempts, it->batch->id, it->ch.masked, status, (double)connect / 1e3, (double)first / 1e3,
+                 (double)total / 1e3);
+}
+
 static void on_done(mpn__item *it, CURLcode code, int64_t now)
 {
   long status = 0;
   curl_easy_getinfo(it->a.easy, CURLINFO_RESPONSE_CODE, &status);
+  if (mpn__g.cfg.debug)
+    log_times(it, status);
   it->http_status = status;
   mpn__judge_transfer(it, code, status);
   attempt_free(&it->a);

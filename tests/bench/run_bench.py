@@ -313,6 +313,16 @@ def healthy(a, log, failures):
 
 # ---- 3 and 4: the failing job ------------------------------------------------------
 
+def raise_priority():
+    """The loopback server stands for a service on another machine: with more ranks than
+    cores, a starved Python server would answer seconds late (seen: connected in 0.1 ms,
+    first byte after 3 s) and the figure would be its, not the library's. Root only."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+    except OSError:
+        pass
+
+
 class Sink:
     """tests/sink/mpn_sink.py on a free loopback port; one URL path per run."""
 
@@ -320,7 +330,7 @@ class Sink:
         self.out = os.path.join(workdir, "sink.jsonl")
         port_file = os.path.join(workdir, "sink.port")
         self.proc = subprocess.Popen([sys.executable, a.sink, "--port-file", port_file, "--out", self.out],
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=raise_priority)
         deadline = time.monotonic() + 30
         while not os.path.exists(port_file):
             if time.monotonic() > deadline or self.proc.poll() is not None:
