@@ -10,9 +10,11 @@
  * pthread_exit and cancellation free it too). A preloaded library arms only
  * in MPI_Init, but a rank's runtime often starts its threads before it
  * (thread pools of Python, OpenMP, data loaders): in a process a launcher
- * started as a rank, threads get their stack from the start. Threads of a
- * disabled process, and of every other process the preload reaches (shells,
- * compilers), are left exactly as they were until the library arms. */
+ * started as a rank, threads get their stack from the start (so do the
+ * rank's children, which inherit its environment: 64 KiB of address space
+ * per thread, nothing else). Threads of a disabled process, and of other
+ * processes the preload reaches (shells, compilers outside the ranks), are
+ * left exactly as they were until the library arms. */
 #include "core/mpn.h"
 
 #include <dlfcn.h>
@@ -36,7 +38,8 @@ static int rank_process;   /* a launcher started this process as a rank */
 static void make_key(void)
 {
   key_ok = pthread_key_create(&altstack_key, mpn__signals_altstack_free) == 0;
-  rank_process = mpn__mpi_world_rank_from_env() >= 0;
+  /* Checked here too: a library constructor earlier than ours may start threads. */
+  rank_process = mpn__mpi_world_rank_from_env() >= 0 && !mpn__env_flag("MPINOTIFY_DISABLE");
 }
 
 /* Whether a new thread gets an alternate stack. */

@@ -98,13 +98,15 @@ static double ms_between(int64_t from, int64_t to)
 }
 
 /* One line per crash with MPINOTIFY_DEBUG=1; -1 marks a stage this rank did
- * not run (a non-leader delivers nothing). */
+ * not run or that failed (a non-leader delivers nothing; a crash that came
+ * while this rank was joining another's epoch was elected there, untimed). */
 static void log_timing(void)
 {
+  int64_t gather = mpn__election_gather_ns();
   mpn__log_debug("timing: capture %.3f ms, unwind %.3f ms, signature %.3f ms, election %.3f ms "
                  "(allgather %.3f ms, window %ld ms), delivery %.3f ms",
                  ms_between(tm.fault, tm.agent), ms_between(tm.agent, tm.unwound), ms_between(tm.unwound, tm.signed_),
-                 ms_between(tm.elect_from, tm.elected), (double)mpn__election_gather_ns() / 1e6,
+                 ms_between(tm.elect_from, tm.elected), gather < 0 ? -1.0 : (double)gather / 1e6,
                  (long)mpn__g.cfg.window_ms, ms_between(tm.elected ? tm.elected : tm.signed_, tm.delivered));
 }
 
@@ -162,6 +164,8 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   mpn__report r;
   base_report(&r, ev, &self);
   mpn__outcome out;
+  if (pre && ev == &local_event)
+    tm.elected = mpn__now_ns();   /* elected before we got here: delivery counts from now */
   if (!pre && elect && mpn__g.thread_level >= 0) {   /* MPI was initialised: ask the election */
     int64_t window = (int64_t)mpn__g.cfg.window_ms * 1000000;
     int64_t elect_by = start + window + (budget_end - start - window) / 2;
@@ -179,7 +183,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
         r.first_wall_ns = pre->first_wall_ns;
       }
       ok = send_report(ev, &r, send_by);
-      tm.delivered = ev == &local_event ? mpn__now_ns() : tm.delivered;
+      tm.delivered = ev == &local_event && ok ? mpn__now_ns() : tm.delivered;
       mpn__launcher_report(&r);
       mpn__election_done(budget_end - 50000000);
     }

@@ -11,8 +11,8 @@
  *     rang (its own failure or a doorbell), so ranks that fail within the
  *     window land in the same epoch. A healthy agent hears the bell only at
  *     its next poll: it counts the window from the ring time, so a poll's
- *     delay is not added to every report (clocks that disagree only fall
- *     back to counting from the hearing).
+ *     delay is not added to every report (an implausible age, clocks that
+ *     disagree, falls back to counting from the hearing).
  *  3. One MPI_Iallgather of a fixed record per rank: every rank learns every
  *     failure, so a signature reported once is never reported again, even
  *     after the reporting rank has died.
@@ -156,12 +156,16 @@ void mpn__election_start(void)
     post_bell();
 }
 
-/* How long ago the bell rang, as far as the clocks agree: between 0 and one
- * window, so a skewed clock can neither skip nor stretch the window. */
+/* How long ago the bell rang, when the clocks plausibly agree: a bell is
+ * heard within about one poll of its ringing, so an age beyond two polls
+ * (or below zero) says the clocks differ, and the window then counts from
+ * the hearing, as if the bell had just rung: a skewed clock can delay a
+ * contribution by at most the poll, never skip the window. */
 static int64_t bell_age(int64_t rang_wall_ns)
 {
   int64_t age = mpn__wall_ns() - rang_wall_ns, window = (int64_t)mpn__g.cfg.window_ms * 1000000;
-  return age < 0 ? 0 : age > window ? window : age;
+  int64_t plausible = 2 * (int64_t)mpn__g.cfg.poll_ms * 1000000 + 50000000;
+  return age < 0 || age > plausible ? 0 : age > window ? window : age;
 }
 
 /* Receives every doorbell that has arrived; remembers one for the next epoch. */
@@ -176,8 +180,10 @@ static void check_bells(void)
     }
     if (!flag)
       return;
-    if (E.bell_in[0] >= E.next_epoch && !E.pending_since)
-      E.pending_since = mpn__now_ns() - bell_age(E.bell_in[1]);
+    if (E.bell_in[0] >= E.next_epoch && !E.pending_since) {
+      int64_t since = mpn__now_ns() - bell_age(E.bell_in[1]);
+      E.pending_since = since > 0 ? since : 1;   /* 0 means "no bell" */
+    }
     post_bell();
   }
 }
@@ -240,6 +246,7 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
 {
   int64_t epoch = E.next_epoch++;
   E.pending_since = 0;
+  E.gather_ns = -1;   /* until this epoch's allgather completes */
   int64_t contribute_at = heard_ns + (int64_t)mpn__g.cfg.window_ms * 1000000;
   while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline && !atomic_load(&mpn__g.stop)) {
     check_bells();
