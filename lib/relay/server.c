@@ -420,16 +420,19 @@ static void step(mpn__relay_server *s, conn *c, short revents)
     on_drain(c);
 }
 
-/* Past its deadline: a request still being read is answered 408; an
+/* Past its deadline: a request still being read is answered 408 (its
+ * partial body freed now, not counted against others until the close); an
  * answer or a drain that did not finish ends there. */
-static void expire(conn *c, int64_t now_ns)
+static void expire(mpn__relay_server *s, conn *c, int64_t now_ns)
 {
   if (c->state == ST_DONE || now_ns < c->deadline_ns)
     return;
-  if (c->state == ST_HEAD || c->state == ST_BODY)
+  if (c->state == ST_HEAD || c->state == ST_BODY) {
+    drop_body(s, c);
     respond(c, 408, NULL);
-  else
+  } else {
     c->state = ST_DONE;
+  }
 }
 
 /* While reading, also writing when a "100 Continue" is pending; while
@@ -532,7 +535,7 @@ static void serve_round(mpn__relay_server *s)
       step(s, s->conns[i], s->pfds[2 + i].revents);
   now_ns = mpn__now_ns();
   for (int i = 0; i < s->nconns; i++)
-    expire(s->conns[i], now_ns);
+    expire(s, s->conns[i], now_ns);
   reap(s);
   if (n > 0 && (s->pfds[1].revents & POLLIN))
     accept_pending(s);
