@@ -235,14 +235,19 @@ def before_init_preload(t):
     reports(sink, 0)
 
 
+def node_report(b):
+    """A report the node sent without an election: it names its own rank alone, one of 1, 3, 6."""
+    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
+    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+
+
 @case
 def before_init_linked(t):
     # Linked, the library is armed from the start: before MPI_Init there is no election,
     # so the node reports once, marked so.
     _, sink = before_init_job(t, "matrix_linked", 1)
     [b] = reports(sink, 1)
-    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
-    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+    node_report(b)
 
 
 @case
@@ -251,8 +256,7 @@ def after_finalize(t):
     sink = Sink(t)
     job(t, "after_finalize", "1,3,6", {"MPINOTIFY_URLS": sink.url()}, 139)
     [b] = reports(sink, 1, world_size=NP)
-    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
-    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+    node_report(b)
 
 
 # --- faults in the notifier ------------------------------------------------------------
