@@ -7,6 +7,7 @@
  * tests/unit checks them) and free cleanly, as the engine frees it. The text
  * panel (console), the view and the message's own JSON round trip too. */
 #include "fuzz_common.h"
+#include "../common/json_probe.h"
 
 #include <jansson.h>
 
@@ -39,45 +40,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   return 0;
 }
 
-/* Characters as Slack and Discord count them (UTF-16 units). */
-static size_t u16(const char *s)
-{
-  size_t n = 0;
-  for (; s && *s; s++)
-    n += ((unsigned char)*s & 0xc0) != 0x80 ? ((unsigned char)*s >= 0xf0 ? 2 : 1) : 0;
-  return n;
-}
-
-static const char *str_at(json_t *o, const char *path)   /* "a.b" of objects */
-{
-  char key[64];
-  while (o && *path) {
-    size_t n = strcspn(path, ".");
-    snprintf(key, sizeof key, "%.*s", (int)n, path);
-    o = json_object_get(o, key);
-    path += n + (path[n] == '.');
-  }
-  return json_string_value(o);
-}
-
 /* Slack: header 150, sections 3000, 10 fields of 2000, 50 blocks, 12,000 in all. */
 static void check_slack(json_t *o)
 {
   json_t *blocks = json_object_get(o, "blocks"), *bl, *f;
   FUZZ_CHECK(json_array_size(blocks) >= 1 && json_array_size(blocks) <= 50);
-  FUZZ_CHECK(u16(json_string_value(json_object_get(o, "text"))) <= 40000);
+  FUZZ_CHECK(mpn_test_u16(json_string_value(json_object_get(o, "text"))) <= 40000);
   size_t total = 0, i, k;
   json_array_foreach(blocks, i, bl) {
-    const char *type = json_string_value(json_object_get(bl, "type")), *t = str_at(bl, "text.text");
+    const char *type = json_string_value(json_object_get(bl, "type")), *t = mpn_test_str_at(bl, "text.text");
     FUZZ_CHECK(type);
     if (!strcmp(type, "header"))
-      FUZZ_CHECK(i == 0 && u16(t) >= 1 && u16(t) <= 150);
+      FUZZ_CHECK(i == 0 && mpn_test_u16(t) >= 1 && mpn_test_u16(t) <= 150);
     if (t && !strcmp(type, "section"))
-      FUZZ_CHECK(u16(t) <= 3000);
-    total += u16(t);
+      FUZZ_CHECK(mpn_test_u16(t) <= 3000);
+    total += mpn_test_u16(t);
     FUZZ_CHECK(json_array_size(json_object_get(bl, "fields")) <= 10);
     json_array_foreach(json_object_get(bl, "fields"), k, f) {
-      size_t n = u16(json_string_value(json_object_get(f, "text")));
+      size_t n = mpn_test_u16(json_string_value(json_object_get(f, "text")));
       FUZZ_CHECK(n >= 1 && n <= 2000);
       total += n;
     }
@@ -91,14 +71,14 @@ static void check_discord(json_t *o)
 {
   json_t *em = json_array_get(json_object_get(o, "embeds"), 0), *fields, *f;
   FUZZ_CHECK(json_array_size(json_object_get(o, "embeds")) == 1);
-  FUZZ_CHECK(u16(json_string_value(json_object_get(o, "content"))) <= 2000);
-  size_t title = u16(str_at(em, "title")), desc = u16(str_at(em, "description")), foot = u16(str_at(em, "footer.text"));
+  FUZZ_CHECK(mpn_test_u16(json_string_value(json_object_get(o, "content"))) <= 2000);
+  size_t title = mpn_test_u16(mpn_test_str_at(em, "title")), desc = mpn_test_u16(mpn_test_str_at(em, "description")), foot = mpn_test_u16(mpn_test_str_at(em, "footer.text"));
   FUZZ_CHECK(title <= 256 && desc <= 4096 && foot <= 2048);
   size_t total = title + desc + foot, i;
   fields = json_object_get(em, "fields");
   FUZZ_CHECK(json_array_size(fields) <= 25);
   json_array_foreach(fields, i, f) {
-    size_t n = u16(str_at(f, "name")), v = u16(str_at(f, "value"));
+    size_t n = mpn_test_u16(mpn_test_str_at(f, "name")), v = mpn_test_u16(mpn_test_str_at(f, "value"));
     if (!(n >= 1 && n <= 256 && v >= 1 && v <= 1024))
       fuzz_fail("Discord field %zu: name %zu, value %zu characters (1..256, 1..1024)", i, n, v);
     total += n + v;
@@ -110,8 +90,8 @@ static void check_discord(json_t *o)
 /* Telegram: 4096 characters after entity parsing; only the entities its HTML knows. */
 static void check_telegram(json_t *o)
 {
-  const char *html = str_at(o, "text");
-  FUZZ_CHECK(html && str_at(o, "chat_id"));
+  const char *html = mpn_test_str_at(o, "text");
+  FUZZ_CHECK(html && mpn_test_str_at(o, "chat_id"));
   size_t n = 0;
   for (const char *p = html; *p;) {
     if (*p == '<') {
@@ -174,7 +154,7 @@ static void check_request(size_t i, const mpn_message *m, const mpn__attempt *a)
   } else if (!strcmp(kind, "pagerduty")) {
     if (len > 512000)
       fuzz_fail("PagerDuty event of %zu bytes (limit 512000)", len);
-    FUZZ_CHECK(mpn__utf8_len(str_at(o, "dedup_key")) <= 255 && mpn__utf8_len(str_at(o, "payload.summary")) <= 1024);
+    FUZZ_CHECK(mpn__utf8_len(mpn_test_str_at(o, "dedup_key")) <= 255 && mpn__utf8_len(mpn_test_str_at(o, "payload.summary")) <= 1024);
   }
   json_decref(o);
 }

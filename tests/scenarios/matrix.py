@@ -76,18 +76,23 @@ def crash_case(t, mode, ranks, signal, expect, want_ranks, prog="matrix_prog", e
 
 # --- faults in the application ------------------------------------------------------
 
+def overflow_case(t, mode, ranks):
+    """Ranks `ranks` ("2,5") recurse without bound in `mode`: one report, `recurse` in it."""
+    listed = [int(r) for r in ranks.split(",")]
+    b, _ = crash_case(t, mode, ranks, "SIGSEGV", 139, listed)
+    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+
+
 @case
 def overflow_main(t):
-    b, _ = crash_case(t, "overflow_main", "2,5", "SIGSEGV", 139, [2, 5])
-    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+    overflow_case(t, "overflow_main", "2,5")
 
 
 @case
 def overflow_thread(t):
     # Only an alternate stack lets the handler run on a thread whose stack is exhausted:
     # the library gives one to every thread created once it is armed (lib/capture/threads.c).
-    b, _ = crash_case(t, "overflow_thread", "2,5", "SIGSEGV", 139, [2, 5])
-    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+    overflow_case(t, "overflow_thread", "2,5")
 
 
 @case
@@ -95,8 +100,7 @@ def overflow_early_thread(t):
     # A thread the rank started before MPI_Init (a runtime's pool: the preloaded library
     # is not armed yet) overflows later: it got its alternate stack at creation because a
     # launcher started the process as a rank.
-    b, _ = crash_case(t, "overflow_early_thread", "1,6", "SIGSEGV", 139, [1, 6])
-    check("recurse" in functions(b), f"recurse not among backtrace functions {functions(b)}")
+    overflow_case(t, "overflow_early_thread", "1,6")
 
 
 @case

@@ -1,6 +1,7 @@
 /* test_unit.c - unit tests as a list, one per process (libuv's model):
  * `test_unit NAME` runs one; exit status 0 is a pass. */
 #include "core/mpn.h"
+#include "../common/json_probe.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -1223,33 +1224,13 @@ static char *chat_big_text(void)
   return s;
 }
 
-static size_t chat_u16(const char *s)
-{
-  size_t n = 0;
-  for (; s && *s; s++)
-    n += ((unsigned char)*s & 0xc0) != 0x80 ? ((unsigned char)*s >= 0xf0 ? 2 : 1) : 0;
-  return n;
-}
-
-static const char *jstr_at(json_t *o, const char *path)   /* "a.b" of objects */
-{
-  char key[64];
-  while (o && *path) {
-    size_t n = strcspn(path, ".");
-    snprintf(key, sizeof key, "%.*s", (int)n, path);
-    o = json_object_get(o, key);
-    path += n + (path[n] == '.');
-  }
-  return json_string_value(o);
-}
-
 /* Every mrkdwn/plain_text string of a Slack block, concatenated. */
 static void slack_texts(json_t *blocks, mpn__buf *b)
 {
   size_t i;
   json_t *bl;
   json_array_foreach(blocks, i, bl) {
-    const char *t = jstr_at(bl, "text.text");
+    const char *t = mpn_test_str_at(bl, "text.text");
     if (t)
       mpn__buf_add(b, "%s\n", t);
     size_t k;
@@ -1263,23 +1244,23 @@ static void check_slack_limits(json_t *o)
 {
   json_t *blocks = json_object_get(o, "blocks");
   CHECK(json_array_size(blocks) >= 3 && json_array_size(blocks) <= 50);
-  CHECK(chat_u16(json_string_value(json_object_get(o, "text"))) <= 40000);
+  CHECK(mpn_test_u16(json_string_value(json_object_get(o, "text"))) <= 40000);
   size_t total = 0, i;
   json_t *bl;
   json_array_foreach(blocks, i, bl) {
     const char *type = json_string_value(json_object_get(bl, "type"));
-    const char *t = jstr_at(bl, "text.text");
+    const char *t = mpn_test_str_at(bl, "text.text");
     if (!strcmp(type, "header"))
-      CHECK(i == 0 && chat_u16(t) <= 150 && !strcmp(jstr_at(bl, "text.type"), "plain_text"));
+      CHECK(i == 0 && mpn_test_u16(t) <= 150 && !strcmp(mpn_test_str_at(bl, "text.type"), "plain_text"));
     if (t && !strcmp(type, "section"))
-      CHECK(chat_u16(t) <= 3000 && !strcmp(jstr_at(bl, "text.type"), "mrkdwn"));
-    total += chat_u16(t);
+      CHECK(mpn_test_u16(t) <= 3000 && !strcmp(mpn_test_str_at(bl, "text.type"), "mrkdwn"));
+    total += mpn_test_u16(t);
     json_t *fields = json_object_get(bl, "fields");
     CHECK(json_array_size(fields) <= 10);
     size_t k;
     json_t *f;
     json_array_foreach(fields, k, f) {
-      size_t n = chat_u16(json_string_value(json_object_get(f, "text")));
+      size_t n = mpn_test_u16(json_string_value(json_object_get(f, "text")));
       CHECK(n <= 2000);
       total += n;
     }
@@ -1294,8 +1275,8 @@ static void test_chat_slack_shape(void)
   mpn_message *m = chat_msg("message", "Nightly <run> & co", "line one <b>\nline two", "info");
   json_t *o = chat_payload("slack+http://127.0.0.1:9/services/T/B/X", m, NULL);
   json_t *blocks = json_object_get(o, "blocks");
-  CHECK_STR(jstr_at(json_array_get(blocks, 0), "type"), "header");
-  const char *head = jstr_at(json_array_get(blocks, 0), "text.text");
+  CHECK_STR(mpn_test_str_at(json_array_get(blocks, 0), "type"), "header");
+  const char *head = mpn_test_str_at(json_array_get(blocks, 0), "text.text");
   CHECK(head && strstr(head, "Nightly &lt;run&gt; &amp; co"));
   const char *fb = json_string_value(json_object_get(o, "text"));
   CHECK(fb && strstr(fb, "Nightly &lt;run&gt; &amp; co") && strstr(fb, "[INFO]") && strstr(fb, "line one &lt;b&gt;"));
@@ -1304,7 +1285,7 @@ static void test_chat_slack_shape(void)
   slack_texts(blocks, &all);
   CHECK(strstr(all.p, "line one &lt;b&gt;\nline two") && !strchr(all.p, '<'));   /* no mention, nothing unescaped */
   CHECK(!strstr(fb, "<!"));
-  CHECK_STR(jstr_at(json_array_get(blocks, json_array_size(blocks) - 1), "type"), "context");
+  CHECK_STR(mpn_test_str_at(json_array_get(blocks, json_array_size(blocks) - 1), "type"), "context");
   CHECK(strstr(all.p, "mpinotify " MPN_VERSION_STRING));
   check_slack_limits(o);
   free(all.p);
@@ -1322,7 +1303,7 @@ static void test_chat_slack_shape(void)
     m = chat_msg("message", "down", "t", "critical");
     o = chat_payload(spec, m, NULL);
     fb = json_string_value(json_object_get(o, "text"));
-    const char *first = jstr_at(json_array_get(json_object_get(o, "blocks"), 1), "text.text");
+    const char *first = mpn_test_str_at(json_array_get(json_object_get(o, "blocks"), 1), "text.text");
     if (cases[i].mention)
       CHECK(fb && strstr(fb, cases[i].mention) && first && strstr(first, cases[i].mention));
     else
@@ -1366,12 +1347,12 @@ static void test_chat_slack_limits(void)
   json_t *o = chat_payload("slack+https://hooks.slack.com/services/T/B/X", m, NULL);
   check_slack_limits(o);
   json_t *blocks = json_object_get(o, "blocks");
-  const char *first = jstr_at(json_array_get(blocks, 1), "text.text");
-  CHECK(first && strstr(first, "TTT&lt;&amp;&gt;TTT") && chat_u16(first) > 400);   /* the whole title */
+  const char *first = mpn_test_str_at(json_array_get(blocks, 1), "text.text");
+  CHECK(first && strstr(first, "TTT&lt;&amp;&gt;TTT") && mpn_test_u16(first) > 400);   /* the whole title */
   mpn__buf all = {malloc(256), 0, 256};
   all.p[0] = '\0';
   slack_texts(blocks, &all);
-  CHECK(strstr(all.p, "... (shortened)") && chat_u16(all.p) > 6000);   /* several sections of text */
+  CHECK(strstr(all.p, "... (shortened)") && mpn_test_u16(all.p) > 6000);   /* several sections of text */
   free(all.p);
   json_decref(o);
   mpn_message_free(m);
@@ -1391,16 +1372,16 @@ static void check_discord_limits(json_t *o)
 {
   json_t *em = json_array_get(json_object_get(o, "embeds"), 0);
   CHECK(json_array_size(json_object_get(o, "embeds")) == 1);
-  CHECK(chat_u16(json_string_value(json_object_get(o, "content"))) <= 2000);
-  size_t title = chat_u16(jstr_at(em, "title")), desc = chat_u16(jstr_at(em, "description"));
-  size_t footer = chat_u16(jstr_at(em, "footer.text")), total = title + desc + footer;
+  CHECK(mpn_test_u16(json_string_value(json_object_get(o, "content"))) <= 2000);
+  size_t title = mpn_test_u16(mpn_test_str_at(em, "title")), desc = mpn_test_u16(mpn_test_str_at(em, "description"));
+  size_t footer = mpn_test_u16(mpn_test_str_at(em, "footer.text")), total = title + desc + footer;
   CHECK(title >= 1 && title <= 256 && desc <= 4096 && footer <= 2048);
   json_t *fields = json_object_get(em, "fields");
   CHECK(json_array_size(fields) <= 25);
   size_t i;
   json_t *f;
   json_array_foreach(fields, i, f) {
-    size_t n = chat_u16(jstr_at(f, "name")), v = chat_u16(jstr_at(f, "value"));
+    size_t n = mpn_test_u16(mpn_test_str_at(f, "name")), v = mpn_test_u16(mpn_test_str_at(f, "value"));
     CHECK(n >= 1 && n <= 256 && v >= 1 && v <= 1024);
     total += n + v;
   }
@@ -1414,11 +1395,11 @@ static void test_chat_discord_shape(void)
   json_t *o = chat_payload("https://discord.com/api/webhooks/1/tok", m, &url);
   CHECK(url && strstr(url, "/api/webhooks/1/tok?wait=true"));
   json_t *em = json_array_get(json_object_get(o, "embeds"), 0);
-  CHECK_STR(jstr_at(em, "title"), "all good");
-  CHECK_STR(jstr_at(em, "description"), "it **ran**");
-  CHECK_STR(jstr_at(em, "timestamp"), mpn__msg_str(m, "timestamp"));
+  CHECK_STR(mpn_test_str_at(em, "title"), "all good");
+  CHECK_STR(mpn_test_str_at(em, "description"), "it **ran**");
+  CHECK_STR(mpn_test_str_at(em, "timestamp"), mpn__msg_str(m, "timestamp"));
   CHECK(json_integer_value(json_object_get(em, "color")) == 0x36A3EB);
-  CHECK(strstr(jstr_at(em, "footer.text"), "mpinotify " MPN_VERSION_STRING));
+  CHECK(strstr(mpn_test_str_at(em, "footer.text"), "mpinotify " MPN_VERSION_STRING));
   /* no mention, and nobody pinged: allowed_mentions {"parse": []} */
   CHECK(!json_object_get(o, "content"));
   json_t *am = json_object_get(o, "allowed_mentions");
@@ -1467,15 +1448,15 @@ static void test_chat_discord_shape(void)
   o = chat_payload("https://discord.com/api/webhooks/1/tok?thread_id=9", m, &url);
   CHECK(url && strstr(url, "thread_id=9&wait=true"));
   em = json_array_get(json_object_get(o, "embeds"), 0);
-  const char *desc = jstr_at(em, "description");
+  const char *desc = mpn_test_str_at(em, "description");
   CHECK(desc && strstr(desc, "```\n#0  bad_fn+0x1d (train+0x1139)"));
   json_t *f0 = json_array_get(json_object_get(em, "fields"), 0), *f;
   size_t i;
   int sig = 0, ranks = 0;
   json_array_foreach(json_object_get(em, "fields"), i, f) {
-    sig |= !strcmp(jstr_at(f, "name"), "Signal") && !strcmp(jstr_at(f, "value"), "SIGSEGV") &&
+    sig |= !strcmp(mpn_test_str_at(f, "name"), "Signal") && !strcmp(mpn_test_str_at(f, "value"), "SIGSEGV") &&
            json_is_true(json_object_get(f, "inline"));
-    ranks |= !strcmp(jstr_at(f, "name"), "Rank list") && !strcmp(jstr_at(f, "value"), "1,3,5");
+    ranks |= !strcmp(mpn_test_str_at(f, "name"), "Rank list") && !strcmp(mpn_test_str_at(f, "value"), "1,3,5");
   }
   CHECK(f0 && sig && ranks);
   CHECK_STR(json_string_value(json_object_get(o, "content")), "@here");
@@ -1494,7 +1475,7 @@ static void test_chat_discord_limits(void)
   mpn_message *m = chat_msg("message", title, text, "critical");
   json_t *o = chat_payload("discord+https://discord.com/api/webhooks/1/tok", m, NULL);
   check_discord_limits(o);
-  const char *desc = jstr_at(json_array_get(json_object_get(o, "embeds"), 0), "description");
+  const char *desc = mpn_test_str_at(json_array_get(json_object_get(o, "embeds"), 0), "description");
   CHECK(desc && strstr(desc, title) && strstr(desc, "... (shortened)"));   /* the whole title, clipped text */
   json_decref(o);
   mpn_message_free(m);
@@ -1506,7 +1487,7 @@ static void test_chat_discord_limits(void)
   json_object_set_new(m->doc, "job", json_pack("{s:s, s:s}", "name", job, "command", job));
   o = chat_payload("discord+https://discord.com/api/webhooks/1/tok", m, NULL);
   check_discord_limits(o);
-  desc = jstr_at(json_array_get(json_object_get(o, "embeds"), 0), "description");
+  desc = mpn_test_str_at(json_array_get(json_object_get(o, "embeds"), 0), "description");
   CHECK(desc && strstr(desc, "#0  bad_fn") && strstr(desc, "a<b>&"));   /* both long parts have room */
   json_decref(o);
   mpn_message_free(m);
@@ -1526,24 +1507,24 @@ static void test_chat_teams_shape(void)
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     mpn_message *m = chat_msg("message", "build", "it \"failed\"", cases[i].sev);
     json_t *o = chat_payload("teams+http://127.0.0.1:9/workflows/a/triggers/manual/paths/invoke?sig=s", m, NULL);
-    CHECK_STR(jstr_at(o, "type"), "message");
+    CHECK_STR(mpn_test_str_at(o, "type"), "message");
     json_t *att = json_array_get(json_object_get(o, "attachments"), 0);
     CHECK(json_array_size(json_object_get(o, "attachments")) == 1);
-    CHECK_STR(jstr_at(att, "contentType"), "application/vnd.microsoft.card.adaptive");
+    CHECK_STR(mpn_test_str_at(att, "contentType"), "application/vnd.microsoft.card.adaptive");
     CHECK(json_is_null(json_object_get(att, "contentUrl")));
-    CHECK_STR(jstr_at(att, "content.type"), "AdaptiveCard");
-    CHECK_STR(jstr_at(att, "content.version"), "1.4");
-    CHECK_STR(jstr_at(att, "content.msteams.width"), "Full");
+    CHECK_STR(mpn_test_str_at(att, "content.type"), "AdaptiveCard");
+    CHECK_STR(mpn_test_str_at(att, "content.version"), "1.4");
+    CHECK_STR(mpn_test_str_at(att, "content.msteams.width"), "Full");
     json_t *title = json_array_get(teams_body(o), 0);
-    CHECK_STR(jstr_at(title, "type"), "TextBlock");
-    CHECK_STR(jstr_at(title, "text"), "build");
-    CHECK_STR(jstr_at(title, "weight"), "Bolder");
-    CHECK_STR(jstr_at(title, "size"), "Large");
-    CHECK_STR(jstr_at(title, "color"), cases[i].colour);
+    CHECK_STR(mpn_test_str_at(title, "type"), "TextBlock");
+    CHECK_STR(mpn_test_str_at(title, "text"), "build");
+    CHECK_STR(mpn_test_str_at(title, "weight"), "Bolder");
+    CHECK_STR(mpn_test_str_at(title, "size"), "Large");
+    CHECK_STR(mpn_test_str_at(title, "color"), cases[i].colour);
     int text = 0;
     size_t k;
     json_t *b;
-    json_array_foreach(teams_body(o), k, b) text |= jstr_at(b, "text") && !strcmp(jstr_at(b, "text"), "it \"failed\"");
+    json_array_foreach(teams_body(o), k, b) text |= mpn_test_str_at(b, "text") && !strcmp(mpn_test_str_at(b, "text"), "it \"failed\"");
     CHECK(text);
     json_decref(o);
     mpn_message_free(m);
@@ -1554,16 +1535,16 @@ static void test_chat_teams_shape(void)
   size_t k;
   json_t *b;
   json_array_foreach(teams_body(o), k, b) {
-    if (!strcmp(jstr_at(b, "type"), "FactSet")) {
+    if (!strcmp(mpn_test_str_at(b, "type"), "FactSet")) {
       size_t j;
       json_t *f;
       json_array_foreach(json_object_get(b, "facts"), j, f) {
-        facts += !strcmp(jstr_at(f, "title"), "Signal") && !strcmp(jstr_at(f, "value"), "SIGSEGV");
-        facts += !strcmp(jstr_at(f, "title"), "Rank list") && !strcmp(jstr_at(f, "value"), "1,3,5");
+        facts += !strcmp(mpn_test_str_at(f, "title"), "Signal") && !strcmp(mpn_test_str_at(f, "value"), "SIGSEGV");
+        facts += !strcmp(mpn_test_str_at(f, "title"), "Rank list") && !strcmp(mpn_test_str_at(f, "value"), "1,3,5");
       }
     }
-    if (jstr_at(b, "fontType") && !strcmp(jstr_at(b, "fontType"), "Monospace") &&
-        !strncmp(jstr_at(b, "text"), "#0  bad_fn+0x1d (train+0x1139)\n#1 ", 34))
+    if (mpn_test_str_at(b, "fontType") && !strcmp(mpn_test_str_at(b, "fontType"), "Monospace") &&
+        !strncmp(mpn_test_str_at(b, "text"), "#0  bad_fn+0x1d (train+0x1139)\n#1 ", 34))
       mono++;
   }
   CHECK(facts == 2 && mono == 1);
@@ -1589,7 +1570,7 @@ static void test_chat_teams_limits(void)
   size_t k;
   json_t *b;
   json_array_foreach(teams_body(o), k, b) {
-    const char *t = jstr_at(b, "text");
+    const char *t = mpn_test_str_at(b, "text");
     shortened += t && strstr(t, "... (shortened)") != NULL;
     bt |= t && !strncmp(t, "#0  bad_fn", 10);
   }
@@ -1643,10 +1624,10 @@ static void test_chat_telegram_shape(void)
   mpn_message *m = chat_msg("message", "job <7> & \"x\"", "a <i>b</i>", "info");
   json_t *o = chat_payload("https://api.telegram.org/bot123:abc/sendMessage?chat_id=-1001", m, &url);
   CHECK_STR(url, "https://api.telegram.org/bot123:abc/sendMessage");
-  CHECK_STR(jstr_at(o, "chat_id"), "-1001");
-  CHECK_STR(jstr_at(o, "parse_mode"), "HTML");
+  CHECK_STR(mpn_test_str_at(o, "chat_id"), "-1001");
+  CHECK_STR(mpn_test_str_at(o, "parse_mode"), "HTML");
   CHECK(json_is_true(json_object_get(o, "disable_notification")));
-  const char *text = jstr_at(o, "text");
+  const char *text = mpn_test_str_at(o, "text");
   CHECK(text && strstr(text, "<b>job &lt;7&gt; &amp; &quot;x&quot;</b>") && strstr(text, "a &lt;i&gt;b&lt;/i&gt;"));
   CHECK(text && strstr(text, "mpinotify " MPN_VERSION_STRING));
   json_decref(o);
@@ -1655,14 +1636,14 @@ static void test_chat_telegram_shape(void)
   m = chat_msg("message", "down", NULL, "critical");
   o = chat_payload("telegram+http://127.0.0.1:9/bot123:abc/?chat_id=%40my_channel", m, &url);
   CHECK_STR(url, "http://127.0.0.1:9/bot123:abc/sendMessage");
-  CHECK_STR(jstr_at(o, "chat_id"), "@my_channel");
+  CHECK_STR(mpn_test_str_at(o, "chat_id"), "@my_channel");
   CHECK(json_is_false(json_object_get(o, "disable_notification")));
   json_decref(o);
   mpn_message_free(m);
   free(url);
   m = chat_crash(3);
   o = chat_payload("telegram+http://127.0.0.1:9/bot1:a/sendMessage?chat_id=5", m, NULL);
-  text = jstr_at(o, "text");
+  text = mpn_test_str_at(o, "text");
   CHECK(text && strstr(text, "<b>Signal:</b> SIGSEGV\n") && strstr(text, "<code>1,3,5</code>"));
   CHECK(text && strstr(text, "<pre>#0  bad_fn+0x1d (train+0x1139)\n") && strstr(text, "_&lt;T&amp;2&gt;"));
   CHECK(json_is_false(json_object_get(o, "disable_notification")));
@@ -1675,7 +1656,7 @@ static void test_chat_telegram_limits(void)
   char *big = chat_big_text();
   mpn_message *m = chat_msg("message", "big", big, "info");
   json_t *o = chat_payload("telegram+https://api.telegram.org/bot1:a/sendMessage?chat_id=5", m, NULL);
-  const char *text = jstr_at(o, "text");
+  const char *text = mpn_test_str_at(o, "text");
   size_t n = text ? telegram_visible(text) : 0;
   CHECK(n > 2000 && n <= 4096 && strstr(text, "... (shortened)"));
   json_decref(o);
@@ -1683,7 +1664,7 @@ static void test_chat_telegram_limits(void)
   m = chat_crash(5000);
   mpn_message_set_text(m, big);
   o = chat_payload("telegram+https://api.telegram.org/bot1:a/sendMessage?chat_id=5", m, NULL);
-  text = jstr_at(o, "text");
+  text = mpn_test_str_at(o, "text");
   n = text ? telegram_visible(text) : 0;
   CHECK(n > 2000 && n <= 4096 && strstr(text, "<b>Ranks:</b> 5000 of 10002") && strstr(text, "<pre>#0  bad_fn"));
   json_decref(o);
