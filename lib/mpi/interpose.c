@@ -4,11 +4,14 @@
  * Fortran bindings (mpi_init_, mpi_abort_, mpi_comm_set_errhandler_) call
  * PMPI_Init, PMPI_Abort... directly, and would otherwise be missed. The real
  * functions are the next definitions after ours (dlsym RTLD_NEXT), as
- * Darshan does. */
+ * Darshan does, or, when libmpi was dlopen'ed after us (mpi4py), the ones of
+ * the loaded libmpi; never our own. */
 #include "core/mpn.h"
 #include "mpi/pmpi.h"
 
 #include <dlfcn.h>
+#include <link.h>
+#include <string.h>
 
 #define MPN_ERR_OTHER 16   /* MPI_ERR_OTHER: the value every MPI-3 library uses */
 
@@ -16,15 +19,79 @@ mpn__pmpi_table mpn__pmpi;
 
 static __thread int in_wrapper;   /* another tool's MPI_Init may call our PMPI_Init */
 
+/* Is `p` one of this library's own definitions? Preloaded, RTLD_DEFAULT (and
+ * RTLD_NEXT where libmpi came later) finds our PMPI_Init_thread: calling it
+ * would recurse forever. */
+static int is_ours(void *p)
+{
+  Dl_info mine, theirs;
+  return p && dladdr((void *)&is_ours, &mine) && dladdr(p, &theirs) && mine.dli_fbase == theirs.dli_fbase;
+}
+
+typedef struct lib_search {
+  const char *symbol;
+  int pass;            /* 0: objects named libmpi*, 1: any object */
+  void *handle;        /* the object's handle, holding a reference */
+} lib_search;
+
+static int visit_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+  (void)size;
+  lib_search *s = arg;
+  const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
+  base = base ? base + 1 : name;
+  if (!name || !*name || (s->pass == 0 && strncmp(base, "libmpi", 6)))
+    return 0;
+  void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+  void *p = h ? dlsym(h, s->symbol) : NULL;
+  if (p && !is_ours(p)) {
+    s->handle = h;
+    return 1;
+  }
+  if (h)
+    dlclose(h);
+  return 0;
+}
+
+/* The MPI library actually loaded, wherever it came from: linked, or
+ * dlopen'ed later (mpi4py loads libmpi.so.40 at import, possibly
+ * RTLD_LOCAL), which RTLD_NEXT from a preloaded library never sees. */
+static void *loaded_mpi(void)
+{
+  static void *handle;
+  for (int pass = 0; !handle && pass < 2; pass++) {
+    lib_search s = {"PMPI_Init", pass, NULL};
+    dl_iterate_phdr(visit_object, &s);
+    handle = s.handle;
+  }
+  return handle;
+}
+
 static void *next_symbol(const char *name)
 {
   void *p = dlsym(RTLD_NEXT, name);
-  return p ? p : dlsym(RTLD_DEFAULT, name);
+  if (p && !is_ours(p))
+    return p;
+  void *lib = loaded_mpi();
+  p = lib ? dlsym(lib, name) : NULL;
+  if (p && !is_ours(p))
+    return p;
+  p = dlsym(RTLD_DEFAULT, name);
+  return is_ours(p) ? NULL : p;
 }
 
 void *mpn__mpi_next(const char *name)
 {
   return next_symbol(name);
+}
+
+/* Said once per process, on stderr: a rank that cannot find its MPI stays inert. */
+static void say_missing(const char *name)
+{
+  static atomic_int said;
+  if (!atomic_exchange(&said, 1))
+    mpn__log_warn("cannot find the MPI library's %s (no loaded library defines it): mpinotify stays inert in "
+                  "this process", name);
 }
 
 int mpn__mpi_resolve(void)
@@ -37,11 +104,11 @@ int mpn__mpi_resolve(void)
   if (!(*(void **)&mpn__pmpi.name = next_symbol("PMPI_" #name))) missing = 1;
   MPN__PMPI_FUNCTIONS(MPN__PMPI_RESOLVE)
 #undef MPN__PMPI_RESOLVE
-  mpn__pmpi.world = (MPI_Comm)dlsym(RTLD_DEFAULT, "ompi_mpi_comm_world");
-  mpn__pmpi.self = (MPI_Comm)dlsym(RTLD_DEFAULT, "ompi_mpi_comm_self");
-  mpn__pmpi.byte = (MPI_Datatype)dlsym(RTLD_DEFAULT, "ompi_mpi_byte");
-  mpn__pmpi.errors_return = (MPI_Errhandler)dlsym(RTLD_DEFAULT, "ompi_mpi_errors_return");
-  mpn__pmpi.errors_are_fatal = (MPI_Errhandler)dlsym(RTLD_DEFAULT, "ompi_mpi_errors_are_fatal");
+  mpn__pmpi.world = (MPI_Comm)next_symbol("ompi_mpi_comm_world");
+  mpn__pmpi.self = (MPI_Comm)next_symbol("ompi_mpi_comm_self");
+  mpn__pmpi.byte = (MPI_Datatype)next_symbol("ompi_mpi_byte");
+  mpn__pmpi.errors_return = (MPI_Errhandler)next_symbol("ompi_mpi_errors_return");
+  mpn__pmpi.errors_are_fatal = (MPI_Errhandler)next_symbol("ompi_mpi_errors_are_fatal");
   if (missing || !mpn__pmpi.world || !mpn__pmpi.self || !mpn__pmpi.byte || !mpn__pmpi.errors_return ||
       !mpn__pmpi.errors_are_fatal)
     return -1;
@@ -53,8 +120,10 @@ static int init_thread(int *argc, char ***argv, int required, int *provided)
   static int (*real)(int *, char ***, int, int *);
   if (!real)
     *(void **)&real = next_symbol("PMPI_Init_thread");
-  if (!real)
+  if (!real) {
+    say_missing("PMPI_Init_thread");
     return MPN_ERR_OTHER;
+  }
   if (in_wrapper || mpn__g.disabled)
     return real(argc, argv, required, provided);
   in_wrapper = 1;
@@ -85,8 +154,10 @@ static int init_plain(int *argc, char ***argv)
   if (!in_wrapper && !mpn__g.disabled)
     mpn__config_ensure();
   if (in_wrapper || mpn__g.disabled || mpn__g.cfg.keep_thread_level) {
-    if (!real)
+    if (!real) {
+      say_missing("PMPI_Init");
       return MPN_ERR_OTHER;
+    }
     if (in_wrapper || mpn__g.disabled)
       return real(argc, argv);
     in_wrapper = 1;
@@ -109,8 +180,10 @@ static int finalize(void)
   static int (*real)(void);
   if (!real)
     *(void **)&real = next_symbol("PMPI_Finalize");
-  if (!real)
+  if (!real) {
+    say_missing("PMPI_Finalize");
     return MPN_ERR_OTHER;
+  }
   if (!in_wrapper && !mpn__g.disabled) {
     in_wrapper = 1;
     mpn__on_mpi_finalize();
