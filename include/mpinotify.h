@@ -189,6 +189,77 @@ MPN_EXTERN int mpn_is_active(void);
  */
 MPN_EXTERN mpn_code mpn_report_exception(const char *context, const char *type, const char *message);
 
+/*
+ * Exceptions of another language (Python, ...), with the frames its runtime
+ * knows: an exception object, filled with setters, reported once. The frames
+ * given are the exception's site in its signature (file name and function of
+ * the innermost frames; never absolute paths), so two sites give two messages
+ * and the same bug on many ranks gives one. Without frames, the caller's
+ * native call site is used, as for mpn_report_exception. Event "exception";
+ * fields "exception.type", ".message", ".context", ".uncaught", ".traceback"
+ * (the frames) and any set with mpn_exception_set_string; "text" is the text
+ * set with mpn_exception_set_text (the traceback as the language prints it),
+ * else the message. An object is not thread-safe; different objects may be
+ * used from different threads. Not async-signal-safe.
+ */
+typedef struct mpn_exception mpn_exception;
+
+/* A new exception: `type` required ("ValueError", "torch.cuda.OutOfMemoryError"),
+ * `message` may be NULL. NULL for an empty type or when out of memory. */
+MPN_EXTERN mpn_exception *mpn_exception_new(const char *type, const char *message);
+/* Frees an exception that was not reported. NULL is a no-op. */
+MPN_EXTERN void mpn_exception_free(mpn_exception *e);
+/* Where or what ("epoch 3 validation"); NULL clears it. */
+MPN_EXTERN mpn_code mpn_exception_set_context(mpn_exception *e, const char *context);
+/* The whole traceback as the language prints it, chained exceptions included. */
+MPN_EXTERN mpn_code mpn_exception_set_text(mpn_exception *e, const char *text);
+/* Appends a frame, outermost first: file, line (0: unknown), function and the
+ * source line (each may be NULL). MPN_E_INVALID_ARGUMENT for a negative line. */
+MPN_EXTERN mpn_code mpn_exception_add_frame(mpn_exception *e, const char *file, long line, const char *function,
+                                            const char *code);
+/* Any further string member of "exception" ("thread": "Thread-1"); not one of
+ * type, message, context, traceback or uncaught. */
+MPN_EXTERN mpn_code mpn_exception_set_string(mpn_exception *e, const char *key, const char *value);
+/* Delivers this report to these channels (a list as MPINOTIFY_URLS takes it)
+ * instead of the configured ones; checked now: MPN_E_BAD_URL... for a bad list. */
+MPN_EXTERN mpn_code mpn_exception_set_urls(mpn_exception *e, const char *urls);
+
+#define MPN_EXCEPTION_UNCAUGHT 1u  /* nothing caught it: severity critical, "uncaught": true */
+#define MPN_EXCEPTION_FATAL 2u     /* the process ends after this: the call returns once the report is
+                                      delivered (or the time budget is spent), and the exit status or
+                                      MPI_Abort that follows is not reported again */
+
+/*
+ * Reports the exception (consumed, also on error) like mpn_report_exception:
+ * queued for the library's thread, elected across ranks, one message per
+ * unique exception. Returns at once unless MPN_EXCEPTION_FATAL is given;
+ * MPN_E_NOT_INITIALIZED when the library is not armed; MPN_E_TIMEOUT when a
+ * fatal report was not handled within the budget (it may still be sent).
+ * Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_exception_report(mpn_exception *e, unsigned flags);
+
+/*
+ * Ends the whole job as MPI_Abort(MPI_COMM_WORLD, status) would, without a
+ * report of its own (the failure that leads here was reported): for a
+ * language runtime whose uncaught exception would otherwise leave this rank in
+ * MPI_Finalize and the others waiting in a collective forever. Returns
+ * MPN_E_NOT_INITIALIZED when MPI is not initialised (or already finalised)
+ * in this process: the caller then exits as it would have. Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_abort_job(int status);
+
+/*
+ * A language runtime's hook, called on the thread that calls MPI_Abort
+ * before the library reports the abort: it may report the exception being
+ * handled there (mpn_exception_report with MPN_EXCEPTION_FATAL) and return
+ * 1, and the abort is then not reported separately; any other return value
+ * reports the MPI_Abort as usual. NULL removes the hook. Set it from one
+ * thread, before MPI_Abort can be called.
+ */
+typedef int (*mpn_abort_hook_fn)(int code, void *arg);
+MPN_EXTERN mpn_code mpn_set_abort_hook(mpn_abort_hook_fn fn, void *arg);
+
 /* One metric value of an alert. */
 typedef struct mpn_metric {
   const char *name;

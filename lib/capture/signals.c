@@ -143,6 +143,7 @@ static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
   memcpy(&s->info, info, sizeof *info);
   memcpy(&s->uc, uc, sizeof *uc);
   s->nraw = raw_frames(uc, s->raw, MPN__MAX_FRAMES);
+  s->py_tstate = mpn__python_thread_state();
   mpn__record_write(s);
   char c = 'c';
   if (write(mpn__g.wake_fd[1], &c, 1) == 1)

@@ -4,6 +4,8 @@
  * every asynchronous signal so the process's signals go to the application. */
 #include "core/mpn.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -57,12 +59,31 @@ static void ack(void)
   (void)w;
 }
 
+/* A crash in a Python thread: the Python function that ran tells the site
+ * apart where the native frames are the interpreter's and ctypes'. */
+static void add_python_frames(mpn__event *ev, void *tstate)
+{
+  json_t *frames = mpn__python_traceback(tstate);
+  size_t n = json_array_size(frames);
+  if (!n)
+    return;
+  json_t *top = json_array_get(frames, n - 1);
+  const char *file = json_string_value(json_object_get(top, "file"));
+  const char *base = file && strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+  for (const char *p = base; p && *p; p++)
+    ev->signature = (ev->signature ^ (unsigned char)*p) * 1099511628211ULL;
+  for (const char *p = json_string_value(json_object_get(top, "function")); p && *p; p++)
+    ev->signature = (ev->signature ^ (unsigned char)*p) * 1099511628211ULL;
+  ev->extra = json_pack("{s:o}", "python_traceback", frames);
+}
+
 static void capture(mpn__event *ev)
 {
   mpn__crash_slot *s = &mpn__g.slot;
   memset(&tm, 0, sizeof tm);
   tm.fault = s->mono_ns;
   tm.agent = mpn__now_ns();
+  json_decref(ev->extra);
   memset(ev, 0, sizeof *ev);
   ev->kind = "crash";
   ev->severity = "critical";
@@ -89,6 +110,7 @@ static void capture(mpn__event *ev)
   uintptr_t sp = (uintptr_t)s->uc.uc_mcontext.gregs[REG_RSP];
   int overflow = s->signo == SIGSEGV && n > 1 && s->fault_addr <= sp + 4096 && s->fault_addr + 65536 >= sp;
   ev->signature = mpn__signature(ev->signo, ev->frames + overflow, n - overflow);
+  add_python_frames(ev, s->py_tstate);
   tm.signed_ = mpn__now_ns();
 }
 

@@ -155,6 +155,21 @@ mpn_code mpn_check_urls(const char *urls, char *err, size_t errlen)
   return rc;
 }
 
+mpn_code mpn__parse_url_list(const char *urls, mpn__channel **out, int *n, char *err, size_t errlen)
+{
+  mpn__config tmp;
+  memset(&tmp, 0, sizeof tmp);
+  if (err && errlen)
+    err[0] = '\0';
+  mpn_code rc = add_url_list(&tmp, urls, err, errlen);
+  *out = tmp.channels;
+  *n = tmp.nchannels;
+  tmp.channels = NULL;
+  tmp.nchannels = 0;
+  mpn__config_free(&tmp);
+  return rc;
+}
+
 /* ---- settings ------------------------------------------------------------------ */
 
 /* A setting from the environment, else from the config file's [mpinotify]
@@ -225,10 +240,41 @@ static char *default_command(void)
   return strdup(buf);
 }
 
+/* A Python rank is named by its script ("train.py") or module ("-m pkg.train";
+ * "-m mpi4py train.py" runs train.py), as mpinotify-run names the job. */
+static char *python_program_name(void)
+{
+  FILE *f = fopen("/proc/self/cmdline", "r");
+  char buf[4096];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  const char *module = NULL;
+  for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1) {
+    const char *a = buf + i;
+    if (!strcmp(a, "-m") || !strcmp(a, "-c")) {
+      if (a[1] == 'c' || (i += strlen(a) + 1) >= n)
+        break;   /* -c CODE: no name to give */
+      module = buf + i;
+      if (strcmp(module, "mpi4py"))
+        break;
+    } else if (!strcmp(a, "-W") || !strcmp(a, "-X")) {
+      i += strlen(a) + 1;   /* their value */
+    } else if (a[0] != '-') {
+      const char *slash = strrchr(a, '/');
+      return strdup(slash ? slash + 1 : a);
+    }
+  }
+  return module ? strdup(module) : NULL;
+}
+
 static void load_job(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc)
 {
   const char *name = opts && opts->job_name ? opts->job_name : setting(fc, "MPINOTIFY_JOB_NAME");
-  cfg->job_name = strdup(name && *name ? name : program_invocation_short_name);
+  char *script = name && *name ? NULL : !strncmp(program_invocation_short_name, "python", 6) ? python_program_name() : NULL;
+  cfg->job_name = strdup(name && *name ? name : script ? script : program_invocation_short_name);
+  free(script);
   const char *cmd = opts && opts->job_command ? opts->job_command : getenv("MPINOTIFY_JOB_COMMAND");
   char *own = cmd ? NULL : default_command();
   cfg->job_command = mpn__mask_command(cmd ? cmd : own);

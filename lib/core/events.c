@@ -55,6 +55,9 @@ void mpn__event_free(mpn__event *ev)
   if (!ev)
     return;
   json_decref(ev->extra);
+  for (int i = 0; i < ev->nchannels; i++)
+    mpn__channel_free(&ev->channels[i]);
+  free(ev->channels);
   free(ev);
 }
 

@@ -191,6 +191,7 @@ int mpn__activate(void)
   }
   mpn__record_prepare();
   mpn__unwind_load();
+  mpn__python_prime();
   /* libcurl's and OpenSSL's global set-up on this thread, before any of
    * ours exists: done on the agent thread, a program that exits at once
    * could run OpenSSL's exit handlers while that thread was still inside it. */
@@ -341,6 +342,7 @@ __attribute__((constructor)) static void mpn__constructor(void)
     mpn__g.disabled = 1;
     return;
   }
+  mpn__python_boot();
   if (main_program_links_us()) {
     defer_errors = 1;
     mpn__activate();

@@ -111,6 +111,9 @@ typedef struct mpn__config {
 /* Fills `cfg` from opts (may be NULL), the environment and MPINOTIFY_CONFIG.
  * Problems are collected in `err`, one per line; the config keeps the valid
  * parts and the first problem's code is returned. */
+/* A list as MPINOTIFY_URLS takes it, parsed into channels (*out malloc'd,
+ * free each with mpn__channel_free); problems as in mpn__config_load. */
+mpn_code mpn__parse_url_list(const char *urls, mpn__channel **out, int *n, char *err, size_t errlen);
 mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, size_t errlen);
 void mpn__config_free(mpn__config *cfg);
 /* Parses one channel spec: "KIND+https://...", a service's own URL, "smtp(s)://",
@@ -172,6 +175,7 @@ typedef struct mpn__crash_slot {
   ucontext_t uc;
   int nraw;
   uintptr_t raw[MPN__MAX_FRAMES];
+  void *py_tstate;       /* the faulting thread's PyThreadState, or NULL (python.c) */
 } mpn__crash_slot;
 
 /* A failure as the report needs it. */
@@ -186,6 +190,8 @@ typedef struct mpn__event {
   uint64_t signature;
   int fatal;            /* the process dies after reporting */
   void *extra;          /* json_t object of kind-specific fields, merged into the message; owned */
+  struct mpn__channel *channels;   /* where to deliver instead of the configured channels; owned, or NULL */
+  int nchannels;
   int nframes;
   mpn__frame frames[MPN__MAX_FRAMES];
 } mpn__event;
@@ -290,6 +296,9 @@ typedef struct mpn__view {
 mpn__view *mpn__view_new(const mpn_message *m);
 void mpn__view_free(mpn__view *v);
 size_t mpn__utf8_len(const char *s);   /* characters */
+/* Python frames ({"file", "line", "function", "code"}, outermost first) as
+ * Python prints a stack; malloc'd, NULL when there are none. */
+char *mpn__python_frames_text(const void *frames_json);
 /* A malloc'd copy of s with at most `max` characters (chars) or bytes, cut
  * at a line where possible, ending in "... (shortened)" when cut. */
 char *mpn__clip(const char *s, size_t max, int chars);
@@ -512,7 +521,12 @@ typedef struct mpn__state {
 extern mpn__state mpn__g;
 
 int mpn__activate(void);
-void mpn__cxx_setup(void);           /* cxx.c: C++ process: report uncaught exceptions */
+void mpn__cxx_setup(void);
+/* python.c: Python ranks (see there). */
+void mpn__python_boot(void);         /* constructor: the hook's folder on PYTHONPATH */
+void mpn__python_prime(void);        /* arm time: CPython's entry points */
+void *mpn__python_thread_state(void);   /* async-signal-safe */
+void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */           /* cxx.c: C++ process: report uncaught exceptions */
 void mpn__config_ensure(void);       /* load the configuration once, when first needed */
 void mpn__config_report(void);       /* print its problems now (rank 0 only), if not yet */
 void mpn__config_reload(void);       /* a channel kind was registered: parse again */

@@ -256,7 +256,8 @@ static void log_failure(const mpn_result *r, void *arg)
                    r->spool_file ? "; kept in " : "", r->spool_file ? r->spool_file : "");
 }
 
-/* The report as a message, submitted to every configured channel. */
+/* The report as a message, submitted to every configured channel, or to the
+ * event's own (an exception reported through a given notifier). */
 static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log_failures)
 {
   mpn_message *m = mpn__message_from_report(r);
@@ -265,7 +266,9 @@ static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log
   mpn__send_opts o;
   mpn__send_opts_from(&o, &mpn__g.cfg);
   o.log_failures = log_failures;
-  mpn__batch *b = mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
+  const mpn__event *ev = r->event;
+  mpn__batch *b = ev && ev->nchannels ? mpn__submit(ev->channels, ev->nchannels, m, deadline, &o)
+                                      : mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
   mpn_message_free(m);
   return b;
 }

@@ -62,7 +62,10 @@ static const char *s_of(json_t *o, const char *key)
   return v ? v : "?";
 }
 
-static void add_crash(mpn__buf *b, json_t *o)
+static void add_text(mpn__buf *b, const char *text);
+
+/* Any event of the ranks: who hit it, who reported; a crash adds its fault and frames. */
+static void add_ranks(mpn__buf *b, json_t *o)
 {
   json_t *ranks = json_object_get(o, "ranks"), *procs = json_object_get(o, "processes");
   size_t n = json_array_size(ranks);
@@ -76,11 +79,15 @@ static void add_crash(mpn__buf *b, json_t *o)
   const char *err = json_string_value(json_object_get(o, "election_error"));
   mpn__buf_add(b, "| signature  %s   election %s%s%s\n", s_of(o, "signature"), s_of(o, "election"), err ? ": " : "",
       err ? err : "");
-  mpn__buf_add(b, "| first      %s   fault address %s\n", s_of(o, "timestamp"), s_of(o, "fault_address"));
+  if (json_is_string(json_object_get(o, "fault_address")))
+    mpn__buf_add(b, "| first      %s   fault address %s\n", s_of(o, "timestamp"), s_of(o, "fault_address"));
+  else
+    mpn__buf_add(b, "| first      %s\n", s_of(o, "timestamp"));
   mpn__buf_add(b, "| ranks      %s\n", ranges);
   json_t *leader = json_object_get(o, "leader");
-  mpn__buf_add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),
-      json_integer_value(json_object_get(leader, "pid")), s_of(leader, "hostname"));
+  if (json_is_object(leader))
+    mpn__buf_add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),
+        json_integer_value(json_object_get(leader, "pid")), s_of(leader, "hostname"));
   for (size_t i = 0; i < json_array_size(procs) && i < 8; i++) {
     json_t *p = json_array_get(procs, i);
     mpn__buf_add(b, "|   rank %-6lld pid %-8lld %s\n", json_integer_value(json_object_get(p, "rank")),
@@ -88,8 +95,13 @@ static void add_crash(mpn__buf *b, json_t *o)
   }
   if (json_array_size(procs) > 8)
     mpn__buf_add(b, "|   ... %zu more processes\n", json_array_size(procs) - 8);
-  mpn__buf_add(b, "| backtrace\n");
-  add_frames(b, json_object_get(o, "backtrace"));
+  char *py = mpn__python_frames_text(json_object_get(o, "python_traceback"));
+  add_text(b, py);
+  free(py);
+  if (json_array_size(json_object_get(o, "backtrace"))) {
+    mpn__buf_add(b, "| backtrace\n");
+    add_frames(b, json_object_get(o, "backtrace"));
+  }
 }
 
 static void add_text(mpn__buf *b, const char *text)
@@ -110,8 +122,8 @@ char *mpn__message_text(const mpn_message *m, int color)
   const char *on = !color ? "" : bad ? "\033[1;31m" : !strcmp(sev, "warning") ? "\033[1;33m" : "\033[1;32m";
   const char *off = color ? "\033[0m" : "";
   mpn__buf_add(&b, "%s=== mpinotify: %s ===%s\n", on, mpn__message_title(m), off);
-  if (!strcmp(s_of(o, "event"), "crash"))
-    add_crash(&b, o);
+  if (json_is_array(json_object_get(o, "ranks")))
+    add_ranks(&b, o);
   add_text(&b, json_string_value(json_object_get(o, "text")));
   mpn__buf_add(&b, "%s===%s\n", on, off);
   return b.p;

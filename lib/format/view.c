@@ -90,11 +90,34 @@ static char *processes_of(json_t *procs)
   return b.p;
 }
 
-static char *backtrace_of(json_t *frames)
+char *mpn__python_frames_text(const void *frames_json)
+{
+  json_t *frames = (json_t *)frames_json;
+  if (!json_array_size(frames))
+    return NULL;
+  mpn__buf b = {malloc(256), 0, 256};
+  if (b.p)
+    b.p[0] = '\0';
+  mpn__buf_add(&b, "Python stack (most recent call last):\n");
+  for (size_t i = 0; i < json_array_size(frames); i++) {
+    json_t *f = json_array_get(frames, i);
+    mpn__buf_add(&b, "  File \"%s\", line %lld, in %s\n", str(f, "file") ? str(f, "file") : "?",
+                 json_integer_value(json_object_get(f, "line")), str(f, "function") ? str(f, "function") : "?");
+    if (str(f, "code"))
+      mpn__buf_add(&b, "    %s\n", str(f, "code"));
+  }
+  return b.p;
+}
+
+static char *backtrace_of(json_t *frames, json_t *python)
 {
   mpn__buf b = {malloc(256), 0, 256};
   if (b.p)
     b.p[0] = '\0';
+  char *py = mpn__python_frames_text(python);   /* the Python function that ran, above the interpreter's frames */
+  if (py)
+    mpn__buf_add(&b, "%sNative frames:\n", py);
+  free(py);
   for (size_t i = 0; i < json_array_size(frames); i++) {
     json_t *f = json_array_get(frames, i);
     const char *mod = str(f, "module"), *fn = str(f, "function");
@@ -150,7 +173,7 @@ static void rank_facts(mpn__view *v, json_t *o)
   if (str(o, "reported_by") && !strcmp(str(o, "reported_by"), "launcher"))
     fact(v, "Reported by", "mpinotify-run (the rank could not report)");
   v->processes = processes_of(json_object_get(o, "processes"));
-  v->backtrace = backtrace_of(json_object_get(o, "backtrace"));
+  v->backtrace = backtrace_of(json_object_get(o, "backtrace"), json_object_get(o, "python_traceback"));
 }
 
 mpn__view *mpn__view_new(const mpn_message *m)

@@ -374,6 +374,34 @@ int mpn__errors_create(MPI_Comm_errhandler_function *fn, MPI_Errhandler *eh)
   return rc;
 }
 
+static mpn_abort_hook_fn abort_hook;
+static void *abort_hook_arg;
+
+mpn_code mpn_set_abort_hook(mpn_abort_hook_fn fn, void *arg)
+{
+  abort_hook_arg = arg;
+  abort_hook = fn;
+  return MPN_OK;
+}
+
+/* The language runtime's word first: an MPI_Abort inside an exception
+ * handler (python -m mpi4py) is that exception, reported with its type and
+ * traceback, not a bare MPI_Abort(1) that every exception would share. */
+static int hook_reported(int code)
+{
+  mpn_abort_hook_fn fn = abort_hook;
+  return fn && fn(code, abort_hook_arg) == 1 && atomic_load(&mpn__fatal_reported);
+}
+
+mpn_code mpn_abort_job(int status)
+{
+  if (mpn__g.thread_level < 0 || atomic_load(&mpn__g.mpi_finalized) || !mpn__pmpi.Abort || !mpn__pmpi.world)
+    return MPN_E_NOT_INITIALIZED;
+  atomic_store(&abort_reported, 1);
+  mpn__pmpi.Abort(mpn__pmpi.world, status);
+  return MPN_E_MPI;   /* MPI_Abort returned: the job could not be ended */
+}
+
 int mpn__errors_abort(MPI_Comm comm, int code)
 {
   static __typeof__(PMPI_Abort) *real;
@@ -382,7 +410,8 @@ int mpn__errors_abort(MPI_Comm comm, int code)
   if (!in_handler && !mpn__g.disabled && getpid() == mpn__g.pid && atomic_load(&mpn__g.active) &&
       !atomic_exchange(&abort_reported, 1)) {
     in_handler = 1;
-    report_abort(code);
+    if (!atomic_load(&mpn__fatal_reported) && !hook_reported(code))
+      report_abort(code);
     in_handler = 0;
   }
   return real ? real(comm, code) : MPI_ERR_INTERN;

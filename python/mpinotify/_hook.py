@@ -1,0 +1,114 @@
+"""Uncaught exceptions of a Python rank, with no change to the program.
+
+Installed at start-up in every Python rank that runs under mpinotify-run or
+with libmpinotify preloaded (mpinotify/_boot/sitecustomize.py), and by
+`import mpinotify`. Light on purpose: nothing is loaded until an exception
+arrives.
+
+- sys.excepthook: the exception that ends the program is printed as usual,
+  reported (one message per unique exception across ranks, every rank
+  listed), then, where MPI is initialised, the job is aborted as
+  `python -m mpi4py` does (exit status 1): otherwise mpi4py's MPI_Finalize at
+  exit would wait forever for ranks that wait in a collective.
+  MPINOTIFY_ABORT_ON_EXCEPTION=0 keeps Python's own ending.
+- threading.excepthook: a thread's uncaught exception is reported and
+  printed; the program goes on, as Python's does.
+- MPI_Abort called while an exception is being handled (`except: comm.Abort(1)`)
+  reports that exception instead of a bare MPI_Abort.
+"""
+import os
+import sys
+import threading
+
+_pid = None
+_previous = {}
+_abort_callback = None
+
+
+def _enabled(name, default=True):
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() not in ("0", "no", "false", "off")
+
+
+def _report(exc, flags, extra=None):
+    try:
+        from . import _exceptions
+        return _exceptions.report(exc, extra=extra, flags=flags)
+    except Exception as err:  # never make an ending program fail differently
+        sys.stderr.write(f"mpinotify: the uncaught exception was not reported: {err}\n")
+        return -1
+
+
+def _excepthook(etype, value, tb):
+    _previous["sys"](etype, value, tb)
+    if os.getpid() != _pid or issubclass(etype, KeyboardInterrupt):
+        return  # a forked child, or the user's Ctrl-C: not a failure of the job
+    from . import _exceptions
+    _report(value, _exceptions.UNCAUGHT | _exceptions.FATAL)
+    if _enabled("MPINOTIFY_ABORT_ON_EXCEPTION"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _abort_job()
+
+
+def _abort_job():
+    """Ends the job where MPI is up; returns when it is not (Python then exits as usual)."""
+    try:
+        from . import _lib
+        _lib.get().mpn_abort_job(1)  # returns only when MPI is not initialised through our library
+    except Exception:
+        pass
+    mpi = sys.modules.get("mpi4py.MPI")  # MPI initialised without our interposition (library not preloaded)
+    try:
+        if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+            mpi.COMM_WORLD.Abort(1)
+    except Exception:
+        pass
+
+
+def _thread_hook(args):
+    _previous["threading"](args)
+    if os.getpid() != _pid or args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    from . import _exceptions
+    name = args.thread.name if args.thread is not None else None
+    _report(args.exc_value, _exceptions.UNCAUGHT, extra={"thread": name} if name else None)
+
+
+def _on_abort(code, arg):
+    """MPI_Abort on this thread: the exception being handled is the failure."""
+    try:
+        exc = sys.exc_info()[1]
+        if exc is None or os.getpid() != _pid:
+            return 0
+        from . import _exceptions
+        return 1 if _report(exc, _exceptions.UNCAUGHT | _exceptions.FATAL) in (0, 8) else 0
+    except BaseException:
+        return 0
+
+
+def _set_abort_hook():
+    """Only where the library is already in the process: loading it here would cost every rank."""
+    global _abort_callback
+    from . import _lib
+    if _lib._in_process() is None or not _lib.has("mpn_set_abort_hook"):
+        return
+    _abort_callback = _lib.ABORT_HOOK_FN(_on_abort)
+    _lib.get().mpn_set_abort_hook(_abort_callback, None)
+
+
+def install():
+    """Installs the hooks once per process (again in a forked child). Never raises."""
+    global _pid
+    if _pid == os.getpid() or not _enabled("MPINOTIFY_PYTHON_HOOKS"):
+        return
+    if _pid is None:
+        _previous["sys"] = sys.excepthook
+        _previous["threading"] = threading.excepthook
+    _pid = os.getpid()
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_hook
+    try:
+        _set_abort_hook()
+    except Exception:
+        pass
