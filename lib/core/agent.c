@@ -221,7 +221,8 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   } else if (mpn__fallback_claim(ev->signature)) {   /* once per node: MPI cannot (or can no longer) elect */
     mpn__election_remember(ev->signature);
     r.election = "failed";
-    r.election_error = mpn__g.thread_level < 0 ? "the failure came before MPI_Init"
+    r.election_error = mpn__g.thread_level < 0 && !mpn__mpi_loaded() ? "MPI is not used by this process: one report per node"
+                       : mpn__g.thread_level < 0 ? "the failure came before MPI_Init"
                        : elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
     ok = send_report(ev, &r, send_by);
     mpn__launcher_report(&r);

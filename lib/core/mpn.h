@@ -458,6 +458,7 @@ void mpn__launcher_report(const mpn__report *r);
 
 /* ---- mpi/ ---------------------------------------------------------------- */
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */
+int mpn__mpi_loaded(void);           /* an MPI library is in the process (not necessarily initialised) */
 int mpn__mpi_setup(int provided);    /* private communicators, job token; 0 on success */
 int mpn__fallback_claim(uint64_t signature);   /* node lock: 1 if this process reports */
 void mpn__fallback_release(void);              /* the claimer has reported */

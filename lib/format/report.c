@@ -122,8 +122,8 @@ char *mpn__message_text(const mpn_message *m, int color)
   const char *on = !color ? "" : bad ? "\033[1;31m" : !strcmp(sev, "warning") ? "\033[1;33m" : "\033[1;32m";
   const char *off = color ? "\033[0m" : "";
   mpn__buf_add(&b, "%s=== mpinotify: %s ===%s\n", on, mpn__message_title(m), off);
-  if (json_is_array(json_object_get(o, "ranks")))
-    add_ranks(&b, o);
+  if (json_is_array(json_object_get(o, "ranks")) && json_is_string(json_object_get(o, "signature")))
+    add_ranks(&b, o);   /* a failure of the ranks; the launcher's job messages say their own facts */
   add_text(&b, json_string_value(json_object_get(o, "text")));
   mpn__buf_add(&b, "%s===%s\n", on, off);
   return b.p;

@@ -80,6 +80,11 @@ static void *next_symbol(const char *name)
   return is_ours(p) ? NULL : p;
 }
 
+int mpn__mpi_loaded(void)
+{
+  return loaded_mpi() != NULL;
+}
+
 void *mpn__mpi_next(const char *name)
 {
   return next_symbol(name);

@@ -1,0 +1,102 @@
+"""A Python MPI rank program for tests/scenarios/python_ranks.py (mpi4py).
+
+    python3 ranks.py ACTION[=RANKS] ...
+
+Actions, each on the listed ranks (comma-separated; all ranks when omitted):
+  value=1,3     raise ValueError in train_step (the others wait in allreduce)
+  key=3         raise KeyError in load_batch
+  value2=1      raise ValueError at another site (evaluate)
+  chained=2     raise KeyError from a ValueError (explicit cause)
+  thread=2      a thread raises RuntimeError; the program goes on
+  segv=2        a native fault (ctypes) inside load_batch
+  abort=1       catch a ValueError and call COMM_WORLD.Abort(3), the common idiom
+  notify        catch a ValueError and report it with mpinotify.notify_exception
+  notify_url=URL  the same through mpinotify.WebhookNotifier(URL)
+Then every rank does an allreduce, prints "done RANK" and exits 0.
+"""
+import ctypes
+import sys
+import threading
+
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank = comm.rank
+
+
+def mine(spec):
+    return spec is None or str(rank) in spec.split(",")
+
+
+def train_step(step):
+    raise ValueError(f"loss is nan at step {step}")
+
+
+def evaluate(step):
+    raise ValueError(f"accuracy is nan at step {step}")
+
+
+def load_batch(i, fault=False):
+    if fault:
+        return ctypes.string_at(0)  # reads address 0: SIGSEGV under this Python frame
+    raise KeyError(f"batch {i}")
+
+
+def chained():
+    try:
+        train_step(3)
+    except ValueError as e:
+        raise KeyError("checkpoint missing") from e
+
+
+def in_thread():
+    def worker():
+        raise RuntimeError("data loader died")
+    t = threading.Thread(target=worker, name="loader-0")
+    t.start()
+    t.join()
+
+
+def abort_idiom():
+    try:
+        train_step(5)
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        comm.Abort(3)
+
+
+def notify(url=None):
+    import mpinotify
+    notifier = mpinotify.WebhookNotifier(url) if url else None
+    try:
+        train_step(9)
+    except ValueError:
+        mpinotify.notify_exception(notifier, context="validation", name="nightly")
+
+
+ACTIONS = {
+    "value": lambda: train_step(7),
+    "key": lambda: load_batch(4),
+    "value2": lambda: evaluate(2),
+    "chained": chained,
+    "thread": in_thread,
+    "segv": lambda: load_batch(1, fault=True),
+    "abort": abort_idiom,
+}
+
+
+def main():
+    for arg in sys.argv[1:]:
+        name, _, spec = arg.partition("=")
+        if name == "notify_url":
+            notify(spec)
+        elif name == "notify":
+            notify()
+        elif mine(spec or None):
+            ACTIONS[name]()
+    comm.allreduce(rank)
+    print(f"done {rank}", flush=True)
+
+
+main()
