@@ -12,6 +12,8 @@ PACKAGES=(
   g++ gfortran                        # tests: C++ exceptions and a Fortran MPI program
   python3 openssl ca-certificates     # tests: the loopback webhook sink and its test CA
   clang libclang-rt-dev               # tests/fuzz: libFuzzer (the runtime is only "recommended" by clang)
+  python3-mpi4py                      # tests: Python ranks (mpi4py loads libmpi with dlopen), the Python package
+  python3-torch                       # tests: a PyTorch CPU job (gloo) under mpirun
 )
 if ! command -v apt-get >/dev/null; then
   echo "install-deps: no apt-get here; install the equivalents of: ${PACKAGES[*]}" >&2

@@ -294,7 +294,7 @@ void mpn__errors_setup(void)
   mpn__pmpi_table *P = &mpn__pmpi;
   if (atomic_load(&ready))
     return;
-  *(void **)&S.ompi_fatal = mpn__mpi_next("ompi_mpi_errors_are_fatal_comm_handler");
+  *(void **)&S.ompi_fatal = mpn__mpi_object("ompi_mpi_errors_are_fatal_comm_handler");
   if (P->Comm_dup(P->self, &S.holder) != 0) {
     mpn__log_debug("no private communicator for error handlers: MPI errors are not reported");
     return;

@@ -80,6 +80,17 @@ static void *next_symbol(const char *name)
   return is_ours(p) ? NULL : p;
 }
 
+/* An object of libmpi (MPI_COMM_WORLD is &ompi_mpi_comm_world): the
+ * program's own copy when it has one (a copy relocation moves the object
+ * into an executable that names it; libmpi itself then uses that copy),
+ * else libmpi's, wherever libmpi was loaded. */
+static void *mpi_object(const char *name)
+{
+  void *p = dlsym(RTLD_DEFAULT, name);
+  void *lib = p ? NULL : loaded_mpi();
+  return p ? p : lib ? dlsym(lib, name) : NULL;
+}
+
 int mpn__mpi_loaded(void)
 {
   return loaded_mpi() != NULL;
@@ -88,6 +99,11 @@ int mpn__mpi_loaded(void)
 void *mpn__mpi_next(const char *name)
 {
   return next_symbol(name);
+}
+
+void *mpn__mpi_object(const char *name)
+{
+  return mpi_object(name);
 }
 
 /* Said once per process, on stderr: a rank that cannot find its MPI stays inert. */
@@ -109,11 +125,11 @@ int mpn__mpi_resolve(void)
   if (!(*(void **)&mpn__pmpi.name = next_symbol("PMPI_" #name))) missing = 1;
   MPN__PMPI_FUNCTIONS(MPN__PMPI_RESOLVE)
 #undef MPN__PMPI_RESOLVE
-  mpn__pmpi.world = (MPI_Comm)next_symbol("ompi_mpi_comm_world");
-  mpn__pmpi.self = (MPI_Comm)next_symbol("ompi_mpi_comm_self");
-  mpn__pmpi.byte = (MPI_Datatype)next_symbol("ompi_mpi_byte");
-  mpn__pmpi.errors_return = (MPI_Errhandler)next_symbol("ompi_mpi_errors_return");
-  mpn__pmpi.errors_are_fatal = (MPI_Errhandler)next_symbol("ompi_mpi_errors_are_fatal");
+  mpn__pmpi.world = (MPI_Comm)mpi_object("ompi_mpi_comm_world");
+  mpn__pmpi.self = (MPI_Comm)mpi_object("ompi_mpi_comm_self");
+  mpn__pmpi.byte = (MPI_Datatype)mpi_object("ompi_mpi_byte");
+  mpn__pmpi.errors_return = (MPI_Errhandler)mpi_object("ompi_mpi_errors_return");
+  mpn__pmpi.errors_are_fatal = (MPI_Errhandler)mpi_object("ompi_mpi_errors_are_fatal");
   if (missing || !mpn__pmpi.world || !mpn__pmpi.self || !mpn__pmpi.byte || !mpn__pmpi.errors_return ||
       !mpn__pmpi.errors_are_fatal)
     return -1;

@@ -33,7 +33,8 @@ typedef struct mpn__pmpi_table {
  * library interposes some of these names itself (errors.c) and must reach
  * the real ones. */
 extern mpn__pmpi_table mpn__pmpi;
-void *mpn__mpi_next(const char *name);   /* the next definition of an MPI symbol after ours */
+void *mpn__mpi_next(const char *name);   /* the next definition of an MPI function after ours */
+void *mpn__mpi_object(const char *name); /* an MPI data object or a function we do not define */
 
 /* errors.c: MPI errors and MPI_Abort (interpose.c holds the entry points). */
 void mpn__errors_setup(void);   /* after MPI_Init: our error handler on MPI_COMM_WORLD and MPI_COMM_SELF */
