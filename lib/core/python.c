@@ -30,20 +30,23 @@
 static void *(*get_tstate)(void);              /* PyGILState_GetThisThreadState */
 static void (*dump_traceback)(int, void *);    /* _Py_DumpTraceback(fd, tstate) */
 
-/* The folder holding sitecustomize.py: the installed package beside an
- * installed library, else the source tree's (a build tree). */
+/* The folder holding sitecustomize.py: the installed package, found from
+ * the library's own folder (an install moved elsewhere still works), else
+ * the source tree's (a build tree). */
 static const char *boot_dir(void)
 {
-  static char dir[MPN__PATH_MAX];
+  static char dir[MPN__PATH_MAX + 64];
   const char *lib = mpn_library_path();
-#ifdef MPN_PYTHON_INSTALL_DIR
-  size_t n = strlen(MPN_INSTALL_LIBDIR_FOR_PY);
-  if (lib && !strncmp(lib, MPN_INSTALL_LIBDIR_FOR_PY, n) && lib[n] == '/')
-    snprintf(dir, sizeof dir, "%s/mpinotify/_boot", MPN_PYTHON_INSTALL_DIR);
-  else
+#ifdef MPN_PYTHON_FROM_LIBDIR
+  const char *slash = lib ? strrchr(lib, '/') : NULL;
+  if (slash) {
+    snprintf(dir, sizeof dir, "%.*s/%s/mpinotify/_boot", (int)(slash - lib), lib, MPN_PYTHON_FROM_LIBDIR);
+    if (access(dir, R_OK) == 0)
+      return dir;
+  }
 #endif
-    snprintf(dir, sizeof dir, "%s/mpinotify/_boot", MPN_PYTHON_SOURCE_DIR);
   (void)lib;
+  snprintf(dir, sizeof dir, "%s/mpinotify/_boot", MPN_PYTHON_SOURCE_DIR);
   return access(dir, R_OK) == 0 ? dir : NULL;
 }
 

@@ -52,4 +52,20 @@ echo "mpinotify-run preloads: $got"
 got=$("$prefix/bin/mpinotify-send" --version) || fail "installed mpinotify-send --version: $got"
 case $got in *"at $libdir/libmpinotify.so"*) ;; *) fail "installed mpinotify-send runs another library: $got" ;; esac
 echo "mpinotify-send: $got"
+# 5. The Python package, beside the library in the prefix's Python site folder: importable, and it
+#    finds the installed library by itself (no MPINOTIFY_LIBRARY, nothing preloaded).
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)
+site=$(find "$prefix" -type d -name mpinotify -path '*-packages/*' | head -1)
+[ -n "$site" ] && [ -e "$site/_boot/sitecustomize.py" ] && [ -e "$site/_paths.py" ] || fail "no Python package under $prefix"
+got=$(cd "$tmp" && env -u MPINOTIFY_LIBRARY PYTHONPATH="$(dirname "$site")" "$py" -c \
+  'import mpinotify, mpinotify._lib as l; lib = l.get(); print(l.source(), lib.mpn_version().decode())') \
+  || fail "installed Python package: $got"
+case $got in "_paths "*) ;; *) fail "the package did not find the installed library: $got" ;; esac
+echo "python: $got"
+# A Python rank with the installed library preloaded gets the installed package's hooks.
+got=$(cd "$tmp" && env -u PYTHONPATH LD_PRELOAD="$libdir/libmpinotify.so" OMPI_COMM_WORLD_RANK=0 "$py" -c \
+  'import sys, mpinotify; print(sys.excepthook.__module__, mpinotify.__file__)') || fail "preloaded Python rank: $got"
+case $got in "mpinotify._hook $site/"*) ;; *) fail "a preloaded Python rank did not boot the installed package: $got" ;; esac
+echo "python rank: $got"
 echo "install: ok"
