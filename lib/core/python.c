@@ -65,9 +65,9 @@ static int is_python_program(void)
 void mpn__python_boot(void)
 {
   const char *setting = getenv("MPINOTIFY_PYTHON");
-  if ((setting && !strcmp(setting, "0")) || getenv(SAVED_VAR) || mpn__mpi_world_rank_from_env() < 0 ||
-      !is_python_program())
-    return;   /* off, a rank's child (the rank's hook ran), not a rank, not Python */
+  if ((setting && !strcmp(setting, "0")) || getenv(SAVED_VAR) || getenv("MPINOTIFY_PYTHON_RANK_PID") ||
+      mpn__mpi_world_rank_from_env() < 0 || !is_python_program())
+    return;   /* off, a rank's child (it inherits the rank's environment), not a rank, not Python */
   const char *dir = boot_dir();
   if (!dir)
     return;

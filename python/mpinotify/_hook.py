@@ -15,6 +15,9 @@ arrives.
   printed; the program goes on, as Python's does.
 - MPI_Abort called while an exception is being handled (`except: comm.Abort(1)`)
   reports that exception instead of a bare MPI_Abort.
+
+Processes a rank starts (subprocesses, spawned workers) inherit the rank's
+environment, launcher variables included: they are not ranks, and get no hooks.
 """
 import os
 import sys
@@ -100,8 +103,9 @@ def _set_abort_hook():
 def install():
     """Installs the hooks once per process (again in a forked child). Never raises."""
     global _pid
-    if _pid == os.getpid() or not _enabled("MPINOTIFY_PYTHON_HOOKS"):
-        return
+    rank_pid = os.environ.get("MPINOTIFY_PYTHON_RANK_PID")
+    if _pid == os.getpid() or not _enabled("MPINOTIFY_PYTHON_HOOKS") or rank_pid not in (None, str(os.getpid())):
+        return  # a process the rank started (a subprocess, a spawned worker) is not the rank
     if _pid is None:
         _previous["sys"] = sys.excepthook
         _previous["threading"] = threading.excepthook

@@ -15,6 +15,7 @@ def _mpinotify_boot():
 
     here = os.path.dirname(os.path.abspath(__file__))
     package_parent = os.path.dirname(os.path.dirname(here))
+    os.environ["MPINOTIFY_PYTHON_RANK_PID"] = str(os.getpid())  # the rank's children are not ranks
     saved = os.environ.pop("MPINOTIFY_PYTHONPATH_SAVED", None)
     if saved is not None:
         if saved == "\x01unset":

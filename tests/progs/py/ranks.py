@@ -10,6 +10,7 @@ Actions, each on the listed ranks (comma-separated; all ranks when omitted):
   thread=2      a thread raises RuntimeError; the program goes on
   segv=2        a native fault (ctypes) inside load_batch
   abort=1       catch a ValueError and call COMM_WORLD.Abort(3), the common idiom
+  child=0       start a Python child process that raises (it is not a rank: nothing to report)
   notify        catch a ValueError and report it with mpinotify.notify_exception
   notify_url=URL  the same through mpinotify.WebhookNotifier(URL)
 Then every rank does an allreduce, prints "done RANK" and exits 0.
@@ -66,6 +67,13 @@ def abort_idiom():
         comm.Abort(3)
 
 
+def child():
+    import subprocess
+    code = "import sys; print('child hook', sys.excepthook.__module__, flush=True); raise SystemError('child')"
+    r = subprocess.run([sys.executable, "-c", code])
+    print(f"rank {rank}: child exited {r.returncode}", flush=True)
+
+
 def notify(url=None):
     import mpinotify
     notifier = mpinotify.WebhookNotifier(url) if url else None
@@ -83,6 +91,7 @@ ACTIONS = {
     "thread": in_thread,
     "segv": lambda: load_batch(1, fault=True),
     "abort": abort_idiom,
+    "child": child,
 }
 
 
