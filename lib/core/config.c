@@ -78,6 +78,7 @@ static mpn_code add_channel(mpn__config *cfg, const char *spec, char *err, size_
 {
   mpn__channel ch;
   mpn_code rc = mpn__parse_channel(spec, &ch, err, errlen);
+  cfg->unknown_kinds += rc == MPN_E_UNKNOWN_KIND;
   if (rc != MPN_OK)
     return rc;
   for (int i = 0; i < cfg->nchannels; i++)

@@ -154,10 +154,13 @@ void mpn__config_report(void)
 
 /* A channel kind was registered: channels of that kind configured in the
  * environment can be parsed now. Armed but idle, only the agent reads the
- * configuration, on a failure; registration happens at start-up. */
+ * configuration, on a failure; registration happens at start-up. Only a
+ * configuration that named unknown kinds is replaced: a kind registered
+ * later (Python's notifiers register theirs when first used, maybe while
+ * the agent delivers) must not swap the configuration under a reader. */
 void mpn__config_reload(void)
 {
-  if (!config_loaded || user_initialized)
+  if (!config_loaded || user_initialized || !mpn__g.cfg.unknown_kinds)
     return;   /* mpn_init's options are the caller's: they register first */
   mpn__config fresh, old = mpn__g.cfg;
   mpn__config_load(&fresh, NULL, config_errors, sizeof config_errors);

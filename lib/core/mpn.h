@@ -106,6 +106,7 @@ typedef struct mpn__config {
   long alert_cap;
   long long progress_every;   /* 0: off */
   int exit_reports;           /* MPINOTIFY_EXIT_REPORTS (default on): non-zero exits are reported */
+  int unknown_kinds;          /* channels of kinds not (yet) registered: mpn_register_channel reloads */
 } mpn__config;
 
 /* Fills `cfg` from opts (may be NULL), the environment and MPINOTIFY_CONFIG.

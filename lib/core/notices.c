@@ -4,6 +4,7 @@
 #include "core/mpn.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,8 +74,9 @@ static json_t *metrics_of(const mpn_metric *m, size_t n)
 {
   json_t *o = json_object();
   for (size_t i = 0; i < n; i++)
-    if (m[i].name)
-      json_object_set_new(o, m[i].name, json_real(m[i].value));
+    if (m[i].name)   /* JSON has no NaN: a nan_loss alert must still show the value, as a string */
+      json_object_set_new(o, m[i].name, isfinite(m[i].value) ? json_real(m[i].value)
+                                        : json_string(isnan(m[i].value) ? "nan" : m[i].value > 0 ? "inf" : "-inf"));
   return o;
 }
 

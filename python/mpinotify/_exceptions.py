@@ -69,12 +69,16 @@ def report(exc, context=None, urls=None, extra=None, flags=0):
     return _lib.get().mpn_exception_report(handle, flags)
 
 
+_in_use = {}  # notifiers reports were routed through: the library's thread delivers later
+
+
 def _channel_of(notifier):
     if notifier is None:
         return None
     url = getattr(notifier, "channel_url", None)
     if not callable(url):
         raise TypeError(f"notifier must be an mpinotify.Notifier or None, not {type(notifier).__name__}")
+    _in_use[id(notifier)] = notifier  # notify_exception(MyNotifier()) must outlive the call
     return url()
 
 

@@ -2,7 +2,7 @@
 """The benchmark: what libmpinotify costs a healthy MPI job, and how fast and
 how exactly it reports a failing one.
 
-Four tables, every figure from --reps repetitions (median, min, max), each
+Six tables, every figure from --reps repetitions (median, min, max), each
 baseline measured side by side in the same run:
 
   1. healthy job: bench_job's allreduce loop (8 bytes and 1 MiB) and compute
@@ -19,6 +19,13 @@ baseline measured side by side in the same run:
   4. the library's own stages, from its MPINOTIFY_DEBUG "timing:" lines in
      those runs: capture (handler to agent), unwinding, hashing, one
      election (its coalescing window included) and its allgather, delivery.
+  5. Python ranks: bench_py.py (mpi4py, bench_job's 8-byte allreduce loop)
+     at each --nps, baseline vs preloaded as in 1.
+  6. Python start-up: what `import mpinotify` adds to `python3 -c pass`, what
+     the preloaded library (its boot sitecustomize and hooks) adds to a
+     Python rank's start under mpirun, and mpi4py's MPI_Init, MPI_Finalize
+     and memory from the runs of 5. Skipped, saying why, when --python has no
+     mpi4py or numpy.
 
 Timings are never asserted: the exit status only says whether every run
 worked (0) or something failed (1), a message count other than 1 included.
@@ -69,13 +76,18 @@ def parse_args(argv):
     p.add_argument("--nps", default="2,4,8", help="rank counts of the healthy job (default 2,4,8)")
     p.add_argument("--fault-nps", default="2,4,8,16,32",
                    help="rank counts of the failing job (default 2,4,8,16,32)")
-    p.add_argument("--only", choices=["healthy", "faults"], help="run one half of the benchmark")
+    p.add_argument("--only", choices=["healthy", "faults", "python"], help="run one part of the benchmark")
+    p.add_argument("--python", default="/usr/bin/python3",
+                   help="the interpreter of the Python ranks, with mpi4py and numpy (default /usr/bin/python3)")
+    p.add_argument("--startup-reps", type=int,
+                   help="repetitions of each Python start-up figure (default 30; 5 with --quick)")
     p.add_argument("--target", type=float, help="seconds of a calibrated baseline loop (default 0.4; 0.05 with --quick)")
     p.add_argument("--timeout", type=float, default=120.0, help="hard limit per mpirun, seconds (default 120)")
     p.add_argument("--quick", action="store_true", help="few repetitions and short loops: a smoke check")
     p.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
     a = p.parse_args(argv)
     a.reps = a.reps if a.reps is not None else (3 if a.quick else 20)
+    a.startup_reps = a.startup_reps if a.startup_reps is not None else (5 if a.quick else 30)
     a.target = a.target if a.target is not None else (0.05 if a.quick else 0.4)
     a.bench_exe = a.bench_exe or os.path.join(a.build, "tests", "bench", "bench_job")
     a.fault_exe = a.fault_exe or os.path.join(a.build, "tests", "bench", "bench_fault")
@@ -85,12 +97,16 @@ def parse_args(argv):
         a.fault_nps = [int(x) for x in a.fault_nps.split(",") if x.strip()]
     except ValueError:
         p.error("--nps and --fault-nps take comma-separated integers, e.g. 2,4,8")
-    if a.reps < 1 or min(a.nps + a.fault_nps, default=0) < 1:
-        p.error("--reps and every rank count must be at least 1")
+    if a.reps < 1 or a.startup_reps < 1 or min(a.nps + a.fault_nps, default=0) < 1:
+        p.error("--reps, --startup-reps and every rank count must be at least 1")
     if a.fault_nps and min(a.fault_nps) < 2:
         p.error("--fault-nps: a failing job needs at least 2 ranks (odd ranks fault)")
-    for path, what in ((a.bench_exe, "--bench-exe"), (a.fault_exe, "--fault-exe"), (a.lib, "--lib"),
-                       (a.sink, "--sink")):
+    needed = [(a.lib, "--lib")]   # what the parts to run need
+    if a.only in (None, "healthy"):
+        needed.append((a.bench_exe, "--bench-exe"))
+    if a.only in (None, "faults"):
+        needed += [(a.fault_exe, "--fault-exe"), (a.sink, "--sink")]
+    for path, what in needed:
         if not os.path.exists(path):
             p.error(f"{what}: {path} does not exist (build first, or pass --build)")
     if shutil.which(a.mpirun) is None:
@@ -166,10 +182,16 @@ def base_env(np):
     return env
 
 
-def launch(a, np, argv, preload_env):
-    """mpirun over argv; preload_env None is the baseline. Returns (cmd, env)."""
+def launch(a, np, argv, preload_env, common_env=None):
+    """mpirun over argv; preload_env None is the baseline. common_env: changes to the
+    environment of both sides (a value None removes the variable). Returns (cmd, env)."""
     cmd = [a.mpirun, "--oversubscribe", "-np", str(np)]
     env = base_env(np)
+    for name, value in (common_env or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     if preload_env is not None:
         # -x, as mpinotify-run does: the ranks get the library, mpirun itself does not.
         cmd += ["-x", f"LD_PRELOAD={a.lib}"]
@@ -186,9 +208,9 @@ def stamped_lines(stream, into):
     stream.close()
 
 
-def run(a, np, argv, preload_env, expect_status):
+def run(a, np, argv, preload_env, expect_status, common_env=None):
     """One mpirun with timestamped output. Returns (stdout lines, stderr lines, wall s)."""
-    cmd, env = launch(a, np, argv, preload_env)
+    cmd, env = launch(a, np, argv, preload_env, common_env)
     out, err = [], []
     t0 = time.monotonic()
     # Its own session, so a timeout kills every rank, not only mpirun.
@@ -469,6 +491,154 @@ def faults(a, log, failures):
     return rows, stages
 
 
+# ---- 5 and 6: Python ranks ---------------------------------------------------------
+
+BENCH_PY = os.path.join(HERE, "bench_py.py")
+PACKAGE_DIR = os.path.abspath(os.path.join(HERE, "..", "..", "python"))   # holds mpinotify/
+
+
+def python_skip_reason(a):
+    """None when --python can run the Python part, else why not."""
+    try:
+        r = subprocess.run([a.python, "-c", "import mpi4py.rc, numpy"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{a.python} does not run ({e})"
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return f"{a.python} has no mpi4py or numpy ({last}; install python3-mpi4py python3-numpy, or pass --python)"
+    return None
+
+
+def python_versions(a):
+    code = "import sys, mpi4py, numpy; print(sys.version.split()[0], mpi4py.__version__, numpy.__version__)"
+    out = subprocess.run([a.python, "-c", code], capture_output=True, text=True, timeout=60).stdout.split()
+    return f"python ranks: {a.python} (Python {out[0]}, mpi4py {out[1]}, numpy {out[2]})" if len(out) == 3 else \
+        f"python ranks: {a.python}"
+
+
+def python_env(cache):
+    """Both sides of every Python figure: byte code cached in a scratch folder, as an installed
+    package has its .pyc (PYTHONDONTWRITEBYTECODE would recompile mpinotify at every start),
+    without writing __pycache__ into the source tree."""
+    return {"PYTHONDONTWRITEBYTECODE": None, "PYTHONPYCACHEPREFIX": cache}
+
+
+def py_once(a, np, iters, preload, env):
+    out, _, wall = run(a, np, [a.python, BENCH_PY, str(iters)], {} if preload else None, 0, env)
+    return {"elapsed": field(out, "elapsed"), "provided": field(out, "provided", str),
+            "init": field(out, "init"), "finalize": field(out, "finalize"),
+            "rss": field(out, "rss_mean_kib") / 1024.0, "hooked": field(out, "hooked", str), "wall": wall}
+
+
+def measure_py(a, np, iters, env, log):
+    base, pre = [], []
+    for rep in range(a.reps):
+        order = [(base, False), (pre, True)]
+        for samples, preload in (order if rep % 2 == 0 else order[::-1]):
+            samples.append(py_once(a, np, iters, preload, env))
+        log(".")
+    return base, pre
+
+
+def timed(argv, env, timeout):
+    """Wall seconds of one process, which must exit 0."""
+    t0 = time.monotonic()
+    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - t0
+    if r.returncode != 0:
+        raise RunError(f"exit status {r.returncode}: {' '.join(argv)}: {r.stderr.strip()[-300:]}")
+    return wall
+
+
+def abba(reps, first, second, log):
+    """reps pairs of timings of two callables, alternating which goes first; warm-up runs untimed."""
+    first(), second()
+    a, b = [], []
+    for rep in range(reps):
+        order = [(a, first), (b, second)]
+        for samples, fn in (order if rep % 2 == 0 else order[::-1]):
+            samples.append(fn())
+        if rep % 5 == 4:
+            log(".")
+    return a, b
+
+
+def startup_pair(what, without, with_, scale=1000.0, digits=1, unit="ms"):
+    added = (statistics.median(with_) - statistics.median(without)) * scale
+    return [what, spread(without, scale, digits), spread(with_, scale, digits), f"{added:+.{digits}f} {unit}"]
+
+
+def import_cost(a, cache, log):
+    """(a) `python3 -c "import mpinotify"` against `-c pass`, the package first on PYTHONPATH, no MPI."""
+    env = base_env(1)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(PYTHONPYCACHEPREFIX=cache, PYTHONPATH=PACKAGE_DIR)
+    probe = subprocess.run([a.python, "-c", "import mpinotify; print(mpinotify.__file__)"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0 or not probe.stdout.strip().startswith(PACKAGE_DIR):
+        raise RunError(f"`import mpinotify` with PYTHONPATH={PACKAGE_DIR} did not import this tree's package: "
+                       f"{(probe.stdout + probe.stderr).strip()[-300:]}")
+    plain, imported = abba(a.startup_reps, lambda: timed([a.python, "-c", "pass"], env, a.timeout),
+                           lambda: timed([a.python, "-c", "import mpinotify"], env, a.timeout), log)
+    return startup_pair("import mpinotify (python3 -c, no MPI), ms", plain, imported)
+
+
+def rank_startup_cost(a, env, log):
+    """(b) `mpirun -np 1 python3 -c pass` without / with the library preloaded (its boot sitecustomize)."""
+    probe = "import sys; print('hooked=' + ('yes' if 'mpinotify._hook' in sys.modules else 'no'))"
+    for preload, want in ((False, "no"), (True, "yes")):
+        out, _, _ = run(a, 1, [a.python, "-c", probe], {} if preload else None, 0, env)
+        if field(out, "hooked", str) != want:
+            raise RunError(f"a Python rank {'with' if preload else 'without'} the library preloaded "
+                           f"has hooked={field(out, 'hooked', str)} (expected {want})")
+    base, pre = abba(a.startup_reps, lambda: run(a, 1, [a.python, "-c", "pass"], None, 0, env)[2],
+                     lambda: run(a, 1, [a.python, "-c", "pass"], {}, 0, env)[2], log)
+    return startup_pair("Python rank start to exit (mpirun -np 1 python3 -c pass), ms", base, pre)
+
+
+def py_startup_rows(np, base, pre):
+    key = lambda ss, k: [s[k] for s in ss]
+    return [startup_pair(f"from mpi4py import MPI (MPI_Init_thread), np {np}, ms",
+                         key(base, "init"), key(pre, "init")),
+            startup_pair(f"MPI.Finalize(), np {np}, ms", key(base, "finalize"), key(pre, "finalize")),
+            startup_pair(f"RSS per rank, np {np}, MiB", key(base, "rss"), key(pre, "rss"),
+                         scale=1.0, unit="MiB")]
+
+
+def python_ranks(a, log, failures):
+    rows, startup = [], []
+    with tempfile.TemporaryDirectory(prefix="mpn-bench-pyc-") as cache:
+        env = python_env(cache)
+        log("python start-up ")
+        for name, fn in (("import mpinotify", lambda: import_cost(a, cache, log)),
+                         ("python rank start-up", lambda: rank_startup_cost(a, env, log))):
+            try:
+                startup.append(fn())
+            except (RunError, subprocess.TimeoutExpired) as e:
+                failures.append(f"{name}: {e}")
+        log("\n")
+        per_np = []
+        for np in a.nps:
+            try:
+                n = CALIBRATION_ITERS["allreduce"]
+                elapsed = py_once(a, np, n, False, env)["elapsed"]
+                iters = max(10, min(int(n * a.target / max(elapsed, 1e-6)), 2_000_000_000))
+                log(f"python ranks np={np} iters={iters} ")
+                base, pre = measure_py(a, np, iters, env, log)
+            except RunError as e:
+                failures.append(f"python ranks np={np}: {e}")
+                log("\n")
+                continue
+            log("\n")
+            rows.append(healthy_row("mpi4py Allreduce 8 B", np, iters, "mpi4py default", "preload", base, pre))
+            per_np += py_startup_rows(np, base, pre)
+            bad = [s["hooked"] for s in base if s["hooked"] != "no"] + [s["hooked"] for s in pre if s["hooked"] != "yes"]
+            if bad:
+                failures.append(f"python ranks np={np}: the preloaded ranks did not all have mpinotify's hooks "
+                                f"(boot sitecustomize), or the baseline ranks had them")
+    return rows, startup + per_np
+
+
 # ---- output ----------------------------------------------------------------------
 
 def text_table(header, rows):
@@ -485,20 +655,31 @@ def md_table(header, rows):
 TITLES = ["Healthy job: loop seconds (slowest rank), baseline vs preloaded",
           "Start, stop and memory (allreduce 8 B runs, app level single, default configuration)",
           "Failing job: every odd rank segfaults at the same line, the others wait in MPI_Barrier",
-          "The library's stages in those runs (MPINOTIFY_DEBUG timing lines; every rank that ran the stage)"]
-HEADERS = [HEALTHY_HEADER, STARTUP_HEADER, FAULT_HEADER, STAGE_HEADER]
+          "The library's stages in those runs (MPINOTIFY_DEBUG timing lines; every rank that ran the stage)",
+          "Python ranks (mpi4py): Allreduce of one float64 (8 B) loop seconds (slowest rank), baseline vs preloaded",
+          "Python start-up, stop and memory (with: preloaded; for import mpinotify, -c pass vs -c 'import mpinotify')"]
+PY_STARTUP_HEADER = ["what", "without: median (min-max)", "with: median (min-max)", "added"]
+HEADERS = [HEALTHY_HEADER, STARTUP_HEADER, FAULT_HEADER, STAGE_HEADER, HEALTHY_HEADER, PY_STARTUP_HEADER]
 
 
 def main(argv):
     a = parse_args(argv)
     log = lambda s: (sys.stderr.write(s), sys.stderr.flush())
     machine = machine_lines(a)
+    skipped = python_skip_reason(a) if a.only in (None, "python") else None
+    if a.only in (None, "python") and not skipped:
+        machine.append(python_versions(a))
     print("\n".join(machine), flush=True)
-    failures, tables = [], [[], [], [], []]
-    if a.only != "faults":
+    failures, tables = [], [[], [], [], [], [], []]
+    if a.only in (None, "healthy"):
         tables[0], tables[1] = healthy(a, log, failures)
-    if a.only != "healthy":
+    if a.only in (None, "faults"):
         tables[2], tables[3] = faults(a, log, failures)
+    if skipped:
+        machine.append(f"Python ranks: skipped: {skipped}")
+        print(machine[-1], flush=True)
+    elif a.only in (None, "python"):
+        tables[4], tables[5] = python_ranks(a, log, failures)
     machine.append(f"load average at end: {load_average()}")
     print(machine[-1])
     shown = [(t, h, r) for t, h, r in zip(TITLES, HEADERS, tables) if r]
@@ -511,7 +692,7 @@ def main(argv):
                 f.write(f"\n{title}:\n\n{md_table(header, rows)}\n")
     for f in failures:
         print("FAILED: " + f, file=sys.stderr)
-    return 1 if failures or not shown else 0
+    return 1 if failures or not (shown or skipped) else 0
 
 
 if __name__ == "__main__":
