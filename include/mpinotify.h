@@ -225,9 +225,9 @@ MPN_EXTERN mpn_code mpn_exception_set_string(mpn_exception *e, const char *key, 
 MPN_EXTERN mpn_code mpn_exception_set_urls(mpn_exception *e, const char *urls);
 
 #define MPN_EXCEPTION_UNCAUGHT 1u  /* nothing caught it: severity critical, "uncaught": true */
-#define MPN_EXCEPTION_FATAL 2u     /* the process ends after this: the call returns once the report is
-                                      delivered (or the time budget is spent), and the exit status or
-                                      MPI_Abort that follows is not reported again */
+#define MPN_EXCEPTION_FATAL 2u     /* the process ends after this (severity critical): the call returns once
+                                      the report is delivered (or the time budget is spent), and the exit
+                                      status or MPI_Abort that follows is not reported again */
 
 /*
  * Reports the exception (consumed, also on error) like mpn_report_exception:
@@ -254,8 +254,11 @@ MPN_EXTERN mpn_code mpn_abort_job(int status);
  * before the library reports the abort: it may report the exception being
  * handled there (mpn_exception_report with MPN_EXCEPTION_FATAL) and return
  * 1, and the abort is then not reported separately; any other return value
- * reports the MPI_Abort as usual. NULL removes the hook. Set it from one
- * thread, before MPI_Abort can be called.
+ * reports the MPI_Abort as usual. In a Python process it is called only on a
+ * thread that holds the GIL of a live interpreter (a ctypes callback would
+ * otherwise wait for the GIL, or crash after finalization). One hook per
+ * process: a second call replaces the first; NULL removes it. Set it from
+ * one thread, before MPI_Abort can be called.
  */
 typedef int (*mpn_abort_hook_fn)(int code, void *arg);
 MPN_EXTERN mpn_code mpn_set_abort_hook(mpn_abort_hook_fn fn, void *arg);

@@ -28,6 +28,9 @@ static int have_previous[NFATAL];
 /* A fault while the handler walks the stack jumps back instead of recursing. */
 static sigjmp_buf raw_unwind_escape;
 static volatile sig_atomic_t raw_unwind_tid;
+/* The same for the agent reading memory it does not own (mpn__guarded_call). */
+static sigjmp_buf guard_escape;
+static volatile sig_atomic_t guard_tid;
 
 static pid_t current_tid(void)
 {
@@ -99,6 +102,18 @@ static int raw_frames(ucontext_t *uc, uintptr_t *ips, int max)
   return n;
 }
 
+int mpn__guarded_call(void (*fn)(void *), void *arg)
+{
+  guard_tid = current_tid();
+  volatile int rc = -1;
+  if (sigsetjmp(guard_escape, 0) == 0) {
+    fn(arg);
+    rc = 0;
+  }
+  guard_tid = 0;
+  return rc;
+}
+
 /* Runs in a signal handler: waits for the agent's answer until the budget
  * measured from the fault ends. */
 static void wait_for_agent(int64_t fault_mono_ns)
@@ -143,8 +158,9 @@ static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
   memcpy(&s->info, info, sizeof *info);
   memcpy(&s->uc, uc, sizeof *uc);
   s->nraw = raw_frames(uc, s->raw, MPN__MAX_FRAMES);
+  s->py_tstate = NULL;
+  mpn__record_write(s);   /* first: nothing below may cost the minimal record */
   s->py_tstate = mpn__python_thread_state();
-  mpn__record_write(s);
   char c = 'c';
   if (write(mpn__g.wake_fd[1], &c, 1) == 1)
     wait_for_agent(s->mono_ns);
@@ -183,6 +199,8 @@ static void on_fatal(int signo, siginfo_t *info, void *ucv)
   pid_t tid = current_tid();
   if (raw_unwind_tid == tid)
     siglongjmp(raw_unwind_escape, 1);
+  if (guard_tid == tid)
+    siglongjmp(guard_escape, 1);
   /* A forked child inherits this handler and the agent's pipes but not the
    * agent: it must never wake its parent's thread. */
   if (atomic_load(&mpn__g.active) && getpid() == mpn__g.pid && tid != mpn__g.agent_tid) {

@@ -175,6 +175,43 @@ static int send_report(const mpn__event *ev, const mpn__report *r, int64_t send_
   return ev->fatal ? mpn__deliver(r, send_by) > 0 : mpn__deliver_async(r, send_by);
 }
 
+static const char *no_election_why(int elect, int by_launcher)
+{
+  if (mpn__g.thread_level < 0 && !mpn__mpi_loaded())
+    return by_launcher ? "MPI is not used by this process: one report per job through mpinotify-run"
+                       : "MPI is not used by this process: one report per node";
+  if (mpn__g.thread_level < 0)
+    return "the failure came before MPI_Init";
+  return elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
+}
+
+/* MPI cannot (or can no longer) elect: mpinotify-run's relay decides who
+ * reports, across nodes; without an answer from it, the node's claim files
+ * do (one report per node). A fatal rank that is not the reporter stays
+ * alive until the report is out: its exit would make the launcher end the
+ * job, the reporter included. */
+static int without_election(const mpn__event *ev, mpn__report *r, int elect, int64_t send_by, int64_t budget_end)
+{
+  int claim = mpn__launcher_claim(ev->signature, send_by);
+  int mine = claim == MPN__CLAIM_MINE || (claim == MPN__CLAIM_NO_ANSWER && mpn__fallback_claim(ev->signature));
+  if (!mine) {
+    if (ev->fatal && claim == MPN__CLAIM_TAKEN)
+      mpn__launcher_wait_reported(ev->signature, budget_end - 20000000);
+    else if (ev->fatal && claim == MPN__CLAIM_NO_ANSWER)
+      mpn__fallback_wait(ev->signature, budget_end - 20000000);
+    mpn__election_remember(ev->signature);
+    return 1;   /* somebody else's to deliver */
+  }
+  mpn__election_remember(ev->signature);
+  r->election = "failed";
+  r->election_error = no_election_why(elect, claim == MPN__CLAIM_MINE);
+  int ok = send_report(ev, r, send_by);
+  mpn__launcher_report(r);
+  if (claim != MPN__CLAIM_MINE)
+    mpn__fallback_release();
+  return ok;
+}
+
 static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
 {
   /* A fatal event's budget runs from the fault; a queued notice's from now. */
@@ -218,17 +255,8 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   } else if (mpn__g.thread_level < 0 && !mpn__g.launched) {
     mpn__election_remember(ev->signature);
     ok = send_report(ev, &r, send_by);   /* never called MPI: a world of one */
-  } else if (mpn__fallback_claim(ev->signature)) {   /* once per node: MPI cannot (or can no longer) elect */
-    mpn__election_remember(ev->signature);
-    r.election = "failed";
-    r.election_error = mpn__g.thread_level < 0 && !mpn__mpi_loaded() ? "MPI is not used by this process: one report per node"
-                       : mpn__g.thread_level < 0 ? "the failure came before MPI_Init"
-                       : elect ? mpn__election_error() : "MPI_Finalize came before an election could run";
-    ok = send_report(ev, &r, send_by);
-    mpn__launcher_report(&r);
-    mpn__fallback_release();
-  } else if (ev->fatal) {
-    mpn__fallback_wait(ev->signature, budget_end - 20000000);
+  } else {
+    ok = without_election(ev, &r, elect, send_by, budget_end);
   }
   return ok;
 }

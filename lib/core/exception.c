@@ -111,7 +111,12 @@ mpn_code mpn_exception_set_string(mpn_exception *e, const char *key, const char 
   for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
     if (!strcmp(key, reserved[i]))
       return MPN_E_INVALID_ARGUMENT;
-  return json_object_set_new(e->fields, key, jopt(value)) == 0 ? MPN_OK : MPN_E_NO_MEMORY;
+  json_t *v = jopt(value);
+  if (value && !json_is_string(v)) {   /* not UTF-8 */
+    json_decref(v);
+    return MPN_E_INVALID_ARGUMENT;
+  }
+  return json_object_set_new(e->fields, key, v) == 0 ? MPN_OK : MPN_E_NO_MEMORY;
 }
 
 static const char *base_name(const char *path)
@@ -127,17 +132,18 @@ static void sign(mpn__event *ev, const mpn_exception *e)
   int native = json_array_size(e->frames) == 0;   /* a C caller: its own call site */
   unsigned parts = mpn__g.cfg.exception_parts;
   char site[SITE_FRAMES][320];
-  const char *sig[3 + SITE_FRAMES] = {parts & MPN_SIGNATURE_TYPE ? e->type : NULL,
+  /* Its own channels are part of it: the same exception sent to two notifiers is two messages. */
+  const char *sig[4 + SITE_FRAMES] = {parts & MPN_SIGNATURE_TYPE ? e->type : NULL,
                                       parts & MPN_SIGNATURE_CONTEXT ? e->context : NULL,
-                                      parts & MPN_SIGNATURE_MESSAGE ? e->message : NULL};
-  int n = 3;
+                                      parts & MPN_SIGNATURE_MESSAGE ? e->message : NULL, e->urls};
+  int n = 4;
   size_t nf = json_array_size(e->frames);
   for (size_t i = nf > SITE_FRAMES ? nf - SITE_FRAMES : 0; (parts & MPN_SIGNATURE_SITE) && i < nf; i++) {
     json_t *f = json_array_get(e->frames, i);
     const char *file = base_name(json_string_value(json_object_get(f, "file")));
     const char *fn = json_string_value(json_object_get(f, "function"));
-    snprintf(site[n - 3], sizeof site[0], "%s:%s", file ? file : "?", fn ? fn : "?");
-    sig[n] = site[n - 3];
+    snprintf(site[n - 4], sizeof site[0], "%s:%s", file ? file : "?", fn ? fn : "?");
+    sig[n] = site[n - 4];
     n++;
   }
   mpn__event_sign(ev, sig, n, native && (parts & MPN_SIGNATURE_SITE));
@@ -146,7 +152,7 @@ static void sign(mpn__event *ev, const mpn_exception *e)
 static mpn__event *event_of(mpn__event *ev, mpn_exception *e, unsigned flags)
 {
   int uncaught = (flags & MPN_EXCEPTION_UNCAUGHT) != 0;
-  ev->severity = uncaught ? "critical" : "error";
+  ev->severity = uncaught || (flags & MPN_EXCEPTION_FATAL) ? "critical" : "error";   /* fatal: the rank ends */
   ev->fatal = (flags & MPN_EXCEPTION_FATAL) != 0;
   snprintf(ev->headline, sizeof ev->headline, "%s%s", uncaught ? "uncaught " : "", e->type);
   sign(ev, e);

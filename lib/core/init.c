@@ -288,6 +288,7 @@ void mpn__on_mpi_initialized(int provided)
                     "the library stays inert");
     return;
   }
+  mpn__python_mark_rank();
   int rank = 0;
   mpn__pmpi.Comm_rank(mpn__pmpi.world, &rank);
   mpn__g.rank = rank;

@@ -220,6 +220,8 @@ void mpn__signals_uninstall(void);         /* put back what was there, if still 
 void *mpn__signals_altstack(void);          /* alternate stack for the calling thread; its mapping or NULL */
 void mpn__signals_altstack_free(void *mem); /* at thread exit: that mapping */
 const char *mpn__signal_name(int signo);    /* "SIGSEGV"; async-signal-safe */
+/* Calls fn(arg); a fault inside it (reading another thread's state) returns -1 instead of ending the process. */
+int mpn__guarded_call(void (*fn)(void *), void *arg);
 int mpn__unwind_load(void);                 /* dlopen libunwind RTLD_LOCAL; 0 on success */
 void mpn__unwind_prime(void);
 /* Raw IPs from a signal context; async-signal-safe once primed. */
@@ -441,7 +443,10 @@ void mpn__relay_keygen(unsigned char key[32]);   /* RAND_bytes; aborts rather th
 /* Lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void mpn__hex_encode(const unsigned char *in, size_t n, char *out);
 /* server.c: the launcher's HTTP listener for sealed frames (POST /relay). */
-typedef int (*mpn__relay_accept_fn)(const char *plain, size_t len, void *arg);   /* 0: accepted */
+/* 0: accepted; MPN__RELAY_CLAIMED / _REPORTED: a claim for another rank's
+ * failure (answered 409 / 410); anything else: busy (503). */
+typedef int (*mpn__relay_accept_fn)(const char *plain, size_t len, void *arg);
+enum { MPN__RELAY_CLAIMED = 409, MPN__RELAY_REPORTED = 410 };
 typedef struct mpn__relay_server mpn__relay_server;
 /* Listens on every IPv4 interface (INADDR_ANY), port 0 (ephemeral), in its own thread.
    *port receives the port. NULL on failure with a reason in err. */
@@ -456,6 +461,12 @@ void mpn__relay_server_counts(const mpn__relay_server *s, long *accepted, long *
 void mpn__launcher_hello(void);
 void mpn__launcher_bye(void);
 void mpn__launcher_report(const mpn__report *r);
+/* Without an election: asks the launcher's relay whether this rank reports
+ * the signature (answers within `deadline_ns`, CLOCK_MONOTONIC). */
+enum { MPN__CLAIM_NO_ANSWER = -1, MPN__CLAIM_MINE = 1, MPN__CLAIM_TAKEN = 0, MPN__CLAIM_REPORTED = 2 };
+int mpn__launcher_claim(uint64_t signature, int64_t deadline_ns);
+/* Waits (bounded) until the claimer's report of the signature is out. */
+void mpn__launcher_wait_reported(uint64_t signature, int64_t deadline_ns);
 
 /* ---- mpi/ ---------------------------------------------------------------- */
 int mpn__mpi_resolve(void);          /* dlsym the PMPI table; 0 on success */
@@ -528,7 +539,9 @@ void mpn__cxx_setup(void);
 void mpn__python_boot(void);         /* constructor: the hook's folder on PYTHONPATH */
 void mpn__python_prime(void);        /* arm time: CPython's entry points */
 void *mpn__python_thread_state(void);   /* async-signal-safe */
-void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */           /* cxx.c: C++ process: report uncaught exceptions */
+void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */
+void mpn__python_mark_rank(void);    /* MPI_Init: this process's children are not ranks */
+int mpn__python_may_call(void);      /* 1: not Python, or this thread holds the GIL of a live interpreter */           /* cxx.c: C++ process: report uncaught exceptions */
 void mpn__config_ensure(void);       /* load the configuration once, when first needed */
 void mpn__config_report(void);       /* print its problems now (rank 0 only), if not yet */
 void mpn__config_reload(void);       /* a channel kind was registered: parse again */

@@ -27,12 +27,17 @@
 #define SAVED_VAR "MPINOTIFY_PYTHONPATH_SAVED"
 #define UNSET_MARK "\x01unset"
 
+#define SOURCE_FRAMES 20          /* innermost frames whose source line is read */
+#define SOURCE_BYTES (4 << 20)    /* read at most this much of a source file */
+
 static void *(*get_tstate)(void);              /* PyGILState_GetThisThreadState */
 static void (*dump_traceback)(int, void *);    /* _Py_DumpTraceback(fd, tstate) */
+static int (*is_initialized)(void);            /* Py_IsInitialized */
+static int (*holds_gil)(void);                 /* PyGILState_Check */
 
 /* The folder holding sitecustomize.py: the installed package, found from
  * the library's own folder (an install moved elsewhere still works), else
- * the source tree's (a build tree). */
+ * the source tree's, for a library in its build tree only. */
 static const char *boot_dir(void)
 {
   static char dir[MPN__PATH_MAX + 64];
@@ -45,7 +50,8 @@ static const char *boot_dir(void)
       return dir;
   }
 #endif
-  (void)lib;
+  if (!lib || strncmp(lib, MPN_BUILD_DIR "/", strlen(MPN_BUILD_DIR) + 1))
+    return NULL;
   snprintf(dir, sizeof dir, "%s/mpinotify/_boot", MPN_PYTHON_SOURCE_DIR);
   return access(dir, R_OK) == 0 ? dir : NULL;
 }
@@ -61,23 +67,47 @@ static int is_python_program(void)
   return !strncmp(base, "python", 6);
 }
 
-/* Constructor time, single-threaded: nothing has read the environment yet. */
+/* A library loaded into a running interpreter (ctypes) is past the point
+ * where PYTHONPATH matters, and other threads may be reading the environment. */
+static int python_running(void)
+{
+  int (*running)(void) = NULL;
+  *(void **)&running = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+  return running && running();
+}
+
+/* Constructor time, before the interpreter reads its environment. The saved
+ * value names this process: a child that inherits it (a rank run with -I or
+ * -E never consumed it) is not the rank, and its boot file stands down. */
 void mpn__python_boot(void)
 {
   const char *setting = getenv("MPINOTIFY_PYTHON");
   if ((setting && !strcmp(setting, "0")) || getenv(SAVED_VAR) || getenv("MPINOTIFY_PYTHON_RANK_PID") ||
-      mpn__mpi_world_rank_from_env() < 0 || !is_python_program())
+      mpn__mpi_world_rank_from_env() < 0 || !is_python_program() || python_running())
     return;   /* off, a rank's child (it inherits the rank's environment), not a rank, not Python */
   const char *dir = boot_dir();
   if (!dir)
     return;
   const char *old = getenv("PYTHONPATH");
-  char *path = NULL;
+  char *path = NULL, *saved = NULL;
   if (asprintf(&path, "%s%s%s", dir, old && *old ? ":" : "", old && *old ? old : "") < 0)
     return;
-  setenv(SAVED_VAR, old ? old : UNSET_MARK, 1);
-  setenv("PYTHONPATH", path, 1);
+  if (asprintf(&saved, "%d:%s", (int)getpid(), old ? old : UNSET_MARK) >= 0) {
+    setenv(SAVED_VAR, saved, 1);
+    setenv("PYTHONPATH", path, 1);
+  }
+  free(saved);
   free(path);
+}
+
+/* MPI_Init of any rank: processes it starts later are not ranks, Python or not. */
+void mpn__python_mark_rank(void)
+{
+  if (!getenv("MPINOTIFY_PYTHON_RANK_PID")) {
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("MPINOTIFY_PYTHON_RANK_PID", pid, 1);
+  }
 }
 
 /* Arm time: dlsym is not for signal handlers. */
@@ -85,6 +115,19 @@ void mpn__python_prime(void)
 {
   *(void **)&get_tstate = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
   *(void **)&dump_traceback = dlsym(RTLD_DEFAULT, "_Py_DumpTraceback");
+  *(void **)&is_initialized = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+  *(void **)&holds_gil = dlsym(RTLD_DEFAULT, "PyGILState_Check");
+  if (get_tstate && !dump_traceback)   /* Python 3.13 no longer exports it */
+    mpn__log_debug("this Python does not export _Py_DumpTraceback: crashes carry no Python frames");
+}
+
+int mpn__python_may_call(void)
+{
+  if (!is_initialized || !holds_gil)
+    mpn__python_prime();
+  if (!is_initialized || !holds_gil)
+    return 1;   /* not a Python process */
+  return is_initialized() && holds_gil();
 }
 
 /* Runs in a signal handler: a read of the thread's TSS slot, as faulthandler's handler does. */
@@ -93,29 +136,34 @@ void *mpn__python_thread_state(void)
   return get_tstate && dump_traceback ? get_tstate() : NULL;
 }
 
-/* The source line, stripped, for a frame's "code"; NULL when unreadable. */
+/* The source line, stripped and at most 200 bytes, for a frame's "code";
+ * null when unreadable. Lines are counted by their newlines, whatever their
+ * length; an absolute path only (a relative one is relative to where the
+ * rank started, not to where it is now). */
 static json_t *source_line(const char *file, long line)
 {
-  FILE *f = line > 0 ? fopen(file, "r") : NULL;
+  FILE *f = line > 0 && file[0] == '/' ? fopen(file, "r") : NULL;
   if (!f)
     return json_null();
-  char buf[512];
-  long n = 0;
-  json_t *out = json_null();
-  while (fgets(buf, sizeof buf, f))
-    if (++n == line) {
-      char *s = buf + strspn(buf, " \t");
-      s[strcspn(s, "\r\n")] = '\0';
-      json_decref(out);
-      out = mpn__jstr(s);
-      break;
-    }
+  char code[201];
+  size_t len = 0, read = 0;
+  long n = 1;
+  int c;
+  while (n <= line && read++ < SOURCE_BYTES && (c = getc(f)) != EOF) {
+    if (c == '\n')
+      n++;
+    else if (n == line && len < sizeof code - 1 && (len || (c != ' ' && c != '\t')))
+      code[len++] = (char)c;
+  }
   fclose(f);
-  return out;
+  while (len && (code[len - 1] == '\r' || code[len - 1] == ' '))
+    len--;
+  code[len] = '\0';
+  return n > line || (n == line && len) ? mpn__jstr(code) : json_null();
 }
 
 /* One line of the dump: '  File "x.py", line 12 in train_step'. */
-static json_t *parse_frame(char *l)
+static json_t *parse_frame(char *l, int with_code)
 {
   char *file = strstr(l, "File \"");
   char *end = file ? strstr(file + 6, "\", line ") : NULL;
@@ -127,7 +175,18 @@ static json_t *parse_frame(char *l)
   long line = strtol(end + 8, &in, 10);
   const char *fn = in && !strncmp(in, " in ", 4) ? in + 4 : "?";
   return json_pack("{s:o, s:o, s:o, s:o}", "file", mpn__jstr(file), "line", line > 0 ? json_integer(line) : json_null(),
-                   "function", mpn__jstr(fn), "code", source_line(file, line));
+                   "function", mpn__jstr(fn), "code", with_code ? source_line(file, line) : json_null());
+}
+
+typedef struct dump_job {
+  int fd;
+  void *tstate;
+} dump_job;
+
+static void dump(void *arg)
+{
+  dump_job *j = arg;
+  dump_traceback(j->fd, j->tstate);
 }
 
 /* Agent thread, while the faulting thread waits in the handler: its Python
@@ -139,16 +198,24 @@ void *mpn__python_traceback(void *tstate)
   int fd = memfd_create("mpn-pytrace", MFD_CLOEXEC);
   if (fd < 0)
     return NULL;
-  dump_traceback(fd, tstate);
+  /* Another thread's frames, read without the GIL while it waits in the
+   * handler, as faulthandler's watchdog does; a state too broken to read
+   * (the crash's own cause, maybe) costs the Python frames, not the report. */
+  dump_job job = {fd, tstate};
+  if (mpn__guarded_call(dump, &job) != 0)
+    mpn__log_debug("the crashing thread's Python stack could not be read");
   off_t size = lseek(fd, 0, SEEK_END);
-  char *text = size > 0 && size < DUMP_MAX ? malloc((size_t)size + 1) : NULL;
+  if (size > DUMP_MAX)
+    size = DUMP_MAX;   /* the innermost frames come first: keep them */
+  char *text = size > 0 ? malloc((size_t)size + 1) : NULL;
   json_t *frames = NULL;
   if (text && pread(fd, text, (size_t)size, 0) == size) {
     text[size] = '\0';
     frames = json_array();
+    int n = 0;
     for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-      json_t *f = parse_frame(l);
-      if (f)
+      json_t *f = parse_frame(l, n < SOURCE_FRAMES);
+      if (f && ++n)
         json_array_insert_new(frames, 0, f);   /* the dump is innermost first */
     }
   }

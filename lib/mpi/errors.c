@@ -390,7 +390,12 @@ mpn_code mpn_set_abort_hook(mpn_abort_hook_fn fn, void *arg)
 static int hook_reported(int code)
 {
   mpn_abort_hook_fn fn = abort_hook;
-  return fn && fn(code, abort_hook_arg) == 1 && atomic_load(&mpn__fatal_reported);
+  /* Python's hook (a ctypes callback) needs the GIL: from a thread without it
+   * the call would wait for the GIL, maybe forever (a thread holding it is
+   * blocked in MPI), and after the interpreter finalized it would crash. */
+  if (!fn || !mpn__python_may_call())
+    return 0;
+  return fn(code, abort_hook_arg) == 1 && atomic_load(&mpn__fatal_reported);
 }
 
 mpn_code mpn_abort_job(int status)

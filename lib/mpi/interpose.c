@@ -11,6 +11,8 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MPN_ERR_OTHER 16   /* MPI_ERR_OTHER: the value every MPI-3 library uses */
@@ -28,29 +30,53 @@ static int is_ours(void *p)
   return p && dladdr((void *)&is_ours, &mine) && dladdr(p, &theirs) && mine.dli_fbase == theirs.dli_fbase;
 }
 
-typedef struct lib_search {
-  const char *symbol;
-  int pass;            /* 0: objects named libmpi*, 1: any object */
-  void *handle;        /* the object's handle, holding a reference */
-} lib_search;
+#define MAX_OBJECTS 1024   /* loaded objects looked at for libmpi; a process has a few hundred */
 
-static int visit_object(struct dl_phdr_info *info, size_t size, void *arg)
+typedef struct object_names {
+  char names[MAX_OBJECTS][MPN__PATH_MAX];
+  int n;
+} object_names;
+
+/* Only copies names: dl_iterate_phdr holds the loader's list lock while it
+ * calls back, and dlopen/dladdr here would take the other loader lock in
+ * the opposite order of a thread inside dlopen (a deadlock). */
+static int collect_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
   (void)size;
-  lib_search *s = arg;
-  const char *name = info->dlpi_name, *base = name ? strrchr(name, '/') : NULL;
-  base = base ? base + 1 : name;
-  if (!name || !*name || (s->pass == 0 && strncmp(base, "libmpi", 6)))
-    return 0;
-  void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
-  void *p = h ? dlsym(h, s->symbol) : NULL;
-  if (p && !is_ours(p)) {
-    s->handle = h;
-    return 1;
-  }
-  if (h)
-    dlclose(h);
+  object_names *o = arg;
+  if (info->dlpi_name && info->dlpi_name[0] && o->n < MAX_OBJECTS)
+    mpn__strlcpy(o->names[o->n++], info->dlpi_name, sizeof o->names[0]);
   return 0;
+}
+
+static int libmpi_named(const char *path)
+{
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  return !strncmp(base, "libmpi", 6) && strncmp(base, "libmpinotify", 12);
+}
+
+/* The first object (libmpi* first, then any) defining PMPI_Init that is not
+ * us; a handle holding a reference, kept for good (our cached pointers point into it). */
+static void *find_mpi(void)
+{
+  object_names *o = calloc(1, sizeof *o);
+  void *found = NULL;
+  if (!o)
+    return NULL;
+  dl_iterate_phdr(collect_object, o);
+  for (int pass = 0; !found && pass < 2; pass++)
+    for (int i = 0; !found && i < o->n; i++) {
+      if (pass == 0 && !libmpi_named(o->names[i]))
+        continue;
+      void *h = dlopen(o->names[i], RTLD_LAZY | RTLD_NOLOAD);
+      void *p = h ? dlsym(h, "PMPI_Init") : NULL;
+      if (p && !is_ours(p))
+        found = h;
+      else if (h)
+        dlclose(h);
+    }
+  free(o);
+  return found;
 }
 
 /* The MPI library actually loaded, wherever it came from: linked, or
@@ -58,13 +84,14 @@ static int visit_object(struct dl_phdr_info *info, size_t size, void *arg)
  * RTLD_LOCAL), which RTLD_NEXT from a preloaded library never sees. */
 static void *loaded_mpi(void)
 {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   static void *handle;
-  for (int pass = 0; !handle && pass < 2; pass++) {
-    lib_search s = {"PMPI_Init", pass, NULL};
-    dl_iterate_phdr(visit_object, &s);
-    handle = s.handle;
-  }
-  return handle;
+  pthread_mutex_lock(&lock);
+  if (!handle)
+    handle = find_mpi();
+  void *h = handle;
+  pthread_mutex_unlock(&lock);
+  return h;
 }
 
 static void *next_symbol(const char *name)
@@ -150,9 +177,10 @@ static int init_thread(int *argc, char ***argv, int required, int *provided)
   in_wrapper = 1;
   mpn__config_ensure();
   /* The agent thread calls MPI while the application may be inside MPI:
-   * that needs MPI_THREAD_MULTIPLE unless the user keeps the app's level. */
+   * that needs MPI_THREAD_MULTIPLE unless the user keeps the app's level.
+   * Another MPI than Open MPI (the library stays inert there) keeps it too. */
   int ask = required;
-  if (!mpn__g.cfg.keep_thread_level && ask < MPI_THREAD_MULTIPLE)
+  if (!mpn__g.cfg.keep_thread_level && ask < MPI_THREAD_MULTIPLE && mpi_object("ompi_mpi_comm_world"))
     ask = MPI_THREAD_MULTIPLE;
   int got = MPI_THREAD_SINGLE;
   mpn__signals_uninstall();   /* let Open MPI install its own handlers; we chain to them */

@@ -30,7 +30,8 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
   return size * n;
 }
 
-static int post(const char *url, const char *frame, size_t len, long timeout_ms)
+/* The relay's HTTP status, 0 when it did not answer. */
+static long post(const char *url, const char *frame, size_t len, long timeout_ms)
 {
   CURL *e = curl_easy_init();
   if (!e)
@@ -53,19 +54,20 @@ static int post(const char *url, const char *frame, size_t len, long timeout_ms)
   curl_easy_cleanup(e);
   if (rc != CURLE_OK)
     mpn__log_debug("notice to the launcher not sent: %s", curl_easy_strerror(rc));
-  else if (status != 200)
+  else if (status != 200 && status != MPN__RELAY_CLAIMED && status != MPN__RELAY_REPORTED)
     mpn__log_debug("notice to the launcher refused: HTTP %ld", status);
-  return rc == CURLE_OK && status == 200 ? 0 : -1;
+  return rc == CURLE_OK ? status : 0;
 }
 
-/* Seals and posts `o` (consumed), with the fields every notice carries. */
-static int send_notice(const char *type, json_t *o, long timeout_ms)
+/* Seals and posts `o` (consumed), with the fields every notice carries.
+ * Returns the relay's HTTP status, 0 when there was no answer. */
+static long send_notice(const char *type, json_t *o, long timeout_ms)
 {
   const mpn__config *cfg = &mpn__g.cfg;
   unsigned char key[32];
   if (!o || !cfg->relay_addr || !cfg->relay_key || mpn__hex_key(cfg->relay_key, key) != 0) {
     json_decref(o);
-    return -1;
+    return 0;
   }
   json_object_set_new(o, "v", json_integer(1));
   json_object_set_new(o, "type", json_string(type));
@@ -82,9 +84,9 @@ static int send_notice(const char *type, json_t *o, long timeout_ms)
   free(plain);
   char url[320];
   snprintf(url, sizeof url, "http://%s/relay", cfg->relay_addr);
-  int rc = frame ? post(url, frame, len, timeout_ms) : -1;
+  long status = frame ? post(url, frame, len, timeout_ms) : 0;
   free(frame);
-  return rc;
+  return status;
 }
 
 void mpn__launcher_hello(void)
@@ -115,4 +117,38 @@ void mpn__launcher_report(const mpn__report *r)
   if (!msg)
     return;
   send_notice("report", json_pack("{s:o}", "message", msg), timeout_ms);
+}
+
+/* ---- claims: who reports a failure when MPI cannot elect (relay.c) ---------------- */
+
+#define CLAIM_MS 1000L       /* one question to the launcher */
+#define CLAIM_POLL_MS 100L   /* a waiting rank asks again this often */
+
+static long claim_once(uint64_t signature, int64_t deadline_ns)
+{
+  long left = (long)((deadline_ns - mpn__now_ns()) / 1000000);
+  if (!mpn__g.cfg.relay_addr || getpid() != mpn__g.pid || left < NOTICE_MIN_MS / 3)
+    return 0;
+  char sig[24];
+  snprintf(sig, sizeof sig, "%016llx", (unsigned long long)signature);
+  return send_notice("claim", json_pack("{s:s}", "signature", sig), left < CLAIM_MS ? left : CLAIM_MS);
+}
+
+int mpn__launcher_claim(uint64_t signature, int64_t deadline_ns)
+{
+  switch (claim_once(signature, deadline_ns)) {
+  case 200: return MPN__CLAIM_MINE;
+  case MPN__RELAY_CLAIMED: return MPN__CLAIM_TAKEN;
+  case MPN__RELAY_REPORTED: return MPN__CLAIM_REPORTED;
+  default: return MPN__CLAIM_NO_ANSWER;   /* no relay, or it did not answer: node claims decide */
+  }
+}
+
+void mpn__launcher_wait_reported(uint64_t signature, int64_t deadline_ns)
+{
+  while (mpn__now_ns() + CLAIM_POLL_MS * 1000000 < deadline_ns) {
+    mpn__sleep_ms(CLAIM_POLL_MS);
+    if (claim_once(signature, deadline_ns) != MPN__RELAY_CLAIMED)
+      return;   /* reported, or the launcher is gone: nothing left to wait for */
+  }
 }

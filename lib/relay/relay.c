@@ -5,7 +5,14 @@
  * same (message, channel) relayed twice (a rank that retried after a lost
  * answer) is delivered once. Frames with another "type" than "deliver" are
  * the ranks' notices (relay/notify.c: hello, bye, report): they go to the
- * observer mpinotify-run sets, on the server's thread. */
+ * observer mpinotify-run sets, on the server's thread.
+ *
+ * Claims: ranks that cannot hold an election (no MPI in the process, MPI
+ * below MPI_THREAD_MULTIPLE, an election that failed) ask the relay whether
+ * a failure signature is theirs to report: the first asker gets it (200),
+ * later ones hear "claimed" (409) until the claimer's "report" notice says it
+ * is delivered, then "reported" (410). One message per failure across nodes,
+ * where claim files only agree within one node. */
 #include "core/mpn.h"
 
 #include <jansson.h>
@@ -22,6 +29,13 @@ typedef struct relayed {
   char *key;   /* message id + "\n" + channel spec: the same pair twice is delivered once */
 } relayed;
 
+#define MAX_CLAIMS 4096   /* distinct failures of one job; beyond, ranks fall back to node claims */
+
+typedef struct claim {
+  char signature[24];
+  int reported;
+} claim;
+
 struct mpn_relay {
   mpn_sender *sender;
   const mpn__config *cfg;
@@ -32,6 +46,8 @@ struct mpn_relay {
   mpn_relay_notice_fn observer;   /* the ranks' notices (hello, bye, report); NULL: dropped */
   void *observer_arg;
   atomic_long notices;            /* frames that were notices, not messages to deliver */
+  claim *claims;                  /* under lock */
+  int nclaims;
 };
 
 /* The sender's configuration: relayed messages use its spool and CA bundle. */
@@ -85,6 +101,48 @@ static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
   return ok ? 0 : -1;
 }
 
+/* Under r->lock: the signature's entry, added when `add`; NULL if none (or full). */
+static claim *find_claim(mpn_relay *r, const char *sig, int add)
+{
+  for (int i = 0; i < r->nclaims; i++)
+    if (!strcmp(r->claims[i].signature, sig))
+      return &r->claims[i];
+  if (!add || r->nclaims >= MAX_CLAIMS)
+    return NULL;
+  if (!r->claims && !(r->claims = calloc(MAX_CLAIMS, sizeof *r->claims)))
+    return NULL;
+  claim *c = &r->claims[r->nclaims++];
+  mpn__strlcpy(c->signature, sig, sizeof c->signature);
+  c->reported = 0;
+  return c;
+}
+
+/* "claim": 0 (yours), MPN__RELAY_CLAIMED or MPN__RELAY_REPORTED; 503 when full. */
+static int on_claim(mpn_relay *r, json_t *o)
+{
+  const char *sig = json_string_value(json_object_get(o, "signature"));
+  if (!sig || strlen(sig) >= sizeof r->claims[0].signature)
+    return -1;
+  pthread_mutex_lock(&r->lock);
+  claim *c = find_claim(r, sig, 0);
+  int rc = c ? (c->reported ? MPN__RELAY_REPORTED : MPN__RELAY_CLAIMED) : find_claim(r, sig, 1) ? 0 : -1;
+  pthread_mutex_unlock(&r->lock);
+  return rc;
+}
+
+/* A "report" notice: the claimer delivered; ranks waiting on it may end. */
+static void claim_reported(mpn_relay *r, json_t *o)
+{
+  const char *sig = json_string_value(json_object_get(json_object_get(o, "message"), "signature"));
+  if (!sig)
+    return;
+  pthread_mutex_lock(&r->lock);
+  claim *c = find_claim(r, sig, 1);   /* an elected leader's report: later claimers hear "reported" */
+  if (c)
+    c->reported = 1;
+  pthread_mutex_unlock(&r->lock);
+}
+
 /* A rank's notice (relay/notify.c): for the observer, never the engine.
  * Accepted also without an observer: the rank has nothing to retry. */
 static int notice(mpn_relay *r, const char *type, const char *plain, size_t len)
@@ -105,6 +163,13 @@ static int on_frame(const char *plain, size_t len, void *arg)
 {
   json_t *o = json_loadb(plain, len, 0, NULL);
   const char *type = json_string_value(json_object_get(o, "type"));
+  if (type && !strcmp(type, "claim")) {
+    int rc = on_claim(arg, o);
+    json_decref(o);
+    return rc;
+  }
+  if (type && !strcmp(type, "report"))
+    claim_reported(arg, o);
   if (type && strcmp(type, "deliver") != 0) {
     int rc = notice(arg, type, plain, len);
     json_decref(o);
@@ -183,6 +248,7 @@ void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
   }
   unsetenv("MPINOTIFY_RELAY_KEY");
   pthread_mutex_destroy(&r->lock);
+  free(r->claims);
   free(r);
 }
 

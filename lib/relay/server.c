@@ -17,8 +17,10 @@
  * logged (they can hold secrets).
  *
  * Answers: 200 {"accepted":true}; 403 {"accepted":false,"error":WHY} when the
- * frame does not open (WHY from mpn__relay_open); 503 "busy" when the callback
- * refuses; 400, 404, 405, 408, 411, 413, 431 for requests that are not ours.
+ * frame does not open (WHY from mpn__relay_open); 409 "claimed" and 410
+ * "reported" when the callback says a failure is another rank's to report
+ * (relay.c, claims); 503 "busy" when the callback refuses; 400, 404, 405, 408,
+ * 411, 413, 431 for requests that are not ours.
  */
 #include "core/mpn.h"
 
@@ -134,7 +136,9 @@ static const struct answer {
   {411, "Length Required", "length required"},
   {413, "Content Too Large", "too large"},
   {431, "Request Header Fields Too Large", "headers too large"},
-  {503, "Service Unavailable", "busy"},
+  {409, "Conflict", "claimed"},
+  {410, "Gone", "reported"},
+  {503, "Service Unavailable", "busy"},   /* last: what anything unlisted becomes */
 };
 
 /* One answer, then the connection ends. `why` overrides the status's own
@@ -320,12 +324,12 @@ static void deliver(mpn__relay_server *s, conn *c)
     respond(c, 403, why ? why : "malformed");
     return;
   }
-  int busy = s->fn(plain, len, s->arg);
+  int rc = s->fn(plain, len, s->arg);
   OPENSSL_cleanse(plain, len);
   free(plain);
-  if (!busy)
+  if (rc == 0)
     atomic_fetch_add(&s->accepted, 1);
-  respond(c, busy ? 503 : 200, NULL);
+  respond(c, rc == 0 ? 200 : rc == MPN__RELAY_CLAIMED || rc == MPN__RELAY_REPORTED ? rc : 503, NULL);
 }
 
 static void body_done(mpn__relay_server *s, conn *c)

@@ -11,8 +11,8 @@ import traceback
 
 from . import _lib
 
-UNCAUGHT = 1  # MPN_EXCEPTION_UNCAUGHT
-FATAL = 2     # MPN_EXCEPTION_FATAL
+UNCAUGHT = _lib.EXCEPTION_UNCAUGHT
+FATAL = _lib.EXCEPTION_FATAL
 
 
 def type_name(exc):
@@ -45,6 +45,15 @@ def build(exc, context=None, urls=None, extra=None):
     handle = lib.mpn_exception_new(_text(type_name(exc)), _text(_message(exc)))
     if not handle:
         return None
+    try:
+        _fill(lib, handle, exc, context, urls, extra)
+    except BaseException:
+        lib.mpn_exception_free(handle)
+        raise
+    return handle
+
+
+def _fill(lib, handle, exc, context, urls, extra):
     _add_frames(lib, handle, exc)
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     lib.mpn_exception_set_text(handle, _text(text))
@@ -55,9 +64,7 @@ def build(exc, context=None, urls=None, extra=None):
     if urls:
         rc = lib.mpn_exception_set_urls(handle, _text(urls))
         if rc != 0:
-            lib.mpn_exception_free(handle)
             raise ValueError(f"the notifier's channel is not usable: {_lib.strerror(rc)}")
-    return handle
 
 
 def report(exc, context=None, urls=None, extra=None, flags=0):

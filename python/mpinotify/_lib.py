@@ -34,7 +34,7 @@ E_BAD_CONFIG = 15
 E_MUTED = 25
 
 EXCEPTION_UNCAUGHT = 1
-EXCEPTION_WAIT = 2
+EXCEPTION_FATAL = 2
 
 c_char_p, c_void_p, c_int, c_long = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 c_size_t, c_double, c_longlong, c_uint = ctypes.c_size_t, ctypes.c_double, ctypes.c_longlong, ctypes.c_uint
@@ -86,7 +86,7 @@ _PROTOTYPES = {
     "mpn_register_channel": (c_int, [c_char_p, CHANNEL_SEND_FN, c_void_p]),
 }
 
-# Being added to the C core: declared only when the loaded library has them.
+# Newer than some builds of the library: declared only when the loaded library has them.
 _OPTIONAL_PROTOTYPES = {
     "mpn_exception_new": (c_void_p, [c_char_p, c_char_p]),
     "mpn_exception_free": (None, [c_void_p]),

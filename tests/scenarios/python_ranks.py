@@ -55,11 +55,12 @@ def messages(sink, event=None):
     return [b for b in bodies if event is None or b.get("event") == event]
 
 
-def check_exception(b, type_, message, ranks, function, uncaught=True, outer="<module>"):
+def check_exception(b, type_, message, ranks, function, uncaught=True, outer="<module>", fatal=None):
     """One exception message: who raised it, and the exception as Python tells it."""
     check_event_no_native(b, "exception", NP)
     check(b["ranks"] == ranks, f"ranks {b['ranks']} != {ranks}")
-    check(b.get("severity") == ("critical" if uncaught else "error"), f"severity {b.get('severity')!r}")
+    fatal = uncaught if fatal is None else fatal  # the rank ends after it: critical
+    check(b.get("severity") == ("critical" if fatal else "error"), f"severity {b.get('severity')!r}")
     exc = b.get("exception") or {}
     check(exc.get("type") == type_, f"exception.type {exc.get('type')!r} != {type_!r}")
     check(exc.get("message") == message, f"exception.message {exc.get('message')!r} != {message!r}")
@@ -193,7 +194,9 @@ def py_abort_in_except(t):
     r = run(t, ["abort=1"], sink)
     check(r.rc == 3, f"exit status {r.rc}, expected the program's MPI_Abort(3)")
     [b] = messages(sink)
-    check_exception(b, "ValueError", "loss is nan at step 5", [1], "train_step", outer="abort_idiom")
+    exc = check_exception(b, "ValueError", "loss is nan at step 5", [1], "train_step", uncaught=False, outer="abort_idiom",
+                          fatal=True)
+    check(exc.get("context") == "MPI_Abort(3) while handling it", f"context {exc.get('context')!r}")
 
 
 @case
@@ -249,6 +252,30 @@ def py_child_not_a_rank(t):
     check(messages(sink) == [], f"a child process's exception was reported as the rank's: {messages(sink)}")
 
 
+def native_abort(t, mode, status):
+    sink = Sink(t)
+    lib = t.paths.prog("libpy_native_abort.so")
+    py = python_with("mpi4py")
+    base = t.mpirun(2, py, [prog("native_abort.py"), mode, lib], env={"MPINOTIFY_DISABLE": "1"}, label="baseline")
+    check(base.rc == status, f"test premise: without the library the job ends {base.rc}, not {status}")
+    r = t.mpirun(2, py, [prog("native_abort.py"), mode, lib], env={"MPINOTIFY_URLS": sink.url()}, guard=60)
+    check(r.rc == status, f"exit status {r.rc} with the library, {status} without")
+    kinds = [(b.get("event"), (b.get("mpi_error") or {}).get("function")) for b in messages(sink)]
+    check(("mpi_error", "MPI_Abort") in kinds and ("crash", None) not in kinds, f"messages {kinds}")
+
+
+@case
+def py_abort_from_thread(t):
+    # A C thread's MPI_Abort while the main thread holds the GIL in MPI: the Python hook must not wait for it.
+    native_abort(t, "thread", 3)
+
+
+@case
+def py_abort_after_finalize(t):
+    # MPI_Abort from a C atexit handler after Python finalized: no Python code may run then.
+    native_abort(t, "exit", 5)
+
+
 # --- the Python API inside ranks ---------------------------------------------------------------
 
 @case
@@ -285,6 +312,27 @@ def py_no_mpi_import(t):
     exc = b.get("exception") or {}
     check(exc.get("type") == "RuntimeError" and exc.get("message") == "loss diverged at step 7", f"exception {exc!r}")
     check(exc["traceback"][-1]["function"] == "optimizer_step", f"traceback {exc['traceback']!r}")
+
+
+@case
+def py_no_mpi_nodes(t):
+    # Every rank raises the same exception, each as if on a node of its own (claim files cannot
+    # agree across nodes): plainly preloaded, one message per "node"; under mpinotify-run, whose
+    # relay decides who reports, one message for the job.
+    py = python_with("json")
+    args = [py, prog("nompi.py"), "all", "node-per-rank"]
+    plain = Sink(t, name="plain")
+    r = t.mpirun(3, args[0], args[1:], env={"MPINOTIFY_URLS": plain.url()}, label="preloaded, no launcher")
+    check(r.rc != 0 and len(messages(plain)) == 3,
+          f"test premise: without mpinotify-run each 'node' reports ({len(messages(plain))} messages)")
+    sink = Sink(t)
+    r = t.tool(["--url", sink.url(), "--job-events", "none"], ["mpirun", "--oversubscribe", "-np", "3"] + args)
+    check(r.rc != 0, f"exit status {r.rc}")
+    bodies = messages(sink, "exception")
+    check(len(bodies) == 1, f"expected one message for the job, got {len(bodies)}: {[b.get('ranks') for b in bodies]}")
+    b = bodies[0]
+    check(b["exception"]["type"] == "RuntimeError" and "mpinotify-run" in (b.get("election_error") or ""),
+          f"exception {b['exception'].get('type')}, election_error {b.get('election_error')!r}")
 
 
 @case
