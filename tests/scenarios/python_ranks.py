@@ -323,7 +323,8 @@ def py_no_mpi_nodes(t):
     args = [py, prog("nompi.py"), "all", "node-per-rank"]
     plain = Sink(t, name="plain")
     r = t.mpirun(3, args[0], args[1:], env={"MPINOTIFY_URLS": plain.url()}, label="preloaded, no launcher")
-    check(r.rc != 0 and len(messages(plain)) == 3,
+    # (the first rank to exit after its report makes mpirun end the others, maybe before theirs is out)
+    check(r.rc != 0 and len(messages(plain)) >= 2,
           f"test premise: without mpinotify-run each 'node' reports ({len(messages(plain))} messages)")
     sink = Sink(t)
     r = t.tool(["--url", sink.url(), "--job-events", "none"], ["mpirun", "--oversubscribe", "-np", "3"] + args)
