@@ -295,6 +295,7 @@ typedef struct mpn__view {
   char *hosts;          /* malloc'd, or NULL */
   char *processes;      /* malloc'd "rank 1  pid 42  node17\n...", or NULL: long, may be clipped */
   char *backtrace;      /* malloc'd "#0  fn+0x7 (mod+0x1677)\n...", or NULL: long, may be clipped */
+  char *own_text;       /* malloc'd text the view made itself (v->text points to it), or NULL */
 } mpn__view;
 mpn__view *mpn__view_new(const mpn_message *m);
 void mpn__view_free(mpn__view *v);

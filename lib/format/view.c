@@ -130,6 +130,28 @@ static char *backtrace_of(json_t *frames, json_t *python)
   return b.p;
 }
 
+/* A Python exception: its traceback as Python prints it (the message's text)
+ * goes where every channel shows code, in monospace; the text becomes its
+ * last line, "KeyError: 'checkpoint missing'", what a reader sees first. */
+static void language_traceback(mpn__view *v, json_t *o)
+{
+  json_t *e = json_object_get(o, "exception");
+  if (!json_array_size(json_object_get(e, "traceback")) || !v->text || !*v->text)
+    return;
+  char *tb = strdup(v->text);
+  if (!tb)
+    return;
+  size_t n = strlen(tb);
+  while (n && tb[n - 1] == '\n')
+    tb[--n] = '\0';
+  const char *last = strrchr(tb, '\n');
+  char *summary = strdup(last ? last + 1 : tb);
+  free(v->backtrace);
+  v->backtrace = tb;
+  v->own_text = summary;
+  v->text = summary;
+}
+
 /* What a kind adds to the facts: its own one or two lines. */
 static void kind_facts(mpn__view *v, json_t *o)
 {
@@ -174,6 +196,7 @@ static void rank_facts(mpn__view *v, json_t *o)
     fact(v, "Reported by", "mpinotify-run (the rank could not report)");
   v->processes = processes_of(json_object_get(o, "processes"));
   v->backtrace = backtrace_of(json_object_get(o, "backtrace"), json_object_get(o, "python_traceback"));
+  language_traceback(v, o);
 }
 
 mpn__view *mpn__view_new(const mpn_message *m)
@@ -211,6 +234,7 @@ void mpn__view_free(mpn__view *v)
   free(v->hosts);
   free(v->processes);
   free(v->backtrace);
+  free(v->own_text);
   free(v);
 }
 

@@ -302,6 +302,21 @@ def py_notify_through_notifier(t):
 
 
 @case
+def py_traceback_in_chat(t):
+    # A chat channel shows the traceback as Python prints it, in monospace, its last line as the text.
+    sink = Sink(t)
+    r = run(t, [f"notify_any={sink.url(kind='slack')}"], Sink(t, name="unused"))
+    check(r.rc == 0, f"exit status {r.rc}")
+    posts = sink.bodies()
+    check(len(posts) == 1, f"expected one Slack post, got {len(posts)}")
+    texts = [b.get("text", {}).get("text", "") for b in posts[0].get("blocks", []) if isinstance(b.get("text"), dict)]
+    code = [x for x in texts if "```\nTraceback (most recent call last):" in x]
+    check(code and 'in train_step\n    raise ValueError(f"loss is nan at step {step}")' in code[0]
+          and "ValueError: loss is nan at step 9" in code[0], f"no Python traceback in a code block: {texts}")
+    check("ValueError: loss is nan at step 9" in texts, f"the exception's last line is not the text: {texts}")
+
+
+@case
 def py_no_mpi_import(t):
     # No MPI at all: `import mpinotify` alone reports rank 1's exception, once.
     sink = Sink(t)

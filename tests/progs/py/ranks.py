@@ -13,6 +13,7 @@ Actions, each on the listed ranks (comma-separated; all ranks when omitted):
   child=0       start a Python child process that raises (it is not a rank: nothing to report)
   notify        catch a ValueError and report it with mpinotify.notify_exception
   notify_url=URL  the same through mpinotify.WebhookNotifier(URL)
+  notify_any=URL  the same through mpinotify.URLNotifier(URL) (any channel: slack+http://...)
 Then every rank does an allreduce, prints "done RANK" and exits 0.
 """
 import ctypes
@@ -74,9 +75,9 @@ def child():
     print(f"rank {rank}: child exited {r.returncode}", flush=True)
 
 
-def notify(url=None):
+def notify(url=None, any_kind=False):
     import mpinotify
-    notifier = mpinotify.WebhookNotifier(url) if url else None
+    notifier = (mpinotify.URLNotifier(url) if any_kind else mpinotify.WebhookNotifier(url)) if url else None
     try:
         train_step(9)
     except ValueError:
@@ -100,6 +101,8 @@ def main():
         name, _, spec = arg.partition("=")
         if name == "notify_url":
             notify(spec)
+        elif name == "notify_any":
+            notify(spec, any_kind=True)
         elif name == "notify":
             notify()
         elif mine(spec or None):
