@@ -494,15 +494,21 @@ MPN_EXTERN void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejec
 /*
  * Ranks running under a relay also send it notices about themselves, which
  * are not messages to deliver: `type` is "hello" (the library armed in
- * MPI_Init), "bye" (MPI_Finalize) or "report" (a message the rank delivered
- * as the reporter of its failure), and later types may be added. `json` is
- * the notice, a JSON object: "v" (1), "type", "rank", "pid", "host",
- * "world_size", "wall_ms" (the rank's clock, ms since the epoch) and for a
- * report "message" (the mpinotify/1 message). The function is called on the
- * relay's own thread, one notice at a time, and must return quickly (the
- * rank waits for the answer); `json` is valid only during the call. NULL
- * `fn` drops notices (the default). Set it right after mpn_relay_start,
- * before the ranks start. Notices do not count in mpn_relay_counts.
+ * MPI_Init), "unarmed" (MPI_Init was called but the library did not arm),
+ * "bye" (MPI_Finalize) or "report" (a message the rank delivered as the
+ * reporter of its failure), and later types may be added. `json` is the
+ * notice, a JSON object: "v" (1), "type", "rank", "pid", "host",
+ * "world_size", "wall_ms" (the rank's clock, ms since the epoch); for
+ * "unarmed" also "why" (one line, e.g. "cannot find the MPI library's
+ * PMPI_Init_thread (no loaded library defines it)", "this MPI is not Open MPI
+ * ...", "disabled by MPINOTIFY_DISABLE") and "disabled" (true when it was told
+ * not to arm); for a report "message" (the mpinotify/1 message). A rank that
+ * armed after saying "unarmed" (a linked program whose first attempt failed)
+ * says "hello" too. The function is called on the relay's own thread, one
+ * notice at a time, and must return quickly (the rank waits for the answer);
+ * `json` is valid only during the call. NULL `fn` drops notices (the
+ * default). Set it right after mpn_relay_start, before the ranks start.
+ * Notices do not count in mpn_relay_counts.
  */
 typedef void (*mpn_relay_notice_fn)(const char *type, const char *json, void *arg);
 MPN_EXTERN void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, void *arg);

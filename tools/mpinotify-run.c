@@ -7,7 +7,8 @@
  * The wrapper checks the configuration once (so a typo is reported once, not
  * by every rank), passes it to the ranks through the environment, preloads
  * the library into the ranks but not into the launcher, forwards the usual
- * termination signals, and exits with exactly the launcher's status.
+ * termination signals (one copy each: see "running it"), and exits with
+ * exactly the launcher's status.
  * A problem with the notifier never stops the user's job: only a usage error
  * or a launcher that cannot be run does.
  *
@@ -36,8 +37,11 @@ MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +59,11 @@ enum {
   DRAIN_MS = 2000,           /* after the launcher ends: its output still in the pipes */
   OUTPUT_LINE_MAX = 1024,    /* kept per line for the tail; the output itself is passed on whole */
   MAX_LAUNCHER_CRASHES = 16,
+  LEFTOVER_GRACE_MS = 2000,  /* after a stopped launcher: its own teardown of what it started */
+  LEFTOVER_TERM_MS = 1000,   /* then SIGTERM, and this long before SIGKILL */
+  LEFTOVER_KILL_MS = 1000,   /* SIGKILL, and this long to see them gone */
+  MAX_LEFTOVERS = 256,
+  REPEAT_MS = 1000,          /* the same signal from the same sender this soon: one event, twice */
 };
 
 /*
@@ -83,8 +92,10 @@ struct run {
   mpn_relay *relay_srv;   /* the relay for ranks without a route to the services */
   unsigned events;        /* JOB_* messages to send */
   job_watch *watch;       /* what the job's messages say; NULL: no messages */
+  char *job_key;          /* MPINOTIFY_RELAY_KEY: in the environment of every local process of the job */
   /* The running job. */
   pid_t child;
+  bool own_group;         /* the launcher leads a process group of its own */
   int status;             /* the launcher's wait status */
   bool reaped;
   bool started_sent;
@@ -100,6 +111,10 @@ static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR
 
 /* The launcher's pid, for the signal handler; 0 while there is none. */
 static volatile sig_atomic_t child_pid;
+/* The launcher's own process group (its pid), or 0 when it shares ours. */
+static volatile sig_atomic_t child_group;
+/* A signal that stops a job (INT, TERM, HUP, QUIT) came while the launcher ran. */
+static volatile sig_atomic_t stop_requested;
 
 /* ---- usage ---------------------------------------------------------------- */
 
@@ -169,6 +184,12 @@ static void usage(FILE *out)
     "process unchanged. A rank that dies by a signal without a report of its own\n"
     "(SIGKILL, the OOM killer) is reported once by mpinotify-run (event \"crash\",\n"
     "\"reported_by\": \"launcher\").\n"
+    "\n"
+    "Signals: INT, TERM, HUP, QUIT, USR1 and USR2 sent to mpinotify-run are\n"
+    "passed on to the launcher, one copy each (run from a script or under\n"
+    "timeout, the launcher has a process group of its own); processes of the\n"
+    "job on this node that outlive a launcher so stopped are ended. Killed\n"
+    "itself (SIGKILL), mpinotify-run takes the launcher with it.\n"
     "\n"
     "Exit status: the launcher's (a launcher killed by a signal makes\n"
     "mpinotify-run die by the same signal); 2: usage error; 126: LAUNCHER cannot\n"
@@ -504,6 +525,8 @@ static void setup_relay(struct run *r)
     return;
   if (mpn_relay_start(r->sender, &r->relay_srv, err, sizeof err) != MPN_OK)
     tool_warn("cannot start the relay (ranks will deliver directly only): %s", err);
+  const char *key = r->relay_srv ? getenv("MPINOTIFY_RELAY_KEY") : NULL;
+  r->job_key = key && *key ? tool_xstrdup(key) : NULL;   /* see end_leftovers */
 }
 
 /* After the job: the relay's last deliveries, then everything in the spool. */
@@ -768,18 +791,48 @@ static void setup_preload(struct run *r)
 /* ---- running it ---------------------------------------------------------------- */
 
 /*
- * Passes a signal on to the launcher. A terminal's Ctrl-C / Ctrl-\ (sent by
- * the kernel, SI_KERNEL) already reached the launcher, which shares our
- * process group: a second copy would make mpirun print "abort is already in
- * progress" and hurry the teardown that the notifier's leaders need time in.
+ * Passes a signal on to the launcher, so that it gets exactly one copy of
+ * every signal sent to us. That matters: Open MPI's mpirun (3.x, 4.x) takes
+ * a second SIGINT, SIGTERM or SIGHUP within 5 s of the first as "forcibly
+ * terminate" and exits at once, without ending the ranks it started, which
+ * then outlive the job. So:
+ *  - When we are not the terminal's foreground job (a batch script, `timeout`,
+ *    nohup, cron), the launcher leads a process group of its own (spawn): a
+ *    signal sent to our whole group (`timeout` signals its child and then its
+ *    process group; batch systems kill process groups) reaches only us, and
+ *    the one copy we forward goes to the launcher's group, as the group
+ *    signal would have without us.
+ *  - In the terminal's foreground job the launcher shares our group, as
+ *    without us (so Ctrl-Z and its standard input work as usual): what the
+ *    kernel sent to the group (Ctrl-C, Ctrl-\, a hang-up: SI_KERNEL) already
+ *    reached the launcher and is not forwarded.
+ *  - One event may reach us twice: `timeout` signals its child, then its
+ *    group, which holds the child too. The same signal from the same sender
+ *    within REPEAT_MS of one we forwarded is that event again, not forwarded;
+ *    a later one is (a user's second signal, to force the launcher down).
+ * Runs with every forwarded signal blocked, so the statics are its own.
  */
 static void forward_signal(int sig, siginfo_t *si, void *ctx)
 {
   (void)ctx;
+  static int last_sig;
+  static pid_t last_from;
+  static long last_ms;
   int saved = errno;
-  bool from_tty = si->si_code == SI_KERNEL && (sig == SIGINT || sig == SIGQUIT);
-  if (child_pid > 0 && !from_tty)
-    kill((pid_t)child_pid, sig);
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
+    stop_requested = 1;
+  pid_t group = (pid_t)child_group;
+  bool launcher_has_it = group == 0 && si->si_code == SI_KERNEL;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);   /* async-signal-safe */
+  long now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+  bool repeat = last_sig == sig && last_from == si->si_pid && now - last_ms < REPEAT_MS;
+  if (child_pid > 0 && !launcher_has_it && !repeat) {
+    kill(group > 0 ? -group : (pid_t)child_pid, sig);
+    last_sig = sig;
+    last_from = si->si_pid;
+    last_ms = now;
+  }
   errno = saved;
 }
 
@@ -800,6 +853,8 @@ static void install_forwarders(void)
   sa.sa_sigaction = forward_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < N_FORWARDED; i++)
+    sigaddset(&sa.sa_mask, forwarded_signals[i]);   /* one handler at a time (its statics) */
   for (size_t i = 0; i < N_FORWARDED; i++) {
     struct sigaction old;
     if (sigaction(forwarded_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
@@ -808,9 +863,22 @@ static void install_forwarders(void)
   }
 }
 
-/* In the child: default actions back before the mask opens, so nothing is lost before exec. */
-static void exec_launcher(const struct run *r, const sigset_t *mask, int errfd)
+/*
+ * In the child: default actions back before the mask opens, so nothing is
+ * lost before exec. Should mpinotify-run itself be killed (SIGKILL: `timeout
+ * -s KILL`, the OOM killer), the launcher is killed with it, as it was when
+ * it shared our process group and `timeout` killed the group: in a group of
+ * its own it would otherwise run on, unwatched. SIGKILL, not SIGTERM: the
+ * kernel sends the parent-death signal once per thread of the launcher, and
+ * mpirun takes a second SIGTERM as "forcibly terminate" anyway.
+ */
+static void exec_launcher(const struct run *r, const sigset_t *mask, int errfd, pid_t parent)
 {
+  if (r->own_group)
+    setpgid(0, 0);   /* also done by the parent: whichever runs first */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent)
+    _exit(EXIT_CANNOT_EXEC);   /* killed before the line above: the job must not start */
   for (int k = 0; k < 2; k++)   /* the captured stdout and stderr (dup2 clears close-on-exec) */
     if (r->out_pipe[k][1] >= 0)
       dup2(r->out_pipe[k][1], k == 0 ? STDOUT_FILENO : STDERR_FILENO);
@@ -827,6 +895,17 @@ static void exec_launcher(const struct run *r, const sigset_t *mask, int errfd)
   _exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
 }
 
+/* Are we the foreground job of our controlling terminal (an interactive shell's)? */
+static bool terminal_foreground(void)
+{
+  int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return false;   /* no controlling terminal */
+  bool fg = tcgetpgrp(fd) == getpgrp();
+  close(fd);
+  return fg;
+}
+
 /* Starts the launcher; returns -1 when it runs, else the exit status after a message. */
 static int spawn(struct run *r)
 {
@@ -838,11 +917,15 @@ static int spawn(struct run *r)
   sigset_t old;
   block_forwarded(SIG_BLOCK, &old);   /* no signal may arrive before child_pid is known */
   install_forwarders();
+  r->own_group = !terminal_foreground();   /* see forward_signal */
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    exec_launcher(r, &old, fds[1]);
+    exec_launcher(r, &old, fds[1], parent);
   }
+  if (pid > 0 && r->own_group && setpgid(pid, pid) != 0 && errno != EACCES)
+    r->own_group = false;   /* EACCES: the child has exec'd, after its own setpgid */
   close(fds[1]);
   for (int k = 0; k < 2; k++)
     if (r->out_pipe[k][1] >= 0) {
@@ -851,6 +934,7 @@ static int spawn(struct run *r)
     }
   r->child = pid > 0 ? pid : 0;
   child_pid = r->child;
+  child_group = r->own_group ? r->child : 0;
   sigprocmask(SIG_SETMASK, &old, NULL);
   int err = pid < 0 ? errno : 0;
   ssize_t got;
@@ -1003,6 +1087,7 @@ static void wait_started(struct run *r)
     if (got == r->child) {
       r->reaped = true;
       child_pid = 0;
+      child_group = 0;
       return;   /* the job ended first: "started" goes with the end */
     }
     struct timespec ts = {0, 50 * 1000000L};
@@ -1023,6 +1108,144 @@ static void wait_launcher(struct run *r)
     }
   }
   child_pid = 0;
+  child_group = 0;
+}
+
+/* ---- what outlives a stopped launcher ------------------------------------------------
+ *
+ * A launcher asked to stop ends the ranks it started, and then itself. When it
+ * does not (Open MPI's mpirun given a second signal, a launcher script killed
+ * before its mpirun, ranks that ignore SIGTERM), the job's processes on this
+ * node would outlive mpinotify-run. Every one of them holds the job's relay key
+ * in its environment (mpinotify-run sets it for the launcher, which passes it
+ * on to every rank and their children), so they can be found: after a grace
+ * period for the launcher's own teardown they get SIGTERM, then SIGKILL, each
+ * wait with a deadline. Processes on other nodes are their daemons' business
+ * (Open MPI's orted ends its ranks when it loses mpirun). Only after a stop
+ * request: a job that ends by itself keeps what it meant to leave running.
+ */
+
+/* Whether process `pid`'s environment holds exactly `entry` ("NAME=value"). */
+static bool has_env_entry(pid_t pid, const char *entry)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;   /* gone, or another user's */
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len == cap) {
+      char *grown = cap < (4u << 20) ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
+      if (!grown)
+        break;
+      buf = grown;
+      cap = cap ? cap * 2 : 65536;
+    }
+    ssize_t got = read(fd, buf + len, cap - len);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    len += (size_t)got;
+  }
+  close(fd);
+  size_t n = strlen(entry);
+  bool found = false;
+  for (size_t i = 0; i < len && !found;) {   /* NUL-separated; a zombie's is empty */
+    size_t e = strnlen(buf + i, len - i);
+    found = e == n && memcmp(buf + i, entry, n) == 0;
+    i += e + 1;
+  }
+  free(buf);
+  return found;
+}
+
+/* The live processes (not this one) whose environment holds `entry`; up to `max`. */
+static int job_processes(const char *entry, pid_t *out, int max)
+{
+  DIR *d = opendir("/proc");
+  if (!d)
+    return 0;
+  int n = 0;
+  long self = (long)getpid();
+  struct dirent *e;
+  while (n < max && (e = readdir(d)) != NULL) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end == '\0' && pid > 0 && pid != self && has_env_entry((pid_t)pid, entry))
+      out[n++] = (pid_t)pid;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Signals `pid` if it still is a process of the job: through a pidfd where the
+ * kernel has them, so a pid reused in between is never hit. */
+static void signal_job_process(pid_t pid, const char *entry, int sig)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) {
+    if (has_env_entry(pid, entry))
+      syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+    close(fd);
+    return;
+  }
+  if (errno != ENOSYS)
+    return;   /* gone */
+#endif
+  if (has_env_entry(pid, entry))
+    kill(pid, sig);
+}
+
+/* Waits until no process of the job is left or `deadline` passes; returns how many are left. */
+static int until_gone(const char *entry, pid_t *pids, long deadline)
+{
+  for (;;) {
+    int n = job_processes(entry, pids, MAX_LEFTOVERS);
+    if (n == 0 || now_ms() >= deadline)
+      return n;
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static void pid_list(const pid_t *pids, int n, char *out, size_t cap)
+{
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < n && i < 8 && len < cap; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%ld", i ? " " : "", (long)pids[i]);
+  if (n > 8 && len < cap)
+    snprintf(out + len, cap - len, " ...");
+}
+
+static void end_leftovers(const struct run *r)
+{
+  if (!stop_requested || !r->job_key)
+    return;
+  char *entry = tool_xasprintf("MPINOTIFY_RELAY_KEY=%s", r->job_key);
+  pid_t pids[MAX_LEFTOVERS];
+  char list[160];
+  int n = until_gone(entry, pids, now_ms() + LEFTOVER_GRACE_MS);
+  if (n > 0) {
+    pid_list(pids, n, list, sizeof list);
+    tool_warn("%d process%s of the job still ran %d s after the launcher ended (pid %s): ending %s", n,
+              n == 1 ? "" : "es", LEFTOVER_GRACE_MS / 1000, list, n == 1 ? "it" : "them");
+    static const int steps[][2] = {{SIGTERM, LEFTOVER_TERM_MS}, {SIGKILL, LEFTOVER_KILL_MS}};
+    for (size_t s = 0; s < 2 && n > 0; s++) {
+      for (int i = 0; i < n; i++)
+        signal_job_process(pids[i], entry, steps[s][0]);
+      n = until_gone(entry, pids, now_ms() + steps[s][1]);
+    }
+    if (n > 0) {
+      pid_list(pids, n, list, sizeof list);
+      tool_warn("%d process%s of the job could not be ended (pid %s)", n, n == 1 ? "" : "es", list);
+    }
+  }
+  free(entry);
 }
 
 /*
@@ -1081,9 +1304,11 @@ int main(int argc, char **argv)
   start_pump(&r);
   wait_started(&r);
   wait_launcher(&r);
+  end_leftovers(&r);
   stop_pump(&r);
   send_job_end(&r);
   finish_delivery(&r);   /* stops the relay: nothing calls the watch after this */
   job_watch_free(r.watch);
+  free(r.job_key);
   exit_like(r.status);
 }

@@ -66,7 +66,7 @@ static uint64_t launcher_job_token(void)
   return 0;
 }
 
-static int world_size_from_env(void)
+int mpn__world_size_from_env(void)
 {
   static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -179,7 +179,7 @@ int mpn__activate(void)
   gethostname(mpn__g.host, sizeof mpn__g.host - 1);
   mpn__g.job_token = ((uint64_t)mpn__g.pid << 32) ^ (uint64_t)mpn__wall_ns();
   if (mpn__g.thread_level < 0 && mpn__g.rank >= 0) {   /* launched, not yet in MPI: MPI_Init corrects both */
-    int size = world_size_from_env();
+    int size = mpn__world_size_from_env();
     uint64_t token = launcher_job_token();
     if (size > mpn__g.rank && token) {
       mpn__g.world_size = size;
@@ -190,6 +190,7 @@ int mpn__activate(void)
   print_config_errors();
   if (make_pipes() != 0) {
     mpn__log_error("cannot create the agent's pipes: crash reports are off in this process");
+    mpn__launcher_unarmed("cannot create the agent's pipes");
     return -1;
   }
   mpn__record_prepare();
@@ -201,6 +202,7 @@ int mpn__activate(void)
   mpn__deliver_prime();
   if (mpn__agent_start() != 0) {
     mpn__log_error("cannot start the agent thread: crash reports are off in this process");
+    mpn__launcher_unarmed("cannot start the agent thread");
     return -1;
   }
   static int atfork_done;
@@ -286,6 +288,7 @@ void mpn__on_mpi_initialized(int provided)
     if (mpn__mpi_world_rank_from_env() <= 0)
       mpn__log_warn("this MPI is not Open MPI (PMPI entry points or ompi_mpi_* handles missing): "
                     "the library stays inert");
+    mpn__launcher_unarmed("this MPI is not Open MPI (PMPI entry points or ompi_mpi_* handles missing)");
     return;
   }
   mpn__python_mark_rank();

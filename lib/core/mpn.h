@@ -457,9 +457,12 @@ void mpn__relay_server_stop(mpn__relay_server *s);   /* stops accepting, joins t
 void mpn__relay_server_counts(const mpn__relay_server *s, long *accepted, long *rejected);
 /* notify.c: the rank's notices to mpinotify-run through its relay (none
  * without MPINOTIFY_RELAY_ADDR); bounded, best effort. hello: the library is
- * armed (MPI_Init); bye: MPI_Finalize; report: a message this rank delivered
- * (called by the reporter after delivering, before telling others "done"). */
+ * armed (MPI_Init); unarmed: MPI_Init was called but the library could not arm
+ * (`why`: one line, no secrets) or is disabled; bye: MPI_Finalize; report: a
+ * message this rank delivered (called by the reporter after delivering,
+ * before telling others "done"). */
 void mpn__launcher_hello(void);
+void mpn__launcher_unarmed(const char *why);
 void mpn__launcher_bye(void);
 void mpn__launcher_report(const mpn__report *r);
 /* Without an election: asks the launcher's relay whether this rank reports
@@ -552,6 +555,7 @@ int mpn__agent_wait_ack(long timeout_ms);
 void mpn__on_mpi_initialized(int provided);
 void mpn__on_mpi_finalize(void);
 int mpn__mpi_world_rank_from_env(void);
+int mpn__world_size_from_env(void);   /* the launcher's job size (OMPI_COMM_WORLD_SIZE, ...), 0 if none */
 const char *mpn__thread_level_name(void);   /* NULL before MPI_Init */
 
 #endif

@@ -137,9 +137,13 @@ void *mpn__mpi_object(const char *name)
 static void say_missing(const char *name)
 {
   static atomic_int said;
-  if (!atomic_exchange(&said, 1))
+  if (!atomic_exchange(&said, 1)) {
     mpn__log_warn("cannot find the MPI library's %s (no loaded library defines it): mpinotify stays inert in "
                   "this process", name);
+    char why[128];
+    snprintf(why, sizeof why, "cannot find the MPI library's %s (no loaded library defines it)", name);
+    mpn__launcher_unarmed(why);
+  }
 }
 
 int mpn__mpi_resolve(void)
@@ -172,6 +176,8 @@ static int init_thread(int *argc, char ***argv, int required, int *provided)
     say_missing("PMPI_Init_thread");
     return MPN_ERR_OTHER;
   }
+  if (mpn__g.disabled && !in_wrapper)
+    mpn__launcher_unarmed(NULL);   /* says it is disabled */
   if (in_wrapper || mpn__g.disabled)
     return real(argc, argv, required, provided);
   in_wrapper = 1;
@@ -207,6 +213,8 @@ static int init_plain(int *argc, char ***argv)
       say_missing("PMPI_Init");
       return MPN_ERR_OTHER;
     }
+    if (mpn__g.disabled && !in_wrapper)
+      mpn__launcher_unarmed(NULL);   /* says it is disabled */
     if (in_wrapper || mpn__g.disabled)
       return real(argc, argv);
     in_wrapper = 1;

@@ -1,8 +1,9 @@
 /* notify.c - the rank's notices to the launcher (mpinotify-run): "hello"
  * once the library is armed in MPI_Init (so the launcher knows how many ranks
- * armed, and each rank's pid and host), "bye" in MPI_Finalize (the rank ended
- * on purpose), and "report" with every message this rank delivered as the
- * leader (so the launcher knows which ranks were reported, and when). They
+ * armed, and each rank's pid and host), "unarmed" with the reason when it
+ * could not arm there (or was told not to), "bye" in MPI_Finalize (the rank
+ * ended on purpose), and "report" with every message this rank delivered as
+ * the leader (so the launcher knows which ranks were reported, and when). They
  * travel as sealed frames on the relay's POST /relay, like relayed messages,
  * with a "type" the relay hands to its observer instead of the engine.
  *
@@ -22,6 +23,7 @@
 #define BUDGET_MARGIN_MS 100L   /* left to the leader's "done" after a fatal report's notice */
 
 static atomic_int said_hello;
+static atomic_int said_unarmed;
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
@@ -59,8 +61,18 @@ static long post(const char *url, const char *frame, size_t len, long timeout_ms
   return rc == CURLE_OK ? status : 0;
 }
 
-/* Seals and posts `o` (consumed), with the fields every notice carries.
- * Returns the relay's HTTP status, 0 when there was no answer. */
+/* Sets `key` to `v` (consumed) unless `o` has it already. */
+static void set_default(json_t *o, const char *key, json_t *v)
+{
+  if (json_object_get(o, key))
+    json_decref(v);
+  else
+    json_object_set_new(o, key, v);
+}
+
+/* Seals and posts `o` (consumed), with the fields every notice carries (those
+ * it does not bring itself). Returns the relay's HTTP status, 0 when there
+ * was no answer. */
 static long send_notice(const char *type, json_t *o, long timeout_ms)
 {
   const mpn__config *cfg = &mpn__g.cfg;
@@ -71,10 +83,10 @@ static long send_notice(const char *type, json_t *o, long timeout_ms)
   }
   json_object_set_new(o, "v", json_integer(1));
   json_object_set_new(o, "type", json_string(type));
-  json_object_set_new(o, "rank", json_integer(mpn__g.rank));
-  json_object_set_new(o, "pid", json_integer((json_int_t)mpn__g.pid));
-  json_object_set_new(o, "host", mpn__jstr(mpn__g.host));
-  json_object_set_new(o, "world_size", json_integer(mpn__g.world_size));
+  set_default(o, "rank", json_integer(mpn__g.rank));
+  set_default(o, "pid", json_integer((json_int_t)mpn__g.pid));
+  set_default(o, "host", mpn__jstr(mpn__g.host));
+  set_default(o, "world_size", json_integer(mpn__g.world_size));
   json_object_set_new(o, "wall_ms", json_integer((json_int_t)(mpn__wall_ns() / 1000000)));
   char *plain = json_dumps(o, JSON_COMPACT);
   json_decref(o);
@@ -94,6 +106,45 @@ void mpn__launcher_hello(void)
   if (!mpn__g.cfg.relay_addr || atomic_exchange(&said_hello, 1))
     return;
   send_notice("hello", json_object(), NOTICE_MS);
+}
+
+/* The job's size as the launcher gave it (the library may not know it yet). */
+static int launcher_world_size(void)
+{
+  int n = mpn__world_size_from_env();
+  return n > 0 ? n : mpn__g.world_size;
+}
+
+/* A rank that called MPI_Init but will not report its failures: the library
+ * could not arm (`why`), or is disabled (MPINOTIFY_DISABLE, a program that
+ * opted out), which it says instead. Once, never after "hello"; as bounded
+ * as "hello". The rank and the job's size come from the launcher's
+ * environment when MPI could not tell them; nothing without them (a process
+ * a launcher did not start has nobody to tell). */
+void mpn__launcher_unarmed(const char *why)
+{
+  if (atomic_load(&said_hello) || atomic_load(&said_unarmed) || !getenv("MPINOTIFY_RELAY_ADDR"))
+    return;   /* not under mpinotify-run: nobody to tell, and nothing to read */
+  mpn__config_ensure();   /* MPI_Init may fail before anything read it */
+  int rank = mpn__g.rank >= 0 ? mpn__g.rank : mpn__mpi_world_rank_from_env();
+  if (!mpn__g.cfg.relay_addr || rank < 0 || atomic_exchange(&said_unarmed, 1))
+    return;
+  int disabled = mpn__g.disabled;
+  if (disabled)
+    why = mpn__env_flag("MPINOTIFY_DISABLE") ? "disabled by MPINOTIFY_DISABLE"
+                                              : "the program opted out (MPN_API_ONLY_PROGRAM)";
+  char host[sizeof mpn__g.host] = "";
+  if (mpn__g.host[0])
+    mpn__strlcpy(host, mpn__g.host, sizeof host);
+  else
+    gethostname(host, sizeof host - 1);
+  json_t *o = json_object();
+  json_object_set_new(o, "why", mpn__jstr(why ? why : "unknown"));
+  json_object_set_new(o, "disabled", json_boolean(disabled));
+  json_object_set_new(o, "rank", json_integer(rank));
+  json_object_set_new(o, "world_size", json_integer(launcher_world_size()));
+  json_object_set_new(o, "host", mpn__jstr(host));
+  send_notice("unarmed", o, NOTICE_MS);
 }
 
 void mpn__launcher_bye(void)

@@ -7,6 +7,7 @@ die without a chance to report (issue 5, points 6-8). One CTest entry runs one c
 Every job runs under the real mpinotify-run and mpirun at NP ranks; the checks are on what
 the loopback sink received (count, fields) and on exit statuses, never on timings.
 """
+import os
 import sys
 
 from harness import Sink, check, check_report, main
@@ -129,6 +130,61 @@ def job_preload_broken(t):
     check(started.get("ranks_armed") == 0, f"ranks_armed {started.get('ranks_armed')!r} != 0")
     check(started.get("severity") == "warning", f"a job with no rank armed: severity {started.get('severity')!r}")
     check("0 of 8" in started.get("title", ""), f"title {started.get('title')!r} does not say 0 of 8")
+    # No rank got as far as the library: none could say why, and the text says what that leaves.
+    check(started.get("ranks_unarmed") == 0 and started.get("unarmed_reasons") == [],
+          f"ranks_unarmed {started.get('ranks_unarmed')!r}, unarmed_reasons {started.get('unarmed_reasons')!r}")
+    check("8 are not preloaded, or never called MPI_Init" in started.get("text", ""), f"text {started.get('text')!r}")
+
+
+# What a rank gets when its MPI_Init call reaches the preloaded library while no loaded library
+# defines PMPI_Init: code that looks MPI_Init up in the global namespace (ctypes.CDLL(None),
+# dlsym(RTLD_DEFAULT)) to see whether MPI is there finds the library's wrapper.
+NO_MPI_INIT = """\
+import ctypes, sys
+rc = ctypes.CDLL(None).MPI_Init(None, None)
+sys.stdout.write(f"MPI_Init returned {rc}\\n")   # one write: mpirun does not split it
+"""
+NO_PMPI = "cannot find the MPI library's PMPI_Init_thread (no loaded library defines it)"
+
+
+@case
+def job_unarmed_reason(t):
+    sink = Sink(t)
+    script = os.path.join(t.dir, "mpi_init_without_mpi.py")
+    with open(script, "w") as f:
+        f.write(NO_MPI_INIT)
+    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), sys.executable, script]
+    r = t.tool(["--url", sink.url("/hook")], launcher, label="MPI_Init without an MPI")
+    check(r.rc == 0, f"the job exited {r.rc}")
+    check(r.out.count("MPI_Init returned 16") == NP, "MPI_Init did not reach the library's wrapper and fail with "
+          "MPI_ERR_OTHER on every rank: test premise")
+    check("cannot find the MPI library's PMPI_Init_thread" in r.err, "the ranks did not warn: test premise")
+    bodies = at(sink, "/hook")
+    check(kinds(bodies) == [("job", "started"), ("job", "completed")], f"got {kinds(bodies)}")
+    started = check_job(bodies[0], "started")
+    check(started.get("ranks_armed") == 0 and started.get("ranks_unarmed") == NP,
+          f"ranks_armed {started.get('ranks_armed')!r} / ranks_unarmed {started.get('ranks_unarmed')!r}, "
+          f"expected 0 / {NP}")
+    check(started.get("unarmed_reasons") == [{"reason": NO_PMPI, "count": NP}],
+          f"unarmed_reasons {started.get('unarmed_reasons')!r}")
+    check(started.get("severity") == "warning", f"severity {started.get('severity')!r}")
+    text = started.get("text", "")
+    check(f"Only 0 of {NP} ranks armed the notifier: {NP} have it preloaded but could not arm ({NO_PMPI})" in text,
+          f"the text does not name the cause: {text!r}")
+    check("not preloaded" not in text, f"the text still suspects the preload: {text!r}")
+
+    # Told not to arm (MPINOTIFY_DISABLE for the ranks only): counted, with that reason, and no warning.
+    sink2 = Sink(t, name="sink2")
+    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", "MPINOTIFY_DISABLE=1", t.paths.prog("mpi_crash")]
+    r = t.tool(["--url", sink2.url("/hook"), "--job-events", "started"], launcher, label="MPINOTIFY_DISABLE=1 ranks")
+    check(r.rc == 0, f"the job exited {r.rc}")
+    started = check_job(one(at(sink2, "/hook"), "started message"), "started")
+    check(started.get("ranks_armed") == 0 and started.get("ranks_unarmed") == NP
+          and started.get("unarmed_reasons") == [{"reason": "disabled by MPINOTIFY_DISABLE", "count": NP}],
+          f"ranks_armed {started.get('ranks_armed')!r}, ranks_unarmed {started.get('ranks_unarmed')!r}, "
+          f"unarmed_reasons {started.get('unarmed_reasons')!r}")
+    check(started.get("severity") == "info", f"ranks disabled on purpose: severity {started.get('severity')!r}")
+    check(f"{NP} do not use it (disabled by MPINOTIFY_DISABLE)" in started.get("text", ""), f"text {started.get('text')!r}")
 
 
 @case

@@ -31,10 +31,16 @@ enum {
   MAX_REPORTS = 256,   /* kept; the message lists the first REPORTS_SHOWN */
   REPORTS_SHOWN = 20,
   MAX_SECRETS = 32,
+  MAX_REASONS = 8,     /* distinct reasons kept for ranks that could not arm */
+  REASONS_SHOWN = 2,   /* of those, in the text */
+  REASON_MAX = 200,
 };
 
 typedef struct rank_info {
   bool hello, bye;
+  bool unarmed;        /* called MPI_Init but did not arm, and said why (hello overrides it) */
+  bool disabled;       /* ... because it was told not to (MPINOTIFY_DISABLE) */
+  int reason;          /* index in job_watch.reasons, -1 when not kept */
   long pid;
   char host[HOST_MAX];
 } rank_info;
@@ -66,8 +72,10 @@ struct job_watch {
   bool ended;
   rank_info *ranks;    /* by rank */
   int nranks_cap;
-  int world_size;      /* from the hellos; 0 until one arrives */
+  int world_size;      /* from the hellos (and unarmed notices); 0 until one arrives */
   int armed;
+  char *reasons[MAX_REASONS];   /* the distinct reasons ranks gave for not arming, first come */
+  int nreasons;
   report reports[MAX_REPORTS];
   int nreports;
   death deaths[MAX_DEATHS];
@@ -202,6 +210,8 @@ void job_watch_free(job_watch *w)
     free(w->tail[i]);
   for (int i = 0; i < w->nsecrets; i++)
     free(w->secrets[i]);
+  for (int i = 0; i < w->nreasons; i++)
+    free(w->reasons[i]);
   free(w->ranks);
   free(w->name);
   free(w->command);
@@ -257,6 +267,39 @@ static void on_hello(job_watch *w, json_t *o, int rank)
     w->world_size = ws;
 }
 
+/* The index of `why` among the kept reasons (added when new and there is room), or -1. */
+static int reason_index(job_watch *w, const char *why)
+{
+  char text[REASON_MAX + 1];
+  snprintf(text, sizeof text, "%s", why && *why ? why : "no reason given");
+  for (int i = 0; i < w->nreasons; i++)
+    if (!strcmp(w->reasons[i], text))
+      return i;
+  if (w->nreasons >= MAX_REASONS)
+    return -1;
+  w->reasons[w->nreasons] = tool_xstrdup(text);
+  return w->nreasons++;
+}
+
+/* A rank that called MPI_Init without arming: why, and who it is. */
+static void on_unarmed(job_watch *w, json_t *o, int rank)
+{
+  rank_info *ri = rank_slot(w, rank);
+  if (!ri || ri->unarmed)
+    return;
+  ri->unarmed = true;
+  ri->disabled = json_is_true(json_object_get(o, "disabled"));
+  ri->reason = reason_index(w, json_string_value(json_object_get(o, "why")));
+  if (!ri->hello) {
+    ri->pid = (long)json_integer_value(json_object_get(o, "pid"));
+    const char *host = json_string_value(json_object_get(o, "host"));
+    snprintf(ri->host, sizeof ri->host, "%s", host ? host : "");
+  }
+  int ws = (int)json_integer_value(json_object_get(o, "world_size"));
+  if (ws > w->world_size)
+    w->world_size = ws;
+}
+
 static void on_report(job_watch *w, json_t *o)
 {
   json_t *msg = json_object_get(o, "message");
@@ -280,6 +323,8 @@ void job_watch_notice(const char *type, const char *json, void *arg)
   pthread_mutex_lock(&w->lock);
   if (!strcmp(type, "hello"))
     on_hello(w, o, (int)json_integer_value(rank));
+  else if (!strcmp(type, "unarmed"))
+    on_unarmed(w, o, (int)json_integer_value(rank));
   else if (!strcmp(type, "bye")) {
     rank_info *ri = rank_slot(w, (int)json_integer_value(rank));
     if (ri)
@@ -290,10 +335,26 @@ void job_watch_notice(const char *type, const char *json, void *arg)
   json_decref(o);
 }
 
+/* Ranks that said why they did not arm (and never armed after all): all of them, and those disabled on purpose. */
+static int count_unarmed(const job_watch *w, int *disabled)
+{
+  int n = 0;
+  *disabled = 0;
+  for (int r = 0; r < w->nranks_cap; r++) {
+    const rank_info *ri = &w->ranks[r];
+    if (ri->unarmed && !ri->hello) {
+      n++;
+      *disabled += ri->disabled;
+    }
+  }
+  return n;
+}
+
 bool job_watch_all_armed(job_watch *w)
 {
   pthread_mutex_lock(&w->lock);
-  bool all = w->world_size > 0 && w->armed >= w->world_size;
+  int disabled;
+  bool all = w->world_size > 0 && w->armed + count_unarmed(w, &disabled) >= w->world_size;
   pthread_mutex_unlock(&w->lock);
   return all;
 }
@@ -500,13 +561,97 @@ static json_t *hosts_json(const job_watch *w, char *list, size_t cap)
   return a;
 }
 
+/* Appends `part` (consumed) to the list in *text, "; "-separated. */
+static void add_part(char **text, char *part)
+{
+  char *next = tool_xasprintf("%s%s%s", *text, **text ? "; " : "", part);
+  free(*text);
+  free(part);
+  *text = next;
+}
+
+/* The distinct reasons of the unarmed ranks (disabled ones or the others), in
+ * rank order, as "R1; R2" (at most `max`, then "; ..."); "" when none. */
+static char *reasons_text(const job_watch *w, bool disabled, int max)
+{
+  bool seen[MAX_REASONS] = {false};
+  int shown = 0;
+  bool more = false;
+  char *out = tool_xstrdup("");
+  for (int r = 0; r < w->nranks_cap; r++) {
+    const rank_info *ri = &w->ranks[r];
+    if (!ri->unarmed || ri->hello || ri->disabled != disabled || ri->reason < 0 || seen[ri->reason])
+      continue;
+    seen[ri->reason] = true;
+    if (shown == max) {
+      more = true;
+      continue;
+    }
+    shown++;
+    add_part(&out, tool_xstrdup(w->reasons[ri->reason]));
+  }
+  if (more)
+    add_part(&out, tool_xstrdup("..."));
+  return out;
+}
+
+/* [{"reason", "count"}]: every kept reason of the unarmed ranks, in rank order. */
+static json_t *reasons_json(const job_watch *w)
+{
+  int count[MAX_REASONS] = {0}, order[MAX_REASONS], n = 0;
+  for (int r = 0; r < w->nranks_cap; r++) {
+    const rank_info *ri = &w->ranks[r];
+    if (!ri->unarmed || ri->hello || ri->reason < 0)
+      continue;
+    if (count[ri->reason]++ == 0)
+      order[n++] = ri->reason;
+  }
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++)
+    json_array_append_new(a, json_pack("{s:o, s:i}", "reason", jstr(w->reasons[order[i]]), "count", count[order[i]]));
+  return a;
+}
+
+/* Why fewer ranks armed than the job has: "\nOnly 2 of 8 ranks armed the
+ * notifier: 4 have it preloaded but could not arm (...); 2 are not preloaded,
+ * or never called MPI_Init. Failures of the others will not be reported." */
+static char *short_of_text(const job_watch *w, int ws, int failed, int disabled, int silent)
+{
+  char *parts = tool_xstrdup("");
+  if (failed > 0) {
+    char *why = reasons_text(w, false, REASONS_SHOWN);
+    add_part(&parts, tool_xasprintf("%d %s it preloaded but could not arm (%s)", failed, failed == 1 ? "has" : "have",
+                                    *why ? why : "no reason given"));
+    free(why);
+  }
+  if (disabled > 0) {
+    char *why = reasons_text(w, true, REASONS_SHOWN);
+    add_part(&parts, tool_xasprintf("%d %s not use it (%s)", disabled, disabled == 1 ? "does" : "do", why));
+    free(why);
+  }
+  if (ws <= 0)
+    add_part(&parts, tool_xstrdup("the others are not preloaded, or never called MPI_Init"));
+  else if (silent > 0)
+    add_part(&parts, tool_xasprintf("%d %s not preloaded, or never called MPI_Init", silent, silent == 1 ? "is" : "are"));
+  char *text = tool_xasprintf("\nOnly %d of %s%d ranks armed the notifier: %s. Failures of the others will not be "
+                              "reported.", w->armed, ws > 0 ? "" : "? ", ws > 0 ? ws : 0, parts);
+  free(parts);
+  return text;
+}
+
 mpn_message *job_watch_started(job_watch *w)
 {
   pthread_mutex_lock(&w->lock);
   int ws = world(w);
   bool known = w->registering;
   bool short_of = known && (ws <= 0 || w->armed < ws);
-  char hosts[512], title[512], warn[256] = "";
+  int disabled, unarmed = count_unarmed(w, &disabled);
+  int failed = unarmed - disabled;
+  int silent = ws > 0 && ws > w->armed + unarmed ? ws - w->armed - unarmed : 0;
+  /* Ranks that were told not to arm are no cause for a warning; the others are. */
+  bool warning = short_of && (ws <= 0 || failed > 0 || silent > 0);
+  char hosts[512], title[512];
+  char *warn = short_of ? short_of_text(w, ws, failed, disabled, silent) : tool_xstrdup("");
   json_t *ranks = json_array();
   for (int r = 0; r < w->nranks_cap; r++)
     if (w->ranks[r].hello)
@@ -518,16 +663,16 @@ mpn_message *job_watch_started(job_watch *w)
     snprintf(title, sizeof title, "Job %s started: %d of %d ranks armed", job_name(w), w->armed, ws);
   else
     snprintf(title, sizeof title, "Job %s started", job_name(w));
-  if (short_of)
-    snprintf(warn, sizeof warn, "\nOnly %d of %s%d ranks armed the notifier: failures of the others will not be "
-             "reported (is libmpinotify preloaded into them?).", w->armed, ws > 0 ? "" : "? ", ws > 0 ? ws : 0);
   json_object_set_new(f, "ranks_armed", jint_or_null(w->armed, known));
+  json_object_set_new(f, "ranks_unarmed", jint_or_null(unarmed, known));
+  json_object_set_new(f, "unarmed_reasons", known ? reasons_json(w) : json_null());
   json_object_set_new(f, "world_size", jint_or_null(ws, ws > 0));
   json_object_set_new(f, "ranks", ranks);
   json_object_set_new(f, "job", job_object(w));
   json_object_set_new(f, "reported_by", json_string("launcher"));
-  headline(f, title, short_of ? "warning" : "info",
+  headline(f, title, warning ? "warning" : "info",
            tool_xasprintf("Command: %s\nHosts: %s%s", w->command ? w->command : "?", *hosts ? hosts : "?", warn));
+  free(warn);
   return job_message(w, f);
 }
 

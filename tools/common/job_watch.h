@@ -1,7 +1,7 @@
 /*
  * job_watch.h - what mpinotify-run learns about the job it runs, and the
  * messages it sends about it: the ranks' notices through the relay (hello,
- * bye, report), the launcher's output (its last lines, and Open MPI's notice
+ * unarmed, bye, report), the launcher's output (its last lines, and Open MPI's notice
  * of a rank that died by a signal), and the launcher's exit status. From
  * those: the job's "started", "completed" and "failed" messages (event
  * "job"), and a "crash" message for a rank that died without a report of its
@@ -45,7 +45,7 @@ void job_watch_notice(const char *type, const char *json, void *arg);
 /* One line of the launcher's output (without its newline). */
 void job_watch_output(job_watch *w, const char *line, size_t len);
 
-/* Every rank of the job has said hello. */
+/* Every rank of the job has said hello, or why it did not arm ("unarmed"). */
 bool job_watch_all_armed(job_watch *w);
 
 /* The launcher ended with wait status `status`. */
