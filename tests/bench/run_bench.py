@@ -550,17 +550,18 @@ def timed(argv, env, timeout):
     return wall
 
 
-def abba(reps, first, second, log):
-    """reps pairs of timings of two callables, alternating which goes first; warm-up runs untimed."""
-    first(), second()
-    a, b = [], []
+def abba(reps, fns, log):
+    """reps timings of each callable, in ABBA order (A B C, C B A, ...); one untimed warm-up each."""
+    for fn in fns:
+        fn()
+    samples = [[] for _ in fns]
     for rep in range(reps):
-        order = [(a, first), (b, second)]
-        for samples, fn in (order if rep % 2 == 0 else order[::-1]):
-            samples.append(fn())
+        order = list(zip(samples, fns))
+        for into, fn in (order if rep % 2 == 0 else order[::-1]):
+            into.append(fn())
         if rep % 5 == 4:
             log(".")
-    return a, b
+    return samples
 
 
 def startup_pair(what, without, with_, scale=1000.0, digits=1, unit="ms"):
@@ -578,22 +579,45 @@ def import_cost(a, cache, log):
     if probe.returncode != 0 or not probe.stdout.strip().startswith(PACKAGE_DIR):
         raise RunError(f"`import mpinotify` with PYTHONPATH={PACKAGE_DIR} did not import this tree's package: "
                        f"{(probe.stdout + probe.stderr).strip()[-300:]}")
-    plain, imported = abba(a.startup_reps, lambda: timed([a.python, "-c", "pass"], env, a.timeout),
-                           lambda: timed([a.python, "-c", "import mpinotify"], env, a.timeout), log)
-    return startup_pair("import mpinotify (python3 -c, no MPI), ms", plain, imported)
+    plain, imported = abba(a.startup_reps, [lambda: timed([a.python, "-c", "pass"], env, a.timeout),
+                                            lambda: timed([a.python, "-c", "import mpinotify"], env, a.timeout)], log)
+    return [startup_pair("import mpinotify (python3 -c, no MPI), ms", plain, imported)]
+
+
+HOOKED_PROBE = "import sys; print('hooked=' + ('yes' if 'mpinotify._hook' in sys.modules else 'no'))"
 
 
 def rank_startup_cost(a, env, log):
-    """(b) `mpirun -np 1 python3 -c pass` without / with the library preloaded (its boot sitecustomize)."""
-    probe = "import sys; print('hooked=' + ('yes' if 'mpinotify._hook' in sys.modules else 'no'))"
+    """(b) `mpirun -np 1 python3 -c pass` without / with the library preloaded (-x LD_PRELOAD)."""
     for preload, want in ((False, "no"), (True, "yes")):
-        out, _, _ = run(a, 1, [a.python, "-c", probe], {} if preload else None, 0, env)
+        out, _, _ = run(a, 1, [a.python, "-c", HOOKED_PROBE], {} if preload else None, 0, env)
         if field(out, "hooked", str) != want:
             raise RunError(f"a Python rank {'with' if preload else 'without'} the library preloaded "
                            f"has hooked={field(out, 'hooked', str)} (expected {want})")
-    base, pre = abba(a.startup_reps, lambda: run(a, 1, [a.python, "-c", "pass"], None, 0, env)[2],
-                     lambda: run(a, 1, [a.python, "-c", "pass"], {}, 0, env)[2], log)
-    return startup_pair("Python rank start to exit (mpirun -np 1 python3 -c pass), ms", base, pre)
+    once = lambda preload_env: run(a, 1, [a.python, "-c", "pass"], preload_env, 0, env)[2]
+    base, pre = abba(a.startup_reps, [lambda: once(None), lambda: once({})], log)
+    return [startup_pair("Python rank start to exit (mpirun -np 1 python3 -c pass), ms", base, pre)]
+
+
+def rank_startup_direct(a, cache, log):
+    """(b) again without mpirun, whose own start and shutdown can hide the library's cost: python3 -c pass
+    in a rank's environment as the library tells it (OMPI_COMM_WORLD_RANK), without / with LD_PRELOAD,
+    and with LD_PRELOAD and MPINOTIFY_PYTHON=0 (the library loaded, no boot sitecustomize)."""
+    plain = base_env(1)
+    plain.pop("PYTHONDONTWRITEBYTECODE", None)
+    plain.update(PYTHONPYCACHEPREFIX=cache, OMPI_COMM_WORLD_RANK="0", OMPI_COMM_WORLD_SIZE="1")
+    pre = dict(plain, LD_PRELOAD=a.lib)
+    bare = dict(pre, MPINOTIFY_PYTHON="0")
+    for env, want in ((plain, "no"), (pre, "yes"), (bare, "no")):
+        r = subprocess.run([a.python, "-c", HOOKED_PROBE], env=env, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 or f"hooked={want}" not in r.stdout:
+            raise RunError(f"python3 as rank 0 (LD_PRELOAD={env.get('LD_PRELOAD', '')}, MPINOTIFY_PYTHON="
+                           f"{env.get('MPINOTIFY_PYTHON', '')}): expected hooked={want}: "
+                           f"{(r.stdout + r.stderr).strip()[-300:]}")
+    once = lambda env: timed([a.python, "-c", "pass"], env, a.timeout)
+    t_plain, t_pre, t_bare = abba(a.startup_reps, [lambda: once(plain), lambda: once(pre), lambda: once(bare)], log)
+    return [startup_pair("the same without mpirun (python3 -c pass, OMPI_COMM_WORLD_RANK=0), ms", t_plain, t_pre),
+            startup_pair("the same, with: MPINOTIFY_PYTHON=0 (library loaded, no boot), ms", t_plain, t_bare)]
 
 
 def py_startup_rows(np, base, pre):
@@ -611,9 +635,10 @@ def python_ranks(a, log, failures):
         env = python_env(cache)
         log("python start-up ")
         for name, fn in (("import mpinotify", lambda: import_cost(a, cache, log)),
-                         ("python rank start-up", lambda: rank_startup_cost(a, env, log))):
+                         ("python rank start-up", lambda: rank_startup_cost(a, env, log)),
+                         ("python rank start-up without mpirun", lambda: rank_startup_direct(a, cache, log))):
             try:
-                startup.append(fn())
+                startup += fn()
             except (RunError, subprocess.TimeoutExpired) as e:
                 failures.append(f"{name}: {e}")
         log("\n")
@@ -632,10 +657,11 @@ def python_ranks(a, log, failures):
             log("\n")
             rows.append(healthy_row("mpi4py Allreduce 8 B", np, iters, "mpi4py default", "preload", base, pre))
             per_np += py_startup_rows(np, base, pre)
-            bad = [s["hooked"] for s in base if s["hooked"] != "no"] + [s["hooked"] for s in pre if s["hooked"] != "yes"]
-            if bad:
-                failures.append(f"python ranks np={np}: the preloaded ranks did not all have mpinotify's hooks "
-                                f"(boot sitecustomize), or the baseline ranks had them")
+            unhooked = sum(s["hooked"] != "yes" for s in pre)
+            hooked = sum(s["hooked"] != "no" for s in base)
+            if unhooked or hooked:
+                failures.append(f"python ranks np={np}: {unhooked} of {len(pre)} preloaded runs without mpinotify's "
+                                f"hooks (boot sitecustomize), {hooked} of {len(base)} baseline runs with them")
     return rows, startup + per_np
 
 

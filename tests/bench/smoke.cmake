@@ -36,6 +36,8 @@ endif()
 foreach(row "\nmpi4py Allreduce 8 B +2 +[0-9]+ +mpi4py default +preload +[a-z]+->[a-z]+ +${num} +${num} +[0-9.]+"
             "\nimport mpinotify [^\n]*, ms +${num} +${num} +[-+][0-9.]+ ms"
             "\nPython rank start to exit [^\n]*, ms +${num} +${num} +[-+][0-9.]+ ms"
+            "\nthe same without mpirun [^\n]*, ms +${num} +${num} +[-+][0-9.]+ ms"
+            "\nthe same, with: MPINOTIFY_PYTHON=0 [^\n]*, ms +${num} +${num} +[-+][0-9.]+ ms"
             "\nfrom mpi4py import MPI [^\n]*, np 2, ms +${num} +${num} +[-+][0-9.]+ ms"
             "\nMPI.Finalize\\(\\), np 2, ms +${num} +${num} +[-+][0-9.]+ ms"
             "\nRSS per rank, np 2, MiB +${num} +${num} +[-+][0-9.]+ MiB")
