@@ -307,6 +307,15 @@ class TestDir:
         return {"ca": f["ca.pem"], "wrong_ca": f["wrong_ca.pem"], "cert": f["srv.pem"], "key": f["srv.key"]}
 
 
+def python_with(module):
+    """The first interpreter that imports `module`: Debian's /usr/bin/python3 first (it has
+    python3-mpi4py; the python3 first on PATH may not), then this one; None if neither."""
+    for exe in ("/usr/bin/python3", sys.executable):
+        if os.path.exists(exe) and subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
 def free_port():
     """A port nothing listens on (yet): connections to it are refused until a sink binds it."""
     with socket.socket() as s:

@@ -10,10 +10,10 @@ skips and says why.
 """
 import os
 import re
-import subprocess
 import sys
 
-from harness import HEX16, Sink, check, check_event, main, skip
+import harness
+from harness import Sink, check, check_event, main, skip
 
 NP = 4
 CASES = {}
@@ -26,11 +26,11 @@ def case(fn):
 
 
 def python_with(module):
-    """The first interpreter that imports `module`: Debian's first, then this one."""
-    for exe in ("/usr/bin/python3", sys.executable):
-        if os.path.exists(exe) and subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0:
-            return exe
-    skip(f"no python3 with {module} (install python3-mpi4py{'' if module == 'mpi4py' else ' / python3-torch'})")
+    """An interpreter that imports `module`, or the case skips and says why."""
+    exe = harness.python_with(module)
+    if exe is None:
+        skip(f"no python3 with {module} (install python3-mpi4py{'' if module == 'mpi4py' else ' / python3-torch'})")
+    return exe
 
 
 def prog(name):

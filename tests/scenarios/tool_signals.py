@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 
-from harness import check, main
+from harness import check, main, python_with
 
 NP = 4
 STOP_AFTER_S = 5
@@ -42,12 +42,6 @@ def case(fn):
     return fn
 
 
-def python_with(module):
-    """The first interpreter that imports `module` (Debian's first), or None."""
-    for exe in ("/usr/bin/python3", sys.executable):
-        if os.path.exists(exe) and subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0:
-            return exe
-    return None
 
 
 def _read(path):

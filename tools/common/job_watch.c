@@ -251,6 +251,17 @@ static rank_info *rank_slot(job_watch *w, int rank)
   return &w->ranks[rank];
 }
 
+/* A notice's process (pid, host) for its rank, and the job's size it knows. */
+static void note_process(job_watch *w, rank_info *ri, json_t *o)
+{
+  ri->pid = (long)json_integer_value(json_object_get(o, "pid"));
+  const char *host = json_string_value(json_object_get(o, "host"));
+  snprintf(ri->host, sizeof ri->host, "%s", host ? host : "");
+  int ws = (int)json_integer_value(json_object_get(o, "world_size"));
+  if (ws > w->world_size)
+    w->world_size = ws;
+}
+
 static void on_hello(job_watch *w, json_t *o, int rank)
 {
   rank_info *ri = rank_slot(w, rank);
@@ -259,12 +270,7 @@ static void on_hello(job_watch *w, json_t *o, int rank)
   if (!ri->hello)
     w->armed++;
   ri->hello = true;
-  ri->pid = (long)json_integer_value(json_object_get(o, "pid"));
-  const char *host = json_string_value(json_object_get(o, "host"));
-  snprintf(ri->host, sizeof ri->host, "%s", host ? host : "");
-  int ws = (int)json_integer_value(json_object_get(o, "world_size"));
-  if (ws > w->world_size)
-    w->world_size = ws;
+  note_process(w, ri, o);
 }
 
 /* The index of `why` among the kept reasons (added when new and there is room), or -1. */
@@ -290,14 +296,8 @@ static void on_unarmed(job_watch *w, json_t *o, int rank)
   ri->unarmed = true;
   ri->disabled = json_is_true(json_object_get(o, "disabled"));
   ri->reason = reason_index(w, json_string_value(json_object_get(o, "why")));
-  if (!ri->hello) {
-    ri->pid = (long)json_integer_value(json_object_get(o, "pid"));
-    const char *host = json_string_value(json_object_get(o, "host"));
-    snprintf(ri->host, sizeof ri->host, "%s", host ? host : "");
-  }
-  int ws = (int)json_integer_value(json_object_get(o, "world_size"));
-  if (ws > w->world_size)
-    w->world_size = ws;
+  if (!ri->hello)
+    note_process(w, ri, o);
 }
 
 static void on_report(job_watch *w, json_t *o)
