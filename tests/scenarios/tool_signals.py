@@ -12,7 +12,6 @@ child and then its whole process group, so a wrapper that shares the launcher's 
 forwards what it gets delivers that second copy.
 """
 import os
-import subprocess
 import sys
 import time
 import uuid
