@@ -11,6 +11,21 @@
 #include <string.h>
 
 #define OWN_FRAMES 1   /* the public function itself: the site is its caller */
+#define FFI_DEPTH 4    /* how deep a foreign-function call (ctypes, cffi) sits under its caller */
+
+/* The caller's native frames, unless it called through libffi (Python's
+ * ctypes): those are the interpreter's, the same for every Python call site,
+ * and say nothing a reader could use. */
+__attribute__((noinline)) static int caller_frames(mpn__frame *f)
+{
+  int n = mpn__unwind_here(f, MPN__MAX_FRAMES, OWN_FRAMES + 1);
+  for (int i = 0; i < n && i < FFI_DEPTH; i++) {
+    const char *base = strrchr(f[i].module, '/') ? strrchr(f[i].module, '/') + 1 : f[i].module;
+    if (!strncmp(base, "libffi.", 7))
+      return 0;
+  }
+  return n;
+}
 
 mpn_code mpn_report_exception(const char *context, const char *type, const char *message)
 {
@@ -21,7 +36,7 @@ mpn_code mpn_report_exception(const char *context, const char *type, const char 
   mpn__event *ev = mpn__event_new("exception", "error");
   if (!ev)
     return MPN_E_NO_MEMORY;
-  ev->nframes = mpn__unwind_here(ev->frames, MPN__MAX_FRAMES, OWN_FRAMES);
+  ev->nframes = caller_frames(ev->frames);
   snprintf(ev->headline, sizeof ev->headline, "%s", type);
   unsigned parts = mpn__g.cfg.exception_parts;
   const char *sig[] = {parts & MPN_SIGNATURE_TYPE ? type : NULL, parts & MPN_SIGNATURE_CONTEXT ? context : NULL,
@@ -101,7 +116,7 @@ mpn_code mpn_alert(const char *detector, const char *severity, long long step, c
     pthread_mutex_unlock(&A.lock);
     return MPN_E_NO_MEMORY;
   }
-  ev->nframes = mpn__unwind_here(ev->frames, MPN__MAX_FRAMES, OWN_FRAMES);
+  ev->nframes = caller_frames(ev->frames);
   snprintf(ev->headline, sizeof ev->headline, "%s alert %s at step %lld", severity, detector, step);
   char stepbuf[32];
   snprintf(stepbuf, sizeof stepbuf, "%lld", step);
