@@ -38,36 +38,43 @@ extern "C" {
 #define MPN_VERSION_NUM ((MPN_VERSION_MAJOR << 16) | (MPN_VERSION_MINOR << 8) | MPN_VERSION_PATCH)
 
 /*
- * Error codes. This enum only grows: values are never renumbered or reused,
- * so they may be stored and compared across versions.
+ * Error codes: MPN_OK, MPN_E_INVALID_ARGUMENT, ... This enum only grows:
+ * values are never renumbered or reused, so they may be stored and compared
+ * across versions. One list gives each code's name (MPN_ + name), value and
+ * mpn_strerror's text: X(name, value, text); new codes go at its end.
  */
+#define MPN_CODES(X) \
+  X(OK, 0, "no error") \
+  X(E_INVALID_ARGUMENT, 1, "invalid argument") /* a NULL or out-of-range argument */ \
+  X(E_NO_MEMORY, 2, "out of memory") /* an allocation failed */ \
+  X(E_BAD_URL, 3, "malformed channel URL") /* a channel URL could not be parsed */ \
+  X(E_UNKNOWN_KIND, 4, "unknown channel kind") /* a channel URL names no known channel kind */ \
+  X(E_DISABLED, 5, "disabled by MPINOTIFY_DISABLE") /* MPINOTIFY_DISABLE is set */ \
+  X(E_ALREADY_INITIALIZED, 6, "already initialized") /* mpn_init was called twice */ \
+  X(E_NOT_INITIALIZED, 7, "not initialized") /* the library is not active in this process */ \
+  X(E_TIMEOUT, 8, "deadline passed") /* a deadline passed */ \
+  X(E_DELIVERY, 9, "delivery failed") /* a channel did not accept a message */ \
+  X(E_ELECTION, 10, "election could not run") /* ranks could not agree on a reporter */ \
+  X(E_MPI, 11, "MPI call failed") /* an MPI call failed */ \
+  X(E_UNWIND, 12, "no backtrace available") /* no backtrace could be taken */ \
+  X(E_IO, 13, "input/output error") /* a file or pipe operation failed */ \
+  X(E_BUFFER_TOO_SMALL, 14, "buffer too small") /* the caller's buffer was too small; output is truncated */ \
+  X(E_BAD_CONFIG, 15, "invalid configuration value") /* an environment variable or option has an invalid value */ \
+  X(E_HTTP_STATUS, 16, "the service answered with an HTTP error") /* the service answered with an HTTP error status */ \
+  X(E_SERVICE, 17, "the service reported an error") /* the service reported an error in its answer's body */ \
+  X(E_TLS, 18, "TLS failed (certificate not verified or handshake error)") /* TLS failed (certificate not verified, handshake) */ \
+  X(E_DNS, 19, "host name not resolved") /* the host name could not be resolved */ \
+  X(E_CONNECT, 20, "could not connect") /* no connection could be made (refused, unreachable) */ \
+  X(E_RATE_LIMITED, 21, "rate limited by the service") /* the service asked to slow down and the deadline came first */ \
+  X(E_SPOOL, 22, "spool directory unusable") /* the spool directory could not be used */ \
+  X(E_RELAY, 23, "the relay did not take the message") /* the relay refused or could not take a message */ \
+  X(E_FORGED, 24, "relayed message failed authentication") /* a relayed message failed authentication */ \
+  X(E_MUTED, 25, "muted by the alert cooldown or cap") /* an alert was muted by its cooldown or the run's cap */
+
 typedef enum mpn_code {
-  MPN_OK = 0,
-  MPN_E_INVALID_ARGUMENT = 1,  /* a NULL or out-of-range argument */
-  MPN_E_NO_MEMORY = 2,         /* an allocation failed */
-  MPN_E_BAD_URL = 3,           /* a channel URL could not be parsed */
-  MPN_E_UNKNOWN_KIND = 4,      /* a channel URL names no known channel kind */
-  MPN_E_DISABLED = 5,          /* MPINOTIFY_DISABLE is set */
-  MPN_E_ALREADY_INITIALIZED = 6, /* mpn_init was called twice */
-  MPN_E_NOT_INITIALIZED = 7,   /* the library is not active in this process */
-  MPN_E_TIMEOUT = 8,           /* a deadline passed */
-  MPN_E_DELIVERY = 9,          /* a channel did not accept a message */
-  MPN_E_ELECTION = 10,         /* ranks could not agree on a reporter */
-  MPN_E_MPI = 11,              /* an MPI call failed */
-  MPN_E_UNWIND = 12,           /* no backtrace could be taken */
-  MPN_E_IO = 13,               /* a file or pipe operation failed */
-  MPN_E_BUFFER_TOO_SMALL = 14, /* the caller's buffer was too small; output is truncated */
-  MPN_E_BAD_CONFIG = 15,       /* an environment variable or option has an invalid value */
-  MPN_E_HTTP_STATUS = 16,      /* the service answered with an HTTP error status */
-  MPN_E_SERVICE = 17,          /* the service reported an error in its answer's body */
-  MPN_E_TLS = 18,              /* TLS failed (certificate not verified, handshake) */
-  MPN_E_DNS = 19,              /* the host name could not be resolved */
-  MPN_E_CONNECT = 20,          /* no connection could be made (refused, unreachable) */
-  MPN_E_RATE_LIMITED = 21,     /* the service asked to slow down and the deadline came first */
-  MPN_E_SPOOL = 22,            /* the spool directory could not be used */
-  MPN_E_RELAY = 23,            /* the relay refused or could not take a message */
-  MPN_E_FORGED = 24,           /* a relayed message failed authentication */
-  MPN_E_MUTED = 25             /* an alert was muted by its cooldown or the run's cap */
+#define MPN_CODE_ENUM(name, value, text) MPN_##name = value,
+  MPN_CODES(MPN_CODE_ENUM)
+#undef MPN_CODE_ENUM
 } mpn_code;
 
 /*
@@ -124,12 +131,14 @@ MPN_EXTERN mpn_code mpn_check_environment(char *err, size_t errlen);
 MPN_EXTERN mpn_code mpn_mask_url(const char *url, char *out, size_t outlen);
 
 /*
- * Options for an explicit mpn_init(). Opaque; create with
- * mpn_options_new(), configure with the setters, pass to mpn_init(), which
- * takes ownership. A setter copies its argument and returns MPN_OK, or
- * MPN_E_INVALID_ARGUMENT for a NULL handle or an out-of-range value.
- * An options object is not thread-safe: configure it from one thread.
- * Values not set come from the environment (MPINOTIFY_*), then defaults.
+ * Options for an explicit mpn_init() or mpn_sender_new(). Opaque; create with
+ * mpn_options_new(), configure with the setters, pass to mpn_init() or
+ * mpn_sender_new(), which take ownership. A setter copies its argument and
+ * returns MPN_OK, or MPN_E_INVALID_ARGUMENT for a NULL handle or an
+ * out-of-range value (the ranges are mpn_setting_at's). An options object is
+ * not thread-safe: configure it from one thread. Values not set come from the
+ * environment (MPINOTIFY_*), then the config file, then defaults. Times are
+ * `long` milliseconds, counts `long long`.
  */
 typedef struct mpn_options mpn_options;
 
@@ -143,20 +152,66 @@ MPN_EXTERN mpn_code mpn_options_set_urls(mpn_options *opts, const char *urls);
 MPN_EXTERN mpn_code mpn_options_set_job_name(mpn_options *opts, const char *name);
 /* The job's command line, shown in every message; secrets in it are masked. */
 MPN_EXTERN mpn_code mpn_options_set_job_command(mpn_options *opts, const char *command);
+/*
+ * Configuration text in the config-file format, used in place of the file
+ * named by MPINOTIFY_CONFIG (values set in code and MPINOTIFY_* variables
+ * still take precedence for settings; channels are added). Validated by
+ * mpn_init() or mpn_sender_new().
+ */
+MPN_EXTERN mpn_code mpn_options_set_config(mpn_options *opts, const char *config);
 /* Time budget from a fault to the end of its handling, 100..3600000 ms (MPINOTIFY_TIMEOUT_MS). */
 MPN_EXTERN mpn_code mpn_options_set_timeout_ms(mpn_options *opts, long ms);
 /* Gathering window for ranks hitting the same failure, 0..60000 ms (MPINOTIFY_WINDOW_MS). */
 MPN_EXTERN mpn_code mpn_options_set_window_ms(mpn_options *opts, long ms);
+/* Which parts make an exception's signature (MPN_SIGNATURE_*; MPINOTIFY_EXCEPTION_SIGNATURE). */
+MPN_EXTERN mpn_code mpn_options_set_exception_signature(mpn_options *opts, unsigned parts);
+/* Alert cooldown in steps, 0..1000000000 (MPINOTIFY_ALERT_COOLDOWN). */
+MPN_EXTERN mpn_code mpn_options_set_alert_cooldown(mpn_options *opts, long long steps);
+/* Alerts per run at most, 0..100000 (MPINOTIFY_ALERT_CAP). */
+MPN_EXTERN mpn_code mpn_options_set_alert_cap(mpn_options *opts, long long cap);
+/* A progress message every N steps, 0 (off)..1000000000 (MPINOTIFY_PROGRESS_EVERY). */
+MPN_EXTERN mpn_code mpn_options_set_progress_every(mpn_options *opts, long long steps);
+
+/* Parts of a reported exception's signature: the same signature on several
+ * ranks (or again later) is one message. Default: type, site and context. */
+#define MPN_SIGNATURE_TYPE 1u     /* the exception's type */
+#define MPN_SIGNATURE_SITE 2u     /* the call site: the caller's top frames (module + offset) */
+#define MPN_SIGNATURE_CONTEXT 4u  /* the context string */
+#define MPN_SIGNATURE_MESSAGE 8u  /* the message text (off by default: messages often hold values) */
+
+/* One setting the library reads, for tools' help texts and checks. */
+typedef struct mpn_setting {
+  const char *name;     /* the environment variable, "MPINOTIFY_TIMEOUT_MS" */
+  const char *key;      /* the config file's key in [mpinotify], "timeout_ms" */
+  const char *type;     /* "text", "ms", "count", "flag", "choice" or "list" */
+  long long min, max;   /* "ms" and "count": the accepted range */
+  long long def;        /* "ms", "count" and "flag": the default */
+  const char *help;     /* one line */
+} mpn_setting;
+/* Setting i (0, 1, ...), NULL past the last. Static storage. Thread-safe. */
+MPN_EXTERN const mpn_setting *mpn_setting_at(int i);
 
 /*
- * Activates the library in a program that links it and wants to configure
- * it in code, before MPI_Init. Takes ownership of `opts` (also on error;
- * NULL means "environment only"). Without this call, a linked or preloaded
- * library configures itself from the environment. Returns
- * MPN_E_ALREADY_INITIALIZED once the library is active (it activates itself
- * in MPI_Init), MPN_E_DISABLED when MPINOTIFY_DISABLE is set, or a
- * configuration error (the library then stays active with the valid
- * channels). Call from one thread, before starting others.
+ * The library's life in a process:
+ *
+ *   how the program runs        armed (handlers, agent)       mpn_init() returns
+ *   ------------------------    --------------------------    ------------------------------
+ *   links libmpinotify          before main (constructor)     MPN_OK: re-configured with
+ *                                                             opts; a second call or a call
+ *                                                             after MPI_Init:
+ *                                                             MPN_E_ALREADY_INITIALIZED
+ *   preloaded (LD_PRELOAD,      in MPI_Init                   before MPI_Init: MPN_OK, armed
+ *   mpinotify-run)                                            now; after: ALREADY_INITIALIZED
+ *   MPN_API_ONLY_PROGRAM        never                         MPN_E_DISABLED
+ *   MPINOTIFY_DISABLE=1         never                         MPN_E_DISABLED
+ *
+ * So the first mpn_init() of a process that was not told to stay off takes
+ * effect in every mode: it configures the library from `opts` (and the
+ * environment) and arms it if it was not armed. It takes ownership of
+ * `opts` (also on error; NULL means "environment only"). Returns a
+ * configuration error when some value was invalid (the library then runs
+ * with the valid channels). Call from one thread, before starting others
+ * and before MPI_Init.
  */
 MPN_EXTERN mpn_code mpn_init(mpn_options *opts);
 
@@ -173,13 +228,6 @@ MPN_EXTERN int mpn_is_active(void);
  * when preloaded) and return MPN_E_NOT_INITIALIZED otherwise. Thread-safe;
  * not async-signal-safe.
  */
-
-/* Parts of a reported exception's signature: the same signature on several
- * ranks (or again later) is one message. Default: type, site and context. */
-#define MPN_SIGNATURE_TYPE 1u     /* the exception's type */
-#define MPN_SIGNATURE_SITE 2u     /* the call site: the caller's top frames (module + offset) */
-#define MPN_SIGNATURE_CONTEXT 4u  /* the context string */
-#define MPN_SIGNATURE_MESSAGE 8u  /* the message text (off by default: messages often hold values) */
 
 /*
  * Reports an exception the program caught (the analogue of notify_exception):
@@ -292,15 +340,6 @@ MPN_EXTERN mpn_code mpn_alert(const char *detector, const char *severity, long l
  */
 MPN_EXTERN mpn_code mpn_progress(long long step, long long total, const char *message);
 
-/* Which parts make an exception's signature (MPN_SIGNATURE_*; MPINOTIFY_EXCEPTION_SIGNATURE). */
-MPN_EXTERN mpn_code mpn_options_set_exception_signature(mpn_options *opts, unsigned parts);
-/* Alert cooldown in steps, 0..1000000000 (MPINOTIFY_ALERT_COOLDOWN). */
-MPN_EXTERN mpn_code mpn_options_set_alert_cooldown(mpn_options *opts, long long steps);
-/* Alerts per run at most, 0..100000 (MPINOTIFY_ALERT_CAP). */
-MPN_EXTERN mpn_code mpn_options_set_alert_cap(mpn_options *opts, long cap);
-/* A progress message every N steps, 0 (off)..1000000000 (MPINOTIFY_PROGRESS_EVERY). */
-MPN_EXTERN mpn_code mpn_options_set_progress_every(mpn_options *opts, long long steps);
-
 /* ---- Sending messages outside a crash: tools, launchers, checks ---------
  *
  * A sender holds a loaded configuration (channels, spool, relay settings)
@@ -358,7 +397,7 @@ MPN_EXTERN int mpn_sender_channel_count(const mpn_sender *s);
 MPN_EXTERN const char *mpn_sender_channel(const mpn_sender *s, int i);
 
 /*
- * The names of the environment variables the configuration refers to with
+ * Launcher-only. The names of the environment variables the configuration refers to with
  * "env:NAME", separated by spaces ("" when none), so a launcher can forward
  * them to ranks on other nodes. Owned by the sender.
  */
@@ -437,8 +476,8 @@ typedef mpn_code (*mpn_channel_send_fn)(const char *url, const char *message_jso
 MPN_EXTERN mpn_code mpn_register_channel(const char *name, mpn_channel_send_fn send, void *user);
 
 /*
- * The sender's configuration as a string in the config-file format (README:
- * "Config file"): its settings and every channel. Restored with
+ * Launcher-only. The sender's configuration as a string in the config-file
+ * format (docs/configuration.md): its settings and every channel. Restored with
  * mpn_options_set_config(), in this process or another, it recreates the same
  * channels. It never holds a secret: a channel configured with a literal
  * secret is written as a reference "env:MPINOTIFY_SECRET_<hash>", and that
@@ -450,18 +489,13 @@ MPN_EXTERN mpn_code mpn_register_channel(const char *name, mpn_channel_send_fn s
  */
 MPN_EXTERN char *mpn_sender_config(const mpn_sender *s);
 
-/*
- * Configuration text in the config-file format, used in place of the file
- * named by MPINOTIFY_CONFIG (values set in code and MPINOTIFY_* variables
- * still take precedence for settings; channels are added). Validated by
- * mpn_init() or mpn_sender_new().
- */
-MPN_EXTERN mpn_code mpn_options_set_config(mpn_options *opts, const char *config);
-
 /* Frees a string the library returned. NULL is a no-op. */
 MPN_EXTERN void mpn_free(void *p);
 
 /* ---- Relay: delivering for ranks that cannot reach the internet ---------
+ *
+ * Launcher-only: mpinotify-run (or another launcher wrapper) uses these; a
+ * program being watched never needs them.
  *
  * A relay runs in the launcher's process (mpinotify-run) on the node that can
  * reach the services. Ranks hand finished messages to it over TCP; every

@@ -3,7 +3,7 @@
  * the agent (heap corruption, a lock held inside MPI) still leaves a trace.
  * The path is fixed at start-up; the agent removes the record once the
  * failure has been handled. */
-#include "core/mpn.h"
+#include "capture/capture.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,14 +11,14 @@
 
 static char record_path[MPN__PATH_MAX + 128];
 
-void mpn__record_prepare(void)
+void mpn__record_prepare(const char *dir)
 {
-  mkdir(mpn__g.cfg.spool_dir, 0700);
-  size_t n = mpn__fmt_str(record_path, sizeof record_path, 0, mpn__g.cfg.spool_dir);
+  mkdir(dir, 0700);
+  size_t n = mpn__fmt_str(record_path, sizeof record_path, 0, dir);
   n = mpn__fmt_str(record_path, sizeof record_path, n, "/crash-");
-  n = mpn__fmt_str(record_path, sizeof record_path, n, mpn__g.host);
+  n = mpn__fmt_str(record_path, sizeof record_path, n, mpn__self.host);
   n = mpn__fmt_str(record_path, sizeof record_path, n, "-");
-  n = mpn__fmt_u64(record_path, sizeof record_path, n, (uint64_t)mpn__g.pid);
+  n = mpn__fmt_u64(record_path, sizeof record_path, n, (uint64_t)mpn__self.pid);
   mpn__fmt_str(record_path, sizeof record_path, n, ".rec");
 }
 
@@ -33,11 +33,11 @@ void mpn__record_write(const mpn__crash_slot *s)
   n = mpn__fmt_str(buf, sizeof buf, n, "\ntime_ns=");
   n = mpn__fmt_i64(buf, sizeof buf, n, s->wall_ns);
   n = mpn__fmt_str(buf, sizeof buf, n, "\nrank=");
-  n = mpn__fmt_i64(buf, sizeof buf, n, mpn__g.rank);
+  n = mpn__fmt_i64(buf, sizeof buf, n, mpn__self.rank);
   n = mpn__fmt_str(buf, sizeof buf, n, "\npid=");
-  n = mpn__fmt_i64(buf, sizeof buf, n, mpn__g.pid);
+  n = mpn__fmt_i64(buf, sizeof buf, n, mpn__self.pid);
   n = mpn__fmt_str(buf, sizeof buf, n, "\nhost=");
-  n = mpn__fmt_str(buf, sizeof buf, n, mpn__g.host);
+  n = mpn__fmt_str(buf, sizeof buf, n, mpn__self.host);
   n = mpn__fmt_str(buf, sizeof buf, n, "\nfault_address=");
   n = mpn__fmt_hex(buf, sizeof buf, n, s->fault_addr);
   n = mpn__fmt_str(buf, sizeof buf, n, "\nframes=");

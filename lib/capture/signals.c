@@ -7,7 +7,7 @@
  * and mpirun's death notice are as without the library. Everything reachable
  * from on_fatal() is async-signal-safe.
  */
-#include "core/mpn.h"
+#include "capture/capture.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #define ALTSTACK_SIZE (256 * 1024)   /* libunwind runs on it; 16 KiB is known to fail */
+
+mpn__crash_state mpn__crash = {.wake_fd = {-1, -1}, .reply_fd = {-1, -1}};
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP};
 #define NFATAL (int)(sizeof fatal_signals / sizeof fatal_signals[0])
@@ -35,21 +37,6 @@ static volatile sig_atomic_t guard_tid;
 static pid_t current_tid(void)
 {
   return (pid_t)syscall(SYS_gettid);
-}
-
-const char *mpn__signal_name(int signo)
-{
-  switch (signo) {
-  case SIGSEGV: return "SIGSEGV";
-  case SIGBUS: return "SIGBUS";
-  case SIGFPE: return "SIGFPE";
-  case SIGILL: return "SIGILL";
-  case SIGABRT: return "SIGABRT";
-  case SIGTRAP: return "SIGTRAP";
-  case SIGKILL: return "SIGKILL";
-  case SIGTERM: return "SIGTERM";
-  }
-  return "SIG?";
 }
 
 static int slot_of(int signo)
@@ -118,16 +105,16 @@ int mpn__guarded_call(void (*fn)(void *), void *arg)
  * measured from the fault ends. */
 static void wait_for_agent(int64_t fault_mono_ns)
 {
-  int64_t deadline = fault_mono_ns + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+  int64_t deadline = fault_mono_ns + (int64_t)mpn__crash.wait_ms * 1000000;
   for (;;) {
     int64_t left_ms = (deadline - mpn__now_ns()) / 1000000;
     if (left_ms <= 0)
       return;
-    struct pollfd p = {mpn__g.reply_fd[0], POLLIN, 0};
+    struct pollfd p = {mpn__crash.reply_fd[0], POLLIN, 0};
     int r = poll(&p, 1, (int)left_ms);
     if (r > 0) {
       char c;
-      ssize_t got = read(mpn__g.reply_fd[0], &c, 1);
+      ssize_t got = read(mpn__crash.reply_fd[0], &c, 1);
       (void)got;
       return;
     }
@@ -140,15 +127,15 @@ static void wait_for_agent(int64_t fault_mono_ns)
  * being reported waits (bounded) for the process to end. */
 static void wait_for_other_crash(void)
 {
-  int64_t deadline = mpn__now_ns() + ((int64_t)mpn__g.cfg.timeout_ms + 1000) * 1000000;
-  while (!atomic_load(&mpn__g.crash_done) && mpn__now_ns() < deadline)
+  int64_t deadline = mpn__now_ns() + ((int64_t)mpn__crash.wait_ms + 1000) * 1000000;
+  while (!atomic_load(&mpn__crash.crash_done) && mpn__now_ns() < deadline)
     mpn__sleep_ms(10);
 }
 
 /* Runs in a signal handler. */
 static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
 {
-  mpn__crash_slot *s = &mpn__g.slot;
+  mpn__crash_slot *s = &mpn__crash.slot;
   s->mono_ns = mpn__now_ns();
   s->wall_ns = mpn__wall_ns();
   s->signo = signo;
@@ -162,7 +149,7 @@ static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
   mpn__record_write(s);   /* first: nothing below may cost the minimal record */
   s->py_tstate = mpn__python_thread_state();
   char c = 'c';
-  if (write(mpn__g.wake_fd[1], &c, 1) == 1)
+  if (write(mpn__crash.wake_fd[1], &c, 1) == 1)
     wait_for_agent(s->mono_ns);
 }
 
@@ -175,16 +162,16 @@ static void handle_crash(int signo, siginfo_t *info, ucontext_t *uc, pid_t tid)
  * A fault with no crash in hand leaves a record of its own. */
 static void agent_faulted(int signo, siginfo_t *info)
 {
-  if (atomic_load(&mpn__g.crash_owner)) {
+  if (atomic_load(&mpn__crash.crash_owner)) {
     char c = 'd';
-    ssize_t w = write(mpn__g.reply_fd[1], &c, 1);
+    ssize_t w = write(mpn__crash.reply_fd[1], &c, 1);
     (void)w;
-    int64_t deadline = mpn__now_ns() + ((int64_t)mpn__g.cfg.timeout_ms + 2000) * 1000000;
+    int64_t deadline = mpn__now_ns() + ((int64_t)mpn__crash.wait_ms + 2000) * 1000000;
     while (mpn__now_ns() < deadline)
       mpn__sleep_ms(50);
     return;
   }
-  mpn__crash_slot *s = &mpn__g.slot;
+  mpn__crash_slot *s = &mpn__crash.slot;
   s->signo = signo;
   s->wall_ns = mpn__wall_ns();
   s->fault_addr = (uintptr_t)info->si_addr;
@@ -203,15 +190,15 @@ static void on_fatal(int signo, siginfo_t *info, void *ucv)
     siglongjmp(guard_escape, 1);
   /* A forked child inherits this handler and the agent's pipes but not the
    * agent: it must never wake its parent's thread. */
-  if (atomic_load(&mpn__g.active) && getpid() == mpn__g.pid && tid != mpn__g.agent_tid) {
+  if (atomic_load(&mpn__crash.armed) && getpid() == mpn__self.pid && tid != mpn__crash.agent_tid) {
     int expected = 0;
-    if (atomic_compare_exchange_strong(&mpn__g.crash_owner, &expected, (int)tid)) {
+    if (atomic_compare_exchange_strong(&mpn__crash.crash_owner, &expected, (int)tid)) {
       handle_crash(signo, info, (ucontext_t *)ucv, tid);
-      atomic_store(&mpn__g.crash_done, 1);
+      atomic_store(&mpn__crash.crash_done, 1);
     } else if (expected != (int)tid) {
       wait_for_other_crash();
     }
-  } else if (atomic_load(&mpn__g.active) && getpid() == mpn__g.pid) {
+  } else if (atomic_load(&mpn__crash.armed) && getpid() == mpn__self.pid) {
     agent_faulted(signo, info);
   }
   errno = saved_errno;

@@ -3,21 +3,9 @@
  * module's load base>". Addresses, PIDs and ranks never enter it, so every
  * rank of one binary agrees despite ASLR; libc's abort/assert frames are
  * skipped, so two abort() sites differ. README.md documents this. */
-#include "core/mpn.h"
+#include "capture/capture.h"
 
 #include <string.h>
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv(uint64_t h, const char *s, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= FNV_PRIME;
-  }
-  return h;
-}
 
 static const char *base_name(const char *path)
 {
@@ -33,7 +21,7 @@ static int in_libc(const mpn__frame *f)
 
 static int is_ours(const mpn__frame *f)
 {
-  return (mpn__g.self_path[0] && !strcmp(f->module, mpn__g.self_path)) ||
+  return (mpn__self.self_path[0] && !strcmp(f->module, mpn__self.self_path)) ||
          (f->has_function && !strncmp(f->function, "mpn__", 5));
 }
 
@@ -54,15 +42,20 @@ uint64_t mpn__signature(int signo, const mpn__frame *frames, int n)
 {
   char buf[64];
   size_t len = mpn__fmt_i64(buf, sizeof buf, 0, signo);
-  uint64_t h = fnv(FNV_OFFSET, buf, len);
+  uint64_t h = mpn__hash_bytes(MPN__FNV_OFFSET, buf, len);
   int first = mpn__signature_first_frame(signo, frames, n);
-  for (int i = first; i < n && i < first + MPN__SIG_FRAMES; i++) {
+  return mpn__signature_add_site(h, frames + first, n - first);
+}
+
+uint64_t mpn__signature_add_site(uint64_t h, const mpn__frame *frames, int n)
+{
+  char buf[32];
+  for (int i = 0; i < n && i < MPN__SIG_FRAMES; i++) {
     const char *b = frames[i].module[0] ? base_name(frames[i].module) : "?";
-    h = fnv(h, "|", 1);
-    h = fnv(h, b, strlen(b));
+    h = mpn__hash_str(mpn__hash_bytes(h, "|", 1), b);
     if (frames[i].module[0]) {   /* code outside any module (JIT) has no stable offset */
-      len = mpn__fmt_hex(buf, sizeof buf, 0, frames[i].offset);
-      h = fnv(h, buf, len);
+      size_t len = mpn__fmt_hex(buf, sizeof buf, 0, frames[i].offset);
+      h = mpn__hash_bytes(h, buf, len);
     }
   }
   return h;

@@ -15,7 +15,7 @@
  * per thread, nothing else). Threads of a disabled process, and of other
  * processes the preload reaches (shells, compilers outside the ranks), are
  * left exactly as they were until the library arms. */
-#include "core/mpn.h"
+#include "capture/capture.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -45,9 +45,9 @@ static void make_key(void)
 /* Whether a new thread gets an alternate stack. */
 static int wanted(void)
 {
-  if (mpn__g.disabled || pthread_once(&key_once, make_key) != 0 || !key_ok)
+  if (mpn__self.disabled || pthread_once(&key_once, make_key) != 0 || !key_ok)
     return 0;
-  return atomic_load(&mpn__g.active) || rank_process;
+  return atomic_load(&mpn__crash.armed) || rank_process;
 }
 
 static void *start_with_altstack(void *p)

@@ -7,7 +7,7 @@
  * scope. (Its static archive is not position-independent, so it cannot be
  * linked into a shared object instead.)
  */
-#include "core/mpn.h"
+#include "capture/capture.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>

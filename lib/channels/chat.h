@@ -5,7 +5,7 @@
 #ifndef MPN_CHANNELS_CHAT_H
 #define MPN_CHANNELS_CHAT_H
 
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -110,7 +110,7 @@ static inline char *chat_escape(const char *s, int quote)
 {
   if (!s)
     return NULL;
-  mpn__buf b = {malloc(strlen(s) + 16), 0, strlen(s) + 16};
+  mpn__buf b = mpn__buf_make(strlen(s) + 16);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';

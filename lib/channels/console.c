@@ -1,6 +1,6 @@
 /* console.c - the console channel: the message as a panel on stderr, written
  * by the leader only, with colour when stderr is a terminal (NO_COLOR off). */
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <stdlib.h>
 #include <string.h>

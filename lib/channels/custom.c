@@ -2,7 +2,7 @@
  * "NAME://anything" channels whose delivery is the program's function, run
  * by the engine on a thread of its own per attempt (queue.c), with the same
  * spool, retries and budget as every other channel. */
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -33,7 +33,7 @@ static int valid_name(const char *name)
   return !k || k->custom;   /* a built-in kind keeps its name */
 }
 
-mpn_code mpn_register_channel(const char *name, mpn_channel_send_fn send, void *user)
+mpn_code mpn__custom_register(const char *name, mpn_channel_send_fn send, void *user)
 {
   if (!send || !valid_name(name))
     return MPN_E_INVALID_ARGUMENT;
@@ -54,8 +54,6 @@ mpn_code mpn_register_channel(const char *name, mpn_channel_send_fn send, void *
       ncustom++;
   }
   pthread_mutex_unlock(&lock);
-  if (rc == MPN_OK)
-    mpn__config_reload();   /* channels of this kind in the environment parse now */
   return rc;
 }
 

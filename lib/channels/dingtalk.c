@@ -3,7 +3,7 @@
  * "errcode" in a 200 body; 20 messages per minute per robot; a body over
  * 20000 bytes is refused (errcode 460101), so the long parts are shortened
  * until the whole body fits. */
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -106,7 +106,7 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
   if (!title || asprintf(&head, "%s %s%s%s%s", marker(v), kw ? "[" : "", kw ? kw : "", kw ? "] " : "", title) < 0)
     head = NULL;
   free(title);
-  mpn__buf t = {malloc(1024), 0, 1024};
+  mpn__buf t = mpn__buf_make(1024);
   if (!head || !t.p) {
     free(head);
     free(t.p);

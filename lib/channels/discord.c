@@ -157,7 +157,7 @@ static void add_code_field(embed *e, const char *name, const char *text, size_t 
  * the backtrace as a code block; within max characters. */
 static char *description(const mpn__view *v, int clipped, size_t max)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';

@@ -4,7 +4,9 @@
  * text/plain first, text/html second (RFC 2046: the plainest format first;
  * curl's smtp-mime.c example has them the other way round). SMTP 4xx
  * replies are retried, 5xx are not (RFC 5321 section 4.2.1). */
-#include "core/mpn.h"
+#include "channels/channels.h"
+
+#include <curl/curl.h>
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -205,7 +207,7 @@ static int plain_ascii(const char *s, size_t max)
 /* "[mpinotify] <title>", one line, at most SUBJECT_MAX characters of title. */
 static char *subject_text(const char *title)
 {
-  mpn__buf b = {malloc(512), 0, 512};
+  mpn__buf b = mpn__buf_make(512);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';
@@ -226,7 +228,7 @@ static char *subject_text(const char *title)
 static char *header_subject(const char *title)
 {
   char *text = subject_text(title);
-  mpn__buf b = {malloc(1024), 0, 1024};
+  mpn__buf b = mpn__buf_make(1024);
   if (b.p && text) {
     b.p[0] = '\0';
     mpn__buf_add(&b, "Subject: ");
@@ -241,7 +243,7 @@ static char *header_subject(const char *title)
 
 static char *header_from(const sender *s)
 {
-  mpn__buf b = {malloc(512), 0, 512};
+  mpn__buf b = mpn__buf_make(512);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';
@@ -262,7 +264,7 @@ static char *header_from(const sender *s)
 /* "To: a@x, b@y", folded before a line grows past 76 characters. */
 static char *header_to(const struct curl_slist *rcpt)
 {
-  mpn__buf b = {malloc(512), 0, 512};
+  mpn__buf b = mpn__buf_make(512);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';
@@ -350,7 +352,7 @@ static void plain_section(mpn__buf *b, const char *heading, const char *body, si
 
 static char *plain_body(const mpn_message *m, const mpn__view *v)
 {
-  mpn__buf b = {malloc(4096), 0, 4096};
+  mpn__buf b = mpn__buf_make(4096);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';
@@ -434,7 +436,7 @@ static void html_section(mpn__buf *b, const char *heading, const char *body, siz
 
 static char *html_body(const mpn_message *m, const mpn__view *v)
 {
-  mpn__buf b = {malloc(8192), 0, 8192};
+  mpn__buf b = mpn__buf_make(8192);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';

@@ -2,7 +2,7 @@
  * an interactive card coloured by severity. Errors come as a non-zero "code"
  * in the body; 100 per minute, 5 per second; a body over 20 KB is refused, so
  * the long parts are shortened until the card fits FS_LIMIT. */
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -62,7 +62,7 @@ static void add_md(json_t *elements, const char *content)
 /* Free text may not mention anyone: "<at" is broken with a zero-width space. */
 static char *defused(const char *s)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (!s || !b.p) {
     free(b.p);
     return NULL;
@@ -78,7 +78,7 @@ static char *defused(const char *s)
 static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room)
 {
   json_t *el = json_array();
-  mpn__buf b = {malloc(512), 0, 512};
+  mpn__buf b = mpn__buf_make(512);
   if (!el || !b.p) {
     json_decref(el);
     free(b.p);

@@ -2,7 +2,7 @@
  * key in the body. Crashes get a dedup_key from the job and the failure
  * signature, so repeats of the same failure group into one incident. 202 is
  * success, 400 is final, 429 and 5xx are retried (mpn__judge_http). */
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <jansson.h>
 #include <stdlib.h>

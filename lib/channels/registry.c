@@ -1,7 +1,9 @@
 /* registry.c - the table of channel kinds, recognising a service by its own
  * webhook host, and what every HTTP channel shares: a JSON POST and reading
  * HTTP answers (status, Retry-After, a JSON retry_after). */
-#include "core/mpn.h"
+#include "channels/channels.h"
+
+#include <curl/curl.h>
 
 #include <jansson.h>
 #include <stdio.h>
@@ -34,6 +36,11 @@ const mpn__kind *mpn__kind_by_host(const char *host, const char *path)
     if (kinds[i]->match && kinds[i]->match(host, path))
       return kinds[i];
   return NULL;
+}
+
+const mpn__kind *mpn__kind_at(int i)
+{
+  return i >= 0 && (size_t)i < NKINDS ? kinds[i] : NULL;
 }
 
 const char *mpn__kind_names(void)

@@ -1,7 +1,7 @@
 /* sign.c - request signing with OpenSSL's one-shot HMAC (not deprecated in
  * OpenSSL 3): DingTalk, Feishu/Lark and Standard Webhooks. Each function
  * takes its timestamp so tests can check the services' published vectors. */
-#include "core/mpn.h"
+#include "channels/channels.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

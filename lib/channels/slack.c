@@ -70,7 +70,7 @@ static char *mention_of(const mpn__channel *ch, const mpn__view *v)
   const char *m = mpn__channel_opt(ch, "mention");
   if (!v->failure || (m && !strcmp(m, "none")))
     return NULL;
-  mpn__buf b = {malloc(64), 0, 64};
+  mpn__buf b = mpn__buf_make(64);
   if (b.p)
     b.p[0] = '\0';
   chat_tokens(m ? m : "<!here>", add_token, &b);
@@ -146,7 +146,7 @@ static void add_text(build *bd, const char *text, size_t max)
 /* Severity and event, the mention, the title in full when the header clipped it. */
 static void add_summary(build *bd, const mpn__view *v, const char *mention, int clipped)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (!b.p)
     return;
   b.p[0] = '\0';
@@ -209,7 +209,7 @@ static json_t *context_block(const mpn_message *m, const mpn__view *v)
 /* The notification text: mention, severity, title, a short summary. */
 static json_t *fallback(const mpn__view *v, const char *mention)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (!b.p)
     return json_string("mpinotify message");
   b.p[0] = '\0';
@@ -220,7 +220,7 @@ static json_t *fallback(const mpn__view *v, const char *mention)
   char *t = esc_fit(v->title, FALLBACK_MAX / 2);
   mpn__buf_add(&b, "%s%s[%s] %s", mention ? mention : "", mention ? " " : "", sev, t ? t : "");
   free(t);
-  mpn__buf summary = {malloc(128), 0, 128};
+  mpn__buf summary = mpn__buf_make(128);
   if (summary.p)
     summary.p[0] = '\0';
   for (int i = 0; i < v->nfacts; i++)

@@ -1,6 +1,8 @@
 /* webhook.c - the generic JSON webhook: the message's JSON (schema
  * mpinotify/1, README.md) as the body, POST or PUT, extra headers. */
-#include "core/mpn.h"
+#include "channels/channels.h"
+
+#include <curl/curl.h>
 
 #include <jansson.h>
 #include <stdio.h>

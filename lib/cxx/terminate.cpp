@@ -1,7 +1,7 @@
 // terminate.cpp - libmpinotify_cxx.so: the C++ side of reporting uncaught
 // exceptions. libmpinotify is C and never needs libstdc++; when it finds the
 // C++ runtime already in a process, it dlopens this helper (RTLD_LOCAL) and
-// calls mpn_cxx_install, its one entry point (lib/core/cxx.c).
+// calls mpn_cxx_install, its one entry point (lib/runtime/cxx.c).
 //
 // The handler runs where std::terminate runs: for an uncaught exception that
 // is inside __cxa_throw, after the search for a handler failed and before any

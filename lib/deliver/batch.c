@@ -1,7 +1,6 @@
 /* batch.c - a message on its way to several channels: building the batch
  * (local channels at once, the spooled copy of every other one before the
  * engine sees it), reading a finished transfer, and the crash path's use. */
-#include "core/mpn.h"
 #include "deliver/engine.h"
 
 #include <jansson.h>
@@ -264,11 +263,11 @@ static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log
   if (!m)
     return NULL;
   mpn__send_opts o;
-  mpn__send_opts_from(&o, &mpn__g.cfg);
+  mpn__send_opts_from(&o, mpn__cfg());
   o.log_failures = log_failures;
   const mpn__event *ev = r->event;
   mpn__batch *b = ev && ev->nchannels ? mpn__submit(ev->channels, ev->nchannels, m, deadline, &o)
-                                      : mpn__submit(mpn__g.cfg.channels, mpn__g.cfg.nchannels, m, deadline, &o);
+                                      : mpn__submit(mpn__cfg()->channels, mpn__cfg()->nchannels, m, deadline, &o);
   mpn_message_free(m);
   return b;
 }

@@ -3,7 +3,6 @@
  * holds up the engine or another channel. The thread keeps a reference to
  * the batch; an answer after the deadline is ignored (the message stays
  * spooled). */
-#include "core/mpn.h"
 #include "deliver/engine.h"
 
 #include <jansson.h>
@@ -52,13 +51,8 @@ int mpn__custom_start(mpn__item *it, pthread_mutex_t *lock, void (*wake)(void))
     return -1;
   *j = (job){it, ++it->gen, strdup(it->ch.url), json_dumps((json_t *)it->batch->msg->doc, JSON_COMPACT),
              it->ch.kind->custom, it->ch.kind->custom_user, lock, wake};
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   it->batch->refs++;   /* the thread's; the caller holds the engine lock */
-  int rc = j->url && j->json ? pthread_create(&t, &attr, run, j) : -1;
-  pthread_attr_destroy(&attr);
+  int rc = j->url && j->json ? mpn__thread_start(NULL, NULL, run, j, 1, 0) : -1;
   if (rc != 0) {
     it->batch->refs--;
     free(j->url);

@@ -1,9 +1,11 @@
-/* engine.h - what the files of lib/deliver/ share: batches and items. */
+/* engine.h - private to the files of lib/deliver/: batches and items, as
+ * the engine (queue.c) drives them through curl. */
 #ifndef MPN_ENGINE_H
 #define MPN_ENGINE_H
 
-#include "core/mpn.h"
+#include "deliver/deliver.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 
 enum { MPN__ITEM_WAITING, MPN__ITEM_RUNNING, MPN__ITEM_DONE };

@@ -7,7 +7,6 @@
  * launcher's relay when the direct route fails, and gives up at the batch's
  * deadline, leaving the spooled copy for a later flush. One mutex guards all
  * engine state; it is released only while waiting in curl_multi_poll. */
-#include "core/mpn.h"
 #include "deliver/engine.h"
 
 #include <errno.h>
@@ -161,7 +160,7 @@ static void on_done(mpn__item *it, CURLcode code, int64_t now)
 {
   long status = 0;
   curl_easy_getinfo(it->a.easy, CURLINFO_RESPONSE_CODE, &status);
-  if (mpn__g.cfg.debug)
+  if (mpn__cfg()->debug)
     log_times(it, status);
   it->http_status = status;
   mpn__judge_transfer(it, code, status);
@@ -258,11 +257,6 @@ static void reap(void)
 static void *engine_main(void *arg)
 {
   (void)arg;
-  sigset_t set;   /* the process's signals belong to the application */
-  sigfillset(&set);
-  for (int s = 0; s < 6; s++)
-    sigdelset(&set, (int[]){SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP}[s]);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
   pthread_mutex_lock(&E.lock);
   for (;;) {
     int running = 0;
@@ -301,14 +295,7 @@ static int engine_start(void)
   E.multi = curl_multi_init();
   if (!E.multi)
     return -1;
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 1024 * 1024);
-  int rc = pthread_create(&t, &attr, engine_main, NULL);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
+  if (mpn__thread_start(NULL, NULL, engine_main, NULL, 1, 1024 * 1024) != 0) {
     curl_multi_cleanup(E.multi);
     E.multi = NULL;
     return -1;

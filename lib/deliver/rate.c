@@ -3,7 +3,6 @@
  * per minute; a token bucket would allow bursts over that). Keyed by the
  * channel's spec, so every message to one channel in this process shares a
  * window. Only the engine thread calls these (under its lock). */
-#include "core/mpn.h"
 #include "deliver/engine.h"
 
 #include <stdlib.h>

@@ -1,9 +1,8 @@
 /* relay_client.c - the rank's side of the relay: when the direct route
  * cannot connect (compute nodes without internet), or when told to always
  * relay, the item goes to the launcher's relay instead, sealed with the job's
- * key (relay/seal.c). The frame carries the channel's spec as configured and
+ * key (seal.c). The frame carries the channel's spec as configured and
  * the message; the launcher resolves references in its own environment. */
-#include "core/mpn.h"
 #include "deliver/engine.h"
 
 #include <jansson.h>
@@ -60,4 +59,54 @@ mpn_code mpn__relay_prepare(const mpn__batch *b, const mpn__item *it, mpn__attem
   curl_easy_setopt(a->easy, CURLOPT_PROXY, "");   /* the launcher is inside the cluster, never behind a proxy */
   curl_easy_setopt(a->easy, CURLOPT_PROTOCOLS_STR, "http");
   return MPN_OK;
+}
+
+/* A notice to the launcher: one attempt, outside the engine (the engine may
+ * be busy with the very report the notice is about). */
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+  (void)p;
+  (void)arg;
+  return size * n;
+}
+
+/* The relay's HTTP status, 0 when it did not answer. */
+static long post(const char *url, const char *frame, size_t len, long timeout_ms)
+{
+  CURL *e = curl_easy_init();
+  if (!e)
+    return -1;
+  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, frame);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(e, CURLOPT_PROXY, "");   /* the launcher is inside the cluster */
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+  CURLcode rc = curl_easy_perform(e);
+  long status = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(e);
+  if (rc != CURLE_OK)
+    mpn__log_debug("notice to the launcher not sent: %s", curl_easy_strerror(rc));
+  else if (status != 200 && status != MPN__RELAY_CLAIMED && status != MPN__RELAY_REPORTED)
+    mpn__log_debug("notice to the launcher refused: HTTP %ld", status);
+  return rc == CURLE_OK ? status : 0;
+}
+
+long mpn__relay_post(const char *addr, const unsigned char key[32], const char *plain, size_t len,
+                     long timeout_ms)
+{
+  size_t flen = 0;
+  char *frame = mpn__relay_seal(key, plain, len, &flen);
+  char url[320];
+  snprintf(url, sizeof url, "http://%s/relay", addr);
+  long status = frame ? post(url, frame, flen, timeout_ms) : 0;
+  free(frame);
+  return status;
 }

@@ -1,7 +1,7 @@
 /* sender.c - the public sending API (mpinotify.h): a loaded configuration
  * that sends messages and flushes the spool through the engine, for the
  * tools and for programs that send outside a crash. */
-#include "core/mpn.h"
+#include "deliver/deliver.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -262,14 +262,6 @@ const mpn__config *mpn__sender_config(const mpn_sender *s)
 
 /* ---- the configuration as text -------------------------------------------------- */
 
-static uint64_t fnv64(const char *s)
-{
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
 /* A spec that holds a literal secret (its masked form differs) is written as
  * a reference to a variable of this process that holds it. */
 static char *safe_spec(const mpn__channel *ch)
@@ -278,7 +270,7 @@ static char *safe_spec(const mpn__channel *ch)
   if (mpn_mask_url(ch->spec, masked, sizeof masked) == MPN_OK && !strcmp(masked, ch->spec))
     return strdup(ch->spec);
   char name[64], *ref = NULL;
-  snprintf(name, sizeof name, "MPINOTIFY_SECRET_%016llx", (unsigned long long)fnv64(ch->spec));
+  snprintf(name, sizeof name, "MPINOTIFY_SECRET_%016llx", (unsigned long long)mpn__hash_str(MPN__HASH_SEED, ch->spec));
   if (setenv(name, ch->spec, 1) != 0 || asprintf(&ref, "env:%s", name) < 0)
     return NULL;
   return ref;
@@ -294,7 +286,7 @@ char *mpn_sender_config(const mpn_sender *s)
   if (!s)
     return NULL;
   const mpn__config *c = &s->cfg;
-  mpn__buf b = {malloc(1024), 0, 1024};
+  mpn__buf b = mpn__buf_make(1024);
   if (!b.p)
     return NULL;
   b.p[0] = '\0';

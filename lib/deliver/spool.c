@@ -6,7 +6,7 @@
  * File: JSON {"schema":"mpinotify-spool/1", "id", "created", "channel" (the
  * spec as configured: references unresolved), "destination" (masked),
  * "message"}; mode 0600 in a 0700 directory owned by the user. */
-#include "core/mpn.h"
+#include "deliver/deliver.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,68 +1,12 @@
 /* json.c - the generic webhook body, schema "mpinotify/1" (README.md). Built
  * with jansson; every string goes through mpn__utf8_sanitize first, because
  * program names, symbols and messages may hold any bytes and JSON may not. */
-#include "core/mpn.h"
+#include "format/format.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Length of a valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-  if (p[0] < 0x80)
-    return 1;
-  size_t len;
-  uint32_t cp, min;
-  if ((p[0] & 0xe0) == 0xc0) { len = 2; cp = p[0] & 0x1f; min = 0x80; }
-  else if ((p[0] & 0xf0) == 0xe0) { len = 3; cp = p[0] & 0x0f; min = 0x800; }
-  else if ((p[0] & 0xf8) == 0xf0) { len = 4; cp = p[0] & 0x07; min = 0x10000; }
-  else return 0;
-  if (len > n)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;   /* overlong, out of range, or a UTF-16 surrogate */
-  return len;
-}
-
-char *mpn__utf8_sanitize(const char *s, size_t n)
-{
-  char *out = malloc(n * 3 + 1);   /* each bad byte may become 3 */
-  if (!out)
-    return NULL;
-  size_t o = 0;
-  const unsigned char *p = (const unsigned char *)s;
-  for (size_t i = 0; i < n;) {
-    size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
-    if (k) {
-      memcpy(out + o, p + i, k);
-      o += k;
-      i += k;
-    } else {
-      memcpy(out + o, "\xef\xbf\xbd", 3);   /* U+FFFD REPLACEMENT CHARACTER */
-      o += 3;
-      i++;
-    }
-  }
-  out[o] = '\0';
-  return out;
-}
-
-json_t *mpn__jstr(const char *s)
-{
-  if (!s)
-    return json_null();
-  char *clean = mpn__utf8_sanitize(s, strlen(s));
-  json_t *j = clean ? json_string(clean) : NULL;
-  free(clean);
-  return j ? j : json_null();
-}
 
 static json_t *jhex(uint64_t v)
 {
@@ -95,7 +39,7 @@ static const char *title_of(const mpn__report *r, char *buf, size_t cap)
   const mpn__event *ev = r->event;
   const char *what = ev->headline[0] ? ev->headline : mpn__signal_name(ev->signo);
   snprintf(buf, cap, "%s on %d of %d rank%s (job %s)", what, r->nprocs, r->world_size,
-           r->world_size == 1 ? "" : "s", mpn__g.cfg.job_name ? mpn__g.cfg.job_name : "?");
+           r->world_size == 1 ? "" : "s", r->job_name ? r->job_name : "?");
   return buf;
 }
 
@@ -130,9 +74,9 @@ void *mpn__report_doc(const mpn__report *r)
   json_object_set_new(o, "leader", jproc(&r->leader));
   json_object_set_new(o, "processes", procs);
   json_object_set_new(o, "backtrace", jframes(ev));
-  json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", mpn__jstr(mpn__g.cfg.job_name),
-                                          "command", mpn__jstr(mpn__g.cfg.job_command)));
-  json_object_set_new(o, "mpi_thread_level", mpn__jstr(mpn__thread_level_name()));
+  json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", mpn__jstr(r->job_name),
+                                          "command", mpn__jstr(r->job_command)));
+  json_object_set_new(o, "mpi_thread_level", mpn__jstr(r->thread_level));
   json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
   json_object_set_new(o, "reported_by", json_string("rank"));
   if (ev->extra)

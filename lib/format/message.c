@@ -2,7 +2,7 @@
  * message, later exceptions, alerts and job events) is one JSON object of
  * schema mpinotify/1 with a stable id. The spool and the relay carry it as
  * JSON; each channel renders it. */
-#include "core/mpn.h"
+#include "format/format.h"
 
 #include <fcntl.h>
 #include <jansson.h>

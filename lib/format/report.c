@@ -1,5 +1,5 @@
 /* report.c - the human-readable panel (console channel) and rank ranges. */
-#include "core/mpn.h"
+#include "format/format.h"
 
 #include <jansson.h>
 
@@ -116,7 +116,7 @@ static void add_text(mpn__buf *b, const char *text)
 char *mpn__message_text(const mpn_message *m, int color)
 {
   json_t *o = m->doc;
-  mpn__buf b = {malloc(1024), 0, 1024};
+  mpn__buf b = mpn__buf_make(1024);
   const char *sev = s_of(o, "severity");
   int bad = !strcmp(sev, "critical") || !strcmp(sev, "error");
   const char *on = !color ? "" : bad ? "\033[1;31m" : !strcmp(sev, "warning") ? "\033[1;33m" : "\033[1;32m";

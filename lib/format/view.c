@@ -2,7 +2,7 @@
  * (label/value pairs), free text, and the long parts (processes, backtrace)
  * that a channel may shorten to fit its service's limits. Every channel
  * builds its payload from a view, so they all say the same things. */
-#include "core/mpn.h"
+#include "format/format.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -53,7 +53,7 @@ static char *ranges_of(json_t *ranks)
 /* Distinct host names of the processes: "node17, node18" (at most 8, then "+N more"). */
 static char *hosts_of(json_t *procs)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (b.p)
     b.p[0] = '\0';
   size_t shown = 0, distinct = 0;
@@ -79,7 +79,7 @@ static char *hosts_of(json_t *procs)
 
 static char *processes_of(json_t *procs)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (b.p)
     b.p[0] = '\0';
   for (size_t i = 0; i < json_array_size(procs); i++) {
@@ -95,7 +95,7 @@ char *mpn__python_frames_text(const void *frames_json)
   json_t *frames = (json_t *)frames_json;
   if (!json_array_size(frames))
     return NULL;
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (b.p)
     b.p[0] = '\0';
   mpn__buf_add(&b, "Python stack (most recent call last):\n");
@@ -111,7 +111,7 @@ char *mpn__python_frames_text(const void *frames_json)
 
 static char *backtrace_of(json_t *frames, json_t *python)
 {
-  mpn__buf b = {malloc(256), 0, 256};
+  mpn__buf b = mpn__buf_make(256);
   if (b.p)
     b.p[0] = '\0';
   char *py = mpn__python_frames_text(python);   /* the Python function that ran, above the interpreter's frames */
@@ -253,14 +253,6 @@ static size_t fit(const char *s, size_t max, int chars)
     i += k;
   }
   return i;
-}
-
-size_t mpn__utf8_len(const char *s)
-{
-  size_t n = 0;
-  for (; s && *s; s++)
-    n += ((unsigned char)*s & 0xc0) != 0x80;
-  return n;
 }
 
 char *mpn__clip(const char *s, size_t max, int chars)

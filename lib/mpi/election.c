@@ -24,13 +24,14 @@
  * dead) marks the election broken; callers then fall back to one report per
  * node.
  */
-#include "core/mpn.h"
-#include "mpi/pmpi.h"
+#include "mpi/mpi.h"
 
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+mpn__mpi_state mpn__mpi;
 
 enum { TAG_DOORBELL = 7301, TAG_DONE = 7302 };
 enum { WIRE_EVENT = 1u, WIRE_FATAL = 2u };
@@ -83,7 +84,7 @@ static void set_broken(const char *why)
   if (!E.broken)
     snprintf(E.error, sizeof E.error, "%s", why);
   E.broken = 1;
-  atomic_store(&mpn__g.mpi_ok, 0);
+  atomic_store(&mpn__mpi.mpi_ok, 0);
 }
 
 int mpn__mpi_setup(int provided)
@@ -91,16 +92,16 @@ int mpn__mpi_setup(int provided)
   mpn__pmpi_table *P = &mpn__pmpi;
   P->Comm_rank(P->world, &E.rank);
   P->Comm_size(P->world, &E.size);
-  mpn__g.rank = E.rank;
-  mpn__g.world_size = E.size;
+  mpn__self.rank = E.rank;
+  mpn__self.world_size = E.size;
   if (P->Comm_dup(P->world, &E.comm) != 0 || P->Comm_dup(P->world, &E.fin_comm) != 0)
     return -1;
   /* A dead peer must never make the notifier abort the job. */
   P->Comm_set_errhandler(E.comm, P->errors_return);
   P->Comm_set_errhandler(E.fin_comm, P->errors_return);
-  uint64_t token = ((uint64_t)mpn__g.pid << 32) ^ (uint64_t)mpn__wall_ns();
+  uint64_t token = ((uint64_t)mpn__self.pid << 32) ^ (uint64_t)mpn__wall_ns();
   P->Bcast(&token, (int)sizeof token, P->byte, 0, E.comm);
-  mpn__g.job_token = token;
+  mpn__mpi.job_token = token;
   E.all = calloc((size_t)E.size, sizeof *E.all);
   E.sends = calloc((size_t)E.size * 2, sizeof *E.sends);
   E.leaders = calloc((size_t)E.size, sizeof *E.leaders);
@@ -110,11 +111,11 @@ int mpn__mpi_setup(int provided)
   if (provided < MPI_THREAD_MULTIPLE) {
     snprintf(E.error, sizeof E.error,
              "MPI runs at %s, below MPI_THREAD_MULTIPLE (MPINOTIFY_MPI_THREAD=keep?): "
-             "the ranks cannot elect a reporter", mpn__thread_level_name());
+             "the ranks cannot elect a reporter", mpn__mpi_thread_level_name(provided));
     E.broken = 1;
     return 0;
   }
-  atomic_store(&mpn__g.mpi_ok, 1);
+  atomic_store(&mpn__mpi.mpi_ok, 1);
   return 0;
 }
 
@@ -163,8 +164,8 @@ void mpn__election_start(void)
  * contribution by at most the poll, never skip the window. */
 static int64_t bell_age(int64_t rang_wall_ns)
 {
-  int64_t age = mpn__wall_ns() - rang_wall_ns, window = (int64_t)mpn__g.cfg.window_ms * 1000000;
-  int64_t plausible = 2 * (int64_t)mpn__g.cfg.poll_ms * 1000000 + 50000000;
+  int64_t age = mpn__wall_ns() - rang_wall_ns, window = (int64_t)mpn__cfg()->window_ms * 1000000;
+  int64_t plausible = 2 * (int64_t)mpn__cfg()->poll_ms * 1000000 + 50000000;
   return age < 0 || age > plausible ? 0 : age > window ? window : age;
 }
 
@@ -222,8 +223,8 @@ static void ring_doorbells(void)
 static void fill_mine(wire_rec *w, const mpn__event *ev)
 {
   memset(w, 0, sizeof *w);
-  w->pid = (int32_t)mpn__g.pid;
-  mpn__strlcpy(w->host, mpn__g.host, sizeof w->host);
+  w->pid = (int32_t)mpn__self.pid;
+  mpn__strlcpy(w->host, mpn__self.host, sizeof w->host);
   if (ev) {
     w->signature = ev->signature;
     w->wall_ns = ev->wall_ns;
@@ -247,15 +248,15 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
   int64_t epoch = E.next_epoch++;
   E.pending_since = 0;
   E.gather_ns = -1;   /* until this epoch's allgather completes */
-  int64_t contribute_at = heard_ns + (int64_t)mpn__g.cfg.window_ms * 1000000;
-  while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline && !atomic_load(&mpn__g.stop)) {
+  int64_t contribute_at = heard_ns + (int64_t)mpn__cfg()->window_ms * 1000000;
+  while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline && !atomic_load(&mpn__mpi.stop)) {
     check_bells();
     progress_sends();
     if (!*evp && take)
       *evp = take();
     mpn__sleep_ms(2);
   }
-  if (atomic_load(&mpn__g.stop)) {   /* the application is finalizing or exiting: MPI is no longer ours */
+  if (atomic_load(&mpn__mpi.stop)) {   /* the application is finalizing or exiting: MPI is no longer ours */
     set_broken("the process was finalizing or exiting");
     return -1;
   }
@@ -275,7 +276,7 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
     }
     if (flag)
       break;
-    if (mpn__now_ns() > deadline || atomic_load(&mpn__g.stop)) {
+    if (mpn__now_ns() > deadline || atomic_load(&mpn__mpi.stop)) {
       char why[160];
       snprintf(why, sizeof why, "election epoch %lld did not complete in time (a rank may have died)",
                (long long)epoch);
@@ -358,7 +359,7 @@ static void fill_outcome(const mpn__event *ev, mpn__outcome *out)
 int mpn__election_run(const mpn__event *ev, int64_t deadline, mpn__outcome *out)
 {
   memset(out, 0, sizeof *out);
-  int live = !E.broken && atomic_load(&mpn__g.mpi_ok) && atomic_load(&mpn__g.mpi_active);
+  int live = !E.broken && atomic_load(&mpn__mpi.mpi_ok) && atomic_load(&mpn__mpi.mpi_active);
   if (live)
     check_bells();
   /* Reported earlier in the job (learnt in any epoch, also after the
@@ -385,13 +386,13 @@ int mpn__election_poll(const mpn__event *(*take)(void), const mpn__event **taken
 {
   *taken = NULL;
   memset(out, 0, sizeof *out);   /* an epoch joined without a local event fills nothing */
-  if (E.broken || !atomic_load(&mpn__g.mpi_ok))
+  if (E.broken || !atomic_load(&mpn__mpi.mpi_ok))
     return 0;
   check_bells();
   progress_sends();
   if (!E.pending_since)
     return 0;
-  int64_t deadline = mpn__now_ns() + (int64_t)mpn__g.cfg.timeout_ms * 1000000;
+  int64_t deadline = mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000;
   const mpn__event *ev = NULL;
   if (run_epoch(&ev, take, E.pending_since, deadline) != 0)
     return *taken = ev, -1;

@@ -2,7 +2,7 @@
  * at most one report per signature: the first process of the job on the node
  * to create the claim file reports. A claim that cannot be written at all
  * lets the process report: a duplicate beats silence. */
-#include "core/mpn.h"
+#include "mpi/mpi.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,14 +17,14 @@ static int claim_fd = -1;   /* the claim this process holds while it reports */
 
 static void claim_path(uint64_t signature, char *path, size_t cap)
 {
-  snprintf(path, cap, "%s/claim-%016llx-%016llx", mpn__g.cfg.spool_dir, (unsigned long long)mpn__g.job_token,
+  snprintf(path, cap, "%s/claim-%016llx-%016llx", mpn__cfg()->spool_dir, (unsigned long long)mpn__mpi.job_token,
            (unsigned long long)signature);
 }
 
 int mpn__fallback_claim(uint64_t signature)
 {
   char path[MPN__PATH_MAX + 64];
-  mkdir(mpn__g.cfg.spool_dir, 0700);
+  mkdir(mpn__cfg()->spool_dir, 0700);
   claim_path(signature, path, sizeof path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) {
@@ -59,7 +59,7 @@ void mpn__fallback_wait(uint64_t signature, int64_t deadline)
  * those older than a day when it starts, off the application's path. */
 void mpn__fallback_sweep(void)
 {
-  DIR *d = opendir(mpn__g.cfg.spool_dir);
+  DIR *d = opendir(mpn__cfg()->spool_dir);
   if (!d)
     return;
   time_t old = time(NULL) - 24 * 3600;

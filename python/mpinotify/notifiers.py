@@ -30,7 +30,7 @@ SEVERITIES = ("info", "warning", "error", "critical")
 PY_KIND = "pynotifier"
 _REFERENCES = ("env:", "file:")
 _KIND_PREFIX = re.compile(r"^([a-z][a-z0-9_-]*)\+(https?://.*)$")
-# Where MPINOTIFY_URLS would start a second channel (lib/core/config.c, channel_starts).
+# Where MPINOTIFY_URLS would start a second channel (lib/config/config.c, channel_starts).
 _SECOND_CHANNEL = re.compile(r",\s*(env:|file:|console|[a-z0-9_-]+(://|\+http))")
 
 
@@ -161,7 +161,7 @@ def _settings_only():
 
 def _new_sender(lib, spec, budget_ms):
     """A sender holding exactly this channel: opts->urls replaces MPINOTIFY_URLS,
-    and a configuration text replaces MPINOTIFY_CONFIG's file (lib/core/config.c)."""
+    and a configuration text replaces MPINOTIFY_CONFIG's file (lib/config/config.c)."""
     opts = lib.mpn_options_new()
     if not opts:
         return None, _lib.strerror(2)

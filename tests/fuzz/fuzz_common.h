@@ -2,13 +2,14 @@
  * target per .c file, each includes this once).
  *
  * The targets link the library's objects (instrumented for coverage) and
- * reach its internal mpn__ functions through lib/core/mpn.h, as tests/unit
+ * reach its internal mpn__ functions through the layer headers of lib/, as tests/unit
  * does. An invariant that fails calls fuzz_fail(), which aborts: libFuzzer
  * then saves the input and prints the stack. */
 #ifndef MPN_FUZZ_COMMON_H
 #define MPN_FUZZ_COMMON_H
 
-#include "core/mpn.h"
+#include "runtime/runtime.h"
+#include "launcher/launcher.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* fuzz_config.c - the INI configuration (lib/core/config_file.c, inih) and
- * the whole configuration load (lib/core/config.c) from arbitrary text, as
+/* fuzz_config.c - the INI configuration (lib/config/config_file.c, inih) and
+ * the whole configuration load (lib/config/config.c) from arbitrary text, as
  * mpn_options_set_config hands it over. Invariants: settings stay in their
  * ranges whatever the text says, every channel is complete, errors are
  * NUL-terminated and never show a secret option's value. */

@@ -1,4 +1,4 @@
-/* fuzz_relay.c - the relay's frames (lib/relay/seal.c). Arbitrary bytes
+/* fuzz_relay.c - the relay's frames (lib/deliver/seal.c). Arbitrary bytes
  * opened with the job's key never open (nobody without the key can make a
  * frame) and never crash; a frame sealed from fuzzed plaintext opens to the
  * same bytes exactly once, and with any one byte changed not at all. */

@@ -1,4 +1,4 @@
-/* fuzz_urls.c - channel specs and masking (lib/core/url.c, config.c) on
+/* fuzz_urls.c - channel specs and masking (lib/config/url.c, config.c) on
  * arbitrary text: mpn_mask_url, mpn__mask_command, mpn__parse_channel,
  * mpn_check_urls. Invariants: masking fits in 3x+16 bytes, is a prefix when
  * truncated, and never shows a secret query value, a password or an option

@@ -7,11 +7,11 @@ It reads MPINOTIFY_RELAY_ADDR (host:port) and MPINOTIFY_RELAY_KEY (64 hex digits
   1. opens STALLED connections to http://ADDR/relay that send half a request and then wait
      (half stop inside the headers, half inside a body), each waiting for its answer;
   2. while those are open, POSTs HELLOS "hello" notices (ranks 0..HELLOS-1 of a world of
-     HELLOS, as relay/notify.c sends them) and DELIVERS messages to deliver to
+     HELLOS, as runtime/launcher_notices.c sends them) and DELIVERS messages to deliver to
      RELAYED_CHANNEL_URL (the plaintext lib/deliver/relay_client.c sends), every frame on its
      own connection, from CLIENTS concurrent clients;
   3. waits for the stalled connections' answers.
-Frames are sealed and posted by relay_forge.py's helpers (the format of lib/relay/seal.c).
+Frames are sealed and posted by relay_forge.py's helpers (the format of lib/deliver/seal.c).
 
 Prints "valid KIND N STATUS" per frame, "stalled KIND N STATUS" per stalled connection, and
 one "summary" line. Exits 0 only when every valid frame got 200 and every stalled connection

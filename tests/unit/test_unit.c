@@ -1,6 +1,9 @@
 /* test_unit.c - unit tests as a list, one per process (libuv's model):
  * `test_unit NAME` runs one; exit status 0 is a pass. */
-#include "core/mpn.h"
+#include "runtime/runtime.h"
+#include "launcher/launcher.h"
+
+#include <curl/curl.h>
 #include "../common/json_probe.h"
 
 #include <arpa/inet.h>
@@ -35,11 +38,19 @@ static int failures;
 
 static void test_strerror_fixed_strings(void)
 {
-  for (int c = MPN_OK; c <= MPN_E_BAD_CONFIG; c++) {
-    const char *s = mpn_strerror((mpn_code)c);
+  static const struct { mpn_code code; int value; const char *text; } codes[] = {
+#define CODE_ROW(name, value, text) {MPN_##name, value, text},
+    MPN_CODES(CODE_ROW)
+#undef CODE_ROW
+  };
+  int n = (int)(sizeof codes / sizeof codes[0]);
+  for (int c = 0; c < n; c++) {
+    const char *s = mpn_strerror(codes[c].code);
+    CHECK((int)codes[c].code == c && codes[c].value == c);
+    CHECK_STR(s, codes[c].text);
     CHECK(s && *s && strcmp(s, "unknown error"));
-    for (int d = MPN_OK; d < c; d++)
-      CHECK(strcmp(s, mpn_strerror((mpn_code)d)));
+    for (int d = 0; d < c; d++)
+      CHECK(strcmp(s, mpn_strerror(codes[d].code)));
   }
   CHECK_STR(mpn_strerror((mpn_code)9999), "unknown error");
   CHECK_STR(mpn_version(), MPN_VERSION_STRING);
@@ -113,8 +124,7 @@ static void test_json_arbitrary_bytes(void)
     memcpy(sample_event.frames[0].function, junk, sizeof junk);
     memcpy(procs[1].host, junk, sizeof procs[1].host - 1);
     procs[1].host[sizeof procs[1].host - 1] = '\0';
-    free(mpn__g.cfg.job_name);
-    mpn__g.cfg.job_name = strdup(junk);
+    r.job_name = junk;
     char *text = mpn__report_json(&r);
     CHECK(text != NULL);
     json_error_t err;
@@ -133,8 +143,7 @@ static void test_json_schema_fields(void)
   mpn__proc procs[3];
   mpn__report r;
   sample_report(&r, procs, 3);
-  free(mpn__g.cfg.job_name);
-  mpn__g.cfg.job_name = strdup("train \"big\" na\xc3\xafve");
+  r.job_name = "train \"big\" na\xc3\xafve";
   char *text = mpn__report_json(&r);
   json_t *doc = json_loads(text, 0, NULL);
   CHECK(doc != NULL);
@@ -886,8 +895,7 @@ static mpn_message *ops_crash(int n)
     sample_event.frames[i].function[200] = '\0';
     sample_event.frames[i].has_function = 1;
   }
-  free(mpn__g.cfg.job_name);
-  mpn__g.cfg.job_name = strdup("train");
+  r.job_name = "train";
   mpn_message *m = mpn__message_from_report(&r);
   free(procs);
   return m;

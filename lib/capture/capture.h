@@ -1,0 +1,91 @@
+/* capture.h - the capture layer (docs/internals/capture.md): fatal-signal
+ * handlers, stacks (native through libunwind, Python through CPython's own
+ * traceback writer), signatures, the minimal crash record, and the hand-off
+ * from a handler to the agent thread. Uses base/ only. Everything marked
+ * async-signal-safe may run in a signal handler. */
+#ifndef MPN_CAPTURE_H
+#define MPN_CAPTURE_H
+
+#include "base/base.h"
+
+#include <ucontext.h>
+
+#define MPN__MAX_FRAMES 64     /* frames captured per backtrace */
+#define MPN__SIG_FRAMES 5      /* top frames hashed into the signature */
+
+typedef struct mpn__frame {
+  uintptr_t ip;
+  uintptr_t offset;            /* ip - module load base */
+  uintptr_t function_offset;
+  int has_function;
+  char module[MPN__PATH_MAX];
+  char function[256];
+} mpn__frame;
+
+/* What the signal handler hands to the agent thread. */
+typedef struct mpn__crash_slot {
+  int signo;
+  int si_code;
+  uintptr_t fault_addr;
+  int64_t wall_ns;
+  int64_t mono_ns;
+  pid_t tid;
+  siginfo_t info;
+  ucontext_t uc;
+  int nraw;
+  uintptr_t raw[MPN__MAX_FRAMES];
+  void *py_tstate;       /* the faulting thread's PyThreadState, or NULL (python.c) */
+} mpn__crash_slot;
+
+/* The hand-off between a handler and the agent (signals.c). The runtime
+ * fills it when it arms; the handler only reads it and the slot. */
+typedef struct mpn__crash_state {
+  atomic_int armed;          /* handlers installed, agent running */
+  pid_t agent_tid;           /* a fault of the agent itself is not handed to it */
+  int wake_fd[2];            /* handler -> agent */
+  int reply_fd[2];           /* agent -> handler */
+  long wait_ms;              /* how long a handler waits for the agent's report */
+  mpn__crash_slot slot;
+  atomic_int crash_owner;    /* tid of the thread whose crash is handled, 0 if none */
+  atomic_int crash_done;
+} mpn__crash_state;
+extern mpn__crash_state mpn__crash;
+
+/* ---- signals.c ----------------------------------------------------------- */
+int mpn__signals_install(void);             /* (re)install; chains to what is there */
+void mpn__signals_uninstall(void);         /* put back what was there, if still ours */
+void *mpn__signals_altstack(void);          /* alternate stack for the calling thread; its mapping or NULL */
+void mpn__signals_altstack_free(void *mem); /* at thread exit: that mapping */
+/* Calls fn(arg); a fault inside it (reading another thread's state) returns -1 instead of ending the process. */
+int mpn__guarded_call(void (*fn)(void *), void *arg);
+
+/* ---- unwind.c ------------------------------------------------------------ */
+int mpn__unwind_load(void);                 /* dlopen libunwind RTLD_LOCAL; 0 on success */
+void mpn__unwind_prime(void);
+/* Raw IPs from a signal context; async-signal-safe once primed. */
+int mpn__unwind_raw(ucontext_t *uc, uintptr_t *ips, int max);
+/* Full frames with module/offset/symbol from a saved context (agent thread). */
+int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max);
+void mpn__symbolize(mpn__frame *f);
+int mpn__unwind_here(mpn__frame *frames, int max, int skip);   /* the caller's stack, not a signal's */
+
+/* ---- signature.c --------------------------------------------------------- */
+uint64_t mpn__signature(int signo, const mpn__frame *frames, int n);
+int mpn__signature_first_frame(int signo, const mpn__frame *frames, int n);
+/* Adds the top frames' module and offset (as for crashes) to a hash. */
+uint64_t mpn__signature_add_site(uint64_t h, const mpn__frame *frames, int n);
+
+/* ---- record.c ------------------------------------------------------------ */
+void mpn__record_prepare(const char *dir);             /* the record's path, in the spool */
+void mpn__record_write(const mpn__crash_slot *slot);   /* async-signal-safe */
+void mpn__record_remove(void);
+
+/* ---- threads.c: new threads get an alternate signal stack ---------------- */
+
+/* ---- python.c: Python ranks ---------------------------------------------- */
+void mpn__python_prime(void);        /* arm time: CPython's entry points */
+void *mpn__python_thread_state(void);   /* async-signal-safe */
+void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */
+int mpn__python_may_call(void);      /* 1: not Python, or this thread holds the GIL of a live interpreter */
+
+#endif

@@ -1,0 +1,128 @@
+/* channels.h - the channels layer (docs/internals/channels.md): what a
+ * configured channel is, the registry of channel kinds (one file per
+ * service, plus kinds the program registers), how each builds its request
+ * and reads the service's answer, and request signing. Uses base/, capture/
+ * and format/. The files of this layer include <curl/curl.h> themselves:
+ * this header names curl's types without bringing curl to the layers above.
+ * chat.h is private to the chat kinds (slack, discord, teams, telegram). */
+#ifndef MPN_CHANNELS_H
+#define MPN_CHANNELS_H
+
+#include "format/format.h"
+
+struct mpn__kind;
+struct curl_slist;
+struct curl_mime;
+
+/* One option of a channel: a query parameter of its URL or a key of its
+ * section in the config file. `value` is as configured (it may be a
+ * reference, "env:NAME" or "file:/path"); `resolved` is what it refers to. */
+typedef struct mpn__opt {
+  char *key;
+  char *value;
+  char *resolved;
+} mpn__opt;
+
+typedef struct mpn__channel {
+  const struct mpn__kind *kind;
+  char *spec;      /* as configured, references unresolved: spool, relay, round trip */
+  char *url;       /* the service's URL: no "KIND+", none of our options; holds secrets */
+  char *masked;    /* the spec with every secret masked, for every output */
+  mpn__opt *opts;
+  int nopts;
+  long timeout_ms;          /* total per attempt; 0: what the budget leaves */
+  long connect_timeout_ms;
+  int retries;              /* attempts after the first */
+  int rate_n;               /* at most rate_n messages per rate_window_ms; 0: no limit */
+  long rate_window_ms;
+} mpn__channel;
+
+/* ---- channel.c ----------------------------------------------------------- */
+mpn_code mpn__channel_copy(mpn__channel *dst, const mpn__channel *src);
+void mpn__channel_free(mpn__channel *ch);
+/* The resolved value of an option, or NULL when it is not set. */
+const char *mpn__channel_opt(const mpn__channel *ch, const char *key);
+void mpn__scrub(char *text, const mpn__channel *ch);   /* blanks the channel's tokens quoted in text */
+
+/* ---- what a kind does ---------------------------------------------------- */
+/* What a channel sets up for one attempt; the engine frees every member. */
+typedef struct mpn__attempt {
+  void *easy;                    /* CURL *: common options already set (timeouts, TLS, proxy) */
+  struct curl_slist *headers;
+  struct curl_slist *rcpt;
+  struct curl_mime *mime;
+  char *url;
+  char *body;
+  size_t upload_len, upload_off; /* a raw upload of `body` (email) */
+} mpn__attempt;
+
+/* How a channel reads a service's answer. */
+typedef struct mpn__verdict {
+  mpn_code code;          /* MPN_OK: accepted */
+  int retry;              /* worth another attempt */
+  long retry_after_ms;    /* the service's own wait, -1 if none */
+  char detail[256];       /* no secrets */
+} mpn__verdict;
+
+typedef struct mpn__kind {
+  const char *name;                  /* "slack": the KIND in KIND+https:// */
+  const char *const *options;        /* query keys the kind consumes (NULL-terminated) */
+  const char *const *secrets;        /* of those, the ones that are secret */
+  const char *const *required;       /* of those, the ones that must be set */
+  int rate_n;                        /* service limit: rate_n per rate_window_ms */
+  long rate_window_ms;
+  /* Recognises the service's own webhook URL; NULL: only by KIND+. */
+  int (*match)(const char *host, const char *path);
+  /* Checks what parsing cannot (e.g. an option's form); NULL: nothing. */
+  mpn_code (*validate)(const mpn__channel *ch, char *err, size_t errlen);
+  /* Builds the request for one attempt. */
+  mpn_code (*prepare)(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a);
+  /* Reads the answer; NULL: mpn__judge_http. */
+  void (*judge)(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v);
+  /* Delivers locally instead (console); NULL for network channels. */
+  mpn_code (*local)(const mpn__channel *ch, const mpn_message *m);
+  /* The service drops a repeated message (webhook-id, dedup_key): an attempt
+   * whose request was sent but not answered may be retried. */
+  int idempotent;
+  /* A channel kind registered by the program (mpn_register_channel). */
+  mpn_channel_send_fn custom;
+  void *custom_user;
+} mpn__kind;
+
+/* ---- registry.c, custom.c ------------------------------------------------ */
+const mpn__kind *mpn__kind_by_name(const char *name, size_t len);   /* built-in or registered */
+const mpn__kind *mpn__kind_by_host(const char *host, const char *path);
+const char *mpn__kind_names(void);   /* "webhook, slack, ..." for error messages */
+const mpn__kind *mpn__kind_at(int i);   /* the built-in kinds in order, NULL past the last */
+const mpn__kind *mpn__custom_kind(const char *name, size_t len);  /* registered only */
+/* Registers (or replaces) a kind whose delivery is the program's function. */
+mpn_code mpn__custom_register(const char *name, mpn_channel_send_fn send, void *user);
+
+/* ---- judging answers ----------------------------------------------------- */
+/* 2xx accepted; 408, 429 and 5xx retried (Retry-After, JSON retry_after). */
+void mpn__judge_http(const mpn__channel *ch, long status, const char *body, size_t len, mpn__verdict *v);
+/* JSON body helpers for judges: integer or string member, NULL/-1 when absent. */
+int mpn__json_body_int(const char *body, size_t len, const char *key, long long *out);
+double mpn__json_retry_after(const char *body, size_t len);   /* seconds, <0 if none */
+/* For services with an error code in a 200 body; the code lists end with 0. */
+void mpn__judge_body_code(const char *key, const char *msg_key, const long long *rate_codes,
+                          const long long *fatal, long status, const char *body, size_t len, mpn__verdict *v);
+
+/* ---- building requests --------------------------------------------------- */
+/* Sets up a JSON POST of `doc` (a json_t *, consumed) to `url`. */
+mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc);
+int mpn__host_is(const char *host, const char *domain);   /* host is domain or a subdomain of it */
+size_t mpn__room_after(size_t room, const char *s);       /* room minus s's length, at least 0 */
+/* A payload built with `room` bytes for its long parts; returns a json_t *. */
+typedef struct json_t *(*mpn__build_fn)(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room);
+/* Builds, and shrinks the room until the compact JSON is at most `limit` bytes. */
+void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
+                    size_t room, size_t limit);
+
+/* ---- sign.c: malloc'd signatures ----------------------------------------- */
+/* DingTalk: URL-encoded; Feishu: base64; Standard Webhooks: "v1,<base64>". */
+char *mpn__dingtalk_sign(const char *secret, long long ts_ms);
+char *mpn__feishu_sign(const char *secret, long long ts_s);
+char *mpn__stdwebhook_sign(const char *secret, const char *id, long long ts_s, const char *body);
+
+#endif

@@ -1,0 +1,132 @@
+/* config.h - the config layer (docs/internals/config.md): settings from the
+ * environment, mpn_options and the config file; channel specs and URLs
+ * parsed into channels; secret references; masking. The configuration a
+ * process runs with is published once loaded and never changes under a
+ * reader (mpn__cfg). Uses base/ ... channels/. */
+#ifndef MPN_CONFIG_H
+#define MPN_CONFIG_H
+
+#include "channels/channels.h"
+
+/* ---- settings.c: the one table of settings -------------------------------
+ * It drives the environment's and the config file's parsing (the variable is
+ * MPINOTIFY_<ID>, the file's key its lower-case form), the file's known keys,
+ * the ranges mpn_options' setters check, and the tools' help text (public
+ * mpn_setting_at). X(ID, file key, type, min, max, default, help); min..max
+ * and the default apply to numbers. */
+#define MPN__SETTINGS(X) \
+  X(URLS, "urls", TEXT, 0, 0, 0, "the channels, separated by white space or commas") \
+  X(JOB_NAME, "job_name", TEXT, 0, 0, 0, "the job's name in every message (default: the program's)") \
+  X(TIMEOUT_MS, "timeout_ms", MS, 100, 3600000, 10000, "time budget from a fault to the end of its handling") \
+  X(WINDOW_MS, "window_ms", MS, 0, 60000, 500, "how long ranks hitting the same failure are gathered") \
+  X(POLL_MS, "poll_ms", MS, 10, 2000, 200, "how often an idle agent looks for another rank's failure") \
+  X(DEBUG, "debug", FLAG, 0, 1, 0, "diagnostics on stderr") \
+  X(MPI_THREAD, "mpi_thread", CHOICE, 0, 0, 0, "multiple (default) or keep: the MPI thread level the library asks for") \
+  X(SPOOL, "spool", TEXT, 0, 0, 0, "the folder of messages not yet delivered (default $TMPDIR/mpinotify-$UID)") \
+  X(CA_BUNDLE, "ca_bundle", TEXT, 0, 0, 0, "a PEM file of CA certificates instead of the system's") \
+  X(RELAY, "relay", CHOICE, 0, 0, 0, "auto (default), always or off: delivery through mpinotify-run's relay") \
+  X(EXCEPTION_SIGNATURE, "exception_signature", LIST, 0, 0, 0, "what makes two exceptions the same: type,site,context[,message]") \
+  X(ALERT_COOLDOWN, "alert_cooldown", COUNT, 0, 1000000000, 100, "steps before the same alert is sent again") \
+  X(ALERT_CAP, "alert_cap", COUNT, 0, 100000, 50, "alerts per run at most") \
+  X(PROGRESS_EVERY, "progress_every", COUNT, 0, 1000000000, 0, "a progress message every N steps (0: off)") \
+  X(EXIT_REPORTS, "exit_reports", FLAG, 0, 1, 1, "report a rank's non-zero exit before MPI_Finalize")
+
+typedef enum mpn__setting_id {
+#define MPN__SETTING_ID(id, key, type, lo, hi, def, help) MPN__SET_##id,
+  MPN__SETTINGS(MPN__SETTING_ID)
+#undef MPN__SETTING_ID
+  MPN__NSETTINGS
+} mpn__setting_id;
+/* The public description of each (mpn_setting, in the table's order). */
+const mpn_setting *mpn__setting(mpn__setting_id id);
+
+struct mpn_options {
+  char *urls;
+  char *job_name;
+  char *job_command;
+  long long timeout_ms;   /* -1: not set */
+  long long window_ms;    /* -1: not set */
+  char *config_text; /* mpn_options_set_config: used instead of MPINOTIFY_CONFIG's file */
+  long long exception_parts;   /* -1: not set */
+  long long alert_cooldown;    /* -1: not set */
+  long long alert_cap;         /* -1: not set */
+  long long progress_every;    /* -1: not set */
+};
+
+enum { MPN__RELAY_OFF = 0, MPN__RELAY_AUTO = 1, MPN__RELAY_ALWAYS = 2 };
+
+typedef struct mpn__config {
+  mpn__channel *channels;
+  int nchannels;
+  char *job_name;
+  char *job_command;      /* masked */
+  long timeout_ms;
+  long window_ms;
+  long poll_ms;           /* idle agent: one MPI_Test per poll_ms */
+  int debug;
+  int keep_thread_level;  /* MPINOTIFY_MPI_THREAD=keep */
+  char spool_dir[MPN__PATH_MAX];
+  char *ca_bundle;
+  int config_checked;     /* the launcher already reported config errors */
+  int relay_mode;         /* MPN__RELAY_* */
+  char *relay_addr;       /* host:port of the launcher's relay, or NULL */
+  char *relay_key;        /* hex, 64 digits; secret */
+  char *config_file;      /* MPINOTIFY_CONFIG, or NULL */
+  unsigned exception_parts;   /* MPN_SIGNATURE_* */
+  long long alert_cooldown;   /* steps */
+  long alert_cap;
+  long long progress_every;   /* 0: off */
+  int exit_reports;           /* MPINOTIFY_EXIT_REPORTS (default on): non-zero exits are reported */
+  int unknown_kinds;          /* channels of kinds not (yet) registered: mpn_register_channel reloads */
+} mpn__config;
+
+/* ---- config.c ------------------------------------------------------------ */
+/* Fills `cfg` from opts (may be NULL), the environment and MPINOTIFY_CONFIG.
+ * Problems are collected in `err`, one per line; the config keeps the valid
+ * parts and the first problem's code is returned. */
+mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, size_t errlen);
+void mpn__config_free(mpn__config *cfg);
+/* The configuration this process runs with: never NULL (all zero before the
+ * first publish), never changed or freed once published; any thread. */
+const mpn__config *mpn__cfg(void);
+/* Makes `fresh` (moved from, left empty) the configuration readers get. */
+void mpn__config_publish(mpn__config *fresh);
+char *mpn__mask_command(const char *cmd);   /* every URL-like word masked; malloc'd */
+
+/* ---- url.c --------------------------------------------------------------- */
+/* A list as MPINOTIFY_URLS takes it, parsed into channels (*out malloc'd,
+ * free each with mpn__channel_free); problems as in mpn__config_load. */
+mpn_code mpn__parse_url_list(const char *urls, mpn__channel **out, int *n, char *err, size_t errlen);
+/* Parses one channel spec: "KIND+https://...", a service's own URL, "smtp(s)://",
+ * "console://", or a reference "env:NAME" / "file:/path" holding one of those. */
+mpn_code mpn__parse_channel(const char *spec, mpn__channel *ch, char *err, size_t errlen);
+/* Adds options to a spec: the config file's section keys. Returns a new spec. */
+char *mpn__spec_with_options(const char *url, const mpn__opt *opts, int nopts);
+
+/* ---- secret.c: "env:NAME" and "file:/path" references -------------------- */
+/* Returns a malloc'd value, or NULL with a problem in err (naming the
+ * reference, never a value). A value that is not a reference is returned as
+ * a copy. */
+char *mpn__resolve_ref(const char *value, const char *what, char *err, size_t errlen);
+int mpn__is_ref(const char *value);
+
+/* ---- config_file.c: the INI file (docs/configuration.md) ----------------- */
+/* Section "" holds global keys; "channel NAME" sections channels. */
+typedef struct mpn__file_channel {
+  char *name;
+  char *url;
+  mpn__opt *opts;
+  int nopts;
+} mpn__file_channel;
+typedef struct mpn__file_config {
+  mpn__opt *globals;   /* key -> value of the [mpinotify] section */
+  int nglobals;
+  mpn__file_channel *channels;
+  int nchannels;
+} mpn__file_config;
+mpn_code mpn__config_file_read(const char *path, mpn__file_config *fc, char *err, size_t errlen);
+mpn_code mpn__config_text_read(const char *text, mpn__file_config *fc, char *err, size_t errlen);
+const char *mpn__file_global(const mpn__file_config *fc, const char *key);
+void mpn__config_file_free(mpn__file_config *fc);
+
+#endif

@@ -1,0 +1,472 @@
+/* url.c - channel URLs: the forms of README.md "Channels", the options
+ * mpinotify takes from their query, and masking for every output. A channel
+ * keeps its spec as configured (references unresolved), so the spool and the
+ * relay can carry it without carrying the secrets it refers to. */
+#include "config/config.h"
+
+#include <curl/curl.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Options every kind takes; their values are never secret. */
+static const char *const common_opts[] = {"timeout_ms", "connect_timeout_ms", "retries", "rate", NULL};
+/* Query keys whose values are shown unmasked (everything else is masked). */
+static const char *const public_keys[] = {"timeout_ms", "connect_timeout_ms", "retries", "rate", "method",
+                                          "wait", "api-version", "mention", "at_all", "starttls", NULL};
+
+static int in_list(const char *const *list, const char *s, size_t n)
+{
+  for (; list && *list; list++)
+    if (strlen(*list) == n && !strncmp(*list, s, n))
+      return 1;
+  return 0;
+}
+
+/* ---- masking ------------------------------------------------------------- */
+
+static void put(char *out, size_t cap, size_t *len, const char *s, size_t n, int *trunc)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (*len + 1 >= cap) {
+      *trunc = 1;
+      return;
+    }
+    out[(*len)++] = s[i];
+  }
+}
+
+#define PUTS(s) put(out, outlen, &len, (s), strlen(s), &trunc)
+
+/* Path segments that read like words ("services", "hook", "open-apis") are
+ * kept so a masked URL stays recognisable; anything with digits, capitals or
+ * length is treated as a token. */
+static int segment_is_public(const char *s, size_t n)
+{
+  if (n == 0 || n > 12)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-' || s[i] == '_'))
+      return 0;
+  return 1;
+}
+
+mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
+{
+  if (!url || !out || !outlen)
+    return MPN_E_INVALID_ARGUMENT;
+  size_t len = 0;
+  int trunc = 0;
+  const char *p = strstr(url, "://");
+  if (mpn__is_ref(url) && !strchr(url, '?')) {   /* "env:NAME" names, it holds nothing */
+    put(out, outlen, &len, url, strlen(url), &trunc);
+    out[len] = '\0';
+    return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
+  }
+  if (!p) {   /* not a URL we understand: reveal only what cannot be secret */
+    PUTS("***");
+    out[len] = '\0';
+    return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
+  }
+  p += 3;
+  put(out, outlen, &len, url, (size_t)(p - url), &trunc);
+  size_t alen = strcspn(p, "/?#");
+  const char *at = memchr(p, '@', alen);
+  if (at) {   /* user:password@ -> user:***@; a lone user may be a token: ***@ */
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon) {
+      put(out, outlen, &len, p, (size_t)(colon - p), &trunc);
+      PUTS(":***");
+    } else {
+      PUTS("***");
+    }
+    PUTS("@");
+    alen -= (size_t)(at + 1 - p);
+    p = at + 1;
+  }
+  put(out, outlen, &len, p, alen, &trunc);
+  p += alen;
+  while (*p == '/') {
+    size_t n = strcspn(p + 1, "/?#");
+    PUTS("/");
+    if (segment_is_public(p + 1, n))
+      put(out, outlen, &len, p + 1, n, &trunc);
+    else if (n)
+      PUTS("***");
+    p += 1 + n;
+  }
+  if (*p == '?') {   /* keep the keys; hide values but references and plain settings */
+    p++;
+    PUTS("?");
+    while (*p && *p != '#') {
+      size_t n = strcspn(p, "&#");
+      size_t k = strcspn(p, "=&#");
+      if (k < n)
+        put(out, outlen, &len, p, k, &trunc);
+      int shown = k < n && (in_list(public_keys, p, k) || !strncmp(p + k + 1, "env:", 4) ||
+                            !strncmp(p + k + 1, "env%3A", 6) || !strncmp(p + k + 1, "file:", 5));
+      if (k == n && n)
+        PUTS("***");   /* a bare token: ?S3cr3t */
+      else if (shown)
+        put(out, outlen, &len, p + k, n - k, &trunc);
+      else if (k < n)
+        PUTS("=***");
+      p += n;
+      if (*p == '&') {
+        PUTS("&");
+        p++;
+      }
+    }
+  }
+  if (*p == '#')
+    PUTS("#***");
+  out[len] = '\0';
+  return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
+}
+
+/* ---- channel specs ------------------------------------------------------------ */
+
+static int add_opt(mpn__channel *ch, const char *key, size_t klen, const char *value)
+{
+  mpn__opt *grown = realloc(ch->opts, sizeof *grown * (size_t)(ch->nopts + 1));
+  if (!grown)
+    return -1;
+  ch->opts = grown;
+  mpn__opt *o = &grown[ch->nopts];
+  o->key = strndup(key, klen);
+  o->value = strdup(value);
+  o->resolved = NULL;
+  if (!o->key || !o->value) {
+    free(o->key);
+    free(o->value);
+    return -1;
+  }
+  ch->nopts++;
+  return 0;
+}
+
+/* A service parameter, kept for the service; a reference value
+ * (access_token=env:NAME) is resolved here. */
+static mpn_code keep_param(mpn__channel *ch, mpn__buf *keep, const char *p, size_t n, size_t k, char *err,
+                           size_t errlen)
+{
+  const char *amp = keep->len ? "&" : "";
+  char *val = k < n ? curl_easy_unescape(NULL, p + k + 1, (int)(n - k - 1), NULL) : NULL;
+  if (!val || !mpn__is_ref(val)) {
+    curl_free(val);
+    mpn__buf_add(keep, "%s%.*s", amp, (int)n, p);
+    return MPN_OK;
+  }
+  char what[1100];
+  snprintf(what, sizeof what, "channel \"%s\" parameter %.*s", ch->masked, (int)k, p);
+  char *secret = mpn__resolve_ref(val, what, err, errlen);
+  char *esc = secret ? curl_easy_escape(NULL, secret, 0) : NULL;
+  mpn_code rc = !secret ? MPN_E_BAD_CONFIG : esc ? MPN_OK : MPN_E_NO_MEMORY;
+  if (esc)
+    mpn__buf_add(keep, "%s%.*s=%s", amp, (int)k, p, esc);
+  curl_free(esc);
+  free(secret);
+  curl_free(val);
+  return rc;
+}
+
+/* Moves our options out of the URL's query into ch->opts; the service's own
+ * parameters (access_token, wait, ...) stay in ch->url, references resolved. */
+static mpn_code take_options(mpn__channel *ch, CURLU *u, char *err, size_t errlen)
+{
+  char *query = NULL;
+  if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK || !query)
+    return MPN_OK;
+  mpn__buf keep = mpn__buf_make(strlen(query) + 1);
+  mpn_code rc = keep.p ? MPN_OK : MPN_E_NO_MEMORY;
+  if (keep.p)
+    keep.p[0] = '\0';
+  for (char *p = query; rc == MPN_OK && *p;) {
+    size_t n = strcspn(p, "&"), k = strcspn(p, "=&");
+    if (in_list(common_opts, p, k) || in_list(ch->kind->options, p, k)) {
+      char *val = curl_easy_unescape(NULL, k < n ? p + k + 1 : "", k < n ? (int)(n - k - 1) : 0, NULL);
+      if (!val || add_opt(ch, p, k, val) != 0)
+        rc = MPN_E_NO_MEMORY;
+      curl_free(val);
+    } else if (n) {
+      rc = keep_param(ch, &keep, p, n, k, err, errlen);
+    }
+    p += n + (p[n] == '&');
+  }
+  if (rc == MPN_OK && curl_url_set(u, CURLUPART_QUERY, keep.len ? keep.p : NULL, 0) != CURLUE_OK)
+    rc = MPN_E_NO_MEMORY;
+  free(keep.p);
+  curl_free(query);
+  return rc;
+}
+
+/* An option as configured (a reference stays a reference): for messages. */
+static const char *raw_opt(const mpn__channel *ch, const char *key)
+{
+  for (int i = ch->nopts - 1; i >= 0; i--)
+    if (!strcmp(ch->opts[i].key, key))
+      return ch->opts[i].value;
+  return NULL;
+}
+
+static long parse_long_opt(const mpn__channel *ch, const char *key, long def, long lo, long hi, char *err,
+                           size_t errlen, mpn_code *rc)
+{
+  const char *v = mpn__channel_opt(ch, key);
+  if (!v)
+    return def;
+  char *end;
+  errno = 0;
+  long x = strtol(v, &end, 10);
+  if (errno || end == v || *end || x < lo || x > hi) {
+    mpn__add_err(err, errlen, "channel \"%s\": %s=\"%.20s\" is not a number in %ld..%ld", ch->masked, key,
+                 raw_opt(ch, key), lo, hi);
+    *rc = MPN_E_BAD_CONFIG;
+    return def;
+  }
+  return x;
+}
+
+/* rate=N/s, N/min, N/h, N/SECONDS, or off. */
+static void parse_rate(mpn__channel *ch, char *err, size_t errlen, mpn_code *rc)
+{
+  ch->rate_n = ch->kind->rate_n;
+  ch->rate_window_ms = ch->kind->rate_window_ms;
+  const char *v = mpn__channel_opt(ch, "rate");
+  if (!v)
+    return;
+  if (!strcmp(v, "off") || !strcmp(v, "0")) {
+    ch->rate_n = 0;
+    return;
+  }
+  char *end;
+  long n = strtol(v, &end, 10);
+  long window = 0;
+  if (*end == '/') {
+    const char *per = end + 1;
+    if (!strcmp(per, "s")) window = 1000;
+    else if (!strcmp(per, "min")) window = 60000;
+    else if (!strcmp(per, "h")) window = 3600000;
+    else {
+      char *e2;
+      long secs = strtol(per, &e2, 10);
+      window = (*per && !*e2 && secs > 0 && secs <= 86400) ? secs * 1000 : 0;
+    }
+  }
+  if (n <= 0 || n > 10000 || window <= 0) {
+    mpn__add_err(err, errlen, "channel \"%s\": rate=\"%.20s\" is not N/s, N/min, N/h, N/SECONDS or off", ch->masked,
+                 raw_opt(ch, "rate"));
+    *rc = MPN_E_BAD_CONFIG;
+    return;
+  }
+  ch->rate_n = (int)n;
+  ch->rate_window_ms = window;
+}
+
+/* header=Name:env:VAR: the value part is the reference. */
+static const char *header_ref(const mpn__opt *o)
+{
+  const char *colon = strcmp(o->key, "header") ? NULL : strchr(o->value, ':');
+  const char *val = colon ? colon + 1 + strspn(colon + 1, " ") : NULL;
+  return val && colon > o->value && mpn__is_ref(val) ? val : NULL;
+}
+
+/* "Name: <resolved value>" */
+static char *resolve_header(const mpn__opt *o, const char *what, char *err, size_t errlen)
+{
+  char *val = mpn__resolve_ref(header_ref(o), what, err, errlen), *line = NULL;
+  if (val && asprintf(&line, "%.*s: %s", (int)(strchr(o->value, ':') - o->value), o->value, val) < 0)
+    line = NULL;
+  free(val);
+  return line;
+}
+
+/* Resolves env:/file: references; secret options must be set when required. */
+static mpn_code resolve_options(mpn__channel *ch, char *err, size_t errlen)
+{
+  mpn_code rc = MPN_OK;
+  for (int i = 0; i < ch->nopts; i++) {
+    if (!mpn__is_ref(ch->opts[i].value) && !header_ref(&ch->opts[i]))
+      continue;
+    char what[1100];
+    snprintf(what, sizeof what, "channel \"%s\" option %s", ch->masked, ch->opts[i].key);
+    ch->opts[i].resolved = header_ref(&ch->opts[i]) ? resolve_header(&ch->opts[i], what, err, errlen)
+                                                    : mpn__resolve_ref(ch->opts[i].value, what, err, errlen);
+    if (!ch->opts[i].resolved)
+      rc = MPN_E_BAD_CONFIG;
+  }
+  for (const char *const *r = ch->kind->required; r && *r; r++)
+    if (!mpn__channel_opt(ch, *r)) {
+      mpn__add_err(err, errlen, "channel \"%s\": %s channels need the option %s=...", ch->masked, ch->kind->name, *r);
+      rc = MPN_E_BAD_CONFIG;
+    }
+  return rc;
+}
+
+/* Which kind, and where the service URL starts in `url`. */
+static const mpn__kind *kind_of(const char *url, const char **target)
+{
+  const char *plus = strchr(url, '+'), *sep = strstr(url, "://");
+  *target = url;
+  if (!strcmp(url, "console") || !strncmp(url, "console:", 8))
+    return mpn__kind_by_name("console", 7);
+  if (!strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8))
+    return mpn__kind_by_name("email", 5);
+  if (plus && sep && plus < sep) {
+    *target = plus + 1;
+    if (strncmp(*target, "http://", 7) && strncmp(*target, "https://", 8))
+      return NULL;
+    return mpn__kind_by_name(url, (size_t)(plus - url));
+  }
+  if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
+    return mpn__kind_by_name("webhook", 7);   /* refined by host below */
+  if (sep)
+    return mpn__custom_kind(url, (size_t)(sep - url));   /* NAME:// of mpn_register_channel */
+  return NULL;
+}
+
+static mpn_code check_host(CURLU *u, const char *masked, char **host, char *err, size_t errlen)
+{
+  if (curl_url_get(u, CURLUPART_HOST, host, 0) != CURLUE_OK || !*host || !**host) {
+    mpn__add_err(err, errlen, "malformed channel URL \"%s\": no host", masked);
+    return MPN_E_BAD_URL;
+  }
+  return MPN_OK;
+}
+
+/* Parses the service URL: host, the kind from the host, our options. */
+static mpn_code parse_target(mpn__channel *ch, const char *target, int by_host, char *err, size_t errlen)
+{
+  CURLU *u = curl_url();
+  if (!u)
+    return MPN_E_NO_MEMORY;
+  char *host = NULL, *path = NULL, *full = NULL;
+  mpn_code rc = MPN_OK;
+  const char *auth = strstr(target, "://");
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, target, CURLU_NON_SUPPORT_SCHEME);
+  if (uc == CURLUE_OK && auth && strchr("/?#", auth[3]))
+    uc = CURLUE_NO_HOST;
+  if (uc != CURLUE_OK) {
+    mpn__add_err(err, errlen, "malformed channel URL \"%s\": %s", ch->masked, curl_url_strerror(uc));
+    rc = MPN_E_BAD_URL;
+  }
+  if (rc == MPN_OK)
+    rc = check_host(u, ch->masked, &host, err, errlen);
+  if (rc == MPN_OK && by_host) {
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    const mpn__kind *k = mpn__kind_by_host(host, path ? path : "/");
+    if (k)
+      ch->kind = k;
+  }
+  if (rc == MPN_OK)
+    rc = take_options(ch, u, err, errlen);
+  if (rc == MPN_OK && curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
+    rc = MPN_E_NO_MEMORY;
+  if (rc == MPN_OK && !(ch->url = strdup(full)))
+    rc = MPN_E_NO_MEMORY;
+  curl_free(host);
+  curl_free(path);
+  curl_free(full);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+static mpn_code finish_channel(mpn__channel *ch, char *err, size_t errlen)
+{
+  mpn_code rc = resolve_options(ch, err, errlen);
+  ch->timeout_ms = parse_long_opt(ch, "timeout_ms", 0, 100, 3600000, err, errlen, &rc);
+  ch->connect_timeout_ms = parse_long_opt(ch, "connect_timeout_ms", 0, 100, 3600000, err, errlen, &rc);
+  ch->retries = (int)parse_long_opt(ch, "retries", 4, 0, 100, err, errlen, &rc);
+  parse_rate(ch, err, errlen, &rc);
+  if (rc == MPN_OK && ch->kind->validate)
+    rc = ch->kind->validate(ch, err, errlen);
+  return rc;
+}
+
+static mpn_code parse_resolved(mpn__channel *ch, const char *url, char *err, size_t errlen)
+{
+  const char *target;
+  ch->kind = kind_of(url, &target);
+  if (!ch->kind) {
+    mpn__add_err(err, errlen, "unknown channel kind in URL \"%s\" (known: %s; or an http(s):// or smtp(s):// URL)",
+                 strstr(url, "://") ? ch->masked : url[0] ? "***" : "", mpn__kind_names());
+    return MPN_E_UNKNOWN_KIND;
+  }
+  if (!ch->kind->prepare && ch->kind->local) {   /* console: nothing to parse */
+    ch->url = strdup("stderr");
+    return ch->url ? MPN_OK : MPN_E_NO_MEMORY;
+  }
+  if (ch->kind->custom) {   /* the program's own kind: its URL is its business */
+    ch->url = strdup(url);
+    ch->retries = 4;
+    return ch->url ? MPN_OK : MPN_E_NO_MEMORY;
+  }
+  mpn_code rc = parse_target(ch, target, target == url && strncmp(url, "smtp", 4), err, errlen);
+  return rc == MPN_OK ? finish_channel(ch, err, errlen) : rc;
+}
+
+/* "env:NAME" or "file:/path", possibly followed by "?options" (a config
+ * file's channel section adds its keys that way): the options go on the
+ * URL the reference holds. */
+static char *resolve_spec(const char *spec, const char *masked, char *err, size_t errlen)
+{
+  const char *q = mpn__is_ref(spec) ? strchr(spec, '?') : NULL;
+  if (!q)
+    return mpn__resolve_ref(spec, masked, err, errlen);
+  char *ref = strndup(spec, (size_t)(q - spec)), *out = NULL;
+  char *url = ref ? mpn__resolve_ref(ref, masked, err, errlen) : NULL;
+  if (url && asprintf(&out, "%s%c%s", url, strchr(url, '?') ? '&' : '?', q + 1) < 0)
+    out = NULL;
+  free(ref);
+  free(url);
+  return out;
+}
+
+mpn_code mpn__parse_channel(const char *spec, mpn__channel *ch, char *err, size_t errlen)
+{
+  char masked[1024];
+  memset(ch, 0, sizeof *ch);
+  mpn_mask_url(spec, masked, sizeof masked);
+  ch->spec = strdup(spec);
+  ch->masked = strdup(masked);
+  char *url = ch->spec && ch->masked ? resolve_spec(spec, masked, err, errlen) : NULL;
+  mpn_code rc = url ? MPN_OK : ch->spec && ch->masked ? MPN_E_BAD_CONFIG : MPN_E_NO_MEMORY;
+  if (rc == MPN_OK && mpn__is_ref(url)) {
+    mpn__add_err(err, errlen, "%s holds another reference; it must hold a URL", masked);
+    rc = MPN_E_BAD_CONFIG;
+  }
+  if (rc == MPN_OK && url != NULL && strcmp(url, spec)) {   /* show what the reference holds, masked */
+    mpn_mask_url(url, masked, sizeof masked);
+    free(ch->masked);
+    ch->masked = strdup(masked);
+  }
+  if (rc == MPN_OK)
+    rc = ch->masked ? parse_resolved(ch, url, err, errlen) : MPN_E_NO_MEMORY;
+  free(url);
+  if (rc != MPN_OK)
+    mpn__channel_free(ch);
+  return rc;
+}
+
+char *mpn__spec_with_options(const char *url, const mpn__opt *opts, int nopts)
+{
+  size_t cap = strlen(url) + 2;
+  for (int i = 0; i < nopts; i++)
+    cap += strlen(opts[i].key) + strlen(opts[i].value) * 3 + 2;
+  char *out = malloc(cap);
+  if (!out)
+    return NULL;
+  strcpy(out, url);
+  char sep = strchr(url, '?') ? '&' : '?';
+  for (int i = 0; i < nopts; i++) {
+    char *val = curl_easy_escape(NULL, opts[i].value, 0);
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "%c%s=%s", sep, opts[i].key, val ? val : "");
+    curl_free(val);
+    sep = '&';
+  }
+  return out;
+}
+

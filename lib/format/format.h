@@ -1,0 +1,100 @@
+/* format.h - the format layer (docs/internals/format.md): a failure as a
+ * report, the report as a message (JSON, schema mpinotify/1), and the
+ * message laid out for the channels (the view). No globals: everything a
+ * message says comes in the report. Uses base/ and capture/. */
+#ifndef MPN_FORMAT_H
+#define MPN_FORMAT_H
+
+#include "capture/capture.h"
+
+struct mpn__channel;
+struct json_t;
+
+/* A failure as the report needs it. */
+typedef struct mpn__event {
+  const char *kind;     /* "crash", "exception", "exit", "mpi_error", "alert", "progress" */
+  char headline[160];   /* what happened, for the title: "SIGSEGV", "ValueError", "exit status 1" */
+  const char *severity; /* "critical", "error", "warning", "info" */
+  int signo;
+  uintptr_t fault_addr;
+  int64_t wall_ns;      /* the event's own time */
+  int64_t mono_ns;
+  uint64_t signature;
+  int fatal;            /* the process dies after reporting */
+  void *extra;          /* json_t object of kind-specific fields, merged into the message; owned */
+  struct mpn__channel *channels;   /* where to deliver instead of the configured channels; owned, or NULL */
+  int nchannels;
+  int nframes;
+  mpn__frame frames[MPN__MAX_FRAMES];
+} mpn__event;
+
+typedef struct mpn__proc {
+  int rank;
+  int pid;
+  char host[MPN__HOST_MAX];
+} mpn__proc;
+
+typedef struct mpn__report {
+  const mpn__event *event;
+  int64_t first_wall_ns;      /* earliest fault among the ranks */
+  mpn__proc leader;
+  mpn__proc *procs;
+  int nprocs;
+  int world_size;
+  const char *election;       /* "ok" or "failed" */
+  const char *election_error; /* why it failed, or NULL */
+  const char *thread_level;   /* MPI thread level the library ran with, or NULL */
+  const char *job_name;       /* or NULL */
+  const char *job_command;    /* masked, or NULL */
+} mpn__report;
+
+/* ---- json.c, report.c ---------------------------------------------------- */
+char *mpn__report_json(const mpn__report *r);        /* malloc'd; NULL on OOM */
+void *mpn__report_doc(const mpn__report *r);         /* json_t *, schema mpinotify/1 */
+void mpn__rank_ranges(const int *ranks, int n, char *out, size_t cap); /* "0-3,6" */
+
+/* ---- message.c: the public mpn_message ---------------------------------- */
+/* Every message is a JSON object of schema mpinotify/1 (json_t *, jansson)
+ * with a stable id. Channels render it. */
+struct mpn_message {
+  char id[40];   /* "msg_" + 32 hex digits; webhook-id, spool file name */
+  void *doc;     /* json_t * */
+};
+mpn_message *mpn__message_from_report(const mpn__report *r);
+mpn_message *mpn__message_from_json(const char *json, const char *id);   /* spool, relay */
+char *mpn__message_dump(const mpn_message *m);      /* compact JSON, malloc'd */
+const char *mpn__msg_str(const mpn_message *m, const char *key);   /* top-level string or NULL */
+/* Plain-text rendering shared by the simple channels: title line, then body. */
+char *mpn__message_text(const mpn_message *m, int color);
+const char *mpn__message_title(const mpn_message *m);
+
+/* ---- view.c: a message laid out for the channels ------------------------ */
+/* Strings are borrowed from the message (valid while it lives) unless the
+ * comment says malloc'd. */
+#define MPN__VIEW_FACTS 12
+typedef struct mpn__fact {
+  const char *label;   /* "Job", "Signal", "Ranks", "Hosts", "Leader", "First fault", "Election", "Signature" */
+  char *value;         /* malloc'd; short: never shortened by a channel */
+} mpn__fact;
+typedef struct mpn__view {
+  const char *title, *event, *severity, *signature, *text, *timestamp, *job, *command;
+  int failure;          /* severity error or critical: mentions belong here only */
+  mpn__fact facts[MPN__VIEW_FACTS];
+  int nfacts;
+  char *ranks;          /* malloc'd, whole ranges "0-63,65" (crash), or NULL */
+  size_t nranks;
+  char *hosts;          /* malloc'd, or NULL */
+  char *processes;      /* malloc'd "rank 1  pid 42  node17\n...", or NULL: long, may be clipped */
+  char *backtrace;      /* malloc'd "#0  fn+0x7 (mod+0x1677)\n...", or NULL: long, may be clipped */
+  char *own_text;       /* malloc'd text the view made itself (v->text points to it), or NULL */
+} mpn__view;
+mpn__view *mpn__view_new(const mpn_message *m);
+void mpn__view_free(mpn__view *v);
+/* Python frames ({"file", "line", "function", "code"}, outermost first) as
+ * Python prints a stack; malloc'd, NULL when there are none. */
+char *mpn__python_frames_text(const void *frames_json);
+/* A malloc'd copy of s with at most `max` characters (chars) or bytes, cut
+ * at a line where possible, ending in "... (shortened)" when cut. */
+char *mpn__clip(const char *s, size_t max, int chars);
+
+#endif

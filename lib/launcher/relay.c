@@ -1,0 +1,276 @@
+/* relay.c - the launcher's side of the relay (public mpn_relay_*): a server
+ * (server.c) takes sealed frames from the ranks, and each accepted message is
+ * submitted to the engine with its spooled copy on this node, so a message
+ * the launcher cannot deliver either is flushed at the end of the job. The
+ * same (message, channel) relayed twice (a rank that retried after a lost
+ * answer) is delivered once. Frames with another "type" than "deliver" are
+ * the ranks' notices (runtime/launcher_notices.c: hello, bye, report): they go to the
+ * observer mpinotify-run sets, on the server's thread.
+ *
+ * Claims: ranks that cannot hold an election (no MPI in the process, MPI
+ * below MPI_THREAD_MULTIPLE, an election that failed) ask the relay whether
+ * a failure signature is theirs to report: the first asker gets it (200),
+ * later ones hear "claimed" (409) until the claimer's "report" notice says it
+ * is delivered, then "reported" (410). One message per failure across nodes,
+ * where claim files only agree within one node. */
+#include "launcher/launcher.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct relayed {
+  struct relayed *next;
+  mpn__batch *b;
+  char *key;   /* message id + "\n" + channel spec: the same pair twice is delivered once */
+} relayed;
+
+#define MAX_CLAIMS 4096   /* distinct failures of one job; beyond, ranks fall back to node claims */
+
+typedef struct claim {
+  char signature[24];
+  int reported;
+} claim;
+
+struct mpn_relay {
+  mpn_sender *sender;
+  const mpn__config *cfg;
+  mpn__relay_server *server;
+  pthread_mutex_t lock;
+  relayed *list;
+  long duplicates;
+  mpn_relay_notice_fn observer;   /* the ranks' notices (hello, bye, report); NULL: dropped */
+  void *observer_arg;
+  atomic_long notices;            /* frames that were notices, not messages to deliver */
+  claim *claims;                  /* under lock */
+  int nclaims;
+};
+
+/* The sender's configuration: relayed messages use its spool and CA bundle. */
+
+static int seen(mpn_relay *r, const char *key)
+{
+  for (relayed *x = r->list; x; x = x->next)
+    if (!strcmp(x->key, key))
+      return 1;
+  return 0;
+}
+
+static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
+{
+  char err[1024] = "", *key = NULL;
+  mpn__channel ch;
+  if (asprintf(&key, "%s\n%s", id, spec) < 0)
+    return -1;
+  if (mpn__parse_channel(spec, &ch, err, sizeof err) != MPN_OK) {
+    mpn__log_error("relayed message %s: %s", id, err);
+    free(key);
+    return -1;
+  }
+  char *text = json_dumps(msg, JSON_COMPACT);
+  mpn_message *m = text ? mpn__message_from_json(text, id) : NULL;
+  free(text);
+  relayed *x = calloc(1, sizeof *x);
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, r->cfg);
+  o.relay_mode = MPN__RELAY_OFF;   /* never back to a relay */
+  pthread_mutex_lock(&r->lock);
+  int dup = seen(r, key), ok = dup;
+  if (!dup && m && x) {
+    x->b = mpn__submit(&ch, 1, m, mpn__now_ns() + (int64_t)r->cfg->timeout_ms * 1000000, &o);
+    ok = x->b != NULL;   /* not taken: the rank keeps its copy and tries again */
+  }
+  if (ok && !dup) {
+    x->key = key;
+    key = NULL;
+    x->next = r->list;
+    r->list = x;
+    x = NULL;
+  }
+  r->duplicates += dup;
+  pthread_mutex_unlock(&r->lock);
+  free(x);
+  free(key);
+  mpn_message_free(m);
+  mpn__channel_free(&ch);
+  return ok ? 0 : -1;
+}
+
+/* Under r->lock: the signature's entry, added when `add`; NULL if none (or full). */
+static claim *find_claim(mpn_relay *r, const char *sig, int add)
+{
+  for (int i = 0; i < r->nclaims; i++)
+    if (!strcmp(r->claims[i].signature, sig))
+      return &r->claims[i];
+  if (!add || r->nclaims >= MAX_CLAIMS)
+    return NULL;
+  if (!r->claims && !(r->claims = calloc(MAX_CLAIMS, sizeof *r->claims)))
+    return NULL;
+  claim *c = &r->claims[r->nclaims++];
+  mpn__strlcpy(c->signature, sig, sizeof c->signature);
+  c->reported = 0;
+  return c;
+}
+
+/* "claim": 0 (yours), MPN__RELAY_CLAIMED or MPN__RELAY_REPORTED; 503 when full. */
+static int on_claim(mpn_relay *r, json_t *o)
+{
+  const char *sig = json_string_value(json_object_get(o, "signature"));
+  if (!sig || strlen(sig) >= sizeof r->claims[0].signature)
+    return -1;
+  pthread_mutex_lock(&r->lock);
+  claim *c = find_claim(r, sig, 0);
+  int rc = c ? (c->reported ? MPN__RELAY_REPORTED : MPN__RELAY_CLAIMED) : find_claim(r, sig, 1) ? 0 : -1;
+  pthread_mutex_unlock(&r->lock);
+  return rc;
+}
+
+/* A "report" notice: the claimer delivered; ranks waiting on it may end. */
+static void claim_reported(mpn_relay *r, json_t *o)
+{
+  const char *sig = json_string_value(json_object_get(json_object_get(o, "message"), "signature"));
+  if (!sig)
+    return;
+  pthread_mutex_lock(&r->lock);
+  claim *c = find_claim(r, sig, 1);   /* an elected leader's report: later claimers hear "reported" */
+  if (c)
+    c->reported = 1;
+  pthread_mutex_unlock(&r->lock);
+}
+
+/* A rank's notice (runtime/launcher_notices.c): for the observer, never the engine.
+ * Accepted also without an observer: the rank has nothing to retry. */
+static int notice(mpn_relay *r, const char *type, const char *plain, size_t len)
+{
+  atomic_fetch_add(&r->notices, 1);
+  pthread_mutex_lock(&r->lock);
+  mpn_relay_notice_fn fn = r->observer;
+  void *fn_arg = r->observer_arg;
+  pthread_mutex_unlock(&r->lock);
+  char *text = fn ? strndup(plain, len) : NULL;
+  if (text)
+    fn(type, text, fn_arg);
+  free(text);
+  return 0;
+}
+
+static int on_frame(const char *plain, size_t len, void *arg)
+{
+  json_t *o = json_loadb(plain, len, 0, NULL);
+  const char *type = json_string_value(json_object_get(o, "type"));
+  if (type && !strcmp(type, "claim")) {
+    int rc = on_claim(arg, o);
+    json_decref(o);
+    return rc;
+  }
+  if (type && !strcmp(type, "report"))
+    claim_reported(arg, o);
+  if (type && strcmp(type, "deliver") != 0) {
+    int rc = notice(arg, type, plain, len);
+    json_decref(o);
+    return rc;
+  }
+  const char *id = json_string_value(json_object_get(o, "id"));
+  const char *spec = json_string_value(json_object_get(o, "channel"));
+  json_t *msg = json_object_get(o, "message");
+  int rc = id && spec && json_is_object(msg) ? submit(arg, id, spec, msg) : -1;
+  json_decref(o);
+  return rc;
+}
+
+static mpn_code export_env(int port, const unsigned char key[32], char *err, size_t errlen)
+{
+  char host[256] = "", addr[320], hex[65];
+  const char *h = getenv("MPINOTIFY_RELAY_HOST");
+  if (h && *h)
+    mpn__strlcpy(host, h, sizeof host);
+  else if (gethostname(host, sizeof host - 1) != 0)
+    mpn__strlcpy(host, "127.0.0.1", sizeof host);
+  snprintf(addr, sizeof addr, "%s:%d", host, port);
+  mpn__hex_encode(key, 32, hex);
+  if (setenv("MPINOTIFY_RELAY_ADDR", addr, 1) != 0 || setenv("MPINOTIFY_RELAY_KEY", hex, 1) != 0) {
+    mpn__add_err(err, errlen, "cannot set MPINOTIFY_RELAY_ADDR/KEY in the environment");
+    return MPN_E_NO_MEMORY;
+  }
+  return MPN_OK;
+}
+
+mpn_code mpn_relay_start(mpn_sender *s, mpn_relay **out, char *err, size_t errlen)
+{
+  if (!s || !out)
+    return MPN_E_INVALID_ARGUMENT;
+  if (err && errlen)
+    err[0] = '\0';
+  mpn_relay *r = calloc(1, sizeof *r);
+  if (!r)
+    return MPN_E_NO_MEMORY;
+  r->sender = s;
+  r->cfg = mpn__sender_config(s);
+  pthread_mutex_init(&r->lock, NULL);
+  unsigned char key[32];
+  int port = 0;
+  mpn__relay_keygen(key);
+  r->server = mpn__relay_server_start(key, on_frame, r, &port, err, errlen);
+  mpn_code rc = r->server ? export_env(port, key, err, errlen) : MPN_E_RELAY;
+  memset(key, 0, sizeof key);
+  if (rc != MPN_OK) {
+    mpn__relay_server_stop(r->server);
+    free(r);
+    return rc;
+  }
+  *out = r;
+  return MPN_OK;
+}
+
+void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
+{
+  if (!r)
+    return;
+  mpn__relay_server_stop(r->server);   /* no new frames from here on */
+  int64_t deadline = mpn__now_ns() + (int64_t)timeout_ms * 1000000;
+  for (relayed *x = r->list; x; x = x->next)
+    if (x->b)
+      mpn__batch_wait(x->b, deadline);
+  while (r->list) {
+    relayed *x = r->list;
+    r->list = x->next;
+    if (x->b) {
+      mpn__batch_results(x->b, cb, arg);
+      mpn__batch_release(x->b);
+    }
+    free(x->key);
+    free(x);
+  }
+  unsetenv("MPINOTIFY_RELAY_KEY");
+  pthread_mutex_destroy(&r->lock);
+  free(r->claims);
+  free(r);
+}
+
+void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, void *arg)
+{
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->lock);
+  r->observer_arg = arg;
+  r->observer = fn;
+  pthread_mutex_unlock(&r->lock);
+}
+
+void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejected)
+{
+  long a = 0, j = 0;
+  if (r) {
+    mpn__relay_server_counts(r->server, &a, &j);
+    a -= atomic_load(&((mpn_relay *)r)->notices);   /* messages only; C11's atomic_load takes non-const */
+    a = a < 0 ? 0 : a;   /* a notice counted here before the server counted it */
+  }
+  if (accepted)
+    *accepted = a;
+  if (rejected)
+    *rejected = j;
+}
