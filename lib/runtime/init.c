@@ -105,6 +105,14 @@ static int make_pipes(void)
   return fcntl(mpn__crash.wake_fd[1], F_SETFL, O_NONBLOCK);
 }
 
+/* Publishes a loaded configuration; what the signal handler needs of it is
+ * copied where the handler reads it. */
+static void use_config(mpn__config *fresh)
+{
+  mpn__config_publish(fresh);
+  mpn__crash.wait_ms = mpn__cfg()->timeout_ms;
+}
+
 /* Configuration is read when first needed, not in the constructor: under
  * LD_PRELOAD every shell and compiler of the job runs the constructor, and
  * only MPI ranks need a configuration. */
@@ -114,7 +122,7 @@ void mpn__config_ensure(void)
     return;
   mpn__config fresh;
   mpn__config_load(&fresh, NULL, config_errors, sizeof config_errors);
-  mpn__config_publish(&fresh);
+  use_config(&fresh);
   config_loaded = 1;
 }
 
@@ -134,7 +142,7 @@ void mpn__config_reload(void)
     return;   /* mpn_init's options are the caller's: they register first */
   mpn__config fresh;
   mpn__config_load(&fresh, NULL, config_errors, sizeof config_errors);
-  mpn__config_publish(&fresh);
+  use_config(&fresh);
 }
 
 int mpn__activate(void)
@@ -337,7 +345,7 @@ mpn_code mpn_init(mpn_options *opts)
   mpn__config fresh;
   rc = mpn__config_load(&fresh, opts, config_errors, sizeof config_errors);
   mpn_options_free(opts);
-  mpn__config_publish(&fresh);
+  use_config(&fresh);
   config_loaded = 1;
   if (!atomic_load(&mpn__crash.armed))
     return mpn__activate() == 0 ? rc : MPN_E_IO;
