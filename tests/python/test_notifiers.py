@@ -6,9 +6,8 @@ this process through ctypes on the real libmpinotify, real libcurl and the loopb
 
 Every service is emulated on 127.0.0.1 with the kind prefixes (dingtalk+http://...), so no real
 service is contacted. Sinks, temp dirs and the report on failure come from tests/scenarios/harness.py;
-the payload checks are the channel tests' own (channels_chat.py, channels_ops.py, channels_email.py).
+the payload checks are the channel tests' own (tests/scenarios/channels.py).
 """
-import argparse
 import contextlib
 import ctypes
 import io
@@ -26,26 +25,19 @@ PYTHON_DIR = os.path.join(REPO, "python")
 sys.path[:0] = [os.path.join(REPO, "tests", "scenarios"), PYTHON_DIR]
 
 import harness  # noqa: E402
-from harness import Sink, check, free_port  # noqa: E402
-from channels_chat import discord_check, slack_check, slack_texts, teams_check, telegram_check  # noqa: E402
-from channels_email import Smtp, check_content, one_message  # noqa: E402
-from channels_ops import card, check_dingtalk_shape, check_dingtalk_sign, check_feishu_sign, query  # noqa: E402
+from harness import Sink, Smtp, case, check, free_port  # noqa: E402
+from channels import (card, check_content, check_dingtalk_shape, check_dingtalk_sign, check_feishu_sign,  # noqa: E402
+                      discord_check, one_message, query, slack_check, slack_texts, teams_check, telegram_check)
 
 from mpinotify import _lib  # noqa: E402
 from mpinotify import (Alert, DingNotifier, DiscordNotifier, EmailNotifier, FeishuNotifier, Notifier,  # noqa: E402
                        SlackNotifier, TeamsNotifier, TelegramNotifier, URLNotifier, WebhookNotifier, alert, progress)
 
-CASES = {}
 LIB = None  # --lib
-OK = {  # each service's success answer (as in channels_chat.py)
+OK = {  # each service's success answer (as in tests/scenarios/channels.py)
     "slack": {"status": 200, "body": "ok"}, "discord": {"status": 200, "body": {"id": "1", "type": 0}},
     "teams": {"status": 202, "body": ""}, "telegram": {"status": 200, "body": {"ok": True, "result": {}}},
 }
-
-
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
 
 
 def use_env(t, extra=None):
@@ -633,34 +625,10 @@ def library_missing(t):
     check("SECRETzq9token" not in r.err, "the secret is in the output")
 
 
-def main():
+def set_lib(a):
     global LIB
-    ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=sorted(CASES))
-    ap.add_argument("--lib", required=True, help="libmpinotify.so")
-    ap.add_argument("--sink", required=True, help="mpn_sink.py")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
-    a = ap.parse_args()
-    a.run_tool = a.send_tool = a.progs = ""
     LIB = os.path.abspath(a.lib)
-    t = harness.TestDir(harness.Paths(a), a.keep)
-    failed = True
-    try:
-        check(os.path.exists(LIB), f"library {LIB} does not exist (build it first)")
-        CASES[a.case](t)
-        failed = False
-        print(f"PASS {a.case}")
-    except harness.Failed as e:
-        print(f"FAIL {a.case}: {e}")
-        for s in harness._shown:
-            s.show()
-    except SystemExit:  # harness.skip()
-        failed = False
-        raise
-    finally:
-        t.close(failed)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(tools=False, setup=set_lib))

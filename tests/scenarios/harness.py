@@ -1,4 +1,9 @@
-"""Test harness for the mpinotify scenario tests.
+"""Test harness for the mpinotify scenario tests (tests/scenarios/AREA.py, one file per CTest
+prefix: the entry AREA.CASE runs `python3 AREA.py CASE --lib ... --progs ... --sink ...`).
+
+A scenario file defines its cases with the @case decorator and ends with
+`if __name__ == "__main__": sys.exit(main())`; `AREA.py --check-list CASE...` compares its cases
+with the list tests/CMakeLists.txt registers (the AREA.list_complete test).
 
 A scenario gets a private temp dir, starts the loopback sink (tests/sink/mpn_sink.py)
 on a free port, runs a job (mpirun, mpinotify-run or a plain program) with a clean,
@@ -22,6 +27,8 @@ import time
 
 SKIP = 77
 HANG_GUARD_S = 120  # a job that runs longer is hung: the test fails
+NP = 8  # ranks of a job unless a case says otherwise
+SLACK_S = 30  # a job must end within its budget (MPINOTIFY_TIMEOUT_MS) + this: a hang check, not a benchmark
 MPI_ENV = {
     "OMPI_ALLOW_RUN_AS_ROOT": "1",
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
@@ -71,16 +78,22 @@ class Paths:
         return p
 
 
-def parse_args(cases):
+def parse_args(cases, tools=True):
+    """The command line CTest gives: the case, then where the build put things. Without `tools`
+    (tests/python/test_notifiers.py) only --lib and --sink, the others empty."""
     ap = argparse.ArgumentParser()
     ap.add_argument("case", choices=sorted(cases))
     ap.add_argument("--lib", required=True, help="libmpinotify.so")
-    ap.add_argument("--run-tool", default="", help="mpinotify-run (empty: not built)")
-    ap.add_argument("--send-tool", default="", help="mpinotify-send (empty: not built)")
-    ap.add_argument("--progs", required=True, help="folder of the scenario programs")
+    if tools:
+        ap.add_argument("--run-tool", default="", help="mpinotify-run (empty: not built)")
+        ap.add_argument("--send-tool", default="", help="mpinotify-send (empty: not built)")
+        ap.add_argument("--progs", required=True, help="folder of the scenario programs")
     ap.add_argument("--sink", required=True, help="mpn_sink.py")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
-    return ap.parse_args()
+    a = ap.parse_args()
+    if not tools:
+        a.run_tool = a.send_tool = a.progs = ""
+    return a
 
 
 class Result:
@@ -106,19 +119,65 @@ class Result:
                 print("      |", line)
 
 
-class Sink:
-    """The loopback webhook sink as a child process.
+class Server:
+    """A loopback server of the tests (tests/sink/) as a child process: it binds a port, writes it
+    to a port file and appends one JSON line per request or event to `out`."""
+
+    what = "server"  # in messages: "sink", "SMTP server"
+
+    def _start(self, t, name, cmd, env=None):
+        """Start `cmd` + --port-file/--out, wait for its port; it is stopped at the end of the test
+        and shown (show()) when a check fails."""
+        self.name = name
+        self.out = os.path.join(t.dir, name + ".jsonl")
+        port_file = os.path.join(t.dir, name + ".port")
+        check(not os.path.exists(port_file), f"two {self.what}s named {name!r} in one test")
+        self.proc = subprocess.Popen(cmd + ["--port-file", port_file, "--out", self.out], env=env)
+        for _ in range(200):  # it binds within milliseconds; 20 s means it is broken
+            if os.path.exists(port_file):
+                break
+            check(self.proc.poll() is None, f"{self.what} exited early with status {self.proc.returncode}")
+            time.sleep(0.1)
+        check(os.path.exists(port_file), f"{self.what} did not write its port file")
+        with open(port_file) as f:
+            self.port = int(f.read())
+        t.cleanups.append(self.stop)
+        _shown.append(self)
+
+    def script_file(self, t, name, script):
+        """`script` (a list of answers) as a JSON file for --script."""
+        path = os.path.join(t.dir, name + ".script.json")
+        with open(path, "w") as f:
+            json.dump(script, f)
+        return path
+
+    def records(self):
+        with open(self.out, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Sink(Server):
+    """The loopback webhook sink (tests/sink/mpn_sink.py) as a child process.
 
     port: bind this port (e.g. one a channel was configured with while nothing listened);
     script: a list of answers served in order before `mode` applies (see mpn_sink.py);
-    delay: seconds before answering in mode "slow".
+    delay: seconds before answering in mode "slow"; server: another sink script with the
+    same options (tests/sink/ops_raw_sink.py also records each body as received).
     """
 
-    def __init__(self, t, name="sink", mode="ok", tls=None, port=None, script=None, delay=None):
-        self.out = os.path.join(t.dir, name + ".jsonl")
-        port_file = os.path.join(t.dir, name + ".port")
-        check(not os.path.exists(port_file), f"two sinks named {name!r} in one test")
-        cmd = [sys.executable, t.paths.sink, "--port-file", port_file, "--out", self.out, "--mode", mode]
+    what = "sink"
+
+    def __init__(self, t, name="sink", mode="ok", tls=None, port=None, script=None, delay=None, server=None):
+        cmd = [sys.executable, server or t.paths.sink, "--mode", mode]
         if tls:
             cmd += ["--tls", tls["cert"], tls["key"]]
         if port:
@@ -126,32 +185,15 @@ class Sink:
         if delay is not None:
             cmd += ["--delay", str(delay)]
         if script is not None:
-            script_file = os.path.join(t.dir, name + ".script.json")
-            with open(script_file, "w") as f:
-                json.dump(script, f)
-            cmd += ["--script", script_file]
+            cmd += ["--script", self.script_file(t, name, script)]
         self.scheme = "https" if tls else "http"
-        self.name, self.mode = name, mode
+        self.mode = mode
         self.describe = f"mode {mode}" + (f" after {len(script)} scripted answer(s)" if script else "") + \
             (f", delay {delay} s" if delay is not None else "")
-        self.proc = subprocess.Popen(cmd)
-        for _ in range(200):  # the sink binds within milliseconds; 20 s means it is broken
-            if os.path.exists(port_file):
-                break
-            check(self.proc.poll() is None, f"sink exited early with status {self.proc.returncode}")
-            time.sleep(0.1)
-        check(os.path.exists(port_file), "sink did not write its port file")
-        with open(port_file) as f:
-            self.port = int(f.read())
-        t.cleanups.append(self.stop)
-        _shown.append(self)
+        self._start(t, name, cmd)
 
     def url(self, path="/hook", kind="webhook"):
         return f"{kind}+{self.scheme}://127.0.0.1:{self.port}{path}"
-
-    def records(self):
-        with open(self.out, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
 
     def posts(self):
         return [r for r in self.records() if r.get("method") == "POST"]
@@ -163,19 +205,77 @@ class Sink:
         """POSTs the sink answered with success: 2xx and no error code in the reply body."""
         return [p for p in self.posts() if is_success(p.get("status"), p.get("reply"))]
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
     def show(self):
         recs = self.records() if os.path.exists(self.out) else []
         print(f"--- sink [{self.name}, {self.describe}, {self.scheme}, port {self.port}] recorded {len(recs)} request(s)/event(s):")
         for r in recs:
+            print(json.dumps(r, indent=2, sort_keys=True))
+
+
+class Smtp(Server):
+    """The loopback SMTP server (tests/sink/mpn_smtp.py, see its docstring for the options) as a
+    child process; it records every message parsed with Python's email package."""
+
+    what = "SMTP server"
+
+    def __init__(self, t, name="smtp", tls=None, implicit=False, starttls=True, auth=False, require_auth=False,
+                 password=None, reject=(), script=None):
+        server = os.path.join(os.path.dirname(os.path.abspath(t.paths.sink)), "mpn_smtp.py")
+        cmd = [sys.executable, server]
+        env = dict(os.environ)
+        if tls:
+            cmd += ["--tls", tls["cert"], tls["key"]]
+        if implicit:
+            cmd.append("--implicit-tls")
+        if not starttls:
+            cmd.append("--no-starttls")
+        if auth:
+            cmd.append("--auth")
+        if require_auth:
+            cmd.append("--require-auth")
+        if password:
+            env["MPN_SMTP_EXPECTED_PASSWORD"] = password  # the environment, never argv
+            cmd += ["--password-env", "MPN_SMTP_EXPECTED_PASSWORD"]
+        for r in reject:
+            cmd += ["--reject-rcpt", r]
+        if script is not None:
+            cmd += ["--script", self.script_file(t, name, script)]
+        self.describe = ("implicit TLS" if implicit else "STARTTLS" if tls and starttls else "plain") + \
+            (", AUTH" if auth else "") + (f", rejects {list(reject)}" if reject else "") + \
+            (f", script {script}" if script else "")
+        self._start(t, name, cmd, env)
+
+    def url(self, query, scheme="smtp", userinfo=""):
+        return f"{scheme}://{userinfo}127.0.0.1:{self.port}?{query}"
+
+    def events(self, kind):
+        return [r for r in self.records() if r.get("event") == kind]
+
+    def sessions(self, n):
+        """The session records once at least n connections ended: the server writes one when the
+        client hangs up, which may be just after mpinotify-send exits (not a timing check)."""
+        wait_for(lambda: len(self.events("session")) >= n, tries=100)
+        found = self.events("session")
+        check(len(found) >= n, f"{len(found)} SMTP session(s) ended, expected at least {n}")
+        return found
+
+    def messages(self):
+        return self.events("message")
+
+    def accepted(self):
+        return [m for m in self.messages() if m["accepted"]]
+
+    def show(self):
+        recs = self.records() if os.path.exists(self.out) else []
+        print(f"--- SMTP server [{self.name}, {self.describe}, port {self.port}] recorded {len(recs)} event(s):")
+        for r in recs:
+            r = dict(r)
+            if len(r.get("raw", "")) > 6000:
+                r["raw"] = r["raw"][:6000] + f"... ({len(r['raw'])} characters)"
+            if "parsed" in r:
+                for p in r["parsed"].get("parts", []):
+                    if len(p.get("payload", "")) > 3000:
+                        p["payload"] = p["payload"][:3000] + "..."
             print(json.dumps(r, indent=2, sort_keys=True))
 
 
@@ -232,11 +332,12 @@ class TestDir:
         check(hang_ok or not hung, f"job [{label}] still ran after the {guard} s hang guard (killed)")
         return r
 
-    def mpirun_cmd(self, np, prog, args=(), preload=True):
+    def mpirun_cmd(self, np, prog, args=(), preload=True, opts=()):
+        """mpirun's command line; `opts` are further mpirun options (e.g. ["-x", "NAME=value"])."""
         cmd = ["mpirun", "--oversubscribe", "-np", str(np)]
         if preload:
             cmd += ["-x", f"LD_PRELOAD={self.paths.lib}"]  # ranks only, not mpirun itself
-        return cmd + [prog] + list(args)
+        return cmd + list(opts) + [prog] + list(args)
 
     def mpirun(self, np, prog, args=(), preload=True, env=None, label=None, guard=HANG_GUARD_S, hang_ok=False):
         r = self.run(self.mpirun_cmd(np, prog, args, preload), label or ("preload" if preload else "baseline"), env,
@@ -314,6 +415,23 @@ def python_with(module):
         if os.path.exists(exe) and subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0:
             return exe
     return None
+
+
+def need_python(module):
+    """An interpreter that imports `module` (python_with), or the case skips and says why."""
+    exe = python_with(module)
+    if exe is None:
+        skip(f"no python3 with {module} (install python3-mpi4py{'' if module == 'mpi4py' else ' / python3-torch'})")
+    return exe
+
+
+def wait_for(pred, tries=50):
+    """Poll for something another process writes asynchronously (not a timing check)."""
+    for _ in range(tries):
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
 
 
 def free_port():
@@ -427,6 +545,23 @@ def functions(b):
     return [fr.get("function") for fr in b["backtrace"]]
 
 
+def crash(t, args, env, prog, expect_status=None, np=NP):
+    """Run a job without and with the library (preloaded); the exit statuses must agree.
+    `expect_status`: the baseline's, else the test's premise is broken."""
+    base = t.mpirun(np, prog, args, preload=False)
+    if expect_status is not None:
+        check(base.rc == expect_status, f"baseline (no library) exit status {base.rc}, expected {expect_status}: test premise broken")
+    r = t.mpirun(np, prog, args, env=env)
+    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
+    return r
+
+
+def no_spooled(t, why, spool=None):
+    """Nothing undelivered (*.msg) in the spool (the test's, or `spool`)."""
+    left = t.spooled(spool)
+    check(not left, f"{why}: {len(left)} message(s) left in the spool: {[m['_file'] for m in left]}")
+
+
 def reports(sink, n, world_size=None):
     """Exactly `n` POSTs, each a valid report sent as JSON; returns the bodies."""
     posts = sink.posts()
@@ -440,14 +575,50 @@ def reports(sink, n, world_size=None):
 
 # --- runner ------------------------------------------------------------------
 
-def main(cases):
-    a = parse_args(cases)
+_CASES = {}  # module name -> {case name: function}
+
+
+def case(fn):
+    """Make `fn(t)` a case of its file, named as the function (the CTest entry AREA.NAME)."""
+    cases = _CASES.setdefault(fn.__module__, {})
+    if fn.__name__ in cases:
+        raise RuntimeError(f"two cases named {fn.__name__} in {fn.__module__}")
+    cases[fn.__name__] = fn
+    return fn
+
+
+def check_list(cases, listed):
+    """0 if `listed` (what CMake registers) names each case of the file once and nothing else."""
+    script = os.path.basename(sys.argv[0])
+    dups = sorted({c for c in listed if listed.count(c) > 1})
+    unregistered = sorted(set(cases) - set(listed))
+    unknown = sorted(set(listed) - set(cases))
+    for what, names in (("cases defined in " + script + " that tests/CMakeLists.txt does not register", unregistered),
+                        ("names tests/CMakeLists.txt registers that " + script + " does not define", unknown),
+                        ("names tests/CMakeLists.txt registers twice", dups)):
+        if names:
+            print(f"FAIL {what}: {' '.join(names)}")
+    if unregistered or unknown or dups:
+        return 1
+    print(f"PASS {script}: the {len(cases)} cases are those registered")
+    return 0
+
+
+def main(tools=True, setup=None):
+    """Run the case named on the command line (the cases of the file run as a script), or with
+    --check-list NAME... compare them with CMake's list. `setup(args)` runs before the case."""
+    cases = _CASES.get("__main__", {})
+    if sys.argv[1:2] == ["--check-list"]:
+        return check_list(cases, sys.argv[2:])
+    a = parse_args(cases, tools)
     paths = Paths(a)
     check_ok = os.path.exists(paths.lib)
     t = TestDir(paths, a.keep)
     failed = True
     try:
         check(check_ok, f"library {paths.lib} does not exist (build it first)")
+        if setup:
+            setup(a)
         cases[a.case](t)
         failed = False
         print(f"PASS {a.case}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mpinotify failure matrix (issue 6), at 8 ranks unless said:
+"""The failure matrix (CTest matrix.*, issue 6), at 8 ranks unless said:
 
     python3 matrix.py CASE --lib libmpinotify.so --progs DIR --sink mpn_sink.py ...
 
@@ -9,7 +9,7 @@ status must be the same, the job must end within its budget (MPINOTIFY_TIMEOUT_M
 the failure must arrive exactly once (or, where the ranks cannot elect, at most once per node
 marked "election": "failed"), or stay in the spool when the notifier could not send it. The
 harness's hang guard fails any job that runs 120 s. No check here measures time otherwise.
-The cases of the matrix that are delivery failures live in scenarios.py (tests/README.md).
+The cases of the matrix that are delivery failures live in delivery.py (tests/README.md).
 """
 import glob
 import os
@@ -17,17 +17,9 @@ import shutil
 import subprocess
 import sys
 
-from harness import Sink, check, check_report, functions, main, reports, skip
+from harness import NP, SLACK_S, Sink, case, check, functions, main, reports, skip
 
-NP = 8
 BUDGET_MS = 10000
-SLACK_S = 30
-CASES = {}
-
-
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
 
 
 def job(t, mode, ranks, env, expect, prog="matrix_prog", np=NP, launch=None, common=None):
@@ -333,4 +325,4 @@ def pid1(t):
 
 
 if __name__ == "__main__":
-    sys.exit(main(CASES))
+    sys.exit(main())

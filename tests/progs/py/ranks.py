@@ -1,4 +1,4 @@
-"""A Python MPI rank program for tests/scenarios/python_ranks.py (mpi4py).
+"""A Python MPI rank program for tests/scenarios/python.py (mpi4py).
 
     python3 ranks.py ACTION[=RANKS] ...
 

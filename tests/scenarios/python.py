@@ -1,36 +1,22 @@
 #!/usr/bin/env python3
-"""Python ranks (issue 11): real mpi4py ranks under real mpirun, the library preloaded
-(or under mpinotify-run), against the loopback sink. One CTest entry runs one case:
+"""Python ranks (CTest python.py_*, issue 11): real mpi4py ranks under real mpirun, the library
+preloaded (or under mpinotify-run), against the loopback sink. One CTest entry runs one case:
 
-    python3 python_ranks.py CASE --lib libmpinotify.so --progs DIR --sink mpn_sink.py ...
+    python3 python.py CASE --lib libmpinotify.so --progs DIR --sink mpn_sink.py ...
 
 The rank programs are tests/progs/py/*.py. The interpreter is one that has mpi4py
 (Debian's /usr/bin/python3; the python3 first on PATH may not): without one, the case
-skips and says why.
+skips and says why. (The other python.* entries are the Python package's own tests,
+tests/python/test_notifiers.py: their names never start with py_.)
 """
 import os
 import re
 import sys
 
-import harness
-from harness import Sink, check, check_event, main, skip
+from harness import Sink, case, check, check_event, main, need_python
 
 NP = 4
-CASES = {}
 PY_PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "progs", "py")
-
-
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
-
-
-def python_with(module):
-    """An interpreter that imports `module`, or the case skips and says why."""
-    exe = harness.python_with(module)
-    if exe is None:
-        skip(f"no python3 with {module} (install python3-mpi4py{'' if module == 'mpi4py' else ' / python3-torch'})")
-    return exe
 
 
 def prog(name):
@@ -38,14 +24,14 @@ def prog(name):
 
 
 def run(t, args, sink, np=NP, env=None, label=None, script="ranks.py", module="mpi4py"):
-    py = python_with(module)
+    py = need_python(module)
     e = {"MPINOTIFY_URLS": sink.url()}
     e.update(env or {})
     return t.mpirun(np, py, [prog(script)] + list(args), env=e, label=label)
 
 
 def baseline(t, args, np=NP, script="ranks.py", module="mpi4py", hang_ok=False):
-    py = python_with(module)
+    py = need_python(module)
     return t.mpirun(np, py, [prog(script)] + list(args), env={"MPINOTIFY_DISABLE": "1"},
                     label="baseline (MPINOTIFY_DISABLE=1)", hang_ok=hang_ok, guard=60 if hang_ok else 120)
 
@@ -111,8 +97,8 @@ def py_healthy_preload(t):
 @case
 def py_healthy_run(t):
     sink = Sink(t)
-    py = python_with("mpi4py")
-    r = t.tool(["--url", sink.url()], ["mpirun", "--oversubscribe", "-np", str(NP), py, prog("ranks.py")])
+    py = need_python("mpi4py")
+    r = t.tool(["--url", sink.url()], t.mpirun_cmd(NP, py, [prog("ranks.py")], preload=False))
     check(r.rc == 0, f"a healthy mpi4py job under mpinotify-run exited {r.rc}")
     bad = [b for b in messages(sink) if b.get("severity") in ("error", "critical")]
     check(not bad, f"failure messages for a healthy job: {[b.get('title') for b in bad]}")
@@ -177,7 +163,7 @@ def py_two_types_and_sites(t):
 def py_mpi4py_run(t):
     # python -m mpi4py turns every exception into MPI_Abort(1): still its type and traceback, one per kind.
     sink = Sink(t)
-    py = python_with("mpi4py")
+    py = need_python("mpi4py")
     r = t.mpirun(NP, py, ["-m", "mpi4py", prog("ranks.py"), "value=1", "key=3"], env={"MPINOTIFY_URLS": sink.url()})
     ended_nonzero(r)
     bodies = sorted(messages(sink), key=lambda b: b["ranks"])
@@ -255,7 +241,7 @@ def py_child_not_a_rank(t):
 def native_abort(t, mode, status):
     sink = Sink(t)
     lib = t.paths.prog("libpy_native_abort.so")
-    py = python_with("mpi4py")
+    py = need_python("mpi4py")
     base = t.mpirun(2, py, [prog("native_abort.py"), mode, lib], env={"MPINOTIFY_DISABLE": "1"}, label="baseline")
     check(base.rc == status, f"test premise: without the library the job ends {base.rc}, not {status}")
     r = t.mpirun(2, py, [prog("native_abort.py"), mode, lib], env={"MPINOTIFY_URLS": sink.url()}, guard=60)
@@ -334,7 +320,7 @@ def py_no_mpi_nodes(t):
     # Every rank raises the same exception, each as if on a node of its own (claim files cannot
     # agree across nodes): plainly preloaded, one message per "node"; under mpinotify-run, whose
     # relay decides who reports, one message for the job.
-    py = python_with("json")
+    py = need_python("json")
     args = [py, prog("nompi.py"), "all", "node-per-rank"]
     plain = Sink(t, name="plain")
     r = t.mpirun(3, args[0], args[1:], env={"MPINOTIFY_URLS": plain.url()}, label="preloaded, no launcher")
@@ -342,7 +328,7 @@ def py_no_mpi_nodes(t):
     check(r.rc != 0 and len(messages(plain)) >= 2,
           f"test premise: without mpinotify-run each 'node' reports ({len(messages(plain))} messages)")
     sink = Sink(t)
-    r = t.tool(["--url", sink.url(), "--job-events", "none"], ["mpirun", "--oversubscribe", "-np", "3"] + args)
+    r = t.tool(["--url", sink.url(), "--job-events", "none"], t.mpirun_cmd(3, args[0], args[1:], preload=False))
     check(r.rc != 0, f"exit status {r.rc}")
     bodies = messages(sink, "exception")
     check(len(bodies) == 1, f"expected one message for the job, got {len(bodies)}: {[b.get('ranks') for b in bodies]}")
@@ -366,4 +352,4 @@ def py_torch_gloo(t):
 
 
 if __name__ == "__main__":
-    sys.exit(main(CASES))
+    sys.exit(main())

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""mpinotify-run and the signals that stop a job. One CTest entry runs one case:
+"""mpinotify-run as a tool (CTest tool.*): its --help, the exit status it passes on (healthy,
+crashed, a rank's exit status), and the signals that stop a job. One CTest entry runs one case:
 
-    python3 tool_signals.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
+    python3 tool.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
 
-A job that never ends by itself runs under `timeout -s SIG 5`, once with mpirun alone (the
-baseline) and once under mpinotify-run. Every process of a job carries a unique marker in its
-environment (and its command line), so what is left of it afterwards can be found. Open MPI's
-mpirun ends its ranks on the first SIGINT, SIGTERM or SIGHUP, but takes a second one within
-5 s as "forcibly terminate" and exits at once, leaving them running; `timeout` signals its
+timeout_no_orphans: a job that never ends by itself runs under `timeout -s SIG 5`, once with
+mpirun alone (the baseline) and once under mpinotify-run. Every process of a job carries a unique
+marker in its environment (and its command line), so what is left of it afterwards can be found.
+Open MPI's mpirun ends its ranks on the first SIGINT, SIGTERM or SIGHUP, but takes a second one
+within 5 s as "forcibly terminate" and exits at once, leaving them running; `timeout` signals its
 child and then its whole process group, so a wrapper that shares the launcher's group and
 forwards what it gets delivers that second copy.
 """
@@ -16,11 +17,11 @@ import sys
 import time
 import uuid
 
-from harness import check, main, python_with
+from harness import NP, Sink, case, check, main, python_with
 
-NP = 4
+# timeout_no_orphans runs 4 ranks.
+SIGNAL_NP = 4
 STOP_AFTER_S = 5
-CASES = {}
 # The ranks are given this long to start before the signal comes: a job that had not started
 # would prove nothing. A rank's own child makes the leftovers visible: only the launcher's
 # clean teardown (SIGTERM then SIGKILL to each rank's process group) ends it.
@@ -36,12 +37,49 @@ comm.allreduce(1)
 """
 
 
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
+# --- exit statuses and --help ----------------------------------------------------------
+
+def tool_status(t, args, crash_ranks=None):
+    sink = Sink(t)
+    launcher = t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), args, preload=False)
+    base = t.run(launcher, "baseline")
+    r = t.tool(["--url", sink.url(), "--name", t.paths.case], launcher)
+    check(r.rc == base.rc, f"mpinotify-run exited {r.rc}, the launcher alone {base.rc}")
+    crashes = [b for b in sink.bodies() if isinstance(b, dict) and b.get("event") == "crash"]
+    if crash_ranks is None:
+        check(not crashes, f"{len(crashes)} crash report(s) for a job that did not crash")
+    else:  # proves the tool really preloaded the library into the ranks
+        check(len(crashes) == 1 and crashes[0]["ranks"] == crash_ranks,
+              f"expected one crash report for ranks {crash_ranks}, got {[b['ranks'] for b in crashes]}")
+    return base
 
 
+@case
+def status_healthy(t):
+    base = tool_status(t, [])
+    check(base.rc == 0, f"baseline healthy job exited {base.rc}")
 
+
+@case
+def status_segv(t):
+    base = tool_status(t, ["segv=1,3,6"], [1, 3, 6])
+    check(base.rc == 139, f"baseline crash exited {base.rc}, expected 139")
+
+
+@case
+def status_exit3(t):
+    base = tool_status(t, ["--exit", "2:3"])
+    check(base.rc != 0, "baseline with a rank exiting 3 exited 0: test premise broken")
+
+
+@case
+def help(t):
+    r = t.tool(["--help"], [])
+    check(r.rc == 0, f"mpinotify-run --help exited {r.rc}")
+    check("usage" in (r.out + r.err).lower(), "mpinotify-run --help printed no usage")
+
+
+# --- signals that stop a job --------------------------------------------------------------
 
 def _read(path):
     try:
@@ -124,8 +162,7 @@ def compare(t, sig, launcher, what):
 
 @case
 def timeout_no_orphans(t):
-    child_job = ["mpirun", "--oversubscribe", "-np", str(NP), "sh", "-c", CHILD_JOB, t.paths.prog("mpi_crash"),
-                 "@MARK@"]
+    child_job = t.mpirun_cmd(SIGNAL_NP, "sh", ["-c", CHILD_JOB, t.paths.prog("mpi_crash"), "@MARK@"], preload=False)
     for sig in ("TERM", "INT", "HUP"):
         compare(t, sig, child_job, "ranks with a child each")
     # Without --preserve-status, timeout says 124 (it stopped the command), as for mpirun alone.
@@ -140,8 +177,8 @@ def timeout_no_orphans(t):
     script = os.path.join(t.dir, "spin.py")
     with open(script, "w") as f:
         f.write(SPIN_PY)
-    compare(t, "TERM", ["mpirun", "--oversubscribe", "-np", str(NP), py, script, "@MARK@"], "mpi4py, a rank spinning")
+    compare(t, "TERM", t.mpirun_cmd(SIGNAL_NP, py, [script, "@MARK@"], preload=False), "mpi4py, a rank spinning")
 
 
 if __name__ == "__main__":
-    sys.exit(main(CASES))
+    sys.exit(main())

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A "job" run under mpinotify-run that attacks its relay (net.relay_forged).
+"""A "job" run under mpinotify-run that attacks its relay (relay.forged, tests/scenarios/relay.py).
 
     relay_forge.py GENUINE_CHANNEL_URL
 

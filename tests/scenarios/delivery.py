@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""mpinotify end-to-end scenarios. One CTest entry runs one case:
+"""Delivery (CTest delivery.*): what reaches a channel that hangs, fails, answers 429 or presents
+a bad certificate; retries, Retry-After and rate limits; the spool and mpinotify-send --flush;
+mpinotify-send --test; proxies; secrets never shown; and the loopback sink's self-test. One
+CTest entry runs one case:
 
-    python3 scenarios.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
+    python3 delivery.py CASE --lib libmpinotify.so --run-tool mpinotify-run --send-tool mpinotify-send \
+        --progs DIR --sink mpn_sink.py
 
-Crash jobs are compared with a baseline run of the same job without the library:
-the exit status must be the same. No check here measures time.
+A job that crashes is given a budget (MPINOTIFY_TIMEOUT_MS) from the fault to the end of its
+handling. The bounds on elapsed time below are hang checks (budget + 30 s), never benchmarks;
+the only lower bounds are those a limiter or Retry-After guarantees.
 """
 import base64
 import json
@@ -17,34 +22,8 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Sink, check, check_event, check_report, fail, free_port, functions, main, reports, skip
-
-NP = 8
-CASES = {}
-
-
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
-
-
-def wait_for(pred, tries=50):
-    """Poll for something another process writes asynchronously (not a timing check)."""
-    for _ in range(tries):
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
-def crash(t, args, env, prog, expect_status=None):
-    """Run a job without and with the library; the exit statuses must agree."""
-    base = t.mpirun(NP, prog, args, preload=False)
-    if expect_status is not None:
-        check(base.rc == expect_status, f"baseline (no library) exit status {base.rc}, expected {expect_status}: test premise broken")
-    r = t.mpirun(NP, prog, args, env=env)
-    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
-    return r
+from harness import (NP, SLACK_S, Sink, case, check, check_report, crash, free_port, main, no_spooled, reports,
+                     wait_for)
 
 
 def raises(fn, exc):
@@ -56,205 +35,7 @@ def raises(fn, exc):
     return None
 
 
-def ranks_of(bodies):
-    return sorted(b["ranks"] for b in bodies)
-
-
-# --- crashes and their reports ---------------------------------------------------
-
-@case
-def crash_three_same(t):
-    sink = Sink(t)
-    crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"), 139)
-    [b] = reports(sink, 1, world_size=NP)
-    check(b["ranks"] == [1, 3, 6], f"ranks {b['ranks']} != [1, 3, 6]")
-    check(b["election"] == "ok", f"election {b['election']!r}")
-    check(b["signal"] == "SIGSEGV", f"signal {b['signal']!r}")
-    check(b["fault_address"] is not None and int(b["fault_address"], 16) == 0, f"fault_address {b['fault_address']!r} != 0x0")
-    check("bad_fn" in functions(b), f"bad_fn not among backtrace functions {functions(b)}")
-    check(b["job"]["name"] == t.paths.case, f"job name {b['job']['name']!r} != MPINOTIFY_JOB_NAME {t.paths.case!r}")
-
-
-def two_groups(t, kind_a, kind_b, fn_a, fn_b, signal, status):
-    sink = Sink(t)
-    crash(t, [f"{kind_a}=1,3", f"{kind_b}=5,6"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"), status)
-    bodies = sorted(reports(sink, 2, world_size=NP), key=lambda b: b["ranks"])
-    check(ranks_of(bodies) == [[1, 3], [5, 6]], f"rank sets {ranks_of(bodies)} != [[1, 3], [5, 6]]")
-    check(bodies[0]["signature"] != bodies[1]["signature"], f"both reports have signature {bodies[0]['signature']}")
-    for b, fn in ((bodies[0], fn_a), (bodies[1], fn_b)):
-        check(b["signal"] == signal, f"signal {b['signal']!r} != {signal}")
-        check(fn in functions(b), f"ranks {b['ranks']}: {fn} not among backtrace functions {functions(b)}")
-
-
-@case
-def two_bugs(t):
-    two_groups(t, "segv", "segv2", "bad_fn", "other_bad_fn", "SIGSEGV", 139)
-
-
-@case
-def abort_sites(t):
-    two_groups(t, "abort1", "abort2", "abort_site_a", "abort_site_b", "SIGABRT", 134)
-
-
-@case
-def assert_sites(t):
-    two_groups(t, "assert1", "assert2", "assert_site_a", "assert_site_b", "SIGABRT", 134)
-
-
-@case
-def staggered_same_bug(t):
-    # Rank r faults r*300 ms after the others: the later ones hit an already reported
-    # signature (or are killed by mpirun first); either way one message in total.
-    sink = Sink(t)
-    crash(t, ["--stagger", "300", "segv=all"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"), 139)
-    [b] = reports(sink, 1, world_size=NP)
-    check(0 in b["ranks"], f"rank 0 faulted first but ranks are {b['ranks']}")
-
-
-@case
-def crash_in_o2_shlib(t):
-    sink = Sink(t)
-    crash(t, ["2,5"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("crash_in_lib"), 139)
-    [b] = reports(sink, 1, world_size=NP)
-    check(b["ranks"] == [2, 5], f"ranks {b['ranks']} != [2, 5]")
-    frames = [f for f in b["backtrace"] if f.get("function") == "crashlib_store"]
-    check(frames, f"crashlib_store not among backtrace functions {functions(b)}")
-    check(frames[0]["module"].endswith("libcrashlib.so"), f"crashlib_store's module {frames[0]['module']!r} does not end with libcrashlib.so")
-
-
-@case
-def fortran_crash(t):
-    prog = t.paths.prog("crash_fortran", "no Fortran compiler or MPI Fortran bindings at configure time")
-    sink = Sink(t)
-    crash(t, ["2", "5"], {"MPINOTIFY_URLS": sink.url()}, prog, 139)
-    [b] = reports(sink, 1, world_size=NP)
-    check(b["ranks"] == [2, 5], f"ranks {b['ranks']} != [2, 5]")
-    check(any("fortran_bad_fn" in (f or "") for f in functions(b)), f"fortran_bad_fn not among backtrace functions {functions(b)}")
-
-
-@case
-def fork_child_crash(t):
-    sink = Sink(t)
-    r = crash(t, ["3"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("fork_crash"), 139)
-    parent = re.search(r"parent rank 3 pid (\d+)", r.out)
-    child = re.search(r"child pid (\d+)", r.out)
-    check(parent and child, "fork_crash did not print the parent's and the child's pid")
-    check(re.search(r"child status \d+ signaled 11", r.out), "the forked child did not die of SIGSEGV: test premise broken")
-    [b] = reports(sink, 1, world_size=NP)
-    check(b["ranks"] == [3], f"ranks {b['ranks']} != [3]")
-    pids = [p["pid"] for p in b["processes"]]
-    check(pids == [int(parent[1])], f"processes' pids {pids}, expected only the parent {parent[1]} (child was {child[1]})")
-
-
-# --- jobs that must stay untouched -----------------------------------------------
-
-@case
-def cxx_exceptions_preload(t):
-    prog = t.paths.prog("cxx_exceptions", "no C++ compiler or MPI C++ support at configure time")
-    sink = Sink(t)
-    base = t.mpirun(2, prog, ["20000"], preload=False)
-    r = t.mpirun(2, prog, ["20000"], env={"MPINOTIFY_URLS": sink.url()})
-    check(base.rc == 0 and r.rc == 0, f"exit status {r.rc} with the library, {base.rc} without (both must be 0)")
-    want = sorted(base.lines("out"))
-    check(len([line for line in want if "checksum" in line]) == 2, "baseline did not print two checksum lines: test premise broken")
-    check(sorted(r.lines("out")) == want, f"stdout under preload {sorted(r.lines('out'))} != without {want}")
-    reports(sink, 0)
-
-
-@case
-def healthy(t):
-    sink = Sink(t)
-    r = t.mpirun(NP, t.paths.prog("mpi_crash"), env={"MPINOTIFY_URLS": sink.url()})
-    check(r.rc == 0, f"healthy job exited {r.rc}")
-    reports(sink, 0)
-
-
-@case
-def no_finalize(t):
-    sink = Sink(t)
-    crash(t, ["--no-finalize"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"))
-    reports(sink, 0)
-
-
-@case
-def preload_non_mpi_silent(t):
-    # Processes that never call MPI_Init (shells, helpers) must stay silent under preload.
-    sink = Sink(t)
-    prog = t.paths.prog("plain_crash")
-    env = {"MPINOTIFY_URLS": sink.url(), "LD_PRELOAD": t.paths.lib}
-    base = t.run([prog], "direct baseline")
-    r = t.run([prog], "direct preload", env)
-    check(base.rc == -11 and r.rc == base.rc, f"direct run: status {r.rc} with preload, {base.rc} without (want -11)")
-    check("mpinotify" not in r.err.lower(), "the library printed something in a non-MPI process")
-    crash(t, [], {"MPINOTIFY_URLS": sink.url()}, prog, 139)
-    reports(sink, 0)
-
-
-@case
-def signature_stable_solo(t):
-    # Linked, never calls MPI: a world of one. Two processes (two ASLR layouts) of
-    # the same binary and bug must give the same signature.
-    sink = Sink(t)
-    prog = t.paths.prog("solo_crash")
-    runs = [t.run([prog], f"solo #{i}", {"MPINOTIFY_URLS": sink.url()}) for i in (1, 2)]
-    for r in runs:
-        check(r.rc == -11, f"solo_crash ended with {r.rc}, expected death by SIGSEGV (-11)")
-    found = [re.search(r"pid (\d+) active (\d)", r.out) for r in runs]
-    check(all(m and m[2] == "1" for m in found), "mpn_is_active() was not 1 at program start in a linked program")
-    pids = [int(m[1]) for m in found]
-    bodies = sorted(reports(sink, 2, world_size=1), key=lambda b: b["leader"]["pid"])
-    for b in bodies:
-        check(b["ranks"] == [0], f"ranks {b['ranks']} != [0]")
-        check("bad_fn" in functions(b), f"bad_fn not among backtrace functions {functions(b)}")
-    check(sorted(b["processes"][0]["pid"] for b in bodies) == sorted(pids), f"reported pids differ from the processes' {pids}")
-    check(bodies[0]["signature"] == bodies[1]["signature"],
-          f"signatures differ across processes: {bodies[0]['signature']} vs {bodies[1]['signature']}")
-
-
-# --- configuration -----------------------------------------------------------------
-
-@case
-def election_fallback_per_node(t):
-    """Without MPI_THREAD_MULTIPLE the ranks cannot elect; one node still sends one message, marked so."""
-    sink = Sink(t)
-    env = {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_MPI_THREAD": "keep"}
-    crash(t, ["segv=1,3,6"], env, t.paths.prog("mpi_crash"), 139)
-    [b] = reports(sink, 1, world_size=NP)   # every rank runs on this one node
-    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
-    check("MPI_THREAD_MULTIPLE" in b.get("election_error", ""), f"election_error {b.get('election_error')!r} does not say why")
-    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
-    check(b["mpi_thread_level"] == "MPI_THREAD_SINGLE", f"mpi_thread_level {b['mpi_thread_level']!r}")
-
-
-@case
-def disable(t):
-    sink = Sink(t)
-    crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_DISABLE": "1"}, t.paths.prog("mpi_crash"), 139)
-    reports(sink, 0)
-
-
-@case
-def bad_url(t):
-    r = t.mpirun(NP, t.paths.prog("mpi_crash"), env={"MPINOTIFY_URLS": "webhook+http://[bad"})
-    check(r.rc == 0, f"healthy job with a malformed URL exited {r.rc}")
-    errs = [line for line in r.lines("err") if "mpinotify" in line.lower() and "url" in line.lower()]
-    outs = [line for line in r.lines("out") if "mpinotify" in line.lower()]
-    check(len(errs) == 1 and not outs, f"expected exactly one 'mpinotify ... URL' line on stderr (none on stdout), got {errs + outs}")
-
-
-# The panel's first line, e.g. "=== mpinotify: SIGSEGV on 3 of 8 ranks (job x) ===".
-CONSOLE_MARKER = re.compile(r"=== mpinotify: (\w+) on (\d+) of (\d+) ranks?\b")
-
-
-@case
-def console_panel(t):
-    r = crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": "console://"}, t.paths.prog("mpi_crash"), 139)
-    panels = [m for m in map(CONSOLE_MARKER.search, r.lines("err")) if m]
-    check(len(panels) == 1, f"expected exactly one console panel (marker {CONSOLE_MARKER.pattern!r}), found {len(panels)}")
-    check(panels[0].groups() == ("SIGSEGV", "3", "8"), f"panel header says {panels[0][0]!r}, expected SIGSEGV on 3 of 8")
-
-
-# --- delivery ----------------------------------------------------------------------
+# --- a webhook that hangs, fails or presents a bad certificate ---------------------
 
 @case
 def webhook_hang(t):
@@ -294,56 +75,7 @@ def https_wrong_ca(t):
           "no TLS handshake was attempted: the verification failure path was not exercised")
 
 
-# --- mpinotify-run -----------------------------------------------------------------
-
-def tool_status(t, args, crash_ranks=None):
-    sink = Sink(t)
-    launcher = t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), args, preload=False)
-    base = t.run(launcher, "baseline")
-    r = t.tool(["--url", sink.url(), "--name", t.paths.case], launcher)
-    check(r.rc == base.rc, f"mpinotify-run exited {r.rc}, the launcher alone {base.rc}")
-    crashes = [b for b in sink.bodies() if isinstance(b, dict) and b.get("event") == "crash"]
-    if crash_ranks is None:
-        check(not crashes, f"{len(crashes)} crash report(s) for a job that did not crash")
-    else:  # proves the tool really preloaded the library into the ranks
-        check(len(crashes) == 1 and crashes[0]["ranks"] == crash_ranks,
-              f"expected one crash report for ranks {crash_ranks}, got {[b['ranks'] for b in crashes]}")
-    return base
-
-
-@case
-def tool_status_healthy(t):
-    base = tool_status(t, [])
-    check(base.rc == 0, f"baseline healthy job exited {base.rc}")
-
-
-@case
-def tool_status_segv(t):
-    base = tool_status(t, ["segv=1,3,6"], [1, 3, 6])
-    check(base.rc == 139, f"baseline crash exited {base.rc}, expected 139")
-
-
-@case
-def tool_status_exit3(t):
-    base = tool_status(t, ["--exit", "2:3"])
-    check(base.rc != 0, "baseline with a rank exiting 3 exited 0: test premise broken")
-
-
-@case
-def tool_help(t):
-    r = t.tool(["--help"], [])
-    check(r.rc == 0, f"mpinotify-run --help exited {r.rc}")
-    check("usage" in (r.out + r.err).lower(), "mpinotify-run --help printed no usage")
-
-
-# --- delivery engine: retries, rate limits, spool, relay (issue 3) -----------------
-#
-# A job that crashes is given a budget (MPINOTIFY_TIMEOUT_MS) from the fault to the end
-# of its handling. The bounds on elapsed time below are hang checks (budget + 30 s), never
-# benchmarks; the only lower bounds are those a limiter or Retry-After guarantees.
-
-SLACK_S = 30
-
+# --- delivery engine: retries, rate limits, spool (issue 3) ---------------------------
 
 def crash_timed(t, env, args=("segv=1,3,6",), expect_status=139):
     """crash() on mpi_crash, then checks the job ended within its budget (hang check)."""
@@ -364,11 +96,6 @@ def one_accepted(sink, n_posts):
     bodies = [json.dumps(p["body"], sort_keys=True) for p in posts]
     check(len(set(bodies)) == 1, "the retries did not carry the same message (bodies differ)")
     return posts
-
-
-def no_spooled(t, why, spool=None):
-    left = t.spooled(spool)
-    check(not left, f"{why}: {len(left)} message(s) left in the spool: {[m['_file'] for m in left]}")
 
 
 def retry_crash(t, script):
@@ -533,98 +260,6 @@ def spool_tls_flush(t):
     check(len(t.spooled()) == 1, f"a failed flush changed the spool: {len(t.spooled())} message(s)")
     sink.stop()
     flush_delivers(t, sink.port, m, {"MPINOTIFY_CA_BUNDLE": tls["ca"]}, tls=tls)
-
-
-@case
-def relay_refused_direct(t):
-    # The ranks' direct route goes through a proxy that refuses (port 9, nothing listens);
-    # the launcher's does not. The ranks keep their own spool, so the launcher's end-of-job
-    # flush cannot be what delivers: only the relay can. A first run with the relay off
-    # shows the premise: the direct route really fails and the message stays with the ranks.
-    sink = Sink(t)
-    refusing = "http://127.0.0.1:9"
-
-    def job(label, extra):
-        rank_spool = os.path.join(t.dir, label + "-spool")
-        os.mkdir(rank_spool, 0o700)
-        launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", f"http_proxy={refusing}",
-                    "env", f"http_proxy={refusing}", f"HTTP_PROXY={refusing}", f"MPINOTIFY_SPOOL={rank_spool}", *extra,
-                    t.paths.prog("mpi_crash"), "segv=1,3,6"]
-        r = t.tool(["--url", sink.url()], launcher, {"MPINOTIFY_TIMEOUT_MS": "10000", "MPINOTIFY_JOB_EVENTS": "none"},
-                   label=label)
-        check(r.rc == 139, f"[{label}] mpinotify-run exited {r.rc}, expected the crash status 139")
-        check(r.elapsed < 10 + SLACK_S, f"[{label}] the job ran {r.elapsed:.1f} s")
-        return rank_spool
-
-    rank_spool = job("relay-off", ["MPINOTIFY_RELAY=off"])
-    check(not sink.posts(), "with MPINOTIFY_RELAY=off the report still arrived: the ranks' direct route "
-                            "was not blocked by the refusing proxy, so this test cannot show the relay")
-    check(len(t.spooled(rank_spool)) == 1, "with the relay off the undelivered report is not in the ranks' spool")
-    rank_spool = job("relay-auto", [])
-    [b] = reports(sink, 1, world_size=NP)
-    check(b["ranks"] == [1, 3, 6], f"ranks {b['ranks']} != [1, 3, 6]")
-    no_spooled(t, "relayed and delivered, yet the ranks' spool", rank_spool)
-    no_spooled(t, "relayed and delivered, yet the launcher's spool")
-
-
-@case
-def relay_forged(t):
-    # Forged, garbage, altered, stale and replayed frames get 403 and deliver nothing; one
-    # genuine frame (sealed with the job's key) is delivered, so the relay is not refusing all.
-    sink = Sink(t)
-    forge = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_forge.py")
-    genuine = sink.url("/genuine")
-    r = t.tool(["--url", sink.url("/configured")], [sys.executable, forge, genuine],
-               {"MPINOTIFY_TIMEOUT_MS": "4000", "MPINOTIFY_JOB_EVENTS": "none"})
-    check(r.rc == 0, f"the forging job (exit 0 only when every forged frame got HTTP 403) ended with {r.rc}")
-    forged = [line for line in r.lines("out") if line.startswith("forged ")]
-    check(len(forged) >= 3 and all(line.endswith(" 403") for line in forged), f"forge results: {forged}")
-    have_key = any(line.startswith("genuine ") for line in r.lines("out"))
-    try:
-        import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401  (what relay_forge.py seals with)
-        check(have_key, "no genuine frame was tried: MPINOTIFY_RELAY_KEY was not 64 hex digits in the job")
-    except ImportError:
-        pass  # only random-content frames: the genuine/replay half is not run
-    posts = sink.posts()
-    want = ["/genuine"] if have_key else []
-    check([p["path"] for p in posts] == want, f"the sink received {[p['path'] for p in posts]}, expected {want}: "
-                                              "a forged or replayed frame was delivered, or the genuine one was not")
-    if have_key:
-        check(posts[0]["body"].get("title") == "genuine", f"delivered {posts[0]['body']!r}, not the genuine message")
-
-
-@case
-def relay_concurrent(t):
-    # Clients that connect and stall do not hold the others: while 20 connections sit on half a
-    # request, 160 hellos and 40 relayed messages from 40 concurrent clients are all accepted,
-    # every hello is counted (the "started" message) and every message delivered; the stalled
-    # connections are answered 408 at their deadline. Outcomes only: no timing is asserted.
-    try:
-        import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401  (what relay_flood.py seals with)
-    except ImportError:
-        skip("the Python cryptography module is needed to seal frames")
-    sink = Sink(t)
-    flood = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay_flood.py")
-    r = t.tool(["--url", sink.url("/job")], [sys.executable, flood, sink.url("/relayed")],
-               {"MPINOTIFY_TIMEOUT_MS": "20000"})
-    out = r.lines("out")
-    valid = [line.split() for line in out if line.startswith("valid ")]
-    stalled = [line.split() for line in out if line.startswith("stalled ")]
-    check(len(valid) == 200 and all(v[3] == "200" for v in valid),
-          f"{len(valid)} valid frames, not all answered 200: {[' '.join(v) for v in valid if v[3] != '200'][:20]}")
-    check(len(stalled) == 20 and all(s[3] == "408" for s in stalled),
-          f"stalled connections' answers (each should be 408): {[' '.join(s) for s in stalled]}")
-    check(r.rc == 0, f"the flooding job (exit 0 only when every answer was as expected) ended with {r.rc}")
-    jobs = [p["body"] for p in sink.posts() if p["path"] == "/job"]
-    started = [b for b in jobs if b.get("status") == "started"]
-    check(len(started) == 1, f"expected one started message, got {[b.get('status') for b in jobs]}")
-    s = started[0]
-    check(s.get("ranks_armed") == 160 and s.get("world_size") == 160 and s.get("ranks") == list(range(160)),
-          f"started: ranks_armed {s.get('ranks_armed')!r} of world_size {s.get('world_size')!r}, "
-          f"ranks {s.get('ranks')!r}: hellos were lost")
-    relayed = sorted(p["body"].get("title", "") for p in sink.posts() if p["path"] == "/relayed")
-    want = sorted(f"flood {n}" for n in range(40))
-    check(relayed == want, f"relayed messages delivered: {relayed}, expected {want}")
 
 
 # -- secrets -----------------------------------------------------------------------
@@ -900,142 +535,5 @@ def sink_selftest(t):
     check(hang.posts()[0]["status"] is None, "mode hang recorded a status it never served")
 
 
-# -- a channel kind of the program's own ----------------------------------------------
-
-@case
-def custom_channel_crash(t):
-    # A linked program registers "memo" before MPI_Init; MPINOTIFY_URLS names a memo:// channel.
-    # Its crash is reported once, through the program's function, with a spooled copy removed after.
-    memo = os.path.join(t.dir, "memo.jsonl")
-    prog = t.paths.prog("custom_channel")
-    base = t.mpirun(NP, prog, ["1,3,6"], preload=False, env={"MPINOTIFY_DISABLE": "1"})
-    r = t.mpirun(NP, prog, ["1,3,6"], preload=False, env={"MPINOTIFY_URLS": f"memo://{memo}"})
-    check(r.rc == base.rc == 139, f"exit status {r.rc} with the memo channel, {base.rc} disabled (want 139)")
-    check(os.path.exists(memo), "the memo channel's function was never called")
-    with open(memo) as f:
-        lines = [json.loads(line) for line in f if line.strip()]
-    check(len(lines) == 1, f"expected one report in the memo file, got {len(lines)}")
-    check_report(lines[0], world_size=NP)
-    check(lines[0]["ranks"] == [1, 3, 6], f"ranks {lines[0]['ranks']} != [1, 3, 6]")
-    check(not any("unknown channel kind" in line for line in r.lines()), "memo:// was reported as unknown")
-    check(not [f for f in os.listdir(t.spool) if f.endswith(".msg")], "the delivered report stayed in the spool")
-
-
-# -- events reported by the program (mpinotify.h: exceptions, exits, alerts, progress) ----
-
-def events_job(t, args, env=None, expect=0, name="sink"):
-    """tests/progs/mpi_events with the sink as its channel; returns (sink, job result)."""
-    sink = Sink(t, name)
-    env = dict(env or {}, MPINOTIFY_URLS=sink.url())
-    prog = t.paths.prog("mpi_events")
-    base = t.mpirun(NP, prog, args, preload=False, env={"MPINOTIFY_DISABLE": "1"})
-    r = t.mpirun(NP, prog, args, preload=False, env=env)
-    check(base.rc == expect, f"baseline (library disabled) exit status {base.rc}, expected {expect}")
-    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
-    return sink, r
-
-
-@case
-def exception_same_all(t):
-    # The same exception on every rank: one message listing all of them.
-    sink, _ = events_job(t, ["exc=all:ValueError:epoch 3"])
-    bodies = sink.bodies()
-    check(len(bodies) == 1, f"expected one message for the same exception on every rank, got {len(bodies)}")
-    b = check_event(bodies[0], "exception", NP)
-    check(b["ranks"] == list(range(NP)), f"ranks {b['ranks']}, expected all {NP}")
-    e = b.get("exception") or {}
-    check(e.get("type") == "ValueError" and e.get("context") == "epoch 3", f"exception {e!r}")
-    check(isinstance(e.get("message"), str) and e["message"].startswith("bad value on rank "), f"message {e!r}")
-    check(b["title"].startswith("ValueError on 8 of 8 ranks"), f"title {b['title']!r}")
-    check("site_a" in functions(b), f"the call site site_a is not in the backtrace {functions(b)}")
-
-
-@case
-def exception_two_kinds(t):
-    # Two different exceptions (and the same type from another call site): one message each.
-    sink, _ = events_job(t, ["exc=all:ValueError", "exc=1,2:KeyError", "exc2=5:ValueError"])
-    bodies = sink.bodies()
-    check(len(bodies) == 3, f"expected 3 messages (ValueError, KeyError, ValueError at another site), got {len(bodies)}")
-    by = {(b["exception"]["type"], tuple(b["ranks"])): b for b in bodies}
-    check(set(by) == {("ValueError", tuple(range(NP))), ("KeyError", (1, 2)), ("ValueError", (5,))},
-          f"messages for {sorted(by)}")
-    for b in bodies:
-        check_event(b, "exception", NP)
-    check(len({b["signature"] for b in bodies}) == 3, "two different failures share a signature")
-
-
-@case
-def exception_message_in_signature(t):
-    # MPINOTIFY_EXCEPTION_SIGNATURE=type,site,context,message: the per-rank messages now differ.
-    sink, _ = events_job(t, ["exc=0,1:ValueError"], {"MPINOTIFY_EXCEPTION_SIGNATURE": "type,site,context,message"})
-    bodies = sink.bodies()
-    check(len(bodies) == 2 and sorted(b["ranks"] for b in bodies) == [[0], [1]],
-          f"with the message in the signature, expected one message per rank, got {[b['ranks'] for b in bodies]}")
-
-
-@case
-def exit_one_rank(t):
-    # exit(1) on one rank while MPI is up: one message, the job's status unchanged.
-    sink, r = events_job(t, ["exit=3:1"], expect=1)
-    bodies = sink.bodies()
-    check(len(bodies) == 1, f"expected one message, got {len(bodies)}")
-    b = check_event(bodies[0], "exit", NP)
-    check(b["ranks"] == [3] and b.get("exit_status") == 1, f"ranks {b['ranks']}, exit_status {b.get('exit_status')}")
-    check(b["title"].startswith("exit status 1 on 1 of 8 ranks"), f"title {b['title']!r}")
-
-
-@case
-def exit_zero_silent(t):
-    # A rank that exits 0 after MPI_Finalize, and a healthy job: nothing to report.
-    sink, _ = events_job(t, [])
-    check(not sink.posts(), f"a healthy job sent {len(sink.posts())} message(s)")
-
-
-@case
-def alert_rules(t):
-    # Cooldown per (detector, severity) in steps, escalation never muted by a warning's cooldown,
-    # and the cap; every rank raises the same alerts: one message per alert that is not muted.
-    steps = ["alert=all:nan_loss:warning:100",    # sent
-             "alert=all:nan_loss:warning:150",    # muted: cooldown 100
-             "alert=all:nan_loss:critical:160",   # sent: a critical is not muted by the warning
-             "alert=all:nan_loss:critical:200",   # muted: the critical's own cooldown
-             "alert=all:nan_loss:warning:250",    # sent: 150 steps after the last warning
-             "alert=all:grad_norm:warning:250",   # sent: another detector
-             "alert=all:throughput:warning:300"]  # muted: the cap (4)
-    sink, r = events_job(t, steps, {"MPINOTIFY_ALERT_COOLDOWN": "100", "MPINOTIFY_ALERT_CAP": "4"})
-    rcs = re.findall(r"^alert (\S+) (\S+) (\d+) rc=(\d+)$", r.out, re.M)
-    muted = {(d, s, int(st)) for d, s, st, rc in rcs if int(rc) == 25}   # MPN_E_MUTED
-    sent = {(d, s, int(st)) for d, s, st, rc in rcs if int(rc) == 0}
-    want_sent = {("nan_loss", "warning", 100), ("nan_loss", "critical", 160), ("nan_loss", "warning", 250),
-                 ("grad_norm", "warning", 250)}
-    check(sent == want_sent, f"sent {sorted(sent)}, expected {sorted(want_sent)}")
-    check(len(muted) == 3, f"muted {sorted(muted)}, expected 3")
-    bodies = sink.bodies()
-    check(len(bodies) == 4, f"expected 4 alert messages, got {len(bodies)}")
-    got = {(b["alert"]["detector"], b["alert"]["severity"], b["alert"]["step"]) for b in bodies}
-    check(got == want_sent, f"alerts that arrived {sorted(got)}")
-    for b in bodies:
-        check_event(b, "alert", NP)
-        check(b["ranks"] == list(range(NP)), f"alert from ranks {b['ranks']}, expected all")
-        a = b["alert"]
-        check(a["recommendation"] == "lower the learning rate" and a["metrics"] == {"loss": 1.5, "grad_norm": 120.0},
-              f"alert fields {a!r}")
-        check(b["severity"] == a["severity"], f"severity {b['severity']} != alert severity {a['severity']}")
-
-
-@case
-def progress_every(t):
-    # Off by default; with MPINOTIFY_PROGRESS_EVERY=10, steps 10 and 20 of 5..20 give one message each.
-    steps = ["progress=0:5:40", "progress=0:10:40", "progress=0:15:40", "progress=0:20:40"]
-    sink, _ = events_job(t, steps)
-    check(not sink.posts(), f"progress is off by default, yet {len(sink.posts())} message(s) arrived")
-    sink, _ = events_job(t, steps, {"MPINOTIFY_PROGRESS_EVERY": "10"}, name="every10")
-    bodies = sink.bodies()
-    check(sorted(b["progress"]["step"] for b in bodies) == [10, 20], f"progress steps {[b.get('progress') for b in bodies]}")
-    for b in bodies:
-        check_event(b, "progress", NP)
-        check(b["severity"] == "info" and b["progress"]["total"] == 40, f"progress message {b['progress']!r}")
-
-
 if __name__ == "__main__":
-    sys.exit(main(CASES))
+    sys.exit(main())

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Job lifecycle messages from mpinotify-run, the root cause of a failed job, and ranks that
-die without a chance to report (issue 5, points 6-8). One CTest entry runs one case:
+"""Job messages (CTest job.*): the lifecycle messages of mpinotify-run (started, completed,
+failed), the root cause of a failed job, and ranks that die without a chance to report
+(issue 5, points 6-8). One CTest entry runs one case:
 
-    python3 events_job.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
+    python3 job.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
 
 Every job runs under the real mpinotify-run and mpirun at NP ranks; the checks are on what
 the loopback sink received (count, fields) and on exit statuses, never on timings.
@@ -10,15 +11,7 @@ the loopback sink received (count, fields) and on exit statuses, never on timing
 import os
 import sys
 
-from harness import Sink, check, check_report, main
-
-NP = 8
-CASES = {}
-
-
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
+from harness import NP, Sink, case, check, check_report, main
 
 
 def run_job(t, prog, args, env=None, tool_args=(), preload=False, label="mpinotify-run"):
@@ -89,7 +82,7 @@ def job_bodies(bodies, status=None):
 
 
 @case
-def job_completed(t):
+def completed(t):
     sink, r = run_job(t, "mpi_crash", [])
     check(r.rc == 0, f"a healthy job under mpinotify-run exited {r.rc}")
     bodies = at(sink, "/hook")
@@ -115,12 +108,12 @@ def job_completed(t):
 
 
 @case
-def job_preload_broken(t):
+def preload_broken(t):
     # The ranks' loader cannot find the library: mpinotify-run's -x LD_PRELOAD is overridden
     # by a later -x with a missing path, so no rank arms the notifier and says hello.
     sink = Sink(t)
-    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", "LD_PRELOAD=/nonexistent/libmpinotify.so",
-                t.paths.prog("mpi_crash")]
+    launcher = t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), preload=False,
+                            opts=["-x", "LD_PRELOAD=/nonexistent/libmpinotify.so"])
     r = t.tool(["--url", sink.url("/hook")], launcher)
     check(r.rc == 0, f"the job exited {r.rc}")
     check("cannot be preloaded" in r.err, "the loader did not complain: the preload was not broken, test premise")
@@ -148,12 +141,12 @@ NO_PMPI = "cannot find the MPI library's PMPI_Init_thread (no loaded library def
 
 
 @case
-def job_unarmed_reason(t):
+def unarmed_reason(t):
     sink = Sink(t)
     script = os.path.join(t.dir, "mpi_init_without_mpi.py")
     with open(script, "w") as f:
         f.write(NO_MPI_INIT)
-    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), sys.executable, script]
+    launcher = t.mpirun_cmd(NP, sys.executable, [script], preload=False)
     r = t.tool(["--url", sink.url("/hook")], launcher, label="MPI_Init without an MPI")
     check(r.rc == 0, f"the job exited {r.rc}")
     check(r.out.count("MPI_Init returned 16") == NP, "MPI_Init did not reach the library's wrapper and fail with "
@@ -175,7 +168,7 @@ def job_unarmed_reason(t):
 
     # Told not to arm (MPINOTIFY_DISABLE for the ranks only): counted, with that reason, and no warning.
     sink2 = Sink(t, name="sink2")
-    launcher = ["mpirun", "--oversubscribe", "-np", str(NP), "-x", "MPINOTIFY_DISABLE=1", t.paths.prog("mpi_crash")]
+    launcher = t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), preload=False, opts=["-x", "MPINOTIFY_DISABLE=1"])
     r = t.tool(["--url", sink2.url("/hook"), "--job-events", "started"], launcher, label="MPINOTIFY_DISABLE=1 ranks")
     check(r.rc == 0, f"the job exited {r.rc}")
     started = check_job(one(at(sink2, "/hook"), "started message"), "started")
@@ -188,7 +181,7 @@ def job_unarmed_reason(t):
 
 
 @case
-def job_crash_root_cause(t):
+def crash_root_cause(t):
     sink, r, bodies = against_baseline(t, "mpi_crash", ["segv=3"], 139)
     check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed"), ("job", "started")],
           f"expected one crash, started and failed, nothing per victim; got {kinds(bodies)}")
@@ -217,7 +210,7 @@ def job_crash_root_cause(t):
 
 
 @case
-def job_root_cause_first(t):
+def root_cause_first(t):
     # Two failures a second apart: an exception reported on rank 6, then rank 2 exits with
     # status 3 and the launcher ends the job. The root cause is the earlier one, whatever
     # order the reports arrive in; rank 2 failed on its own (not a victim), the rest are victims.
@@ -236,7 +229,7 @@ def job_root_cause_first(t):
 
 
 @case
-def job_sigkill(t):
+def sigkill(t):
     sink, r, bodies = against_baseline(t, "mpi_events", ["kill=5"], 137)   # 128 + SIGKILL
     crashes = crash_bodies(bodies)
     check(len(crashes) == 1, f"expected exactly one crash message, got {len(crashes)}: {kinds(bodies)}")
@@ -260,7 +253,7 @@ def job_sigkill(t):
 
 
 @case
-def job_output_tail(t):
+def output_tail(t):
     # A failing launcher (no MPI) prints a webhook URL with its token and the relay's key.
     # mpinotify-run passes its output on unchanged; the failed message's output_tail holds
     # the last lines with the URL masked and the key starred.
@@ -287,7 +280,7 @@ def job_output_tail(t):
 
 
 @case
-def job_events_switch(t):
+def events_switch(t):
     sink, r = run_job(t, "mpi_crash", [], env={"MPINOTIFY_JOB_EVENTS": "failed"})
     check(r.rc == 0, f"a healthy job exited {r.rc}")
     check(not sink.posts(), f"MPINOTIFY_JOB_EVENTS=failed and a healthy job, yet {kinds(sink.bodies())} arrived")
@@ -297,14 +290,14 @@ def job_events_switch(t):
 
 
 @case
-def job_events_option(t):
+def events_option(t):
     sink, r = run_job(t, "mpi_crash", [], env={"MPINOTIFY_JOB_EVENTS": "none"}, tool_args=["--job-events", "completed"])
     check(r.rc == 0, f"a healthy job exited {r.rc}")
     check(kinds(at(sink, "/hook")) == [("job", "completed")], f"--job-events completed: {kinds(at(sink, '/hook'))}")
 
 
 @case
-def job_slurm(t):
+def slurm(t):
     env = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "slurm-train", "MPINOTIFY_JOB_NAME": "",
            "MPINOTIFY_JOB_EVENTS": "started"}
     sink, r = run_job(t, "mpi_crash", [], env=env)
@@ -318,4 +311,4 @@ def job_slurm(t):
 
 
 if __name__ == "__main__":
-    sys.exit(main(CASES))
+    sys.exit(main())

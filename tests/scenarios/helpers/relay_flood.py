@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A "job" run under mpinotify-run that floods its relay while clients stall (net.relay_concurrent).
+"""A "job" run under mpinotify-run that floods its relay while clients stall (relay.concurrent, tests/scenarios/relay.py).
 
     relay_flood.py RELAYED_CHANNEL_URL
 

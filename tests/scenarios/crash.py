@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Crashes under mpirun (CTest crash.*): a signal on some ranks is reported once per bug, with
+the right ranks, signal and backtrace; jobs that must stay untouched (healthy, non-MPI, C++
+exceptions caught, disabled) send nothing; the configuration that changes how a crash is
+reported (election fallback, a bad URL, the console panel). One CTest entry runs one case:
+
+    python3 crash.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
+
+Crash jobs are compared with a baseline run of the same job without the library:
+the exit status must be the same. No check here measures time.
+"""
+import re
+import sys
+
+from harness import NP, Sink, case, check, crash, functions, main, reports
+
+
+def ranks_of(bodies):
+    return sorted(b["ranks"] for b in bodies)
+
+
+# --- crashes and their reports ---------------------------------------------------
+
+@case
+def crash_three_same(t):
+    sink = Sink(t)
+    crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"), 139)
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == [1, 3, 6], f"ranks {b['ranks']} != [1, 3, 6]")
+    check(b["election"] == "ok", f"election {b['election']!r}")
+    check(b["signal"] == "SIGSEGV", f"signal {b['signal']!r}")
+    check(b["fault_address"] is not None and int(b["fault_address"], 16) == 0, f"fault_address {b['fault_address']!r} != 0x0")
+    check("bad_fn" in functions(b), f"bad_fn not among backtrace functions {functions(b)}")
+    check(b["job"]["name"] == t.paths.case, f"job name {b['job']['name']!r} != MPINOTIFY_JOB_NAME {t.paths.case!r}")
+
+
+def two_groups(t, kind_a, kind_b, fn_a, fn_b, signal, status):
+    sink = Sink(t)
+    crash(t, [f"{kind_a}=1,3", f"{kind_b}=5,6"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"), status)
+    bodies = sorted(reports(sink, 2, world_size=NP), key=lambda b: b["ranks"])
+    check(ranks_of(bodies) == [[1, 3], [5, 6]], f"rank sets {ranks_of(bodies)} != [[1, 3], [5, 6]]")
+    check(bodies[0]["signature"] != bodies[1]["signature"], f"both reports have signature {bodies[0]['signature']}")
+    for b, fn in ((bodies[0], fn_a), (bodies[1], fn_b)):
+        check(b["signal"] == signal, f"signal {b['signal']!r} != {signal}")
+        check(fn in functions(b), f"ranks {b['ranks']}: {fn} not among backtrace functions {functions(b)}")
+
+
+@case
+def two_bugs(t):
+    two_groups(t, "segv", "segv2", "bad_fn", "other_bad_fn", "SIGSEGV", 139)
+
+
+@case
+def abort_sites(t):
+    two_groups(t, "abort1", "abort2", "abort_site_a", "abort_site_b", "SIGABRT", 134)
+
+
+@case
+def assert_sites(t):
+    two_groups(t, "assert1", "assert2", "assert_site_a", "assert_site_b", "SIGABRT", 134)
+
+
+@case
+def staggered_same_bug(t):
+    # Rank r faults r*300 ms after the others: the later ones hit an already reported
+    # signature (or are killed by mpirun first); either way one message in total.
+    sink = Sink(t)
+    crash(t, ["--stagger", "300", "segv=all"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"), 139)
+    [b] = reports(sink, 1, world_size=NP)
+    check(0 in b["ranks"], f"rank 0 faulted first but ranks are {b['ranks']}")
+
+
+@case
+def crash_in_o2_shlib(t):
+    sink = Sink(t)
+    crash(t, ["2,5"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("crash_in_lib"), 139)
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == [2, 5], f"ranks {b['ranks']} != [2, 5]")
+    frames = [f for f in b["backtrace"] if f.get("function") == "crashlib_store"]
+    check(frames, f"crashlib_store not among backtrace functions {functions(b)}")
+    check(frames[0]["module"].endswith("libcrashlib.so"), f"crashlib_store's module {frames[0]['module']!r} does not end with libcrashlib.so")
+
+
+@case
+def fortran_crash(t):
+    prog = t.paths.prog("crash_fortran", "no Fortran compiler or MPI Fortran bindings at configure time")
+    sink = Sink(t)
+    crash(t, ["2", "5"], {"MPINOTIFY_URLS": sink.url()}, prog, 139)
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == [2, 5], f"ranks {b['ranks']} != [2, 5]")
+    check(any("fortran_bad_fn" in (f or "") for f in functions(b)), f"fortran_bad_fn not among backtrace functions {functions(b)}")
+
+
+@case
+def fork_child_crash(t):
+    sink = Sink(t)
+    r = crash(t, ["3"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("fork_crash"), 139)
+    parent = re.search(r"parent rank 3 pid (\d+)", r.out)
+    child = re.search(r"child pid (\d+)", r.out)
+    check(parent and child, "fork_crash did not print the parent's and the child's pid")
+    check(re.search(r"child status \d+ signaled 11", r.out), "the forked child did not die of SIGSEGV: test premise broken")
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == [3], f"ranks {b['ranks']} != [3]")
+    pids = [p["pid"] for p in b["processes"]]
+    check(pids == [int(parent[1])], f"processes' pids {pids}, expected only the parent {parent[1]} (child was {child[1]})")
+
+
+# --- jobs that must stay untouched -----------------------------------------------
+
+@case
+def cxx_exceptions_preload(t):
+    prog = t.paths.prog("cxx_exceptions", "no C++ compiler or MPI C++ support at configure time")
+    sink = Sink(t)
+    base = t.mpirun(2, prog, ["20000"], preload=False)
+    r = t.mpirun(2, prog, ["20000"], env={"MPINOTIFY_URLS": sink.url()})
+    check(base.rc == 0 and r.rc == 0, f"exit status {r.rc} with the library, {base.rc} without (both must be 0)")
+    want = sorted(base.lines("out"))
+    check(len([line for line in want if "checksum" in line]) == 2, "baseline did not print two checksum lines: test premise broken")
+    check(sorted(r.lines("out")) == want, f"stdout under preload {sorted(r.lines('out'))} != without {want}")
+    reports(sink, 0)
+
+
+@case
+def healthy(t):
+    sink = Sink(t)
+    r = t.mpirun(NP, t.paths.prog("mpi_crash"), env={"MPINOTIFY_URLS": sink.url()})
+    check(r.rc == 0, f"healthy job exited {r.rc}")
+    reports(sink, 0)
+
+
+@case
+def no_finalize(t):
+    sink = Sink(t)
+    crash(t, ["--no-finalize"], {"MPINOTIFY_URLS": sink.url()}, t.paths.prog("mpi_crash"))
+    reports(sink, 0)
+
+
+@case
+def preload_non_mpi_silent(t):
+    # Processes that never call MPI_Init (shells, helpers) must stay silent under preload.
+    sink = Sink(t)
+    prog = t.paths.prog("plain_crash")
+    env = {"MPINOTIFY_URLS": sink.url(), "LD_PRELOAD": t.paths.lib}
+    base = t.run([prog], "direct baseline")
+    r = t.run([prog], "direct preload", env)
+    check(base.rc == -11 and r.rc == base.rc, f"direct run: status {r.rc} with preload, {base.rc} without (want -11)")
+    check("mpinotify" not in r.err.lower(), "the library printed something in a non-MPI process")
+    crash(t, [], {"MPINOTIFY_URLS": sink.url()}, prog, 139)
+    reports(sink, 0)
+
+
+@case
+def signature_stable_solo(t):
+    # Linked, never calls MPI: a world of one. Two processes (two ASLR layouts) of
+    # the same binary and bug must give the same signature.
+    sink = Sink(t)
+    prog = t.paths.prog("solo_crash")
+    runs = [t.run([prog], f"solo #{i}", {"MPINOTIFY_URLS": sink.url()}) for i in (1, 2)]
+    for r in runs:
+        check(r.rc == -11, f"solo_crash ended with {r.rc}, expected death by SIGSEGV (-11)")
+    found = [re.search(r"pid (\d+) active (\d)", r.out) for r in runs]
+    check(all(m and m[2] == "1" for m in found), "mpn_is_active() was not 1 at program start in a linked program")
+    pids = [int(m[1]) for m in found]
+    bodies = sorted(reports(sink, 2, world_size=1), key=lambda b: b["leader"]["pid"])
+    for b in bodies:
+        check(b["ranks"] == [0], f"ranks {b['ranks']} != [0]")
+        check("bad_fn" in functions(b), f"bad_fn not among backtrace functions {functions(b)}")
+    check(sorted(b["processes"][0]["pid"] for b in bodies) == sorted(pids), f"reported pids differ from the processes' {pids}")
+    check(bodies[0]["signature"] == bodies[1]["signature"],
+          f"signatures differ across processes: {bodies[0]['signature']} vs {bodies[1]['signature']}")
+
+
+# --- configuration -----------------------------------------------------------------
+
+@case
+def election_fallback_per_node(t):
+    """Without MPI_THREAD_MULTIPLE the ranks cannot elect; one node still sends one message, marked so."""
+    sink = Sink(t)
+    env = {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_MPI_THREAD": "keep"}
+    crash(t, ["segv=1,3,6"], env, t.paths.prog("mpi_crash"), 139)
+    [b] = reports(sink, 1, world_size=NP)   # every rank runs on this one node
+    check(b["election"] == "failed", f"election {b['election']!r}, expected 'failed'")
+    check("MPI_THREAD_MULTIPLE" in b.get("election_error", ""), f"election_error {b.get('election_error')!r} does not say why")
+    check(len(b["ranks"]) == 1 and b["ranks"][0] in (1, 3, 6), f"ranks {b['ranks']}: the reporting rank alone")
+    check(b["mpi_thread_level"] == "MPI_THREAD_SINGLE", f"mpi_thread_level {b['mpi_thread_level']!r}")
+
+
+@case
+def disable(t):
+    sink = Sink(t)
+    crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_DISABLE": "1"}, t.paths.prog("mpi_crash"), 139)
+    reports(sink, 0)
+
+
+@case
+def bad_url(t):
+    r = t.mpirun(NP, t.paths.prog("mpi_crash"), env={"MPINOTIFY_URLS": "webhook+http://[bad"})
+    check(r.rc == 0, f"healthy job with a malformed URL exited {r.rc}")
+    errs = [line for line in r.lines("err") if "mpinotify" in line.lower() and "url" in line.lower()]
+    outs = [line for line in r.lines("out") if "mpinotify" in line.lower()]
+    check(len(errs) == 1 and not outs, f"expected exactly one 'mpinotify ... URL' line on stderr (none on stdout), got {errs + outs}")
+
+
+# The panel's first line, e.g. "=== mpinotify: SIGSEGV on 3 of 8 ranks (job x) ===".
+CONSOLE_MARKER = re.compile(r"=== mpinotify: (\w+) on (\d+) of (\d+) ranks?\b")
+
+
+@case
+def console_panel(t):
+    r = crash(t, ["segv=1,3,6"], {"MPINOTIFY_URLS": "console://"}, t.paths.prog("mpi_crash"), 139)
+    panels = [m for m in map(CONSOLE_MARKER.search, r.lines("err")) if m]
+    check(len(panels) == 1, f"expected exactly one console panel (marker {CONSOLE_MARKER.pattern!r}), found {len(panels)}")
+    check(panels[0].groups() == ("SIGSEGV", "3", "8"), f"panel header says {panels[0][0]!r}, expected SIGSEGV on 3 of 8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
