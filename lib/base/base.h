@@ -1,7 +1,7 @@
 /* base.h - the ground layer of lib/ (docs/internals/base.md): time, strings,
  * signal-safe formatting, logging, hashing, hex, names, valid UTF-8, and who
  * this process is. It calls nothing above it. Names are mpn__ (internal) or
- * static; see docs/CONVENTIONS.md. */
+ * static; see CONTRIBUTING.md. */
 #ifndef MPN_BASE_H
 #define MPN_BASE_H
 

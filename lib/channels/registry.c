@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,36 @@ const mpn__kind *mpn__kind_at(int i)
   return i >= 0 && (size_t)i < NKINDS ? kinds[i] : NULL;
 }
 
+/* How each kind is written, from the table: "console://"; "slack+, ..."
+ * (then http:// or https://); "smtp://, smtps://" for email. */
+static char kind_names[512];
+
+static void add_name(size_t *n, const char *fmt, const char *a, const char *b)
+{
+  int w = snprintf(kind_names + *n, sizeof kind_names - *n, fmt, *n ? ", " : "", a, b);
+  if (w > 0 && *n + (size_t)w < sizeof kind_names)
+    *n += (size_t)w;
+}
+
+static void make_kind_names(void)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < NKINDS; i++)
+    if (kinds[i]->local)
+      add_name(&n, "%s%s%s", kinds[i]->name, "://");
+  for (size_t i = 0; i < NKINDS; i++)
+    if (!kinds[i]->local && strcmp(kinds[i]->name, "email"))
+      add_name(&n, "%s%s+%s", kinds[i]->name, kinds[i] == &mpn__kind_feishu ? ", lark+" : "");
+  int w = snprintf(kind_names + n, sizeof kind_names - n, " (each followed by http:// or https://)");
+  n += w > 0 && n + (size_t)w < sizeof kind_names ? (size_t)w : 0;
+  add_name(&n, "%s%s%s", "smtp://, smtps://", "");
+}
+
 const char *mpn__kind_names(void)
 {
-  return "console://, webhook+, slack+, discord+, dingtalk+, feishu+, lark+, teams+, telegram+, pagerduty+ "
-         "(each followed by http:// or https://), smtp://, smtps://";
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, make_kind_names);
+  return kind_names;
 }
 
 int mpn__json_body_int(const char *body, size_t len, const char *key, long long *out)

@@ -93,6 +93,9 @@ void mpn__view_free(mpn__view *v);
 /* Python frames ({"file", "line", "function", "code"}, outermost first) as
  * Python prints a stack; malloc'd, NULL when there are none. */
 char *mpn__python_frames_text(const void *frames_json);
+/* Native frames (the message's "backtrace"), one line each, "#0  fn+0x7
+ * (module+0x1677)" after `indent`; at most `max`, then "... N more frames". */
+void mpn__frames_text(mpn__buf *b, const void *frames_json, const char *indent, size_t max);
 /* A malloc'd copy of s with at most `max` characters (chars) or bytes, cut
  * at a line where possible, ending in "... (shortened)" when cut. */
 char *mpn__clip(const char *s, size_t max, int chars);

@@ -33,29 +33,6 @@ void mpn__rank_ranges(const int *ranks, int n, char *out, size_t cap)
   }
 }
 
-static const char *base(const char *path)
-{
-  const char *slash = path ? strrchr(path, '/') : NULL;
-  return slash ? slash + 1 : path && *path ? path : "?";
-}
-
-static void add_frames(mpn__buf *b, json_t *frames)
-{
-  size_t n = json_array_size(frames);
-  for (size_t i = 0; i < n && i < 16; i++) {
-    json_t *f = json_array_get(frames, i);
-    const char *fn = json_string_value(json_object_get(f, "function"));
-    const char *mod = base(json_string_value(json_object_get(f, "module")));
-    const char *off = json_string_value(json_object_get(f, "offset"));
-    if (fn)
-      mpn__buf_add(b, "|   #%-2zu %s+%s (%s+%s)\n", i, fn, json_string_value(json_object_get(f, "function_offset")), mod, off);
-    else
-      mpn__buf_add(b, "|   #%-2zu ?? (%s+%s)\n", i, mod, off ? off : "?");
-  }
-  if (n > 16)
-    mpn__buf_add(b, "|   ... %zu more frames\n", n - 16);
-}
-
 static const char *s_of(json_t *o, const char *key)
 {
   const char *v = json_string_value(json_object_get(o, key));
@@ -100,7 +77,7 @@ static void add_ranks(mpn__buf *b, json_t *o)
   free(py);
   if (json_array_size(json_object_get(o, "backtrace"))) {
     mpn__buf_add(b, "| backtrace\n");
-    add_frames(b, json_object_get(o, "backtrace"));
+    mpn__frames_text(b, json_object_get(o, "backtrace"), "|   ", 16);   /* a panel: the top frames */
   }
 }
 

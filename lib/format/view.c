@@ -118,16 +118,26 @@ static char *backtrace_of(json_t *frames, json_t *python)
   if (py)
     mpn__buf_add(&b, "%sNative frames:\n", py);
   free(py);
-  for (size_t i = 0; i < json_array_size(frames); i++) {
+  mpn__frames_text(&b, frames, "", json_array_size(frames));
+  return b.p;
+}
+
+/* The one rendering of native frames: "#0  fn+0x7 (module+0x1677)". */
+void mpn__frames_text(mpn__buf *b, const void *frames_json, const char *indent, size_t max)
+{
+  json_t *frames = (json_t *)frames_json;
+  size_t n = json_array_size(frames);
+  for (size_t i = 0; i < n && i < max; i++) {
     json_t *f = json_array_get(frames, i);
     const char *mod = str(f, "module"), *fn = str(f, "function");
-    const char *base = mod && strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod ? mod : "?";
+    const char *base = mod && strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod && *mod ? mod : "?";
     if (fn)
-      mpn__buf_add(&b, "#%-2zu %s+%s (%s+%s)\n", i, fn, str(f, "function_offset"), base, str(f, "offset"));
+      mpn__buf_add(b, "%s#%-2zu %s+%s (%s+%s)\n", indent, i, fn, str(f, "function_offset"), base, str(f, "offset"));
     else
-      mpn__buf_add(&b, "#%-2zu ?? (%s+%s)\n", i, base, str(f, "offset") ? str(f, "offset") : "?");
+      mpn__buf_add(b, "%s#%-2zu ?? (%s+%s)\n", indent, i, base, str(f, "offset") ? str(f, "offset") : "?");
   }
-  return b.p;
+  if (n > max)
+    mpn__buf_add(b, "%s... %zu more frames\n", indent, n - max);
 }
 
 /* A Python exception: its traceback as Python prints it (the message's text)
