@@ -71,8 +71,6 @@ static char *mention_of(const mpn__channel *ch, const mpn__view *v)
   if (!v->failure || (m && !strcmp(m, "none")))
     return NULL;
   mpn__buf b = mpn__buf_make(64);
-  if (b.p)
-    b.p[0] = '\0';
   chat_tokens(m ? m : "<!here>", add_token, &b);
   return b.p;
 }
@@ -221,8 +219,6 @@ static json_t *fallback(const mpn__view *v, const char *mention)
   mpn__buf_add(&b, "%s%s[%s] %s", mention ? mention : "", mention ? " " : "", sev, t ? t : "");
   free(t);
   mpn__buf summary = mpn__buf_make(128);
-  if (summary.p)
-    summary.p[0] = '\0';
   for (int i = 0; i < v->nfacts; i++)
     if (!strcmp(v->facts[i].label, "Ranks") || !strcmp(v->facts[i].label, "Hosts"))
       mpn__buf_add(&summary, "%s%s %s", summary.len ? ", " : "", v->facts[i].label, v->facts[i].value);

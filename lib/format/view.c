@@ -54,8 +54,6 @@ static char *ranges_of(json_t *ranks)
 static char *hosts_of(json_t *procs)
 {
   mpn__buf b = mpn__buf_make(256);
-  if (b.p)
-    b.p[0] = '\0';
   size_t shown = 0, distinct = 0;
   for (size_t i = 0; i < json_array_size(procs); i++) {
     const char *h = str(json_array_get(procs, i), "hostname");
@@ -80,8 +78,6 @@ static char *hosts_of(json_t *procs)
 static char *processes_of(json_t *procs)
 {
   mpn__buf b = mpn__buf_make(256);
-  if (b.p)
-    b.p[0] = '\0';
   for (size_t i = 0; i < json_array_size(procs); i++) {
     json_t *p = json_array_get(procs, i);
     mpn__buf_add(&b, "rank %lld  pid %lld  %s\n", json_integer_value(json_object_get(p, "rank")),
@@ -96,8 +92,6 @@ char *mpn__python_frames_text(const void *frames_json)
   if (!json_array_size(frames))
     return NULL;
   mpn__buf b = mpn__buf_make(256);
-  if (b.p)
-    b.p[0] = '\0';
   mpn__buf_add(&b, "Python stack (most recent call last):\n");
   for (size_t i = 0; i < json_array_size(frames); i++) {
     json_t *f = json_array_get(frames, i);
@@ -112,8 +106,6 @@ char *mpn__python_frames_text(const void *frames_json)
 static char *backtrace_of(json_t *frames, json_t *python)
 {
   mpn__buf b = mpn__buf_make(256);
-  if (b.p)
-    b.p[0] = '\0';
   char *py = mpn__python_frames_text(python);   /* the Python function that ran, above the interpreter's frames */
   if (py)
     mpn__buf_add(&b, "%sNative frames:\n", py);
