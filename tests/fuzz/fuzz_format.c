@@ -4,7 +4,7 @@
  * Each kind's prepare() builds a request into an attempt whose curl handle is
  * real but never performed; the request must be valid (JSON kinds parse),
  * within the service's limits (the channel files' constants, as
- * tests/unit checks them) and free cleanly, as the engine frees it. The text
+ * tests/unit/test_channels.c checks them) and free cleanly, as the engine frees it. The text
  * panel (console), the view and the message's own JSON round trip too. */
 #include "fuzz_common.h"
 #include "../common/json_probe.h"

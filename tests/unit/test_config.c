@@ -1,0 +1,211 @@
+/* test_config.c - unit tests of lib/config/: masking, URL lists, channel
+ * specs and their options, mpn_options, the config file. */
+#include "config/config.h"
+
+#include "unit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+TEST(mask_url_hides_secrets)
+{
+  char out[256];
+  struct { const char *in, *out; } cases[] = {
+    {"https://hooks.slack.com/services/T0001/B0002/XXXXSECRET", "https://hooks.slack.com/services/***/***/***"},
+    {"webhook+http://user:hunter2@host:8080/hook?token=SECRET&x=1", "webhook+http://user:***@host:8080/hook?token=***&x=***"},
+    {"https://api.telegram.org/bot123:SECRET/sendMessage", "https://api.telegram.org/***/***"},
+    {"smtp://mail.example.com:587", "smtp://mail.example.com:587"},
+    {"not a url SECRET", "***"},
+    {"https://h/p#SECRET", "https://h/p#***"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK(mpn_mask_url(cases[i].in, out, sizeof out) == MPN_OK);
+    CHECK_STR(out, cases[i].out);
+    CHECK(!strstr(out, "SECRET") && !strstr(out, "hunter2"));
+  }
+  char small[12];
+  CHECK(mpn_mask_url(cases[0].in, small, sizeof small) == MPN_E_BUFFER_TOO_SMALL);
+  CHECK(strlen(small) == sizeof small - 1 && !strstr(small, "SECRET"));
+  CHECK(mpn_mask_url(NULL, out, sizeof out) == MPN_E_INVALID_ARGUMENT);
+}
+
+TEST(mask_command)
+{
+  char *m = mpn__mask_command("mpinotify-run --url=https://h.example/a/SECRET --url webhook+http://h/x/SECRET -- ./train");
+  CHECK(m && !strstr(m, "SECRET"));
+  CHECK(m && strstr(m, "--url=https://h.example/a/***") && strstr(m, "./train"));
+  free(m);
+}
+
+TEST(check_urls_valid)
+{
+  char err[256];
+  CHECK(mpn_check_urls("", err, sizeof err) == MPN_OK);
+  CHECK(mpn_check_urls(NULL, err, sizeof err) == MPN_OK);
+  CHECK(mpn_check_urls("webhook+http://127.0.0.1:9/x, console://  webhook+https://h.example/a?b=c", err, sizeof err) == MPN_OK);
+  CHECK_STR(err, "");
+  mpn__channel ch;
+  CHECK(mpn__parse_channel("webhook+https://h.example/a/SECRET", &ch, err, sizeof err) == MPN_OK);
+  CHECK_STR(ch.kind->name, "webhook");
+  CHECK_STR(ch.url, "https://h.example/a/SECRET");
+  CHECK_STR(ch.masked, "webhook+https://h.example/a/***");
+  mpn__channel_free(&ch);
+  /* A comma inside a URL's options stays; a comma before another channel separates. */
+  mpn__config cfg;
+  setenv("MPINOTIFY_URLS", "smtp://mail.example?to=a@x.org,b@y.org,webhook+https://h.example/x, console://", 1);
+  unsetenv("MPINOTIFY_CONFIG");
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK && cfg.nchannels == 3);
+  if (cfg.nchannels == 3) {
+    CHECK_STR(cfg.channels[0].kind->name, "email");
+    CHECK_STR(mpn__channel_opt(&cfg.channels[0], "to"), "a@x.org,b@y.org");
+    CHECK_STR(cfg.channels[1].kind->name, "webhook");
+  }
+  mpn__config_free(&cfg);
+  unsetenv("MPINOTIFY_URLS");
+}
+
+TEST(check_urls_errors)
+{
+  char err[256];
+  CHECK(mpn_check_urls("webhook+http://[bad/SECRET", err, sizeof err) == MPN_E_BAD_URL);
+  CHECK(strstr(err, "malformed channel URL") && !strstr(err, "SECRET"));
+  CHECK(mpn_check_urls("console:// gopher://h/SECRET", err, sizeof err) == MPN_E_UNKNOWN_KIND);
+  CHECK(strstr(err, "unknown channel kind") && !strstr(err, "SECRET"));
+  CHECK(mpn_check_urls("webhook+http:///nohost", err, sizeof err) == MPN_E_BAD_URL);
+  CHECK(strstr(err, "webhook+http://"));
+}
+
+TEST(options_setters)
+{
+  mpn_options *o = mpn_options_new();
+  CHECK(o != NULL);
+  CHECK(mpn_options_set_urls(o, "console://") == MPN_OK);
+  CHECK(mpn_options_set_urls(o, NULL) == MPN_E_INVALID_ARGUMENT);
+  CHECK(mpn_options_set_urls(NULL, "x") == MPN_E_INVALID_ARGUMENT);
+  CHECK(mpn_options_set_timeout_ms(o, 99) == MPN_E_INVALID_ARGUMENT);
+  CHECK(mpn_options_set_timeout_ms(o, 5000) == MPN_OK);
+  CHECK(mpn_options_set_window_ms(o, -1) == MPN_E_INVALID_ARGUMENT);
+  CHECK(mpn_options_set_window_ms(o, 0) == MPN_OK);
+  CHECK(mpn_options_set_job_name(o, "n") == MPN_OK);
+  mpn_options_free(o);
+  mpn_options_free(NULL);
+  /* Under MPINOTIFY_DISABLE the library refuses, and still frees the options. */
+  CHECK(mpn_init(mpn_options_new()) == MPN_E_DISABLED);
+  CHECK(mpn_is_active() == 0);
+}
+
+TEST(channel_kinds)
+{
+  static const struct { const char *spec, *kind; } cases[] = {
+    {"https://hooks.slack.com/services/T0/B0/XXXX", "slack"},
+    {"https://discord.com/api/webhooks/1/tok", "discord"},
+    {"https://oapi.dingtalk.com/robot/send?access_token=t", "dingtalk"},
+    {"https://open.feishu.cn/open-apis/bot/v2/hook/x", "feishu"},
+    {"https://open.larksuite.com/open-apis/bot/v2/hook/x", "feishu"},
+    {"https://prod-01.westus.logic.azure.com:443/workflows/a/triggers/manual/paths/invoke?sig=s", "teams"},
+    {"https://api.telegram.org/bot123:abc/sendMessage?chat_id=5", "telegram"},
+    {"https://events.pagerduty.com/v2/enqueue?routing_key=k", "pagerduty"},
+    {"https://example.com/hook", "webhook"},
+    {"slack+https://proxy.example/slack", "slack"},
+    {"lark+https://open.larksuite.com/open-apis/bot/v2/hook/x", "feishu"},
+    {"smtps://mail.example:465?to=a@example.com", "email"},
+    {"console://", "console"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    mpn__channel ch;
+    parse_ok(cases[i].spec, &ch);
+    CHECK(ch.kind && !strcmp(ch.kind->name, cases[i].kind));
+    mpn__channel_free(&ch);
+  }
+}
+
+TEST(channel_options)
+{
+  setenv("MPNT_UNIT_TOKEN", "tok-from-env", 1);
+  char path[] = "/tmp/mpn-unit-secret-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0 && write(fd, "SECfromfile\n", 12) == 12);
+  close(fd);
+  char spec[512];
+  snprintf(spec, sizeof spec, "dingtalk+https://oapi.dingtalk.com/robot/send?access_token=env:MPNT_UNIT_TOKEN"
+           "&secret=file:%s&rate=3/min&retries=2&timeout_ms=900", path);
+  mpn__channel ch;
+  parse_ok(spec, &ch);
+  /* Our options leave the URL; the service's parameter stays, resolved. */
+  CHECK_STR(ch.url, "https://oapi.dingtalk.com/robot/send?access_token=tok-from-env");
+  CHECK_STR(mpn__channel_opt(&ch, "secret"), "SECfromfile");
+  CHECK(ch.rate_n == 3 && ch.rate_window_ms == 60000 && ch.retries == 2 && ch.timeout_ms == 900);
+  CHECK_STR(ch.spec, spec);   /* references stay unresolved for the spool and the relay */
+  CHECK(strstr(ch.masked, "access_token=env:MPNT_UNIT_TOKEN") && !strstr(ch.masked, "tok-from-env"));
+  mpn__channel_free(&ch);
+  parse_ok("https://hooks.slack.com/services/T0/B0/XXXX", &ch);
+  CHECK(ch.rate_n == 1 && ch.rate_window_ms == 1000);   /* the service's own limit by default */
+  mpn__channel_free(&ch);
+  parse_ok("webhook+https://h.example/x?rate=off&method=PUT&header=X-A:b&keep=1", &ch);
+  CHECK(ch.rate_n == 0);
+  CHECK_STR(ch.url, "https://h.example/x?keep=1");
+  CHECK_STR(mpn__channel_opt(&ch, "method"), "PUT");
+  mpn__channel_free(&ch);
+  unlink(path);
+}
+
+TEST(channel_option_errors)
+{
+  static const char *const bad[] = {
+    "telegram+https://api.telegram.org/botSECRET1/sendMessage",                /* chat_id missing */
+    "pagerduty+https://events.pagerduty.com/v2/enqueue",                       /* routing_key missing */
+    "webhook+https://h.example/SECRET2?rate=fast",
+    "webhook+https://h.example/x?retries=many&tok=SECRET3",
+    "webhook+https://h.example/x?method=DELETE",
+    "dingtalk+https://oapi.dingtalk.com/robot/send?access_token=env:MPNT_UNIT_UNSET",
+    "webhook+https://h.example/x?secret=file:/nonexistent/mpn",
+    "env:MPNT_UNIT_UNSET",
+    "ftp+https://h.example/SECRET4",
+  };
+  unsetenv("MPNT_UNIT_UNSET");
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char err[1024] = "";
+    mpn__channel ch;
+    CHECK(mpn__parse_channel(bad[i], &ch, err, sizeof err) != MPN_OK);
+    CHECK(err[0] != '\0' && !strstr(err, "SECRET"));
+    if (!err[0] || strstr(err, "SECRET"))
+      fprintf(stderr, "spec %s -> \"%s\"\n", bad[i], err);
+  }
+}
+
+TEST(config_file)
+{
+  char path[] = "/tmp/mpn-unit-ini-XXXXXX";
+  int fd = mkstemp(path);
+  const char *ini = "; comment\n[mpinotify]\ntimeout_ms = 4321\nrelay = off\n\n"
+                    "[channel ops]\nurl = webhook+https://h.example/hook\nsecret = env:MPNT_UNIT_SIGN\nrate = 2/s\n"
+                    "[channel chat]\nurl = https://hooks.slack.com/services/T/B/X\n";
+  CHECK(fd >= 0 && write(fd, ini, strlen(ini)) == (ssize_t)strlen(ini));
+  close(fd);
+  setenv("MPINOTIFY_CONFIG", path, 1);
+  setenv("MPNT_UNIT_SIGN", "whsec_abc", 1);
+  unsetenv("MPINOTIFY_URLS");
+  unsetenv("MPINOTIFY_TIMEOUT_MS");
+  mpn__config cfg;
+  char err[1024];
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK);
+  CHECK(cfg.timeout_ms == 4321 && cfg.relay_mode == MPN__RELAY_OFF && cfg.nchannels == 2);
+  if (cfg.nchannels == 2) {
+    CHECK_STR(cfg.channels[0].kind->name, "webhook");
+    CHECK_STR(mpn__channel_opt(&cfg.channels[0], "secret"), "whsec_abc");
+    CHECK(cfg.channels[0].rate_n == 2);
+    CHECK_STR(cfg.channels[1].kind->name, "slack");
+  }
+  mpn__config_free(&cfg);
+  setenv("MPINOTIFY_TIMEOUT_MS", "999", 1);   /* the environment wins over the file */
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK && cfg.timeout_ms == 999);
+  mpn__config_free(&cfg);
+  fd = open(path, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, "[mpinotify\nnot a setting\n[weird]\nx=1\n", 37) == 37);
+  close(fd);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG);
+  CHECK(strstr(err, path) && strstr(err, "[weird]"));
+  mpn__config_free(&cfg);
+  unlink(path);
+  unsetenv("MPINOTIFY_CONFIG");
+}
