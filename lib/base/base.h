@@ -43,7 +43,7 @@ void mpn__buf_add(mpn__buf *b, const char *fmt, ...) __attribute__((format(print
  * pthread_create's error number. */
 int mpn__thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *arg, int detached, size_t stack);
 
-/* ---- self.c: who this process is ---------------------------------------- */
+/* ---- util.c: who this process is ---------------------------------------- */
 typedef struct mpn__self_t {
   pid_t pid;
   int rank;                       /* -1 until known */

@@ -262,12 +262,13 @@ static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log
   mpn_message *m = mpn__message_from_report(r);
   if (!m)
     return NULL;
+  const mpn__config *cfg = mpn__cfg();   /* once: a reload may publish another meanwhile */
   mpn__send_opts o;
-  mpn__send_opts_from(&o, mpn__cfg());
+  mpn__send_opts_from(&o, cfg);
   o.log_failures = log_failures;
   const mpn__event *ev = r->event;
   mpn__batch *b = ev && ev->nchannels ? mpn__submit(ev->channels, ev->nchannels, m, deadline, &o)
-                                      : mpn__submit(mpn__cfg()->channels, mpn__cfg()->nchannels, m, deadline, &o);
+                                      : mpn__submit(cfg->channels, cfg->nchannels, m, deadline, &o);
   mpn_message_free(m);
   return b;
 }

@@ -52,14 +52,6 @@ int mpn__spool_prepare(const char *dir, char *err, size_t errlen)
   return 0;
 }
 
-static uint32_t fnv(const char *s)
-{
-  uint32_t h = 2166136261u;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
 static int write_all(int fd, const char *s, size_t n)
 {
   while (n) {
@@ -88,7 +80,8 @@ static char *spool_text(const mpn_message *m, const mpn__channel *ch)
 int mpn__spool_write(const char *dir, const mpn_message *m, const mpn__channel *ch, char *path, size_t cap)
 {
   char tmp[MPN__PATH_MAX + 128];
-  snprintf(path, cap, "%s/%019lld-%s-%08x.msg", dir, (long long)mpn__wall_ns(), m->id, fnv(ch->spec));
+  snprintf(path, cap, "%s/%019lld-%s-%08x.msg", dir, (long long)mpn__wall_ns(), m->id,
+           (unsigned)(mpn__hash_str(MPN__FNV_OFFSET, ch->spec) & 0xffffffffu));   /* one file per channel */
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, strrchr(path, '/') + 1);
   char *text = spool_text(m, ch);
   int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;

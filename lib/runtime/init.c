@@ -281,8 +281,9 @@ void mpn__on_mpi_initialized(int provided)
   mpn__launcher_hello();
   if (mpn__self.rank == 0) {
     char list[1024] = "";
-    for (int i = 0; i < mpn__cfg()->nchannels; i++)
-      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", mpn__cfg()->channels[i].masked);
+    const mpn__config *cfg = mpn__cfg();
+    for (int i = 0; i < cfg->nchannels; i++)
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", cfg->channels[i].masked);
     mpn__log_debug("armed on %d ranks; MPI thread level %s%s; channels: %s", mpn__self.world_size,
                    mpn__mpi_thread_level_name(provided), atomic_load(&mpn__mpi.mpi_ok) ? "" : " (no election: one report per node)",
                    list);

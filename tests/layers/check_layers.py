@@ -7,8 +7,9 @@ never one listed after it: every arrow points down, so there is no cycle.
 The same rule is checked on the #include lines of lib/'s sources, and on
 tools/: they may include only the public header (and tools/ headers).
 
-Only the project's own symbols (mpn_*, mpn__*) count: a call to a libc
-function the library interposes (pthread_create) is a call to libc.
+Every symbol the library's objects define counts (mpn_*, the interposed
+MPI_* entry points...), except the libc functions the library interposes
+(INTERPOSED): a call to pthread_create is a call to libc.
 
 usage: check_layers.py SOURCE_DIR OBJECT_DIR [--graph] [OBJECT...]
   OBJECT...: the objects to check (CMake's $<TARGET_OBJECTS:...>); default:
@@ -41,6 +42,9 @@ def layer_of(path, base, order):
     return rel[0] if rel[0] in order else None
 
 
+INTERPOSED = {"pthread_create"}
+
+
 def symbols(obj):
     out = subprocess.run(["nm", "-P", obj], capture_output=True, text=True, check=True).stdout
     defined, used = set(), set()
@@ -49,13 +53,12 @@ def symbols(obj):
         if len(parts) < 2:
             continue
         name, kind = parts[0], parts[1]
-        if not name.startswith("mpn"):
+        if name in INTERPOSED:
             continue
-        if kind == "U":
+        if kind in "Uwv":
             used.add(name)
-        elif kind in "TDBRVWGS" or kind in "tdbrgs":
-            if kind.isupper():
-                defined.add(name)
+        elif kind in "TDBRVWGSC":
+            defined.add(name)
     return defined, used
 
 
@@ -87,7 +90,16 @@ def check_objects(src, objdir, order, graph, listed):
             print("  %-9s -> %-9s %3d  %s" % (a, b, len(syms), " ".join(sorted(syms)[:6])))
 
 
-INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+INCLUDE = re.compile(r'^\s*#\s*include\s+["<]([^">]+)[">]')
+
+
+def target_of(inc, root, lib):
+    """The lib/ path an include names ("base/base.h"), or None when it is not lib/'s."""
+    here, lib = os.path.abspath(os.path.join(root, inc)), os.path.abspath(lib)
+    if os.path.exists(here) and os.path.commonpath([here, lib]) == lib:
+        return os.path.relpath(here, lib)
+    there = os.path.join(lib, inc)
+    return os.path.normpath(inc) if os.path.exists(there) else None
 
 
 def check_includes(src, order):
@@ -104,9 +116,9 @@ def check_includes(src, order):
                 m = INCLUDE.match(line)
                 if not m or m.group(1) == "mpinotify.h":
                     continue
-                inc = m.group(1)
-                if "/" not in inc:
-                    inc = os.path.relpath(os.path.join(root, inc), lib)   # a header next to the file
+                inc = target_of(m.group(1), root, lib)
+                if inc is None or "/" not in inc:
+                    continue
                 target, name = inc.split("/")[0], os.path.basename(inc)
                 if target not in order:
                     continue
@@ -124,7 +136,8 @@ def check_includes(src, order):
             path = os.path.join(root, f)
             for n, line in enumerate(open(path, encoding="utf-8"), 1):
                 m = INCLUDE.match(line)
-                if m and m.group(1).split("/")[0] in order:
+                inc = target_of(m.group(1), root, lib) if m else None
+                if inc and inc.split("/")[0] in order:
                     yield "%s:%d includes %s: tools use only include/mpinotify.h" % (
                         os.path.relpath(path, src), n, m.group(1))
 

@@ -22,6 +22,10 @@ TEST(strerror_fixed_strings)
   }
   CHECK_STR(mpn_strerror((mpn_code)9999), "unknown error");
   CHECK_STR(mpn_version(), MPN_VERSION_STRING);
+  /* texts users' scripts may match, as they have always been */
+  CHECK_STR(mpn_strerror(MPN_E_TIMEOUT), "deadline passed");
+  CHECK_STR(mpn_strerror(MPN_E_BAD_CONFIG), "invalid configuration value");
+  CHECK_STR(mpn_strerror(MPN_E_MUTED), "muted by the alert cooldown or cap");
 }
 
 TEST(utf8_sanitize)

@@ -46,3 +46,14 @@ TEST(signature_differs_by_signal)
   frame(&a[0], "/opt/app", 0, 0x1200);
   CHECK(mpn__signature(SIGSEGV, a, 1) != mpn__signature(SIGBUS, a, 1));
 }
+
+/* The values every release since 0.1 computed for these frames: a signature
+ * users have seen (in a channel, a dashboard) must stay what it was. */
+TEST(signature_values_pinned)
+{
+  mpn__frame a[3];
+  frame(&a[0], "/nodeA/app", 0x555500000000, 0x1139);
+  frame(&a[1], "/nodeA/app", 0x555500000000, 0x1232);
+  frame(&a[2], "/lib/libc.so.6", 0x7f0000000000, 0x2724a);
+  CHECK(mpn__signature(SIGSEGV, a, 3) == 0x777b9bd27d1d83e5ULL);
+}

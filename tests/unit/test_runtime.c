@@ -349,3 +349,27 @@ TEST(event_submit_waits)
   wakes();
   seat_leave();
 }
+
+/* The values every release since 0.1 computed: exception and alert
+ * signatures users have seen must stay what they were. */
+TEST(event_signature_values_pinned)
+{
+  mpn__event *ev = mpn__event_new("exception", "error");
+  CHECK(ev != NULL);
+  if (!ev)
+    return;
+  const char *parts[] = {"ValueError", NULL, "epoch 3"};
+  mpn__event_sign(ev, parts, 3, 0);
+  CHECK(ev->signature == 0x7791707c58484860ULL);
+  static const struct { const char *module; uintptr_t offset; } site[] = {
+    {"/nodeA/app", 0x1139}, {"/nodeA/app", 0x1232}, {"/lib/libc.so.6", 0x2724a}};
+  for (int i = 0; i < 3; i++) {
+    memset(&ev->frames[i], 0, sizeof ev->frames[i]);
+    strcpy(ev->frames[i].module, site[i].module);
+    ev->frames[i].offset = site[i].offset;
+  }
+  ev->nframes = 3;
+  mpn__event_sign(ev, parts, 1, 1);
+  CHECK(ev->signature == 0xf3c060cba5c5c3b0ULL);
+  mpn__event_free(ev);
+}
