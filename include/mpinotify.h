@@ -547,6 +547,125 @@ MPN_EXTERN void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejec
 typedef void (*mpn_relay_notice_fn)(const char *type, const char *json, void *arg);
 MPN_EXTERN void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, void *arg);
 
+/* ---- For tools and launchers ----------------------------------------------
+ *
+ * What the shipped tools (mpinotify-run, mpinotify-send) and any other
+ * launcher wrapper need beside the sender and the relay, so that they know
+ * no format or table of the library's by heart: signal names, times, masking
+ * free text, the channel kinds, the spool, and the message for a rank that
+ * died without reporting. Declarations here only ever get appended.
+ */
+
+/*
+ * The name of signal `signo` as messages write it ("SIGSEGV", "SIGKILL"), or
+ * NULL when the library has no name for it. Static storage. Thread-safe;
+ * async-signal-safe.
+ */
+MPN_EXTERN const char *mpn_signal_name(int signo);
+
+/*
+ * Writes `ms` (milliseconds since the epoch) as messages write times: UTC,
+ * ISO 8601 with milliseconds, "2026-11-22T10:00:00.123Z" (24 characters).
+ * Always NUL-terminates a non-empty buffer; MPN_E_BUFFER_TOO_SMALL when the
+ * result was truncated (25 bytes always suffice until year 9999),
+ * MPN_E_INVALID_ARGUMENT for a NULL buffer or a negative time. Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_format_time(long long ms, char *out, size_t outlen);
+
+/*
+ * Reads a time as mpn_format_time writes it ("2026-11-22T10:00:00.123Z"; the
+ * milliseconds may be left out: "2026-11-22T10:00:00Z") into *ms, milliseconds
+ * since the epoch. MPN_E_INVALID_ARGUMENT (and *ms untouched) for anything
+ * else. Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_parse_time(const char *text, long long *ms);
+
+/*
+ * Free text (a command line, a line of a program's output) as a message may
+ * show it: every URL-like word (SCHEME://..., also inside "--url=..." or
+ * quotes) masked as mpn_mask_url does, then every occurrence of each string
+ * in `secrets` (a NULL-terminated list, may be NULL; empty strings are
+ * skipped) replaced with "***". Returns a new string to free with mpn_free(),
+ * or NULL when `text` is NULL or memory ran out. Thread-safe.
+ */
+MPN_EXTERN char *mpn_mask_text(const char *text, const char *const *secrets);
+
+/* A built-in channel kind, for help texts. */
+typedef struct mpn_channel_kind {
+  const char *name;   /* "slack": what "KIND+https://..." names */
+  const char *form;   /* how its URLs are written, one line: "slack+https://... (or https://hooks.slack.com/...)";
+                         kinds that take any HTTP(S) URL start it with "NAME+https://" */
+} mpn_channel_kind;
+/* Built-in kind i (0, 1, ...), NULL past the last. Kinds a program registers
+ * (mpn_register_channel) are not listed. Static storage. Thread-safe. */
+MPN_EXTERN const mpn_channel_kind *mpn_channel_kind_at(int i);
+
+/*
+ * The spool directory the configuration names now: MPINOTIFY_SPOOL, else the
+ * "spool" of the file named by MPINOTIFY_CONFIG, else $TMPDIR/mpinotify-UID
+ * (the one mpn_sender_spool_dir gives, also where no sender can be made, as
+ * under MPINOTIFY_DISABLE). A string to free with mpn_free(), or NULL when out
+ * of memory. Not thread-safe against concurrent setenv().
+ */
+MPN_EXTERN char *mpn_spool_dir(void);
+
+/* One file of a spool directory, handed to an mpn_spool_fn. Every string is
+ * valid only during the callback and never holds a secret. Fields are only
+ * ever appended. */
+typedef struct mpn_spool_entry {
+  const char *file;         /* the file's path */
+  mpn_code code;            /* MPN_OK: a spooled message; MPN_E_IO: it cannot be read;
+                               MPN_E_SPOOL: it is not a spooled message */
+  const char *detail;       /* why it could not be listed ("Permission denied"), "" when listed */
+  const char *id;           /* the message's id; NULL when not known */
+  const char *created;      /* when it was spooled ("2026-11-22T10:00:00.123Z"), or NULL */
+  const char *destination;  /* the channel it is kept for, secrets masked, or NULL */
+  const char *event;        /* the message's event ("crash", "job", ...), or NULL */
+  const char *title;        /* the message's title, or NULL */
+} mpn_spool_entry;
+
+typedef void (*mpn_spool_fn)(const mpn_spool_entry *entry, void *arg);
+
+/*
+ * Lists the messages kept in spool directory `dir` (NULL: mpn_spool_dir()),
+ * oldest first, without sending, locking or changing anything: calls `fn`
+ * once per file that looks like a spooled message (a file removed meanwhile
+ * is left out). Returns MPN_OK when the directory was read (also when it does
+ * not exist: nothing was ever kept), MPN_E_SPOOL when it cannot be read
+ * (errno says why), MPN_E_INVALID_ARGUMENT for a NULL `fn`, MPN_E_NO_MEMORY.
+ * The files' format stays the library's. Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_spool_list(const char *dir, mpn_spool_fn fn, void *arg);
+
+/*
+ * The message a launcher sends for a rank that died by a signal without a
+ * report of its own (SIGKILL from the OOM killer or a batch system's limit):
+ * event "crash", severity "critical", reported_by "launcher", the layout of a
+ * rank's crash report with what a launcher cannot know set to null
+ * (fault_address, backtrace, election, leader, mpi_thread_level), the title
+ * "SIGKILL on 1 of 8 ranks (job NAME)", a "text" for chat channels, and the
+ * signature derived from "launcher:" and the signal's name (the same for
+ * every such death).
+ */
+typedef struct mpn_launcher_crash {
+  int rank;               /* the rank that died, >= 0 */
+  int signo;              /* the signal that ended it, > 0 */
+  long pid;               /* its process id; <= 0: not known (null) */
+  const char *host;       /* its host name; NULL: not known */
+  int world_size;         /* ranks in the job; <= 0: not known (null) */
+  long long time_ms;      /* when the launcher learnt it, ms since the epoch (the "timestamp") */
+  const char *job_name;   /* the job's name, or NULL */
+} mpn_launcher_crash;
+
+/* The message for `c`, or NULL for a bad argument or when out of memory.
+ * Free with mpn_message_free; its setters may add or replace fields. Thread-safe. */
+MPN_EXTERN mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c);
+
+/* The message as JSON text (schema mpinotify/1, compact), a string to free
+ * with mpn_free(), or NULL when out of memory or `m` is NULL. Not thread-safe
+ * against the message's setters. */
+MPN_EXTERN char *mpn_message_json(const mpn_message *m);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
  * common/job_watch.h), for which the ranks register with its relay and the
  * launcher's output passes through it, and reports a rank that died without
  * a chance to report (SIGKILL) once, from the launcher's death notice.
+ * What it knows of each launcher is in launchers/ (launcher.h).
  *
  * Uses only the public API (mpinotify.h).
  */
@@ -23,6 +24,7 @@
 
 #include "common/job_watch.h"
 #include "common/tool.h"
+#include "launchers/launcher.h"
 
 MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
 
@@ -52,8 +54,6 @@ enum {
   EXIT_USAGE = 2,
   EXIT_CANNOT_EXEC = 126,
   EXIT_NOT_FOUND = 127,
-  PROBE_TIMEOUT_MS = 5000,   /* `LAUNCHER --version` answers in milliseconds; never hold the job longer */
-  PROBE_OUTPUT_MAX = 4096,
   ERR_MAX = 2048,
   START_WAIT_MS = 10000,     /* "started" goes when every rank armed, or after this */
   DRAIN_MS = 2000,           /* after the launcher ends: its output still in the pipes */
@@ -85,7 +85,7 @@ struct run {
   const char *job_events; /* --job-events, or NULL */
   /* Derived. */
   char *launcher;         /* the launcher's resolved path */
-  bool openmpi;           /* the launcher is Open MPI's: its -x carries variables to every node */
+  const launcher *kind;   /* the launcher's, when one of launchers/ recognises it */
   const char *library;    /* the libmpinotify.so to preload, or NULL */
   char **argv;            /* the command actually executed */
   mpn_sender *sender;     /* the configuration, for the relay and the final flush */
@@ -118,86 +118,108 @@ static volatile sig_atomic_t stop_requested;
 
 /* ---- usage ---------------------------------------------------------------- */
 
+/* What mpinotify-run adds to the library's description of a setting. */
+static const char *const setting_notes[][2] = {
+  {"MPINOTIFY_URLS", "none: reports go to the console (standard error)"},
+  {"MPINOTIFY_TIMEOUT_MS", "as --timeout-ms"},
+  {"MPINOTIFY_WINDOW_MS", "as --window-ms"},
+  {"MPINOTIFY_MPI_THREAD", "multiple raises the thread level a program requests to MPI_THREAD_MULTIPLE for "
+                           "the library's agent thread; keep never changes it"},
+  {"MPINOTIFY_SPOOL", "flushed by mpinotify-run at the end of the job"},
+  {"MPINOTIFY_RELAY", "always: as --relay; off: ranks relay no message (they still register here)"},
+};
+
+/* Every setting the library reads, as its table describes it. */
+static void usage_settings(FILE *out)
+{
+  const mpn_setting *s;
+  for (int i = 0; (s = mpn_setting_at(i)) != NULL; i++) {
+    char *text = tool_setting_help(s);
+    for (size_t k = 0; k < sizeof setting_notes / sizeof setting_notes[0]; k++)
+      if (strcmp(setting_notes[k][0], s->name) == 0) {
+        char *noted = tool_xasprintf("%s; %s", text, setting_notes[k][1]);
+        free(text);
+        text = noted;
+      }
+    tool_help_item(out, 27, s->name, text);
+    free(text);
+  }
+}
+
+/* An option whose value is setting `name`: its description, range and default. */
+static void usage_ms_option(FILE *out, const char *label, const char *name)
+{
+  const mpn_setting *s = tool_setting(name);
+  char *range = tool_setting_range(name);
+  char *text = tool_xasprintf("%s, %s", s ? s->help : "see README", range);
+  tool_help_item(out, 19, label, text);
+  free(text);
+  free(range);
+}
+
 static void usage(FILE *out)
 {
-  fprintf(out,
-    "Usage: mpinotify-run [OPTIONS] -- LAUNCHER [ARGS...]\n"
-    "\n"
-    "Runs an MPI launcher (mpirun, mpiexec, srun, ...) with libmpinotify preloaded\n"
-    "into every rank: when ranks crash, one message per unique failure is sent to\n"
-    "the configured channels. The program needs no rebuild. The launcher's exit\n"
-    "status is passed through unchanged; a problem with the notifier's\n"
-    "configuration is reported once and never stops the job.\n"
-    "\n"
-    "Options:\n"
-    "  --url URL        send reports to this channel; repeatable; appended to\n"
-    "                   MPINOTIFY_URLS. Forms: https://... (a JSON webhook, or\n"
-    "                   the service named by its host), KIND+https://... (KIND:\n"
-    "                   webhook slack discord dingtalk feishu teams telegram\n"
-    "                   pagerduty), smtp(s)://..., console://, env:NAME; see README\n"
-    "  --name NAME      the job's name in every message (MPINOTIFY_JOB_NAME);\n"
-    "                   default: MPINOTIFY_JOB_NAME, else the program's name\n"
-    "  --timeout-ms MS  time budget from a fault to the end of its handling,\n"
-    "                   100..3600000 ms (MPINOTIFY_TIMEOUT_MS; default 10000)\n"
-    "  --window-ms MS   how long to gather ranks that hit the same failure,\n"
-    "                   0..60000 ms (MPINOTIFY_WINDOW_MS; default 500)\n"
-    "  --relay          ranks hand every message to this process, which delivers\n"
-    "                   it (for compute nodes without internet access); without\n"
-    "                   it, ranks use the relay only when their direct route fails\n"
-    "  --job-events LIST  job messages to send: a comma list of started,\n"
-    "                   completed, failed, or all (default) or none\n"
-    "                   (MPINOTIFY_JOB_EVENTS)\n"
-    "  --disable        run the launcher untouched: no preload, no variables\n"
-    "  -h, --help       show this help and exit\n"
-    "  --version        show the versions of mpinotify-run and the library\n"
-    "\n"
-    "Environment (read by the library in every rank; passed on to all nodes):\n"
-    "  MPINOTIFY_URLS           channel URLs, separated by white space or commas;\n"
-    "                           none: reports go to the console (standard error)\n"
-    "  MPINOTIFY_JOB_NAME       the job's name in every message\n"
-    "  MPINOTIFY_JOB_COMMAND    the job's command line; set by mpinotify-run to\n"
-    "                           the launcher's command line (secrets are masked)\n"
-    "  MPINOTIFY_TIMEOUT_MS     as --timeout-ms\n"
-    "  MPINOTIFY_WINDOW_MS      as --window-ms\n"
-    "  MPINOTIFY_MPI_THREAD     multiple (default): the library raises the thread\n"
-    "                           level a program requests to MPI_THREAD_MULTIPLE\n"
-    "                           for its agent thread; keep: never change it\n"
-    "  MPINOTIFY_CA_BUNDLE      a CA certificate file for HTTPS channels\n"
-    "  MPINOTIFY_SPOOL          where undelivered reports are kept; flushed by\n"
-    "                           mpinotify-run at the end of the job\n"
-    "                           (default: $TMPDIR/mpinotify-UID)\n"
-    "  MPINOTIFY_CONFIG         an INI file with settings and channels\n"
-    "  MPINOTIFY_RELAY          auto (default), always (as --relay) or off (ranks\n"
-    "                           relay no message; they still register here)\n"
-    "  MPINOTIFY_DEBUG=1        log what the library does to standard error\n"
-    "  MPINOTIFY_DISABLE=1      the library stays inert\n"
-    "  MPINOTIFY_JOB_EVENTS     as --job-events\n"
-    "  SLURM_JOB_ID, SLURM_JOB_NAME  shown in the job's messages; the name is\n"
-    "                           the job's name when neither --name nor\n"
-    "                           MPINOTIFY_JOB_NAME gives one\n"
-    "  MPINOTIFY_CONFIG_CHECKED set by mpinotify-run once it has checked the\n"
-    "                           URLs, so the ranks do not repeat its warnings\n"
-    "\n"
-    "Job messages (event \"job\"): started (how many ranks armed the notifier),\n"
-    "completed (duration), failed (exit status, root cause, the job's reports,\n"
-    "the last lines of its output). The launcher's output passes through this\n"
-    "process unchanged. A rank that dies by a signal without a report of its own\n"
-    "(SIGKILL, the OOM killer) is reported once by mpinotify-run (event \"crash\",\n"
-    "\"reported_by\": \"launcher\").\n"
-    "\n"
-    "Signals: INT, TERM, HUP, QUIT, USR1 and USR2 sent to mpinotify-run are\n"
-    "passed on to the launcher, one copy each (run from a script or under\n"
-    "timeout, the launcher has a process group of its own); processes of the\n"
-    "job on this node that outlive a launcher so stopped are ended. Killed\n"
-    "itself (SIGKILL), mpinotify-run takes the launcher with it.\n"
-    "\n"
-    "Exit status: the launcher's (a launcher killed by a signal makes\n"
-    "mpinotify-run die by the same signal); 2: usage error; 126: LAUNCHER cannot\n"
-    "be executed; 127: LAUNCHER not found.\n"
-    "\n"
-    "Example:\n"
-    "  mpinotify-run --url https://hooks.example.com/T0/B0/XXXX --name train \\\n"
-    "      -- mpirun -np 64 ./train\n");
+  fputs("Usage: mpinotify-run [OPTIONS] -- LAUNCHER [ARGS...]\n"
+        "\n"
+        "Runs an MPI launcher (mpirun, mpiexec, srun, ...) with libmpinotify preloaded\n"
+        "into every rank: when ranks crash, one message per unique failure is sent to\n"
+        "the configured channels. The program needs no rebuild. The launcher's exit\n"
+        "status is passed through unchanged; a problem with the notifier's\n"
+        "configuration is reported once and never stops the job.\n"
+        "\n"
+        "Options:\n", out);
+  char *forms = tool_kind_forms();
+  char *url = tool_xasprintf("send reports to this channel; repeatable; appended to MPINOTIFY_URLS. Forms: "
+                             "https://... (a JSON webhook, or the service named by its host), %s, env:NAME; "
+                             "see README", forms);
+  tool_help_item(out, 19, "--url URL", url);
+  free(url);
+  free(forms);
+  tool_help_item(out, 19, "--name NAME", "the job's name in every message (MPINOTIFY_JOB_NAME); default: "
+                                         "MPINOTIFY_JOB_NAME, else the program's name");
+  usage_ms_option(out, "--timeout-ms MS", "MPINOTIFY_TIMEOUT_MS");
+  usage_ms_option(out, "--window-ms MS", "MPINOTIFY_WINDOW_MS");
+  tool_help_item(out, 19, "--relay", "ranks hand every message to this process, which delivers it (for compute "
+                                     "nodes without internet access); without it, ranks use the relay only "
+                                     "when their direct route fails");
+  tool_help_item(out, 19, "--job-events LIST", "job messages to send: a comma list of started, completed, "
+                                               "failed, or all (default) or none (MPINOTIFY_JOB_EVENTS)");
+  tool_help_item(out, 19, "--disable", "run the launcher untouched: no preload, no variables");
+  tool_help_item(out, 19, "-h, --help", "show this help and exit");
+  tool_help_item(out, 19, "--version", "show the versions of mpinotify-run and the library");
+  fputs("\nEnvironment (read by the library in every rank; passed on to all nodes):\n", out);
+  usage_settings(out);
+  tool_help_item(out, 27, "MPINOTIFY_CONFIG", "an INI file with settings and channels");
+  tool_help_item(out, 27, "MPINOTIFY_DISABLE=1", "the library stays inert");
+  tool_help_item(out, 27, "MPINOTIFY_JOB_COMMAND", "the job's command line; set by mpinotify-run to the "
+                                                   "launcher's command line (secrets are masked)");
+  tool_help_item(out, 27, "MPINOTIFY_JOB_EVENTS", "as --job-events");
+  tool_help_item(out, 27, "MPINOTIFY_CONFIG_CHECKED", "set by mpinotify-run once it has checked the URLs, so "
+                                                      "the ranks do not repeat its warnings");
+  tool_help_item(out, 27, "SLURM_JOB_ID, SLURM_JOB_NAME", "shown in the job's messages; the name is the job's "
+                                                          "name when neither --name nor MPINOTIFY_JOB_NAME "
+                                                          "gives one");
+  fputs("\n"
+        "Job messages (event \"job\"): started (how many ranks armed the notifier),\n"
+        "completed (duration), failed (exit status, root cause, the job's reports,\n"
+        "the last lines of its output). The launcher's output passes through this\n"
+        "process unchanged. A rank that dies by a signal without a report of its own\n"
+        "(SIGKILL, the OOM killer) is reported once by mpinotify-run (event \"crash\",\n"
+        "\"reported_by\": \"launcher\").\n"
+        "\n"
+        "Signals: INT, TERM, HUP, QUIT, USR1 and USR2 sent to mpinotify-run are\n"
+        "passed on to the launcher, one copy each (run from a script or under\n"
+        "timeout, the launcher has a process group of its own); processes of the\n"
+        "job on this node that outlive a launcher so stopped are ended. Killed\n"
+        "itself (SIGKILL), mpinotify-run takes the launcher with it.\n"
+        "\n"
+        "Exit status: the launcher's (a launcher killed by a signal makes\n"
+        "mpinotify-run die by the same signal); 2: usage error; 126: LAUNCHER cannot\n"
+        "be executed; 127: LAUNCHER not found.\n"
+        "\n"
+        "Example:\n"
+        "  mpinotify-run --url https://hooks.example.com/T0/B0/XXXX --name train \\\n"
+        "      -- mpirun -np 64 ./train\n", out);
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -346,140 +368,7 @@ static int resolve_launcher(struct run *r)
   return EXIT_CANNOT_EXEC;
 }
 
-/* ---- is it Open MPI? -------------------------------------------------------- */
-
-static long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Reads what fd gives (keeping the first cap-1 bytes) until EOF; false on timeout or error. */
-static bool read_until(int fd, char *buf, size_t cap, long deadline)
-{
-  size_t len = 0;
-  for (;;) {
-    long left = deadline - now_ms();
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int n = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    char tmp[512];
-    ssize_t got = read(fd, tmp, sizeof tmp);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got <= 0)
-      return got == 0;
-    size_t keep = (size_t)got < cap - 1 - len ? (size_t)got : cap - 1 - len;
-    memcpy(buf + len, tmp, keep);
-    len += keep;
-    buf[len] = '\0';
-  }
-}
-
-/* The probe's child: `LAUNCHER --version`, all output into the pipe, in its own process group. */
-static void exec_probe(const char *launcher, const char *argv0, int out)
-{
-  setpgid(0, 0);
-  int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0)
-    dup2(devnull, STDIN_FILENO);
-  dup2(out, STDOUT_FILENO);
-  dup2(out, STDERR_FILENO);
-  execl(launcher, argv0, "--version", (char *)NULL);
-  _exit(EXIT_NOT_FOUND);
-}
-
-/*
- * Runs `LAUNCHER --version` with a deadline: 1 when it names Open MPI, 0 when
- * it answered something else, -1 when it could not tell (timeout, failure).
- */
-static int probe_openmpi(const struct run *r)
-{
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0)
-    return -1;
-  pid_t pid = fork();
-  if (pid == 0)
-    exec_probe(r->launcher, r->cmd[0], fds[1]);
-  close(fds[1]);
-  if (pid < 0) {
-    close(fds[0]);
-    return -1;
-  }
-  char out[PROBE_OUTPUT_MAX] = "";
-  bool done = read_until(fds[0], out, sizeof out, now_ms() + PROBE_TIMEOUT_MS);
-  close(fds[0]);
-  if (!done)
-    kill(-pid, SIGKILL);   /* the whole group: a launcher script may have started children */
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (!done || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    return -1;
-  return strstr(out, "Open MPI") != NULL || strstr(out, "OpenRTE") != NULL;
-}
-
-static bool name_in(const char *name, const char *const *list)
-{
-  for (; *list; list++)
-    if (strcmp(name, *list) == 0)
-      return true;
-  return false;
-}
-
-/*
- * Whether `-x` can carry variables to the ranks. The probe runs the launcher,
- * so it is only tried on names that are launchers: `./train --version` would
- * start the user's program. mpirun/mpiexec may also be MPICH's or Intel's,
- * which the probe tells apart; when it cannot, the name decides.
- */
-static bool is_openmpi(const struct run *r)
-{
-  static const char *const probed[] = {"mpirun", "mpiexec", "orterun", "oshrun", "prterun",
-                                       "mpirun.openmpi", "mpiexec.openmpi", NULL};
-  static const char *const openmpi_names[] = {"mpirun", "mpiexec", "orterun", "oshrun", NULL};
-  const char *base = tool_basename(r->cmd[0]);
-  if (!name_in(base, probed))
-    return false;
-  int probe = probe_openmpi(r);
-  return probe >= 0 ? probe == 1 : name_in(base, openmpi_names);
-}
-
 /* ---- the environment for the ranks ---------------------------------------------- */
-
-/*
- * Best guess at the program's name: the first argument after the launcher's
- * options, skipping the values of the launchers' usual value-taking options
- * (Open MPI, MPICH/Hydra, Slurm) and an interpreter in front of a script.
- */
-static const char *guess_program(char **cmd, int n)
-{
-  static const char *const one_value[] = {
-    "-np", "-n", "--np", "--n", "-c", "-N", "-npernode", "--npernode", "-ppn", "-H", "-host",
-    "--host", "-hosts", "-hostfile", "--hostfile", "-machinefile", "--machinefile", "-f", "-x",
-    "-wdir", "--wdir", "-wd", "--wd", "-path", "--path", "-prefix", "--prefix", "-map-by",
-    "--map-by", "-rank-by", "--rank-by", "-bind-to", "--bind-to", "-output-filename",
-    "--output-filename", "-timeout", "--timeout", "-launcher", "-genvlist", "-envlist",
-    "-p", "-t", "-J", "-A", "-w", "-o", "-e", "-i", "-D", "-G", "-q", "-C", "-m", "--ntasks",
-    "--nodes", "--cpus-per-task", "--partition", "--time", "--job-name", "--account",
-    "--nodelist", "--exclude", "--output", "--error", "--input", "--chdir", "--mpi", "--mem",
-    "--gpus", "--ntasks-per-node", "--cpu-bind", "--distribution", "--qos", "--constraint", NULL};
-  static const char *const two_values[] = {"-mca", "--mca", "-gmca", "--gmca", "-genv", "-env", NULL};
-  int i = 1;
-  while (i < n && cmd[i][0] == '-')
-    i += name_in(cmd[i], two_values) ? 3 : name_in(cmd[i], one_value) ? 2 : 1;
-  if (i >= n)
-    return NULL;
-  const char *prog = tool_basename(cmd[i]);
-  bool interpreter = strncmp(prog, "python", 6) == 0 || name_in(prog, (const char *const[]){"sh", "bash", NULL});
-  if (interpreter && i + 1 < n && cmd[i + 1][0] != '-')
-    return tool_basename(cmd[i + 1]);
-  return prog;
-}
 
 /* MPINOTIFY_URLS plus every --url, then one check, so a typo is reported here and only here. */
 static void setup_urls(const struct run *r)
@@ -548,7 +437,7 @@ static void setup_job(const struct run *r)
   if (name == NULL || *name == '\0')
     name = getenv("SLURM_JOB_NAME");
   if (name == NULL || *name == '\0')
-    name = guess_program(r->cmd, r->ncmd);
+    name = launcher_guess_program(r->cmd, r->ncmd);
   if (name != NULL)
     setenv("MPINOTIFY_JOB_NAME", name, 1);
   if (r->timeout_ms)
@@ -559,35 +448,13 @@ static void setup_job(const struct run *r)
 
 /* ---- the job's messages ------------------------------------------------------------ */
 
-/* Ranks the command line asks for (-np 8, -n 8, --ntasks=8; summed over MPMD contexts), 0 if unknown. */
-static int guess_np(char **cmd, int n)
-{
-  static const char *const np_opts[] = {"-np", "-n", "--np", "--n", "-c", "--ntasks", NULL};
-  int total = 0;
-  for (int i = 1; i < n; i++) {
-    const char *v = NULL, *eq = strchr(cmd[i], '=');
-    if (name_in(cmd[i], np_opts) && i + 1 < n)
-      v = cmd[i + 1];
-    else if (eq && strncmp(cmd[i], "--ntasks=", 9) == 0)
-      v = eq + 1;
-    long np;
-    if (v && tool_parse_long(v, &np) && np > 0 && np < 100000000)
-      total += (int)np;
-  }
-  return total;
-}
-
 /* The command line as messages show it: every URL's secrets masked. */
 static char *shown_command(const struct run *r)
 {
-  char **shown = tool_xmalloc(sizeof *shown * (size_t)r->ncmd);
-  for (int i = 0; i < r->ncmd; i++)
-    shown[i] = tool_shown_arg(r->cmd[i]);
-  char *all = tool_join(shown, (size_t)r->ncmd, " ");
-  for (int i = 0; i < r->ncmd; i++)
-    free(shown[i]);
-  free(shown);
-  return all;
+  char *all = tool_join(r->cmd, (size_t)r->ncmd, " ");
+  char *shown = tool_shown_arg(all);
+  free(all);
+  return shown;
 }
 
 /* Values that must never appear in the output tail a message carries. */
@@ -624,7 +491,7 @@ static void setup_watch(struct run *r)
     .command = command,
     .slurm_job_id = getenv("SLURM_JOB_ID"),
     .slurm_job_name = getenv("SLURM_JOB_NAME"),
-    .np_guess = guess_np(r->cmd, r->ncmd),
+    .np_guess = launcher_guess_np(r->cmd, r->ncmd),
     .registering = r->relay_srv != NULL,
   };
   r->watch = job_watch_new(&info);
@@ -689,85 +556,40 @@ static bool is_mpinotify_var(const char *entry)
 }
 
 /*
- * The Open MPI options that carry the setup to the ranks on every node:
- * `-x LD_PRELOAD=<lib>` and `-x NAME` for each MPINOTIFY_* variable. Names
- * only, never values: the values (webhook secrets) stay out of every command
- * line that ps shows. Returns the number of strings written to out.
+ * What every rank needs: the preload and each MPINOTIFY_* variable, and the
+ * variables the configuration refers to (env:NAME), which must reach other
+ * nodes too. Names only but for the preload: the values (webhook secrets)
+ * stay out of every command line that ps shows. Returns how many.
  */
-static int openmpi_exports(const struct run *r, char **out)
+static int rank_vars(const struct run *r, char ***out)
 {
-  int n = 0;
-  out[n++] = "-x";
-  char *preload = preload_value(r->library);
-  out[n++] = tool_xasprintf("LD_PRELOAD=%s", preload);
-  free(preload);
-  for (char **e = environ; *e; e++) {
-    if (!is_mpinotify_var(*e))
-      continue;
-    out[n++] = "-x";
-    out[n++] = tool_xasprintf("%.*s", (int)(strchr(*e, '=') - *e), *e);
-  }
-  /* Variables the configuration refers to (env:NAME) must reach other nodes too. */
-  char *refs = tool_xstrdup(r->sender ? mpn_sender_env_references(r->sender) : "");
-  for (char *name = strtok(refs, " "); name; name = strtok(NULL, " "))
-    if (getenv(name)) {
-      out[n++] = "-x";
-      out[n++] = tool_xstrdup(name);
-    }
-  free(refs);
-  return n;
-}
-
-static int count_mpinotify_vars(const struct run *r)
-{
-  int n = 0;
-  for (char **e = environ; *e; e++)
-    n += is_mpinotify_var(*e);
   const char *refs = r->sender ? mpn_sender_env_references(r->sender) : "";
-  for (const char *p = refs; *p; p++)
-    n += p == refs || p[-1] == ' ';
+  size_t cap = 2 + strlen(refs);   /* at most a name per character of refs */
+  for (char **e = environ; *e; e++)
+    cap++;
+  char **vars = tool_xmalloc(sizeof *vars * cap);
+  int n = 0;
+  char *preload = preload_value(r->library);
+  vars[n++] = tool_xasprintf("LD_PRELOAD=%s", preload);
+  free(preload);
+  for (char **e = environ; *e; e++)
+    if (is_mpinotify_var(*e))
+      vars[n++] = tool_xasprintf("%.*s", (int)(strchr(*e, '=') - *e), *e);
+  char *names = tool_xstrdup(refs), *save = NULL;
+  for (char *name = strtok_r(names, " ", &save); name; name = strtok_r(NULL, " ", &save))
+    if (getenv(name))
+      vars[n++] = tool_xstrdup(name);
+  free(names);
+  *out = vars;
   return n;
 }
 
 /*
- * argv for Open MPI: the exports right after argv[0] and again after every
- * ':' (each app context of an MPMD command line takes its own -x).
- */
-static void build_openmpi_argv(struct run *r)
-{
-  char **exports = tool_xmalloc(sizeof *exports * (size_t)(2 + 2 * count_mpinotify_vars(r)));
-  int per_context = openmpi_exports(r, exports);
-  int contexts = 1;
-  for (int i = 1; i < r->ncmd; i++)
-    contexts += strcmp(r->cmd[i], ":") == 0;
-  r->argv = tool_xmalloc(sizeof *r->argv * (size_t)(r->ncmd + contexts * per_context + 1));
-  int n = 0;
-  r->argv[n++] = r->cmd[0];
-  for (int i = 0; i < per_context; i++)
-    r->argv[n++] = exports[i];
-  for (int i = 1; i < r->ncmd; i++) {
-    r->argv[n++] = r->cmd[i];
-    for (int k = 0; strcmp(r->cmd[i], ":") == 0 && k < per_context; k++)
-      r->argv[n++] = exports[k];
-  }
-  r->argv[n] = NULL;
-  free(exports);
-}
-
-/* An Open MPI appfile's contexts ignore command-line -x: only the environment reaches them. */
-static bool uses_appfile(const struct run *r)
-{
-  for (int i = 1; i < r->ncmd; i++)
-    if (name_in(r->cmd[i], (const char *const[]){"--app", "-app", NULL}))
-      return true;
-  return false;
-}
-
-/*
- * Decides how the library reaches the ranks. With Open MPI's -x it reaches
- * every node and stays out of mpirun itself; other launchers (srun, Hydra)
- * pass their own environment on, so LD_PRELOAD goes there, where the library
- * stays inert in every process that never calls MPI_Init.
+ * Decides how the library reaches the ranks. Through the launcher's command
+ * line where it can carry variables (Open MPI's -x) it reaches every node and
+ * stays out of the launcher itself; other launchers (srun, Hydra) pass their
+ * own environment on, so LD_PRELOAD goes there, where the library stays inert
+ * in every process that never calls MPI_Init.
  */
 static void setup_preload(struct run *r)
 {
@@ -777,10 +599,16 @@ static void setup_preload(struct run *r)
     r->argv = r->cmd;
     return;
   }
-  if (is_openmpi(r) && !uses_appfile(r)) {
-    r->openmpi = true;
-    build_openmpi_argv(r);
-    return;
+  r->kind = launcher_of(r->launcher, r->cmd, r->ncmd);
+  if (r->kind && r->kind->pass_env) {
+    char **vars;
+    int n = rank_vars(r, &vars);
+    r->argv = r->kind->pass_env(r->cmd, r->ncmd, vars, n);
+    if (r->argv)
+      return;   /* the strings stay: the argv points to them */
+    for (int i = 0; i < n; i++)
+      free(vars[i]);
+    free(vars);
   }
   char *preload = preload_value(r->library);
   setenv("LD_PRELOAD", preload, 1);
@@ -1017,7 +845,7 @@ static void *pump_main(void *arg)
   char buf[65536];
   while (*in[0] >= 0 || *in[1] >= 0) {
     long long until = atomic_load(&r->drain_until);
-    if (until && now_ms() > until)
+    if (until && tool_now_ms() > until)
       break;   /* a process of the job outlived the launcher and holds the pipe */
     struct pollfd p[2] = {{*in[0], POLLIN, 0}, {*in[1], POLLIN, 0}};
     if (poll(p, 2, 100) <= 0)
@@ -1068,7 +896,7 @@ static void stop_pump(struct run *r)
 {
   if (!r->pumping)
     return;
-  atomic_store(&r->drain_until, now_ms() + DRAIN_MS);
+  atomic_store(&r->drain_until, tool_now_ms() + DRAIN_MS);
   pthread_join(r->pump, NULL);
   r->pumping = false;
   for (int k = 0; k < 2; k++)
@@ -1081,8 +909,8 @@ static void wait_started(struct run *r)
 {
   if (!r->watch)
     return;
-  long deadline = now_ms() + START_WAIT_MS;
-  while (!job_watch_all_armed(r->watch) && now_ms() < deadline) {
+  long deadline = tool_now_ms() + START_WAIT_MS;
+  while (!job_watch_all_armed(r->watch) && tool_now_ms() < deadline) {
     pid_t got = waitpid(r->child, &r->status, WNOHANG);
     if (got == r->child) {
       r->reaped = true;
@@ -1205,7 +1033,7 @@ static int until_gone(const char *entry, pid_t *pids, long deadline)
 {
   for (;;) {
     int n = job_processes(entry, pids, MAX_LEFTOVERS);
-    if (n == 0 || now_ms() >= deadline)
+    if (n == 0 || tool_now_ms() >= deadline)
       return n;
     struct timespec ts = {0, 50 * 1000000L};
     nanosleep(&ts, NULL);
@@ -1229,7 +1057,7 @@ static void end_leftovers(const struct run *r)
   char *entry = tool_xasprintf("MPINOTIFY_RELAY_KEY=%s", r->job_key);
   pid_t pids[MAX_LEFTOVERS];
   char list[160];
-  int n = until_gone(entry, pids, now_ms() + LEFTOVER_GRACE_MS);
+  int n = until_gone(entry, pids, tool_now_ms() + LEFTOVER_GRACE_MS);
   if (n > 0) {
     pid_list(pids, n, list, sizeof list);
     tool_warn("%d process%s of the job still ran %d s after the launcher ended (pid %s): ending %s", n,
@@ -1238,7 +1066,7 @@ static void end_leftovers(const struct run *r)
     for (size_t s = 0; s < 2 && n > 0; s++) {
       for (int i = 0; i < n; i++)
         signal_job_process(pids[i], entry, steps[s][0]);
-      n = until_gone(entry, pids, now_ms() + steps[s][1]);
+      n = until_gone(entry, pids, tool_now_ms() + steps[s][1]);
     }
     if (n > 0) {
       pid_list(pids, n, list, sizeof list);

@@ -21,10 +21,8 @@
 
 MPN_API_ONLY_PROGRAM;   /* sending a message is not an MPI job to watch */
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -70,7 +68,7 @@ struct tally {
 
 static void usage(FILE *out)
 {
-  fprintf(out,
+  fputs(
     "Usage: mpinotify-send [OPTIONS] --test\n"
     "       mpinotify-send [OPTIONS] --title TITLE --message TEXT [--severity LEVEL]\n"
     "       mpinotify-send [OPTIONS] --flush\n"
@@ -95,12 +93,18 @@ static void usage(FILE *out)
     "Options:\n"
     "  --url URL        also send to this channel; repeatable; appended to\n"
     "                   MPINOTIFY_URLS (forms: see mpinotify-run --help)\n"
-    "  --severity LEVEL info, warning, error or critical (with --message)\n"
-    "  --timeout-ms MS  time budget for the whole delivery, 100..3600000 ms\n"
-    "                   (MPINOTIFY_TIMEOUT_MS; default 10000)\n"
-    "  --config FILE    read this configuration file (sets MPINOTIFY_CONFIG)\n"
-    "  --spool DIR      the spool directory (sets MPINOTIFY_SPOOL; default\n"
-    "                   $TMPDIR/mpinotify-UID)\n"
+    "  --severity LEVEL info, warning, error or critical (with --message)\n", out);
+  char *range = tool_setting_range("MPINOTIFY_TIMEOUT_MS");
+  char *text = tool_xasprintf("time budget for the whole delivery, %s", range);
+  tool_help_item(out, 19, "--timeout-ms MS", text);
+  free(text);
+  free(range);
+  tool_help_item(out, 19, "--config FILE", "read this configuration file (sets MPINOTIFY_CONFIG)");
+  const mpn_setting *spool = tool_setting("MPINOTIFY_SPOOL");
+  text = tool_xasprintf("the spool directory: %s (sets MPINOTIFY_SPOOL)", spool ? spool->help : "see README");
+  tool_help_item(out, 19, "--spool DIR", text);
+  free(text);
+  fputs(
     "  --quiet          print only failures\n"
     "  -h, --help       show this help and exit\n"
     "  --version        show the versions of mpinotify-send and the library\n"
@@ -112,7 +116,7 @@ static void usage(FILE *out)
     "Examples:\n"
     "  mpinotify-send --url webhook+https://alerts.example.com/hooks/mpi --test\n"
     "  make 2>&1 | tail -20 | mpinotify-send --title 'build failed' --message - \\\n"
-    "      --severity error\n");
+    "      --severity error\n", out);
 }
 
 /* After a usage error: a pointer to --help instead of the whole text. */
@@ -163,8 +167,14 @@ static int timeout_option(struct send *s, const char *value)
   }
   bool ok = tool_parse_long(value, &ms) && mpn_options_set_timeout_ms(probe, ms) == MPN_OK;
   mpn_options_free(probe);
-  if (!ok)
-    return usage_error("invalid value for --timeout-ms (milliseconds, 100..3600000): ", value);
+  if (!ok) {
+    char *range = tool_setting_range("MPINOTIFY_TIMEOUT_MS");
+    char *what = tool_xasprintf("invalid value for --timeout-ms, expected %s: ", range);
+    int rc = usage_error(what, value);
+    free(what);
+    free(range);
+    return rc;
+  }
   s->timeout_ms = ms;
   return -1;
 }
@@ -289,45 +299,17 @@ static void print_result(const mpn_result *r, void *arg)
 
 /* ---- the spool ---------------------------------------------------------------- */
 
-/* The spool directory the library uses (the environment, a config file's
- * "spool", or the default). */
+/* The spool directory the library uses (the environment, a config file's "spool", or the default). */
 static char *spool_dir(void)
 {
-  mpn_sender *probe = NULL;
-  mpn_sender_new(NULL, &probe, NULL, 0);   /* problems are reported by the action itself */
-  char *dir = NULL;
-  if (probe)
-    dir = tool_xstrdup(mpn_sender_spool_dir(probe));
-  mpn_sender_free(probe);
-  if (dir)
-    return dir;
-  const char *env = getenv("MPINOTIFY_SPOOL");
-  const char *tmp = getenv("TMPDIR");
-  return env && *env ? tool_xstrdup(env) : tool_xasprintf("%s/mpinotify-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)getuid());
-}
-
-static int is_spooled(const struct dirent *e)
-{
-  size_t n = strlen(e->d_name);
-  return n > 4 && e->d_name[0] != '.' && strcmp(e->d_name + n - 4, ".msg") == 0;
-}
-
-/* The spooled messages' file names, sorted; -1 with errno when the directory cannot be read (ENOENT: empty). */
-static int scan_spool(const char *dir, struct dirent ***names)
-{
-  int n = scandir(dir, names, is_spooled, alphasort);
-  if (n < 0 && errno == ENOENT) {
-    *names = NULL;
-    return 0;
+  char *dir = mpn_spool_dir();
+  if (dir == NULL) {
+    tool_warn("out of memory");
+    exit(EXIT_OOM);
   }
-  return n;
-}
-
-static void free_names(struct dirent **names, int n)
-{
-  for (int i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
+  char *copy = tool_xstrdup(dir);
+  mpn_free(dir);
+  return copy;
 }
 
 /* ---- --list ------------------------------------------------------------------ */
@@ -347,73 +329,50 @@ static char *one_line(const char *s, size_t max)
   return out;
 }
 
-static const char *member(json_t *obj, const char *key)
-{
-  const char *v = json_string_value(json_object_get(obj, key));
-  return v && *v ? v : "-";
-}
+/* What --list counted. */
+struct listing {
+  int listed, bad;
+};
 
-/*
- * Prints one spooled message: id, created, destination, event, title. Never
- * the "channel" member: that is the configured URL, secrets and all.
- * Returns 1 when listed, 0 when it is gone (delivered meanwhile), -1 when it
- * cannot be read.
- */
-static int list_one(const char *dir, const char *name)
+/* An mpn_spool_fn: one line per spooled message: id, created, destination,
+ * event, title ("-" for what it lacks), never the channel's secrets. */
+static void list_one(const mpn_spool_entry *e, void *arg)
 {
-  char *path = tool_xasprintf("%s/%s", dir, name);
-  FILE *f = fopen(path, "r");
-  int rc = f || errno == ENOENT ? 0 : -1;
-  if (f == NULL && rc < 0)
-    tool_warn("%s: %s", path, strerror(errno));
-  json_error_t jerr;
-  json_t *doc = f ? json_loadf(f, 0, &jerr) : NULL;
-  if (f != NULL) {
-    fclose(f);
-    rc = doc && json_is_object(doc) && strcmp(member(doc, "schema"), "mpinotify-spool/1") == 0 ? 1 : -1;
+  struct listing *l = arg;
+  if (e->code != MPN_OK) {
+    tool_warn("%s: %s", e->file, e->detail);
+    l->bad++;
+    return;
   }
-  if (f != NULL && rc < 0) {
-    /* Not jansson's error text: it quotes the file, and the file may hold the channel's secrets. */
-    tool_warn("%s: not a spooled message", path);
-  } else if (rc > 0) {
-    json_t *msg = json_object_get(doc, "message");
-    const char *fields[] = {member(doc, "id"), member(doc, "created"), member(doc, "destination"),
-                            member(msg, "event"), member(msg, "title")};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-      char *shown = one_line(fields[i], FIELD_SHOWN);   /* the file may have been edited: no escapes */
-      printf("%s%s", i ? "  " : "", shown);
-      free(shown);
-    }
-    putchar('\n');
+  const char *fields[] = {e->id, e->created, e->destination, e->event, e->title};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    char *shown = one_line(fields[i] ? fields[i] : "-", FIELD_SHOWN);   /* the file may have been edited: no escapes */
+    printf("%s%s", i ? "  " : "", shown);
+    free(shown);
   }
-  json_decref(doc);
-  free(path);
-  return rc;
+  putchar('\n');
+  l->listed++;
 }
 
 static int list_spool(const struct send *s)
 {
   char *dir = spool_dir();
-  struct dirent **names;
-  int n = scan_spool(dir, &names);
-  if (n < 0) {
-    tool_warn("cannot read the spool %s: %s", dir, strerror(errno));
+  struct listing l = {0, 0};
+  mpn_code code = mpn_spool_list(dir, list_one, &l);
+  if (code != MPN_OK) {
+    if (code == MPN_E_SPOOL)
+      tool_warn("cannot read the spool %s: %s", dir, strerror(errno));
+    else
+      tool_warn("cannot read the spool %s: %s", dir, mpn_strerror(code));
     free(dir);
-    return EXIT_FAILED;
+    return code == MPN_E_NO_MEMORY ? EXIT_OOM : EXIT_FAILED;
   }
-  int listed = 0, bad = 0;
-  for (int i = 0; i < n; i++) {
-    int one = list_one(dir, names[i]->d_name);
-    listed += one > 0;
-    bad += one < 0;
-  }
-  if (!s->quiet && listed + bad == 0)
+  if (!s->quiet && l.listed + l.bad == 0)
     printf("spool is empty (%s)\n", dir);
   else if (!s->quiet)
-    printf("%d message%s in the spool (%s)\n", listed, listed == 1 ? "" : "s", dir);
-  free_names(names, n);
+    printf("%d message%s in the spool (%s)\n", l.listed, l.listed == 1 ? "" : "s", dir);
   free(dir);
-  return bad ? EXIT_FAILED : 0;
+  return l.bad ? EXIT_FAILED : 0;
 }
 
 /* ---- the messages ------------------------------------------------------------- */
@@ -443,10 +402,9 @@ static char *who_and_where(void)
   const struct passwd *pw = getpwuid(getuid());
   const char *user = pw ? pw->pw_name : getenv("USER");
   char when[32] = "";
-  time_t now = time(NULL);
-  struct tm tm;
-  if (gmtime_r(&now, &tm))
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  mpn_format_time((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, when, sizeof when);
   return tool_xasprintf("This is a test message sent by mpinotify-send from %s by %s at %s.\n"
                         "If you can read it, this channel works.",
                         host, user ? user : "an unknown user", when);
@@ -566,15 +524,23 @@ static int send_message(const struct send *s, mpn_sender *sender, const mpn_mess
   return code == MPN_OK && t.failed == 0 ? 0 : EXIT_FAILED;
 }
 
+/* An mpn_spool_fn: counts what a flush left in the spool. */
+static void count_left(const mpn_spool_entry *e, void *arg)
+{
+  struct listing *l = arg;
+  if (e->code == MPN_OK)
+    l->listed++;
+  else
+    l->bad++;
+}
+
 static int flush_spool(const struct send *s, mpn_sender *sender)
 {
   struct tally t = {.quiet = s->quiet, .show_id = true};
   mpn_code code = mpn_sender_flush(sender, print_result, &t);
   char *dir = tool_xstrdup(mpn_sender_spool_dir(sender));
-  struct dirent **names;
-  int left = scan_spool(dir, &names);
-  if (left >= 0)
-    free_names(names, left);
+  struct listing still = {0, 0};
+  int left = mpn_spool_list(dir, count_left, &still) == MPN_OK ? still.listed + still.bad : -1;
   if (code != MPN_OK && t.failed == 0)
     tool_warn("flushing %s failed: %s", dir, mpn_strerror(code));
   if (t.delivered + t.failed == 0 && left == 0 && !s->quiet)

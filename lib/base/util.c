@@ -96,6 +96,72 @@ void mpn__iso8601(int64_t wall_ns, char *out, size_t cap)
   snprintf(out, cap, "%s.%03dZ", base, (int)((wall_ns / 1000000) % 1000));
 }
 
+mpn_code mpn_format_time(long long ms, char *out, size_t outlen)
+{
+  if (!out || !outlen)
+    return MPN_E_INVALID_ARGUMENT;
+  out[0] = '\0';
+  if (ms < 0 || ms > INT64_MAX / 1000000)
+    return MPN_E_INVALID_ARGUMENT;
+  char buf[64];
+  mpn__iso8601((int64_t)ms * 1000000, buf, sizeof buf);
+  return mpn__strlcpy(out, buf, outlen) < outlen ? MPN_OK : MPN_E_BUFFER_TOO_SMALL;
+}
+
+/* n decimal digits at *p (advanced past them); -1 when they are not there. */
+static int digits(const char **p, int n)
+{
+  int v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (**p < '0' || **p > '9')
+      return -1;
+    v = v * 10 + (**p - '0');
+  }
+  return v;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.fff]Z" */
+mpn_code mpn_parse_time(const char *text, long long *ms)
+{
+  if (!text || !ms)
+    return MPN_E_INVALID_ARGUMENT;
+  const char *p = text;
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  int f[6];
+  static const char seps[] = "--T::";
+  static const int width[] = {4, 2, 2, 2, 2, 2};
+  for (int i = 0; i < 6; i++) {
+    if ((f[i] = digits(&p, width[i])) < 0 || (i < 5 && *p++ != seps[i]))
+      return MPN_E_INVALID_ARGUMENT;
+  }
+  long long msec = 0;
+  if (*p == '.') {
+    int n = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++, n++)
+      if (n < 3)
+        msec = msec * 10 + (*p - '0');
+    if (n == 0)
+      return MPN_E_INVALID_ARGUMENT;
+    for (; n < 3; n++)
+      msec *= 10;
+  }
+  if (strcmp(p, "Z") != 0 || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 ||
+      f[5] > 60)
+    return MPN_E_INVALID_ARGUMENT;
+  tm.tm_year = f[0] - 1900;
+  tm.tm_mon = f[1] - 1;
+  tm.tm_mday = f[2];
+  tm.tm_hour = f[3];
+  tm.tm_min = f[4];
+  tm.tm_sec = f[5];
+  time_t secs = timegm(&tm);
+  if (secs == (time_t)-1 && f[0] != 1969)
+    return MPN_E_INVALID_ARGUMENT;
+  *ms = (long long)secs * 1000 + msec;
+  return MPN_OK;
+}
+
 void mpn__buf_add(mpn__buf *b, const char *fmt, ...)
 {
   va_list ap;

@@ -66,6 +66,7 @@ typedef struct mpn__verdict {
 
 typedef struct mpn__kind {
   const char *name;                  /* "slack": the KIND in KIND+https:// */
+  const char *form;                  /* how its URLs are written, one line (mpn_channel_kind) */
   const char *const *options;        /* query keys the kind consumes (NULL-terminated) */
   const char *const *secrets;        /* of those, the ones that are secret */
   const char *const *required;       /* of those, the ones that must be set */

@@ -26,6 +26,7 @@ static mpn_code console_local(const mpn__channel *ch, const mpn_message *m)
 }
 
 const mpn__kind mpn__kind_console = {
+  .form = "console://",
   .name = "console",
   .local = console_local,
 };

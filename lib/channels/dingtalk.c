@@ -165,6 +165,7 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 }
 
 const mpn__kind mpn__kind_dingtalk = {
+  .form = "dingtalk+https://... (or https://oapi.dingtalk.com/robot/send?...)",
   .name = "dingtalk", .options = options, .secrets = secrets, .rate_n = 20, .rate_window_ms = 60000,
   .match = match, .validate = validate, .prepare = prepare, .judge = judge,
 };

@@ -245,6 +245,7 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
 }
 
 const mpn__kind mpn__kind_discord = {
+  .form = "discord+https://... (or https://discord.com/api/webhooks/...)",
   .name = "discord", .options = options, .rate_n = 5, .rate_window_ms = 2000,
   .match = match, .validate = validate, .prepare = prepare,
 };

@@ -604,6 +604,7 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 }
 
 const mpn__kind mpn__kind_email = {
+  .form = "smtp(s)://...",
   .name = "email", .options = options, .secrets = secrets, .required = required,
   .validate = validate, .prepare = prepare, .judge = judge,
 };

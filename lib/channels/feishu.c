@@ -152,6 +152,7 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 }
 
 const mpn__kind mpn__kind_feishu = {
+  .form = "feishu+https://... or lark+https://... (or https://open.feishu.cn/open-apis/bot/...)",
   .name = "feishu", .options = options, .secrets = secrets, .rate_n = 5, .rate_window_ms = 1000,
   .match = match, .validate = validate, .prepare = prepare, .judge = judge,
 };

@@ -115,6 +115,7 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
 }
 
 const mpn__kind mpn__kind_pagerduty = {
+  .form = "pagerduty+https://... (or https://events.pagerduty.com/...)",
   .name = "pagerduty", .options = options, .secrets = secrets, .required = required,
   .rate_n = 120, .rate_window_ms = 60000, .match = match, .prepare = prepare,
   .idempotent = 1,   /* dedup_key groups a repeat into the same alert */

@@ -69,6 +69,23 @@ static void make_kind_names(void)
   add_name(&n, "%s%s%s", "smtp://, smtps://", "");
 }
 
+static mpn_channel_kind public_kinds[NKINDS];
+static pthread_once_t public_once = PTHREAD_ONCE_INIT;
+
+static void fill_public_kinds(void)
+{
+  for (size_t i = 0; i < NKINDS; i++)
+    public_kinds[i] = (mpn_channel_kind){kinds[i]->name, kinds[i]->form};
+}
+
+const mpn_channel_kind *mpn_channel_kind_at(int i)
+{
+  if (i < 0 || (size_t)i >= NKINDS)
+    return NULL;
+  pthread_once(&public_once, fill_public_kinds);
+  return &public_kinds[i];
+}
+
 const char *mpn__kind_names(void)
 {
   static pthread_once_t once = PTHREAD_ONCE_INIT;

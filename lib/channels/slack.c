@@ -290,6 +290,7 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
 }
 
 const mpn__kind mpn__kind_slack = {
+  .form = "slack+https://... (or https://hooks.slack.com/...)",
   .name = "slack", .options = options, .rate_n = 1, .rate_window_ms = 1000,
   .match = match, .validate = validate, .prepare = prepare,
 };

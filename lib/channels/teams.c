@@ -133,5 +133,6 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
 }
 
 const mpn__kind mpn__kind_teams = {
+  .form = "teams+https://... (or a Power Automate or webhook.office.com URL)",
   .name = "teams", .rate_n = 4, .rate_window_ms = 1000, .match = match, .prepare = prepare,
 };

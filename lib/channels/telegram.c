@@ -161,6 +161,7 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 }
 
 const mpn__kind mpn__kind_telegram = {
+  .form = "telegram+https://... (or https://api.telegram.org/bot.../sendMessage?chat_id=...)",
   .name = "telegram", .options = options, .required = required, .rate_n = 20, .rate_window_ms = 60000,
   .match = match, .validate = validate, .prepare = prepare, .judge = judge,
 };

@@ -11,42 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
-/* Masks every URL-like word of a command line (any length), e.g. a
- * --url=https://hooks... argument of the job's own command. */
-char *mpn__mask_command(const char *cmd)
-{
-  if (!cmd)
-    return NULL;
-  mpn__buf out = mpn__buf_make(strlen(cmd) + 64);
-  if (!out.p)
-    return NULL;
-  out.p[0] = '\0';
-  for (const char *p = cmd; *p;) {
-    size_t ws = strspn(p, " \t\n"), n = strcspn(p + ws, " \t\n");
-    mpn__buf_add(&out, "%.*s", (int)ws, p);
-    p += ws;
-    const char *sep = memmem(p, n, "://", 3);
-    if (sep) {
-      const char *eq = memchr(p, '=', n);   /* --url=https://... keeps "--url=" */
-      size_t keep = eq && eq < sep ? (size_t)(eq + 1 - p) : 0;
-      char *tok = strndup(p + keep, n - keep);
-      size_t cap = (n - keep) * 3 + 16;   /* masking at most triples a word ("=&" -> "=***&") */
-      char *masked = tok ? malloc(cap) : NULL;
-      if (masked && mpn_mask_url(tok, masked, cap) == MPN_OK)
-        mpn__buf_add(&out, "%.*s%s", (int)keep, p, masked);
-      else
-        mpn__buf_add(&out, "%.*s***", (int)keep, p);
-      free(tok);
-      free(masked);
-    } else {
-      mpn__buf_add(&out, "%.*s", (int)n, p);
-    }
-    p += n;
-  }
-  return out.p;
-}
-
 /* ---- the channel list ------------------------------------------------------ */
 
 static mpn_code add_channel(mpn__config *cfg, const char *spec, char *err, size_t errlen)
@@ -189,6 +153,19 @@ static void default_spool(const mpn__file_config *fc, char *out, size_t cap)
   snprintf(out, cap, "%s/mpinotify-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)getuid());
 }
 
+char *mpn_spool_dir(void)
+{
+  mpn__file_config fc;
+  memset(&fc, 0, sizeof fc);
+  const char *file = getenv("MPINOTIFY_CONFIG");
+  if (file && *file)
+    mpn__config_file_read(file, &fc, NULL, 0);   /* its problems are a sender's to report */
+  char dir[MPN__PATH_MAX];
+  default_spool(&fc, dir, sizeof dir);
+  mpn__config_file_free(&fc);
+  return strdup(dir);
+}
+
 static char *default_command(void)
 {
   FILE *f = fopen("/proc/self/cmdline", "r");
@@ -241,7 +218,7 @@ static void load_job(mpn__config *cfg, const mpn_options *opts, const mpn__file_
   free(script);
   const char *cmd = opts && opts->job_command ? opts->job_command : getenv("MPINOTIFY_JOB_COMMAND");
   char *own = cmd ? NULL : default_command();
-  cfg->job_command = mpn__mask_command(cmd ? cmd : own);
+  cfg->job_command = mpn_mask_text(cmd ? cmd : own, NULL);
   free(own);
 }
 

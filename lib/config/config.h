@@ -91,7 +91,6 @@ void mpn__config_free(mpn__config *cfg);
 const mpn__config *mpn__cfg(void);
 /* Makes `fresh` (moved from, left empty) the configuration readers get. */
 void mpn__config_publish(mpn__config *fresh);
-char *mpn__mask_command(const char *cmd);   /* every URL-like word masked; malloc'd */
 
 /* ---- url.c --------------------------------------------------------------- */
 /* A list as MPINOTIFY_URLS takes it, parsed into channels (*out malloc'd,

@@ -126,6 +126,79 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
   return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
 }
 
+/* ---- free text ----------------------------------------------------------------- */
+
+/* Where a URL's scheme may start: it is scanned back from its "://". */
+static int scheme_char(char c)
+{
+  return isalnum((unsigned char)c) || c == '+' || c == '.' || c == '-';
+}
+
+/* Punctuation that closes a URL written in text: "(see https://h/x)." keeps ")." shown. */
+static int closing_char(char c)
+{
+  return c && strchr("\"'<>()[]{}`,;.:!?", c) != NULL;
+}
+
+/* Appends `url` masked; a URL too long for any buffer is hidden whole. */
+static void add_masked(mpn__buf *out, const char *url, size_t n)
+{
+  char *tok = strndup(url, n);
+  size_t cap = n * 3 + 16;   /* masking at most triples a URL ("=&" -> "=***&") */
+  char *masked = tok ? malloc(cap) : NULL;
+  if (masked && mpn_mask_url(tok, masked, cap) == MPN_OK)
+    mpn__buf_add(out, "%s", masked);
+  else
+    mpn__buf_add(out, "***");
+  free(tok);
+  free(masked);
+}
+
+/* Every occurrence of `secret` in *text replaced with "***". */
+static void mask_literal(mpn__buf *text, const char *secret)
+{
+  size_t n = strlen(secret);
+  if (!n || !text->p || !strstr(text->p, secret))
+    return;
+  mpn__buf out = mpn__buf_make(text->len + 16);
+  const char *p = text->p, *hit;
+  while ((hit = strstr(p, secret)) != NULL) {
+    mpn__buf_add(&out, "%.*s***", (int)(hit - p), p);
+    p = hit + n;
+  }
+  mpn__buf_add(&out, "%s", p);
+  free(text->p);
+  *text = out;
+}
+
+/* A URL is the run from its scheme (scanned back from "://") to the end of
+ * its word, less the punctuation that closes it: everything the URL could
+ * hold is masked (rather more than less), and "--url=" or a quote before it
+ * stays shown. */
+char *mpn_mask_text(const char *text, const char *const *secrets)
+{
+  if (!text)
+    return NULL;
+  mpn__buf out = mpn__buf_make(strlen(text) + 64);
+  const char *p = text, *sep;
+  while ((sep = strstr(p, "://")) != NULL) {
+    const char *start = sep, *end = sep + 3;
+    while (start > p && scheme_char(start[-1]))
+      start--;
+    while (*end && !isspace((unsigned char)*end))
+      end++;
+    while (end > sep + 3 && closing_char(end[-1]))
+      end--;
+    mpn__buf_add(&out, "%.*s", (int)(start - p), p);
+    add_masked(&out, start, (size_t)(end - start));
+    p = end;
+  }
+  mpn__buf_add(&out, "%s", p);
+  for (; secrets && *secrets; secrets++)
+    mask_literal(&out, *secrets);
+  return out.p;
+}
+
 /* ---- channel specs ------------------------------------------------------------ */
 
 static int add_opt(mpn__channel *ch, const char *key, size_t klen, const char *value)

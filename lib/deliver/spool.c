@@ -5,7 +5,8 @@
  * away by itself when the process dies (a crash, mpirun's SIGKILL).
  * File: JSON {"schema":"mpinotify-spool/1", "id", "created", "channel" (the
  * spec as configured: references unresolved), "destination" (masked),
- * "message"}; mode 0600 in a 0700 directory owned by the user. */
+ * "message"}; mode 0600 in a 0700 directory owned by the user. The format
+ * is this file's alone: mpn_spool_list shows what a tool may print of it. */
 #include "deliver/deliver.h"
 
 #include <dirent.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #define MAX_SPOOL_FILE (16 << 20)
+#define SPOOL_SCHEMA "mpinotify-spool/1"
 
 static int mkdir_p(const char *dir)
 {
@@ -70,7 +72,7 @@ static char *spool_text(const mpn_message *m, const mpn__channel *ch)
 {
   char ts[40];
   mpn__iso8601(mpn__wall_ns(), ts, sizeof ts);
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "schema", "mpinotify-spool/1", "id", m->id,
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "schema", SPOOL_SCHEMA, "id", m->id,
                         "created", ts, "channel", ch->spec, "destination", ch->masked, "message", (json_t *)m->doc);
   char *text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
   json_decref(o);
@@ -208,4 +210,76 @@ void mpn__spool_iter_end(void *state)
     free(it->names[i]);
   free(it->names);
   free(it);
+}
+
+/* ---- listing (mpn_spool_list) ----------------------------------------------- */
+
+static const char *member(json_t *o, const char *key)
+{
+  const char *v = json_string_value(json_object_get(o, key));
+  return v && *v ? v : NULL;
+}
+
+/* One file for the listing; nothing when it was delivered meanwhile. Never
+ * the "channel" member: that is the configured spec, secrets and all. */
+static void list_one(const char *dir, const char *name, mpn_spool_fn fn, void *arg)
+{
+  char path[MPN__PATH_MAX + 256], why[128];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  mpn_spool_entry e = {.file = path, .code = MPN_OK, .detail = ""};
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    return;
+  if (fd < 0) {
+    e.code = MPN_E_IO;
+    e.detail = strerror_r(errno, why, sizeof why);
+    fn(&e, arg);
+    return;
+  }
+  char *text = read_fd(fd);
+  struct stat st;
+  int gone = !text && fstat(fd, &st) == 0 && st.st_nlink == 0;
+  close(fd);
+  if (gone)
+    return;
+  json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+  free(text);
+  const char *schema = member(o, "schema");
+  if (!json_is_object(o) || !schema || strcmp(schema, SPOOL_SCHEMA) != 0) {
+    e.code = MPN_E_SPOOL;
+    e.detail = "not a spooled message";   /* never the parser's words: they quote the file */
+  } else {
+    json_t *msg = json_object_get(o, "message");
+    e.id = member(o, "id");
+    e.created = member(o, "created");
+    e.destination = member(o, "destination");
+    e.event = member(msg, "event");
+    e.title = member(msg, "title");
+  }
+  fn(&e, arg);
+  json_decref(o);
+}
+
+mpn_code mpn_spool_list(const char *dir, mpn_spool_fn fn, void *arg)
+{
+  if (!fn)
+    return MPN_E_INVALID_ARGUMENT;
+  char *own = dir ? NULL : mpn_spool_dir();
+  if (!dir && !own)
+    return MPN_E_NO_MEMORY;
+  struct dirent **names = NULL;
+  int n = scandir(dir ? dir : own, &names, is_msg, alphasort);   /* oldest first */
+  if (n < 0) {
+    int e = errno;
+    free(own);
+    errno = e;
+    return e == ENOENT ? MPN_OK : MPN_E_SPOOL;
+  }
+  for (int i = 0; i < n; i++) {
+    list_one(dir ? dir : own, names[i]->d_name, fn, arg);
+    free(names[i]);
+  }
+  free(names);
+  free(own);
+  return MPN_OK;
 }

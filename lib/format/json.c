@@ -15,9 +15,20 @@ static json_t *jhex(uint64_t v)
   return json_string(buf);
 }
 
-static json_t *jproc(const mpn__proc *p)
+static json_t *jproc(const mpn__proc *p, int by_launcher)
 {
-  return json_pack("{s:i, s:i, s:o}", "rank", p->rank, "pid", p->pid, "hostname", mpn__jstr(p->host));
+  return json_pack("{s:i, s:o, s:o}", "rank", p->rank, "pid",
+                   by_launcher && p->pid <= 0 ? json_null() : json_integer(p->pid), "hostname",
+                   by_launcher && !p->host[0] ? json_null() : mpn__jstr(p->host));
+}
+
+/* A member only the ranks know: null in a launcher's report. */
+static json_t *ranks_know(const mpn__report *r, json_t *v)
+{
+  if (!r->by_launcher)
+    return v ? v : json_null();
+  json_decref(v);
+  return json_null();
 }
 
 static json_t *jframes(const mpn__event *ev)
@@ -38,8 +49,9 @@ static const char *title_of(const mpn__report *r, char *buf, size_t cap)
 {
   const mpn__event *ev = r->event;
   const char *what = ev->headline[0] ? ev->headline : mpn__signal_name(ev->signo);
-  snprintf(buf, cap, "%s on %d of %d rank%s (job %s)", what, r->nprocs, r->world_size,
-           r->world_size == 1 ? "" : "s", r->job_name ? r->job_name : "?");
+  int world = r->world_size > 0 ? r->world_size : r->nprocs;   /* a launcher may not know it */
+  snprintf(buf, cap, "%s on %d of %d rank%s (job %s)", what, r->nprocs, world, world == 1 ? "" : "s",
+           r->job_name ? r->job_name : "?");
   return buf;
 }
 
@@ -52,7 +64,7 @@ void *mpn__report_doc(const mpn__report *r)
   json_t *ranks = json_array(), *procs = json_array();
   for (int i = 0; i < r->nprocs; i++) {
     json_array_append_new(ranks, json_integer(r->procs[i].rank));
-    json_array_append_new(procs, jproc(&r->procs[i]));
+    json_array_append_new(procs, jproc(&r->procs[i], r->by_launcher));
   }
   json_t *o = json_object();
   json_object_set_new(o, "schema", json_string("mpinotify/1"));
@@ -63,22 +75,23 @@ void *mpn__report_doc(const mpn__report *r)
   if (!strcmp(ev->kind, "crash")) {
     json_object_set_new(o, "signal", json_string(mpn__signal_name(ev->signo)));
     json_object_set_new(o, "signal_number", json_integer(ev->signo));
-    json_object_set_new(o, "fault_address", jhex(ev->fault_addr));
+    json_object_set_new(o, "fault_address", ranks_know(r, jhex(ev->fault_addr)));
   }
   json_object_set_new(o, "timestamp", json_string(ts));
   json_object_set_new(o, "ranks", ranks);
-  json_object_set_new(o, "world_size", json_integer(r->world_size));
-  json_object_set_new(o, "election", json_string(r->election));
+  json_object_set_new(o, "world_size", r->by_launcher && r->world_size <= 0 ? json_null()
+                                                                             : json_integer(r->world_size));
+  json_object_set_new(o, "election", ranks_know(r, r->election ? json_string(r->election) : NULL));
   if (r->election_error)
     json_object_set_new(o, "election_error", mpn__jstr(r->election_error));
-  json_object_set_new(o, "leader", jproc(&r->leader));
+  json_object_set_new(o, "leader", ranks_know(r, jproc(&r->leader, 0)));
   json_object_set_new(o, "processes", procs);
-  json_object_set_new(o, "backtrace", jframes(ev));
+  json_object_set_new(o, "backtrace", ranks_know(r, jframes(ev)));
   json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", mpn__jstr(r->job_name),
                                           "command", mpn__jstr(r->job_command)));
   json_object_set_new(o, "mpi_thread_level", mpn__jstr(r->thread_level));
   json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
-  json_object_set_new(o, "reported_by", json_string("rank"));
+  json_object_set_new(o, "reported_by", json_string(r->by_launcher ? "launcher" : "rank"));
   if (ev->extra)
     json_object_update(o, (json_t *)ev->extra);   /* the kind's own fields: exception, exit_status, ... */
   return o;

@@ -5,6 +5,7 @@
 #include "format/format.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,46 @@ mpn_message *mpn__message_from_json(const char *text, const char *id)
 char *mpn__message_dump(const mpn_message *m)
 {
   return json_dumps(m->doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+}
+
+char *mpn_message_json(const mpn_message *m)
+{
+  return m ? mpn__message_dump(m) : NULL;
+}
+
+/* What a launcher knows of a rank that died without a report, as the ranks'
+ * own crash report lays it out (json.c, by_launcher). */
+mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c)
+{
+  if (!c || c->rank < 0 || c->signo <= 0 || c->time_ms < 0 || c->time_ms > INT64_MAX / 1000000)
+    return NULL;
+  const char *sig = mpn__signal_name(c->signo);
+  mpn__event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = "crash";
+  ev.severity = "critical";
+  ev.signo = c->signo;
+  ev.wall_ns = (int64_t)c->time_ms * 1000000;
+  ev.signature = mpn__hash_str(mpn__hash_str(MPN__FNV_OFFSET, "launcher:"), sig);   /* of "launcher:SIGKILL" */
+  ev.fatal = 1;
+  mpn__proc p = {.rank = c->rank, .pid = c->pid > 0 && c->pid <= INT32_MAX ? (int)c->pid : 0};
+  mpn__strlcpy(p.host, c->host ? c->host : "", sizeof p.host);
+  mpn__report r = {.event = &ev, .first_wall_ns = ev.wall_ns, .leader = p, .procs = &p, .nprocs = 1,
+                   .world_size = c->world_size, .job_name = c->job_name, .by_launcher = 1};
+  mpn_message *m = mpn__message_from_report(&r);
+  char *text = NULL;
+  if (m && asprintf(&text, "Rank %d (pid %ld on %s) was killed by %s (signal %d) and could not report it itself: "
+                           "the launcher noticed its death.%s", c->rank, c->pid > 0 ? c->pid : 0L,
+                    p.host[0] ? p.host : "?", sig, c->signo,
+                    c->signo == SIGKILL ? " SIGKILL is what the kernel's OOM killer and batch systems' limits "
+                                          "send." : "") < 0)
+    text = NULL;
+  if (m && (!text || mpn_message_set_text(m, text) != MPN_OK)) {
+    mpn_message_free(m);
+    m = NULL;
+  }
+  free(text);
+  return m;
 }
 
 const char *mpn__msg_str(const mpn_message *m, const char *key)

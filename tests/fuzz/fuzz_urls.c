@@ -1,5 +1,5 @@
 /* fuzz_urls.c - channel specs and masking (lib/config/url.c, config.c) on
- * arbitrary text: mpn_mask_url, mpn__mask_command, mpn__parse_channel,
+ * arbitrary text: mpn_mask_url, mpn_mask_text, mpn__parse_channel,
  * mpn_check_urls. Invariants: masking fits in 3x+16 bytes, is a prefix when
  * truncated, and never shows a secret query value, a password or an option
  * value the spec holds; a parsed channel is complete and copies whole. */
@@ -83,7 +83,7 @@ static void fuzz_mask(const char *s)
 
 static void fuzz_command(const char *s)
 {
-  char *out = mpn__mask_command(s);
+  char *out = mpn_mask_text(s, NULL);
   FUZZ_CHECK(out != NULL);
   /* every word holding a URL (after "--url=") has its secrets hidden */
   for (const char *p = s; *p;) {
@@ -92,7 +92,7 @@ static void fuzz_command(const char *s)
     char *word = strndup(p, n);
     const char *sep = strstr(word, "://"), *eq = strchr(word, '=');
     if (sep)
-      check_hidden(s, eq && eq < sep ? eq + 1 : word, out, "mpn__mask_command");
+      check_hidden(s, eq && eq < sep ? eq + 1 : word, out, "mpn_mask_text");
     free(word);
     p += n;
   }

@@ -59,3 +59,31 @@ TEST(fmt_signal_safe)
   n = mpn__fmt_u64(tiny, sizeof tiny, 0, 123456);
   CHECK(n == 3 && !strcmp(tiny, "123"));
 }
+
+TEST(time_format_parse)
+{
+  char out[32], small[10];
+  CHECK(mpn_format_time(1795082400123LL, out, sizeof out) == MPN_OK);
+  CHECK_STR(out, "2026-11-19T10:00:00.123Z");
+  CHECK(mpn_format_time(0, out, sizeof out) == MPN_OK);
+  CHECK_STR(out, "1970-01-01T00:00:00.000Z");
+  CHECK(mpn_format_time(1795082400123LL, small, sizeof small) == MPN_E_BUFFER_TOO_SMALL && strlen(small) == 9);
+  CHECK(mpn_format_time(-1, out, sizeof out) == MPN_E_INVALID_ARGUMENT);
+  long long ms = 42;
+  CHECK(mpn_parse_time("2026-11-19T10:00:00.123Z", &ms) == MPN_OK && ms == 1795082400123LL);
+  CHECK(mpn_parse_time("2026-11-19T10:00:00Z", &ms) == MPN_OK && ms == 1795082400000LL);
+  CHECK(mpn_parse_time("2026-11-19T10:00:00.5Z", &ms) == MPN_OK && ms == 1795082400500LL);
+  CHECK(mpn_parse_time("1970-01-01T00:00:00.000Z", &ms) == MPN_OK && ms == 0);
+  ms = 42;
+  const char *bad[] = {"", "2026-11-18", "2026-11-19T10:00:00", "2026-13-18T10:00:00Z", "2026-11-19T10:00:00.Z",
+                       "2026-11-19T10:00:00.123Zjunk", "2026-11-18 10:00:00Z", "x026-11-18T10:00:00Z"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK(mpn_parse_time(bad[i], &ms) == MPN_E_INVALID_ARGUMENT && ms == 42);
+  CHECK(mpn_parse_time(NULL, &ms) == MPN_E_INVALID_ARGUMENT);
+  for (long long t = 0; t < 4000000000000LL; t += 123456789011LL) {   /* round trips */
+    CHECK(mpn_format_time(t, out, sizeof out) == MPN_OK && mpn_parse_time(out, &ms) == MPN_OK && ms == t);
+  }
+  CHECK_STR(mpn_signal_name(SIGKILL), "SIGKILL");
+  CHECK_STR(mpn_signal_name(SIGSEGV), "SIGSEGV");
+  CHECK(mpn_signal_name(0) == NULL && mpn_signal_name(1000) == NULL);
+}

@@ -1307,3 +1307,17 @@ TEST(chat_crash_whole)
   }
   mpn_message_free(m);
 }
+
+TEST(channel_kind_table)
+{
+  int n = 0, http = 0;
+  for (const mpn_channel_kind *k; (k = mpn_channel_kind_at(n)) != NULL; n++) {
+    CHECK(k->name && *k->name && k->form && *k->form && !strchr(k->form, '\n'));
+    char plus[64];
+    snprintf(plus, sizeof plus, "%s+https://", k->name);
+    http += !strncmp(k->form, plus, strlen(plus));
+    CHECK(mpn__kind_by_name(k->name, strlen(k->name)) != NULL);   /* every listed kind is one the URLs take */
+  }
+  CHECK(n == 10 && http == 8);
+  CHECK(mpn_channel_kind_at(-1) == NULL && mpn_channel_kind_at(n) == NULL);
+}

@@ -29,12 +29,29 @@ TEST(mask_url_hides_secrets)
   CHECK(mpn_mask_url(NULL, out, sizeof out) == MPN_E_INVALID_ARGUMENT);
 }
 
-TEST(mask_command)
+TEST(mask_text)
 {
-  char *m = mpn__mask_command("mpinotify-run --url=https://h.example/a/SECRET --url webhook+http://h/x/SECRET -- ./train");
+  char *m = mpn_mask_text("mpinotify-run --url=https://h.example/a/SECRET --url webhook+http://h/x/SECRET -- ./train",
+                          NULL);
   CHECK(m && !strstr(m, "SECRET"));
-  CHECK(m && strstr(m, "--url=https://h.example/a/***") && strstr(m, "./train"));
-  free(m);
+  CHECK(m && strstr(m, "--url=https://h.example/a/***") && strstr(m, "--url webhook+http://h/x/***") &&
+        strstr(m, "./train"));
+  mpn_free(m);
+  /* free text: quotes and closing punctuation stay, the URL's secrets go, literal secrets too */
+  const char *secrets[] = {"KEYKEYKEY", "", NULL};
+  m = mpn_mask_text("posting to \"https://hooks.example.com/services/T0SECRET?key=abc\"; (see http://h/x/SECRET2). "
+                    "relay key KEYKEYKEY\tend", secrets);
+  CHECK_STR(m, "posting to \"https://hooks.example.com/services/***?key=***\"; (see http://h/x/***). "
+               "relay key ***\tend");
+  mpn_free(m);
+  /* what a URL may hold up to the end of its word stays hidden, separators or not */
+  m = mpn_mask_text("a https://h/p?a=1;b=SECRET3,https://u:PASSWORD@h2/ z", NULL);
+  CHECK(m && !strstr(m, "SECRET3") && !strstr(m, "PASSWORD") && !strncmp(m, "a https://h/", 12) && strstr(m, " z"));
+  mpn_free(m);
+  m = mpn_mask_text("no url here", NULL);
+  CHECK_STR(m, "no url here");
+  mpn_free(m);
+  CHECK(mpn_mask_text(NULL, NULL) == NULL);
 }
 
 TEST(check_urls_valid)

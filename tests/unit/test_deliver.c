@@ -606,3 +606,76 @@ TEST(spool_garbage_not_sent)
   mpn__channel_free(&ch);
   spool_remove(dir);
 }
+
+typedef struct listed {
+  int n, ok, bad;
+  char dest[256], event[32], title[64], id[64];
+} listed;
+
+static void on_listed(const mpn_spool_entry *e, void *arg)
+{
+  listed *l = arg;
+  l->n++;
+  if (e->code != MPN_OK) {
+    l->bad++;
+    CHECK(e->code == MPN_E_SPOOL && e->detail && *e->detail && e->id == NULL && e->file);
+    return;
+  }
+  l->ok++;
+  snprintf(l->dest, sizeof l->dest, "%s", e->destination ? e->destination : "");
+  snprintf(l->event, sizeof l->event, "%s", e->event ? e->event : "");
+  snprintf(l->title, sizeof l->title, "%s", e->title ? e->title : "");
+  snprintf(l->id, sizeof l->id, "%s", e->id ? e->id : "");
+  CHECK(e->created && strlen(e->created) == 24 && e->detail && !*e->detail);
+}
+
+TEST(spool_list)
+{
+  char dir[] = "/tmp/mpn-unit-list-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  mpn__channel ch;
+  char err[256] = "", path[1024];
+  CHECK(mpn__parse_channel("webhook+http://u:PWSECRET@127.0.0.1:9/hook?token=TOKSECRET", &ch, err, sizeof err) == MPN_OK);
+  mpn_message *m = mpn_message_new("test");
+  mpn_message_set_title(m, "spooled title");
+  int fd = mpn__spool_write(dir, m, &ch, path, sizeof path);
+  CHECK(fd >= 0);
+  mpn__spool_done(fd, path, 0);   /* not delivered: it stays */
+  char junk[1100];
+  snprintf(junk, sizeof junk, "%s/0-junk.msg", dir);
+  FILE *f = fopen(junk, "w");
+  CHECK(f != NULL);
+  if (f) {
+    fputs("{\"channel\": \"webhook+http://u:PWSECRET@h/\"}", f);
+    fclose(f);
+  }
+  listed l = {0};
+  CHECK(mpn_spool_list(dir, on_listed, &l) == MPN_OK);
+  CHECK(l.n == 2 && l.ok == 1 && l.bad == 1);
+  CHECK_STR(l.event, "test");
+  CHECK_STR(l.title, "spooled title");
+  CHECK_STR(l.id, m->id);
+  CHECK(strstr(l.dest, "127.0.0.1") && !strstr(l.dest, "PWSECRET") && !strstr(l.dest, "TOKSECRET"));
+  CHECK(access(path, F_OK) == 0 && access(junk, F_OK) == 0);   /* listing changes nothing */
+  /* a spool never made: empty; the default is the configured one */
+  char gone[1100];
+  snprintf(gone, sizeof gone, "%s/never", dir);
+  listed none = {0};
+  CHECK(mpn_spool_list(gone, on_listed, &none) == MPN_OK && none.n == 0);
+  CHECK(mpn_spool_list(dir, NULL, NULL) == MPN_E_INVALID_ARGUMENT);
+  setenv("MPINOTIFY_SPOOL", dir, 1);
+  char *configured = mpn_spool_dir();
+  CHECK_STR(configured, dir);
+  mpn_free(configured);
+  listed again = {0};
+  CHECK(mpn_spool_list(NULL, on_listed, &again) == MPN_OK && again.n == 2);
+  unsetenv("MPINOTIFY_SPOOL");
+  configured = mpn_spool_dir();
+  CHECK(configured && strstr(configured, "/mpinotify-"));
+  mpn_free(configured);
+  unlink(path);
+  unlink(junk);
+  rmdir(dir);
+  mpn_message_free(m);
+  mpn__channel_free(&ch);
+}

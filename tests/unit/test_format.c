@@ -88,3 +88,56 @@ TEST(rank_ranges)
   mpn__rank_ranges(b, 0, out, sizeof out);
   CHECK_STR(out, "");
 }
+
+TEST(launcher_crash_message)
+{
+  mpn_launcher_crash c = {.rank = 5, .signo = SIGKILL, .pid = 4242, .host = "n17", .world_size = 8,
+                          .time_ms = 1795082400123LL, .job_name = "train"};
+  mpn_message *m = mpn_launcher_crash_new(&c);
+  char *text = mpn_message_json(m);
+  json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+  CHECK(o != NULL);
+  CHECK_STR(json_string_value(json_object_get(o, "schema")), "mpinotify/1");
+  CHECK_STR(json_string_value(json_object_get(o, "event")), "crash");
+  CHECK_STR(json_string_value(json_object_get(o, "severity")), "critical");
+  CHECK_STR(json_string_value(json_object_get(o, "reported_by")), "launcher");
+  CHECK_STR(json_string_value(json_object_get(o, "title")), "SIGKILL on 1 of 8 ranks (job train)");
+  CHECK_STR(json_string_value(json_object_get(o, "signal")), "SIGKILL");
+  CHECK_STR(json_string_value(json_object_get(o, "timestamp")), "2026-11-19T10:00:00.123Z");
+  /* FNV-1a 64 of "launcher:SIGKILL": what mpinotify-run has always sent */
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char *p = "launcher:SIGKILL"; *p; p++)
+    h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+  char sig[17];
+  snprintf(sig, sizeof sig, "%016llx", (unsigned long long)h);
+  CHECK_STR(json_string_value(json_object_get(o, "signature")), sig);
+  CHECK(json_integer_value(json_object_get(o, "signal_number")) == SIGKILL);
+  CHECK(json_integer_value(json_object_get(o, "world_size")) == 8);
+  static const char *const nulls[] = {"fault_address", "backtrace", "election", "leader", "mpi_thread_level"};
+  for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+    CHECK(json_is_null(json_object_get(o, nulls[i])));
+  json_t *ranks = json_object_get(o, "ranks"), *p = json_array_get(json_object_get(o, "processes"), 0);
+  CHECK(json_array_size(ranks) == 1 && json_integer_value(json_array_get(ranks, 0)) == 5);
+  CHECK(json_integer_value(json_object_get(p, "pid")) == 4242);
+  CHECK_STR(json_string_value(json_object_get(p, "hostname")), "n17");
+  const char *t = json_string_value(json_object_get(o, "text"));
+  CHECK(t && strstr(t, "Rank 5 (pid 4242 on n17) was killed by SIGKILL (signal 9)") && strstr(t, "OOM killer"));
+  json_decref(o);
+  mpn_free(text);
+  mpn_message_free(m);
+  /* what the launcher does not know is null */
+  mpn_launcher_crash u = {.rank = 0, .signo = SIGTERM, .time_ms = 0};
+  m = mpn_launcher_crash_new(&u);
+  text = mpn_message_json(m);
+  o = text ? json_loads(text, 0, NULL) : NULL;
+  p = json_array_get(json_object_get(o, "processes"), 0);
+  CHECK(json_is_null(json_object_get(o, "world_size")) && json_is_null(json_object_get(p, "pid")) &&
+        json_is_null(json_object_get(p, "hostname")));
+  CHECK_STR(json_string_value(json_object_get(o, "title")), "SIGTERM on 1 of 1 rank (job ?)");
+  json_decref(o);
+  mpn_free(text);
+  mpn_message_free(m);
+  mpn_launcher_crash bad = {.rank = -1, .signo = SIGKILL};
+  CHECK(mpn_launcher_crash_new(&bad) == NULL && mpn_launcher_crash_new(NULL) == NULL);
+  CHECK(mpn_message_json(NULL) == NULL);
+}

@@ -3,18 +3,17 @@
  * (job_watch.h). The root cause of a failed job is its first failure by the
  * failure's own timestamp; ranks torn down after it are counted, not listed.
  * A rank that died by a signal without a report of its own is known from the
- * launcher's death notice (Open MPI: "mpirun noticed that process rank 5
- * with PID 0 on node n1 exited on signal 9 (Killed)."); its pid and host come
- * from its hello, since Open MPI may print PID 0.
+ * launcher's death notice (launchers/launcher.h); its pid and host come from
+ * its hello, since Open MPI may print PID 0. The crash message for it is the
+ * library's (mpn_launcher_crash_new); the job messages are this file's.
  */
 #include "job_watch.h"
 
+#include "launchers/launcher.h"
 #include "tool.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +25,7 @@ enum {
   TAIL_LINES = 30,     /* output_tail */
   TEXT_TAIL_LINES = 10,/* of those, in the text that chat channels show */
   LINE_MAX_SHOWN = 400,
-  HOST_MAX = 64,
+  HOST_MAX = LAUNCHER_HOST_MAX,
   MAX_DEATHS = 16,
   MAX_REPORTS = 256,   /* kept; the message lists the first REPORTS_SHOWN */
   REPORTS_SHOWN = 20,
@@ -82,7 +81,7 @@ struct job_watch {
   int ndeaths;
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
-  char *secrets[MAX_SECRETS];
+  char *secrets[MAX_SECRETS + 1];   /* NULL-terminated, for mpn_mask_text */
   int nsecrets;
 };
 
@@ -93,53 +92,6 @@ static long long wall_ms(void)
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* "2026-11-22T10:00:00.123Z" */
-static void iso8601(long long ms, char *out, size_t cap)
-{
-  time_t s = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
-static long long parse_iso8601(const char *s, long long fallback)
-{
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  int msec = 0;
-  if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &msec) < 6)
-    return fallback;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return (long long)timegm(&tm) * 1000 + msec;
-}
-
-static const char *signal_name(int signo)
-{
-  static const struct { int n; const char *name; } names[] = {
-    {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"}, {SIGTRAP, "SIGTRAP"},
-    {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"}, {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},
-    {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
-    {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"}};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].n == signo)
-      return names[i].name;
-  return "unknown signal";
-}
-
-/* 16 hex digits, FNV-1a: the launcher's crash signature ("launcher:SIGKILL"). */
-static void launcher_signature(int signo, char out[17])
-{
-  char text[64];
-  snprintf(text, sizeof text, "launcher:%s", signal_name(signo));
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-    h = (h ^ *p) * 0x100000001b3ull;
-  snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
 static char *xstrdup_or_null(const char *s)
@@ -308,7 +260,8 @@ static void on_report(job_watch *w, json_t *o)
   long long sent = (long long)json_integer_value(json_object_get(o, "wall_ms"));
   report *r = &w->reports[w->nreports++];
   r->msg = json_incref(msg);
-  r->ts_ms = parse_iso8601(json_string_value(json_object_get(msg, "timestamp")), sent);
+  r->ts_ms = sent;   /* unless the report says when its failure happened */
+  mpn_parse_time(json_string_value(json_object_get(msg, "timestamp")), &r->ts_ms);
 }
 
 void job_watch_notice(const char *type, const char *json, void *arg)
@@ -361,23 +314,24 @@ bool job_watch_all_armed(job_watch *w)
 
 /* ---- the launcher's output ------------------------------------------------------- */
 
-/* Open MPI (orterun, prterun): "NAME noticed that process rank R with PID P on node H exited on signal S ..." */
-static void parse_death(job_watch *w, const char *line)
+/* A launcher's notice of a rank's death by a signal, once per rank. */
+static void note_death(job_watch *w, const char *line)
 {
-  const char *p = strstr(line, "noticed that process rank ");
-  death d;
-  memset(&d, 0, sizeof d);
-  char host[HOST_MAX];
-  if (!p || sscanf(p, "noticed that process rank %d with PID %ld on node %63s exited on signal %d", &d.rank,
-                   &d.pid, host, &d.signo) != 4 || d.rank < 0)
+  launcher_death ld;
+  if (!launcher_death_notice(line, &ld))
     return;
-  snprintf(d.host, sizeof d.host, "%s", host);
-  d.seen_ms = wall_ms();
   for (int i = 0; i < w->ndeaths; i++)
-    if (w->deaths[i].rank == d.rank)
+    if (w->deaths[i].rank == ld.rank)
       return;
-  if (w->ndeaths < MAX_DEATHS)
-    w->deaths[w->ndeaths++] = d;
+  if (w->ndeaths >= MAX_DEATHS)
+    return;
+  death *d = &w->deaths[w->ndeaths++];
+  memset(d, 0, sizeof *d);
+  d->rank = ld.rank;
+  d->pid = ld.pid;
+  snprintf(d->host, sizeof d->host, "%s", ld.host);
+  d->signo = ld.signo;
+  d->seen_ms = wall_ms();
 }
 
 void job_watch_output(job_watch *w, const char *line, size_t len)
@@ -386,7 +340,7 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
     len = LINE_MAX_SHOWN;
   char *copy = tool_xasprintf("%.*s", (int)len, line);
   pthread_mutex_lock(&w->lock);
-  parse_death(w, copy);
+  note_death(w, copy);
   free(w->tail[w->tail_next]);
   w->tail[w->tail_next] = copy;
   w->tail_next = (w->tail_next + 1) % TAIL_LINES;
@@ -395,69 +349,15 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
   pthread_mutex_unlock(&w->lock);
 }
 
-/* Replaces every occurrence of `secret` in *s by "***". */
-static void mask_literal(char **s, const char *secret)
-{
-  char *hit;
-  size_t n = strlen(secret);
-  while ((hit = strstr(*s, secret)) != NULL) {
-    char *next = tool_xasprintf("%.*s***%s", (int)(hit - *s), *s, hit + n);
-    free(*s);
-    *s = next;
-  }
-}
-
-static bool url_char(char c)
-{
-  return c && !strchr(" \t\"'<>()[]{}`,;", c);
-}
-
-/* A line of output as a message may show it: URLs masked by mpn_mask_url, known secrets starred. */
-static char *shown_line(const job_watch *w, const char *line)
-{
-  size_t cap = strlen(line) * 2 + 64, len = 0;
-  char *out = tool_xmalloc(cap);
-  out[0] = '\0';
-  const char *p = line;
-  while (*p) {
-    const char *sep = strstr(p, "://");
-    if (!sep) {
-      len += (size_t)snprintf(out + len, cap - len, "%s", p);
-      break;
-    }
-    const char *start = sep, *end = sep + 3;
-    while (start > p && (isalnum((unsigned char)start[-1]) || strchr("+.-", start[-1])))
-      start--;
-    while (url_char(*end))
-      end++;
-    char *url = tool_xasprintf("%.*s", (int)(end - start), start);
-    char masked[1024];
-    mpn_mask_url(url, masked, sizeof masked);
-    free(url);
-    size_t need = (size_t)(start - p) + strlen(masked) + 1;
-    if (len + need + strlen(end) + 1 > cap) {
-      cap = len + need + strlen(end) * 2 + 64;
-      char *grown = realloc(out, cap);
-      if (!grown)
-        break;
-      out = grown;
-    }
-    len += (size_t)snprintf(out + len, cap - len, "%.*s%s", (int)(start - p), p, masked);
-    p = end;
-  }
-  for (int i = 0; i < w->nsecrets; i++)
-    mask_literal(&out, w->secrets[i]);
-  return out;
-}
-
 static json_t *tail_json(const job_watch *w)
 {
   json_t *a = json_array();
   int first = (w->tail_next - w->tail_count + TAIL_LINES) % TAIL_LINES;
   for (int i = 0; i < w->tail_count; i++) {
-    char *line = shown_line(w, w->tail[(first + i) % TAIL_LINES]);
+    /* URLs masked, and the values never to show starred */
+    char *line = mpn_mask_text(w->tail[(first + i) % TAIL_LINES], (const char *const *)w->secrets);
     json_array_append_new(a, jstr(line));
-    free(line);
+    mpn_free(line);
   }
   return a;
 }
@@ -509,19 +409,33 @@ static json_t *job_object(const job_watch *w)
   return j;
 }
 
+/* Sets member `key` of message `m` (may be NULL) to `v` (not consumed). */
+static void set_member(mpn_message *m, const char *key, json_t *v)
+{
+  char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  if (m && text)
+    mpn_message_set_json(m, key, text);
+  free(text);
+}
+
 /* A message of `event` with every member of `fields` (not consumed). */
 static mpn_message *build(const char *event, json_t *fields)
 {
   mpn_message *m = mpn_message_new(event);
   const char *key;
   json_t *v;
-  json_object_foreach(fields, key, v) {
-    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (m && text)
-      mpn_message_set_json(m, key, text);
-    free(text);
-  }
+  json_object_foreach(fields, key, v)
+    set_member(m, key, v);
   return m;
+}
+
+/* A message's members, or NULL when out of memory. */
+static json_t *message_doc(const mpn_message *m)
+{
+  char *text = mpn_message_json(m);
+  json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+  mpn_free(text);
+  return doc;
 }
 
 /* Sets the title, severity and text (consumed) of a message's fields. */
@@ -693,53 +607,34 @@ static const rank_info *known_rank(const job_watch *w, int rank)
   return rank >= 0 && rank < w->nranks_cap && w->ranks[rank].hello ? &w->ranks[rank] : NULL;
 }
 
-static void death_title(const job_watch *w, const death *d, char *out, size_t cap)
-{
-  int ws = world(w);
-  snprintf(out, cap, "%s on 1 of %d rank%s (job %s)", signal_name(d->signo), ws > 0 ? ws : 1, ws == 1 ? "" : "s",
-           job_name(w));
-}
-
-static json_t *death_process(const job_watch *w, const death *d)
+/* The library's crash message for a rank whose death the launcher noticed,
+ * with this job's "job" member; NULL when out of memory. */
+static mpn_message *death_message(const job_watch *w, const death *d)
 {
   const rank_info *ri = known_rank(w, d->rank);
-  long pid = ri ? ri->pid : d->pid;
-  return json_pack("{s:i, s:o, s:o}", "rank", d->rank, "pid", jint_or_null(pid, pid > 0), "hostname",
-                   jstr(ri && *ri->host ? ri->host : d->host));
+  mpn_launcher_crash c = {
+    .rank = d->rank,
+    .signo = d->signo,
+    .pid = ri ? ri->pid : d->pid,
+    .host = ri && *ri->host ? ri->host : d->host,
+    .world_size = world(w),
+    .time_ms = d->seen_ms,
+    .job_name = w->name,
+  };
+  mpn_message *m = mpn_launcher_crash_new(&c);
+  json_t *job = job_object(w);
+  set_member(m, "job", job);
+  json_decref(job);
+  return m;
 }
 
-static json_t *crash_fields(const job_watch *w, const death *d)
+/* The same as its members. */
+static json_t *death_doc(const job_watch *w, const death *d)
 {
-  char title[512], sig[17], ts[80];
-  death_title(w, d, title, sizeof title);
-  launcher_signature(d->signo, sig);
-  iso8601(d->seen_ms, ts, sizeof ts);
-  int ws = world(w);
-  json_t *proc = death_process(w, d);
-  json_t *pid = json_object_get(proc, "pid");
-  char *text = tool_xasprintf("Rank %d (pid %lld on %s) was killed by %s (signal %d) and could not report it "
-                              "itself: mpinotify-run learnt it from the launcher. %s",
-                              d->rank, (long long)json_integer_value(pid),
-                              json_string_value(json_object_get(proc, "hostname")), signal_name(d->signo), d->signo,
-                              d->signo == SIGKILL ? "SIGKILL is what the kernel's OOM killer and batch systems' "
-                                                    "limits send." : "");
-  json_t *f = json_object();
-  json_object_set_new(f, "signature", json_string(sig));
-  json_object_set_new(f, "signal", json_string(signal_name(d->signo)));
-  json_object_set_new(f, "signal_number", json_integer(d->signo));
-  json_object_set_new(f, "fault_address", json_null());
-  json_object_set_new(f, "timestamp", json_string(ts));
-  json_object_set_new(f, "ranks", json_pack("[i]", d->rank));
-  json_object_set_new(f, "world_size", jint_or_null(ws, ws > 0));
-  json_object_set_new(f, "election", json_null());
-  json_object_set_new(f, "leader", json_null());
-  json_object_set_new(f, "processes", json_pack("[o]", proc));
-  json_object_set_new(f, "backtrace", json_null());
-  json_object_set_new(f, "job", job_object(w));
-  json_object_set_new(f, "mpi_thread_level", json_null());
-  json_object_set_new(f, "reported_by", json_string("launcher"));
-  headline(f, title, "critical", text);
-  return f;
+  mpn_message *m = death_message(w, d);
+  json_t *doc = m ? message_doc(m) : NULL;
+  mpn_message_free(m);
+  return doc;
 }
 
 int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
@@ -752,22 +647,21 @@ int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
     /* Only registered ranks: without a hello the library was not there to report (a broken preload). */
     if (d->sent || !ri || ri->bye || rank_reported(w, d->rank))
       continue;
-    json_t *f = crash_fields(w, d);
-    out[n] = build("crash", f);
-    if (!out[n]) {
-      json_decref(f);
+    mpn_message *m = death_message(w, d);
+    json_t *doc = m ? message_doc(m) : NULL;
+    if (!doc) {
+      mpn_message_free(m);
       continue;
     }
+    out[n++] = m;
     d->sent = true;
-    n++;
     if (w->nreports < MAX_REPORTS) {
       report *r = &w->reports[w->nreports++];
-      json_object_set_new(f, "event", json_string("crash"));
-      r->msg = f;
+      r->msg = doc;
       r->ts_ms = d->seen_ms;
       r->launcher = true;
     } else {
-      json_decref(f);
+      json_decref(doc);
     }
   }
   pthread_mutex_unlock(&w->lock);
@@ -849,38 +743,22 @@ static void cause_headline(json_t *root, char *out, size_t cap)
 static json_t *cause_json(const job_watch *w, const cause *c, char *line, size_t cap)
 {
   snprintf(line, cap, "not known (no rank reported a failure, and the launcher named none)");
-  if (!c->r && !c->d)
+  /* the rank's report, or the message for the death no report covers */
+  json_t *m = c->r ? json_incref(c->r->msg) : c->d ? death_doc(w, c->d) : NULL;
+  if (!m)
     return json_null();
-  json_t *o = json_object();
-  if (c->r) {
-    json_t *m = c->r->msg, *p = json_array_get(json_object_get(m, "processes"), 0);
-    json_object_set_new(o, "event", json_incref(json_object_get(m, "event")));
-    json_object_set_new(o, "ranks", cause_ranks(w, c));
-    json_object_set_new(o, "hostname", json_incref(json_object_get(p, "hostname")));
-    json_object_set_new(o, "pid", json_incref(json_object_get(p, "pid")));
-    json_t *sig = json_object_get(m, "signal");
-    json_object_set_new(o, "signal", sig ? json_incref(sig) : json_null());
-    json_object_set_new(o, "title", json_incref(json_object_get(m, "title")));
-    json_object_set_new(o, "signature", json_incref(json_object_get(m, "signature")));
-    json_object_set_new(o, "timestamp", json_incref(json_object_get(m, "timestamp")));
-    json_object_set_new(o, "reported_by", json_string("rank"));
-  } else {
-    char title[512], sig[17], ts[80];
-    death_title(w, c->d, title, sizeof title);
-    launcher_signature(c->d->signo, sig);
-    iso8601(c->d->seen_ms, ts, sizeof ts);
-    json_t *p = death_process(w, c->d);
-    json_object_set_new(o, "event", json_string("crash"));
-    json_object_set_new(o, "ranks", cause_ranks(w, c));
-    json_object_set_new(o, "hostname", json_incref(json_object_get(p, "hostname")));
-    json_object_set_new(o, "pid", json_incref(json_object_get(p, "pid")));
-    json_object_set_new(o, "signal", json_string(signal_name(c->d->signo)));
-    json_object_set_new(o, "title", json_string(title));
-    json_object_set_new(o, "signature", json_string(sig));
-    json_object_set_new(o, "timestamp", json_string(ts));
-    json_object_set_new(o, "reported_by", json_string("launcher"));
-    json_decref(p);
-  }
+  json_t *o = json_object(), *p = json_array_get(json_object_get(m, "processes"), 0);
+  json_object_set_new(o, "event", json_incref(json_object_get(m, "event")));
+  json_object_set_new(o, "ranks", cause_ranks(w, c));
+  json_object_set_new(o, "hostname", json_incref(json_object_get(p, "hostname")));
+  json_object_set_new(o, "pid", json_incref(json_object_get(p, "pid")));
+  json_t *sig = json_object_get(m, "signal");
+  json_object_set_new(o, "signal", sig ? json_incref(sig) : json_null());
+  json_object_set_new(o, "title", json_incref(json_object_get(m, "title")));
+  json_object_set_new(o, "signature", json_incref(json_object_get(m, "signature")));
+  json_object_set_new(o, "timestamp", json_incref(json_object_get(m, "timestamp")));
+  json_object_set_new(o, "reported_by", json_string(c->r ? "rank" : "launcher"));
+  json_decref(m);
   const char *host = json_string_value(json_object_get(o, "hostname"));
   json_t *pid = json_object_get(o, "pid");
   char what[400], where[160] = "";

@@ -1,8 +1,6 @@
 /* tool.c - helpers shared by the mpinotify tools; see tool.h. */
 #include "tool.h"
 
-#include <mpinotify.h>
-
 #include <ctype.h>
 #include <getopt.h>
 #include <errno.h>
@@ -10,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *tool_name = "mpinotify";
 
@@ -98,6 +97,13 @@ const char *tool_basename(const char *path)
   return slash ? slash + 1 : path;
 }
 
+long tool_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 void tool_print_version(void)
 {
   const char *lib = mpn_library_path();
@@ -107,14 +113,12 @@ void tool_print_version(void)
 
 char *tool_shown_arg(const char *arg)
 {
-  const char *scheme = strstr(arg, "://");
-  if (scheme == NULL)
-    return tool_xstrdup(arg);
-  const char *eq = strchr(arg, '=');
-  const char *url = (eq != NULL && eq < scheme) ? eq + 1 : arg;
-  char masked[1024];
-  mpn_mask_url(url, masked, sizeof masked);   /* truncated is fine in a diagnostic */
-  return tool_xasprintf("%.*s%s", (int)(url - arg), arg, masked);
+  char *masked = mpn_mask_text(arg, NULL);
+  if (masked == NULL)
+    out_of_memory();
+  char *shown = tool_xstrdup(masked);
+  mpn_free(masked);
+  return shown;
 }
 
 int tool_usage_error(void (*usage)(FILE *), const char *what, const char *arg)
@@ -154,4 +158,86 @@ void tool_warn_lines(const char *text)
       tool_warn("%.*s", (int)n, p);
     p += n + (p[n] == '\n');
   }
+}
+
+/* ---- help texts ------------------------------------------------------------- */
+
+const mpn_setting *tool_setting(const char *name)
+{
+  const mpn_setting *s;
+  for (int i = 0; (s = mpn_setting_at(i)) != NULL; i++)
+    if (strcmp(s->name, name) == 0)
+      return s;
+  return NULL;
+}
+
+static bool has_range(const mpn_setting *s)
+{
+  return strcmp(s->type, "ms") == 0 || strcmp(s->type, "count") == 0;
+}
+
+char *tool_setting_range(const char *name)
+{
+  const mpn_setting *s = tool_setting(name);
+  if (s == NULL || !has_range(s))
+    return tool_xasprintf("(%s)", name);
+  return tool_xasprintf("%lld..%lld%s (%s; default %lld)", s->min, s->max, strcmp(s->type, "ms") ? "" : " ms",
+                        s->name, s->def);
+}
+
+char *tool_setting_help(const mpn_setting *s)
+{
+  if (has_range(s))
+    return tool_xasprintf("%s: %lld..%lld%s, default %lld", s->help, s->min, s->max,
+                          strcmp(s->type, "ms") ? "" : " ms", s->def);
+  if (strcmp(s->type, "flag") == 0)
+    return tool_xasprintf("%s: 1 (on) or 0, default %lld", s->help, s->def);
+  return tool_xstrdup(s->help);
+}
+
+/* Appends `part` (consumed) to *list after `sep`. */
+static void add_to(char **list, const char *sep, char *part)
+{
+  char *next = tool_xasprintf("%s%s%s", *list, **list ? sep : "", part);
+  free(*list);
+  free(part);
+  *list = next;
+}
+
+char *tool_kind_forms(void)
+{
+  char *names = tool_xstrdup(""), *others = tool_xstrdup("");
+  const mpn_channel_kind *k;
+  for (int i = 0; (k = mpn_channel_kind_at(i)) != NULL; i++) {
+    char *plus = tool_xasprintf("%s+https://", k->name);
+    if (strncmp(k->form, plus, strlen(plus)) == 0)
+      add_to(&names, " ", tool_xstrdup(k->name));
+    else
+      add_to(&others, ", ", tool_xstrdup(k->form));
+    free(plus);
+  }
+  char *all = tool_xasprintf("KIND+https://... (KIND: %s)%s%s", names, *others ? ", " : "", others);
+  free(names);
+  free(others);
+  return all;
+}
+
+enum { HELP_WIDTH = 79 };
+
+void tool_help_item(FILE *out, int col, const char *label, const char *text)
+{
+  int pos = fprintf(out, "  %s", label);
+  pos += fprintf(out, "%*s", pos + 2 > col ? 2 : col - pos, "");
+  bool first = true;   /* of its line */
+  for (const char *p = text + strspn(text, " "); *p; p += strspn(p, " ")) {
+    int n = (int)strcspn(p, " ");
+    if (!first && pos + 1 + n >= HELP_WIDTH) {
+      pos = fprintf(out, "\n%*s", col, "") - 1;
+      first = true;
+    }
+    pos += fprintf(out, "%s%.*s", first ? "" : " ", n, p);
+    first = false;
+    p += n;
+  }
+  fputc('\n', out);
 }

@@ -9,6 +9,8 @@
 #ifndef MPN_TOOL_H
 #define MPN_TOOL_H
 
+#include <mpinotify.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,6 +38,9 @@ char *tool_join(char *const *items, size_t n, const char *sep);
 /* The part of a path after its last '/'. Points into `path`. */
 const char *tool_basename(const char *path);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long tool_now_ms(void);
+
 /* ---- with the library's public API ---- */
 
 /* Prints "<tool_name> VERSION (libmpinotify VERSION at PATH)" on stdout. */
@@ -43,7 +48,7 @@ void tool_print_version(void);
 
 /*
  * A command-line argument as a diagnostic may show it: a URL in it (also the
- * value of "--opt=URL") with its secrets masked by mpn_mask_url. New string.
+ * value of "--opt=URL") with its secrets masked (mpn_mask_text). New string.
  */
 char *tool_shown_arg(const char *arg);
 
@@ -61,5 +66,27 @@ char *tool_urls_with(char *const *urls, size_t n);
 
 /* Prints each line of `text` (the library's '\n'-separated problems, secrets masked) with tool_warn. */
 void tool_warn_lines(const char *text);
+
+/* ---- help texts: the facts come from the library's tables ---- */
+
+/* The library's setting `name` ("MPINOTIFY_TIMEOUT_MS"), or NULL. */
+const mpn_setting *tool_setting(const char *name);
+
+/* An option's range and default from setting `name`: "100..3600000 ms
+ * (MPINOTIFY_TIMEOUT_MS; default 10000)"; "(NAME)" for a setting without a
+ * range. New string. */
+char *tool_setting_range(const char *name);
+
+/* A setting's description with its range and default: "how long ...:
+ * 0..60000 ms, default 500". New string. */
+char *tool_setting_help(const mpn_setting *s);
+
+/* The channel kinds' forms: "KIND+https://... (KIND: webhook slack ...),
+ * smtp(s)://..., console://". New string. */
+char *tool_kind_forms(void);
+
+/* One item of a help text: `label` from column 2, `text` from column `col`
+ * (after two spaces when the label is longer), wrapped before column 79. */
+void tool_help_item(FILE *out, int col, const char *label, const char *text);
 
 #endif /* MPN_TOOL_H */

@@ -1,0 +1,80 @@
+/*
+ * launcher.h - what mpinotify-run knows of the MPI launchers it runs, one file
+ * per launcher behind this interface: openmpi.c (Open MPI's mpirun, mpiexec,
+ * orterun, prterun), hydra.c (MPICH's and Intel MPI's Hydra) and slurm.c
+ * (Slurm's srun). A launcher file fills in what it knows; a NULL member is
+ * knowledge it does not have (a launcher nothing recognises passes its own
+ * environment on to the ranks, so LD_PRELOAD goes there).
+ *
+ * launcher.c holds what is the same for every launcher: finding the one a
+ * command runs, asking them all about a line of output, and the guesses
+ * made from a command line with every launcher's options.
+ *
+ * Thread safety: every function may be called from any thread; recognise()
+ * forks and waits for a child, so it belongs to the main thread before the
+ * job starts.
+ */
+#ifndef MPN_LAUNCHER_H
+#define MPN_LAUNCHER_H
+
+#include <stdbool.h>
+
+enum { LAUNCHER_HOST_MAX = 64 };
+
+/* A rank the launcher says died by a signal. */
+typedef struct launcher_death {
+  int rank;
+  long pid;                       /* as the launcher printed it (Open MPI may print 0) */
+  char host[LAUNCHER_HOST_MAX];
+  int signo;
+} launcher_death;
+
+typedef struct launcher {
+  const char *name;   /* "Open MPI" */
+  /* Whether the command (`cmd[0]` resolved to `path`) starts this launcher;
+   * may run `path --version`, bounded in time. */
+  bool (*recognise)(const char *path, char *const *cmd, int ncmd);
+  /* A new NULL-terminated argv (the array malloc'd; its strings point into
+   * `cmd` and `vars` or are new) that gives every rank on every node the
+   * variables `vars` ("NAME", or "NAME=value" to set one), or NULL when the
+   * command line cannot carry them: they then go through the environment. */
+  char **(*pass_env)(char *const *cmd, int ncmd, char *const *vars, int nvars);
+  /* Whether `line` (one line of the launcher's output, no newline) is the
+   * launcher's notice of a rank that died by a signal; fills *out. */
+  bool (*death_notice)(const char *line, launcher_death *out);
+  /* The launcher's options that take a value (NULL-terminated lists): */
+  const char *const *one_value;   /* "-np 4", "--host n1,n2" */
+  const char *const *two_values;  /* "-mca NAME VALUE" */
+  const char *const *np;          /* whose value is the number of ranks; an entry ending in '='
+                                     matches "--ntasks=8" */
+} launcher;
+
+extern const launcher launcher_openmpi, launcher_hydra, launcher_slurm;
+
+/* The launcher `cmd` runs (its argv[0] resolved to `path`), or NULL when none recognises it. */
+const launcher *launcher_of(const char *path, char *const *cmd, int ncmd);
+
+/* Whether any launcher takes `line` for its notice of a rank's death by a signal. */
+bool launcher_death_notice(const char *line, launcher_death *out);
+
+/*
+ * Best guess at the program's name: the first argument after the launcher's
+ * options (skipping the values of every known launcher's value-taking
+ * options) and an interpreter in front of a script. NULL when none.
+ */
+const char *launcher_guess_program(char *const *cmd, int n);
+
+/* The ranks the command line asks for (-np 8, -n 8, --ntasks=8; summed over MPMD contexts), 0 if unknown. */
+int launcher_guess_np(char *const *cmd, int n);
+
+/* ---- for the launcher files ---- */
+
+/* Whether `name` is one of `list` (NULL-terminated). */
+bool launcher_name_in(const char *name, const char *const *list);
+
+/* Runs `path --version` (as `argv0`) with a deadline: 1 when its output holds
+ * one of `words`, 0 when it answered something else, -1 when it could not
+ * tell (timeout, failure). */
+int launcher_probe_version(const char *path, const char *argv0, const char *const *words);
+
+#endif /* MPN_LAUNCHER_H */

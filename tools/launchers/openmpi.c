@@ -1,0 +1,99 @@
+/*
+ * openmpi.c - Open MPI's launchers (mpirun, mpiexec, orterun, oshrun;
+ * prterun for 5.x): how to tell them, how they carry variables to the ranks
+ * on every node (-x, per app context), their notice of a rank that died by a
+ * signal, and their options.
+ */
+#include "launcher.h"
+
+#include "common/tool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The probe runs the launcher, so it is only tried on names that are
+ * launchers: `./train --version` would start the user's program.
+ * mpirun/mpiexec may also be MPICH's or Intel's, which the probe tells
+ * apart; when it cannot, the name decides.
+ */
+static bool recognise(const char *path, char *const *cmd, int ncmd)
+{
+  (void)ncmd;
+  static const char *const probed[] = {"mpirun", "mpiexec", "orterun", "oshrun", "prterun",
+                                       "mpirun.openmpi", "mpiexec.openmpi", NULL};
+  static const char *const names[] = {"mpirun", "mpiexec", "orterun", "oshrun", NULL};
+  static const char *const version_words[] = {"Open MPI", "OpenRTE", NULL};
+  const char *base = tool_basename(cmd[0]);
+  if (!launcher_name_in(base, probed))
+    return false;
+  int probe = launcher_probe_version(path, cmd[0], version_words);
+  return probe >= 0 ? probe == 1 : launcher_name_in(base, names);
+}
+
+/* An appfile's contexts ignore command-line -x: only the environment reaches them. */
+static bool uses_appfile(char *const *cmd, int ncmd)
+{
+  for (int i = 1; i < ncmd; i++)
+    if (launcher_name_in(cmd[i], (const char *const[]){"--app", "-app", NULL}))
+      return true;
+  return false;
+}
+
+/*
+ * `-x VAR` for each variable, right after argv[0] and again after every ':'
+ * (each app context of an MPMD command line takes its own -x). Open MPI
+ * exports `-x NAME` from mpirun's environment: names keep the values (secrets)
+ * out of every command line that ps shows.
+ */
+static char **pass_env(char *const *cmd, int ncmd, char *const *vars, int nvars)
+{
+  if (uses_appfile(cmd, ncmd))
+    return NULL;
+  int contexts = 1;
+  for (int i = 1; i < ncmd; i++)
+    contexts += strcmp(cmd[i], ":") == 0;
+  char **argv = tool_xmalloc(sizeof *argv * (size_t)(ncmd + contexts * 2 * nvars + 1));
+  int n = 0;
+  for (int i = 0; i < ncmd; i++) {
+    argv[n++] = cmd[i];
+    for (int k = 0; (i == 0 || strcmp(cmd[i], ":") == 0) && k < nvars; k++) {
+      argv[n++] = "-x";
+      argv[n++] = vars[k];
+    }
+  }
+  argv[n] = NULL;
+  return argv;
+}
+
+/* orterun and prterun: "NAME noticed that process rank R with PID P on node H exited on signal S (Killed)." */
+static bool death_notice(const char *line, launcher_death *out)
+{
+  const char *p = strstr(line, "noticed that process rank ");
+  launcher_death d;
+  memset(&d, 0, sizeof d);
+  if (!p || sscanf(p, "noticed that process rank %d with PID %ld on node %63s exited on signal %d", &d.rank,
+                   &d.pid, d.host, &d.signo) != 4 || d.rank < 0)
+    return false;
+  *out = d;
+  return true;
+}
+
+static const char *const one_value[] = {
+  "-np", "-n", "--np", "--n", "-c", "-N", "-npernode", "--npernode", "-H", "-host", "--host", "-hostfile",
+  "--hostfile", "-machinefile", "--machinefile", "-x", "-wdir", "--wdir", "-wd", "--wd", "-path", "--path",
+  "-prefix", "--prefix", "-map-by", "--map-by", "-rank-by", "--rank-by", "-bind-to", "--bind-to",
+  "-output-filename", "--output-filename", "-timeout", "--timeout", NULL};
+static const char *const two_values[] = {"-mca", "--mca", "-gmca", "--gmca", NULL};
+static const char *const np[] = {"-np", "-n", "--np", "--n", "-c", NULL};
+
+const launcher launcher_openmpi = {
+  .name = "Open MPI",
+  .recognise = recognise,
+  .pass_env = pass_env,
+  .death_notice = death_notice,
+  .one_value = one_value,
+  .two_values = two_values,
+  .np = np,
+};
