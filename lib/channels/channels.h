@@ -72,8 +72,10 @@ typedef struct mpn__kind {
   const char *const *required;       /* of those, the ones that must be set */
   int rate_n;                        /* service limit: rate_n per rate_window_ms */
   long rate_window_ms;
-  /* Recognises the service's own webhook URL; NULL: only by KIND+. */
-  int (*match)(const char *host, const char *path);
+  /* The service's own webhook URLs: these hosts (or their subdomains) and,
+   * when set, a path starting with path_prefix. NULL: only by KIND+. */
+  const char *const *hosts;
+  const char *path_prefix;
   /* Checks what parsing cannot (e.g. an option's form); NULL: nothing. */
   mpn_code (*validate)(const mpn__channel *ch, char *err, size_t errlen);
   /* Builds the request for one attempt. */
@@ -119,6 +121,9 @@ typedef struct json_t *(*mpn__build_fn)(const mpn__channel *ch, const mpn_messag
 /* Builds, and shrinks the room until the compact JSON is at most `limit` bytes. */
 void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
                     size_t room, size_t limit);
+/* The same from the message: its view made and freed here. NULL when out of memory. */
+void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, size_t room,
+                       size_t limit);
 
 /* ---- sign.c: malloc'd signatures ----------------------------------------- */
 /* DingTalk: URL-encoded; Feishu: base64; Standard Webhooks: "v1,<base64>". */

@@ -18,11 +18,6 @@ static const char *const secrets[] = {"secret", NULL};
 static const long long rate_codes[] = {130101, 0};
 static const long long fatal_codes[] = {310000, 300001, 460101, 0};   /* signature/keyword, token, too long */
 
-static int match(const char *host, const char *path)
-{
-  return mpn__host_is(host, "oapi.dingtalk.com") && !strncmp(path, "/robot/send", 11);
-}
-
 static int is_yes(const char *s)
 {
   return s && (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"));
@@ -149,9 +144,7 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
 /* Shortens the long parts until the whole body fits DT_LIMIT. */
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  mpn__view *v = mpn__view_new(m);
-  json_t *o = v ? mpn__fit_json(build, ch, m, v, DT_LIMIT, DT_LIMIT) : NULL;
-  mpn__view_free(v);
+  json_t *o = mpn__fit_message(build, ch, m, DT_LIMIT, DT_LIMIT);
   char *url = o ? signed_url(ch) : NULL;
   mpn_code rc = url ? mpn__json_post(a, url, o) : (json_decref(o), MPN_E_NO_MEMORY);
   free(url);
@@ -164,8 +157,10 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
   mpn__judge_body_code("errcode", "errmsg", rate_codes, fatal_codes, status, body, len, v);
 }
 
+static const char *const hosts[] = {"oapi.dingtalk.com", NULL};   /* its own webhook URLs */
+
 const mpn__kind mpn__kind_dingtalk = {
   .form = "dingtalk+https://... (or https://oapi.dingtalk.com/robot/send?...)",
   .name = "dingtalk", .options = options, .secrets = secrets, .rate_n = 20, .rate_window_ms = 60000,
-  .match = match, .validate = validate, .prepare = prepare, .judge = judge,
+  .hosts = hosts, .path_prefix = "/robot/send", .validate = validate, .prepare = prepare, .judge = judge,
 };

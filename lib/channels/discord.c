@@ -18,12 +18,6 @@ static const char *const options[] = {"mention", NULL};
 #define RANKS_MAX 600
 #define PROCS_MAX 800
 
-static int match(const char *host, const char *path)
-{
-  return (mpn__host_is(host, "discord.com") || mpn__host_is(host, "discordapp.com")) &&
-         !strncmp(path, "/api/webhooks/", 14);
-}
-
 /* A mention token; its kind: 'e' @here/@everyone, 'u' <@ID>/<@!ID>, 'r' <@&ID>, 0 none of those. */
 static int token_kind(const char *t, size_t n, const char **id, size_t *idn)
 {
@@ -244,8 +238,10 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
   return rc;
 }
 
+static const char *const hosts[] = {"discord.com", "discordapp.com", NULL};   /* its own webhook URLs */
+
 const mpn__kind mpn__kind_discord = {
   .form = "discord+https://... (or https://discord.com/api/webhooks/...)",
   .name = "discord", .options = options, .rate_n = 5, .rate_window_ms = 2000,
-  .match = match, .validate = validate, .prepare = prepare,
+  .hosts = hosts, .path_prefix = "/api/webhooks/", .validate = validate, .prepare = prepare,
 };

@@ -17,12 +17,6 @@ static const char *const secrets[] = {"secret", NULL};
 static const long long rate_codes[] = {11232, 0};
 static const long long fatal_codes[] = {19021, 19022, 19024, 9499, 0};   /* signature, IP, keyword, bad request */
 
-static int match(const char *host, const char *path)
-{
-  return (mpn__host_is(host, "open.feishu.cn") || mpn__host_is(host, "open.larksuite.com")) &&
-         !strncmp(path, "/open-apis/bot/", 15);
-}
-
 static int at_all(const mpn__channel *ch)
 {
   const char *s = mpn__channel_opt(ch, "at_all");
@@ -129,9 +123,7 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
 
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  mpn__view *v = mpn__view_new(m);
-  json_t *o = v ? mpn__fit_json(build, ch, m, v, FS_LIMIT, FS_LIMIT) : NULL;
-  mpn__view_free(v);
+  json_t *o = mpn__fit_message(build, ch, m, FS_LIMIT, FS_LIMIT);
   const char *secret = mpn__channel_opt(ch, "secret");
   if (o && secret) {   /* signed bots: timestamp (seconds, a string) and sign in the body */
     long long ts = (long long)(mpn__wall_ns() / 1000000000);
@@ -151,8 +143,10 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
   mpn__judge_body_code("code", "msg", rate_codes, fatal_codes, status, body, len, v);
 }
 
+static const char *const hosts[] = {"open.feishu.cn", "open.larksuite.com", NULL};   /* its own webhook URLs */
+
 const mpn__kind mpn__kind_feishu = {
   .form = "feishu+https://... or lark+https://... (or https://open.feishu.cn/open-apis/bot/...)",
   .name = "feishu", .options = options, .secrets = secrets, .rate_n = 5, .rate_window_ms = 1000,
-  .match = match, .validate = validate, .prepare = prepare, .judge = judge,
+  .hosts = hosts, .path_prefix = "/open-apis/bot/", .validate = validate, .prepare = prepare, .judge = judge,
 };

@@ -18,12 +18,6 @@ static const char *const options[] = {"routing_key", NULL};
 static const char *const secrets[] = {"routing_key", NULL};
 static const char *const required[] = {"routing_key", NULL};
 
-static int match(const char *host, const char *path)
-{
-  (void)path;
-  return mpn__host_is(host, "events.pagerduty.com") || mpn__host_is(host, "events.eu.pagerduty.com");
-}
-
 static const char *pd_severity(const char *sev)
 {
   return !strcmp(sev, "critical") || !strcmp(sev, "error") || !strcmp(sev, "warning") ? sev : "info";
@@ -108,15 +102,15 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
 
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  mpn__view *v = mpn__view_new(m);
-  json_t *o = v ? mpn__fit_json(build, ch, m, v, PD_LIMIT, PD_LIMIT) : NULL;
-  mpn__view_free(v);
+  json_t *o = mpn__fit_message(build, ch, m, PD_LIMIT, PD_LIMIT);
   return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }
+
+static const char *const hosts[] = {"events.pagerduty.com", "events.eu.pagerduty.com", NULL};   /* its own webhook URLs */
 
 const mpn__kind mpn__kind_pagerduty = {
   .form = "pagerduty+https://... (or https://events.pagerduty.com/...)",
   .name = "pagerduty", .options = options, .secrets = secrets, .required = required,
-  .rate_n = 120, .rate_window_ms = 60000, .match = match, .prepare = prepare,
+  .rate_n = 120, .rate_window_ms = 60000, .hosts = hosts, .prepare = prepare,
   .idempotent = 1,   /* dedup_key groups a repeat into the same alert */
 };

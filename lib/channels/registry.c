@@ -31,10 +31,20 @@ const mpn__kind *mpn__kind_by_name(const char *name, size_t len)
   return mpn__custom_kind(name, len);
 }
 
+static int matches(const mpn__kind *k, const char *host, const char *path)
+{
+  if (k->path_prefix && strncmp(path, k->path_prefix, strlen(k->path_prefix)))
+    return 0;
+  for (const char *const *h = k->hosts; h && *h; h++)
+    if (mpn__host_is(host, *h))
+      return 1;
+  return 0;
+}
+
 const mpn__kind *mpn__kind_by_host(const char *host, const char *path)
 {
   for (size_t i = 0; i < NKINDS; i++)
-    if (kinds[i]->match && kinds[i]->match(host, path))
+    if (matches(kinds[i], host, path))
       return kinds[i];
   return NULL;
 }
@@ -216,4 +226,13 @@ void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_messa
     json_decref(o);
     room = room * limit / n > 64 ? room * limit / n - 64 : 0;
   }
+}
+
+void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, size_t room,
+                       size_t limit)
+{
+  mpn__view *v = mpn__view_new(m);
+  void *o = v ? mpn__fit_json(build, ch, m, v, room, limit) : NULL;
+  mpn__view_free(v);
+  return o;
 }

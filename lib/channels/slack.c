@@ -19,12 +19,6 @@ static const char *const options[] = {"mention", NULL};
 #define PROCS_MAX 1000
 #define FALLBACK_MAX 1000
 
-static int match(const char *host, const char *path)
-{
-  (void)path;
-  return mpn__host_is(host, "hooks.slack.com");
-}
-
 /* A mention token: <!here>, <!channel>, <@U0123>, <!subteam^S1>, or the
  * words here, channel, everyone. */
 static int bad_token(const char *t, size_t n, void *arg)
@@ -289,8 +283,10 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
   return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }
 
+static const char *const hosts[] = {"hooks.slack.com", NULL};   /* its own webhook URLs */
+
 const mpn__kind mpn__kind_slack = {
   .form = "slack+https://... (or https://hooks.slack.com/...)",
   .name = "slack", .options = options, .rate_n = 1, .rate_window_ms = 1000,
-  .match = match, .validate = validate, .prepare = prepare,
+  .hosts = hosts, .validate = validate, .prepare = prepare,
 };

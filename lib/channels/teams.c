@@ -14,13 +14,6 @@
 #define PROCS_MAX 3000
 #define LONG_PARTS_MAX 20000   /* text and backtrace together, first try */
 
-static int match(const char *host, const char *path)
-{
-  (void)path;
-  return mpn__host_is(host, "logic.azure.com") || mpn__host_is(host, "powerautomate.com") ||
-         mpn__host_is(host, "powerplatform.com") || mpn__host_is(host, "webhook.office.com");
-}
-
 static const char *colour(const mpn__view *v)
 {
   return v->failure ? "Attention" : !strcmp(v->severity, "warning") ? "Warning" : "Good";
@@ -124,15 +117,13 @@ static json_t *card(const mpn__channel *ch, const mpn_message *m, const mpn__vie
 
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  mpn__view *v = mpn__view_new(m);
-  if (!v)
-    return MPN_E_NO_MEMORY;
-  json_t *o = mpn__fit_json(card, ch, m, v, LONG_PARTS_MAX, BODY_MAX);
-  mpn__view_free(v);
+  json_t *o = mpn__fit_message(card, ch, m, LONG_PARTS_MAX, BODY_MAX);
   return o ? mpn__json_post(a, ch->url, o) : MPN_E_NO_MEMORY;
 }
 
+static const char *const hosts[] = {"logic.azure.com", "powerautomate.com", "powerplatform.com", "webhook.office.com", NULL};   /* its own webhook URLs */
+
 const mpn__kind mpn__kind_teams = {
   .form = "teams+https://... (or a Power Automate or webhook.office.com URL)",
-  .name = "teams", .rate_n = 4, .rate_window_ms = 1000, .match = match, .prepare = prepare,
+  .name = "teams", .rate_n = 4, .rate_window_ms = 1000, .hosts = hosts, .prepare = prepare,
 };

@@ -18,12 +18,6 @@ static const char *const required[] = {"chat_id", NULL};
 #define RANKS_MAX 400
 #define PROCS_MAX 500
 
-static int match(const char *host, const char *path)
-{
-  (void)path;
-  return mpn__host_is(host, "api.telegram.org");
-}
-
 /* A chat id is a number (groups are negative) or @channelusername. */
 static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
 {
@@ -160,8 +154,10 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
   json_decref(o);
 }
 
+static const char *const hosts[] = {"api.telegram.org", NULL};   /* its own webhook URLs */
+
 const mpn__kind mpn__kind_telegram = {
   .form = "telegram+https://... (or https://api.telegram.org/bot.../sendMessage?chat_id=...)",
   .name = "telegram", .options = options, .required = required, .rate_n = 20, .rate_window_ms = 60000,
-  .match = match, .validate = validate, .prepare = prepare, .judge = judge,
+  .hosts = hosts, .validate = validate, .prepare = prepare, .judge = judge,
 };
