@@ -14,20 +14,20 @@ import sys
 from harness import NP, Sink, case, check, check_report, main
 
 
-def run_job(t, prog, args, env=None, tool_args=(), preload=False, label="mpinotify-run"):
+def run_job(t, prog, args, env=None, tool_args=(), preload=False, label="mpinotify-run", sink_name="sink"):
     """mpinotify-run around mpirun; a webhook and a Slack channel on one sink (a mention shows only on Slack)."""
-    sink = Sink(t)
+    sink = Sink(t, name=sink_name)
     launcher = t.mpirun_cmd(NP, t.paths.prog(prog), args, preload=preload)
     urls = ["--url", sink.url("/hook"), "--url", sink.url("/slack", kind="slack")]
     r = t.tool(urls + list(tool_args), launcher, env, label=label)
     return sink, r
 
 
-def against_baseline(t, prog, args, status):
+def against_baseline(t, prog, args, status, sink_name="sink"):
     """The job alone (the exit status the test expects), then under mpinotify-run: the same status."""
     base = t.run(t.mpirun_cmd(NP, t.paths.prog(prog), args, preload=False), "baseline")
     check(base.rc == status, f"baseline exit status {base.rc}, expected {status}: test premise")
-    sink, r = run_job(t, prog, args)
+    sink, r = run_job(t, prog, args, sink_name=sink_name)
     check(r.rc == base.rc, f"mpinotify-run exited {r.rc}, the launcher alone {base.rc}")
     return sink, r, at(sink, "/hook")
 
@@ -277,6 +277,39 @@ def output_tail(t):
     check(any("hooks.example.com" in x and "***" in x for x in tail), f"the URL line is not there, masked: {tail}")
     check(failed.get("root_cause") is None and failed.get("victims") is None,
           f"no rank ever registered: root_cause {failed.get('root_cause')!r}, victims {failed.get('victims')!r}")
+
+
+# What rank 0 prints before the job ends, and the line the failed message must quote: LAMMPS's
+# error line, a Python traceback's last line (a chained one: the exception that ended it),
+# gfortran's runtime error, the C++ runtime's terminate with its what().
+WORDS = [
+    (["ERROR: Unknown command: frobnicate all 3.0 (src/input.cpp:274)", "Last command: frobnicate all 3.0"],
+     "ERROR: Unknown command: frobnicate all 3.0 (src/input.cpp:274)"),
+    (["Traceback (most recent call last):", '  File "train.py", line 9, in <module>', "    load()",
+      "KeyError: 'checkpoint'", "", "During handling of the above exception, another exception occurred:", "",
+      "Traceback (most recent call last):", '  File "train.py", line 11, in <module>',
+      "RuntimeError: no checkpoint to resume from"],
+     "RuntimeError: no checkpoint to resume from"),
+    (["At line 12 of file solver.f90", "Fortran runtime error: Index '13' of dimension 1 of array 'a' above upper bound of 10"],
+     "Fortran runtime error: Index '13' of dimension 1 of array 'a' above upper bound of 10"),
+    (["terminate called after throwing an instance of 'std::runtime_error'", "  what():  mesh file not found"],
+     "std::runtime_error: mesh file not found"),
+]
+
+
+@case
+def application_words(t):
+    # Every rank finalizes, then exits 1 (the LAMMPS pattern): no rank can report, the launcher's
+    # failed message names the application's own explanation in its title, field and text.
+    for i, (lines, said) in enumerate(WORDS):
+        sink, r, bodies = against_baseline(t, "error_exit", ["1"] + lines, 1, sink_name=f"sink{i}")
+        failed = one(job_bodies(bodies, "failed"), "failed job message")
+        check(failed.get("application_error") == said,
+              f"application_error {failed.get('application_error')!r}, expected {said!r}")
+        check(said in (failed.get("title") or ""), f"title {failed.get('title')!r} does not quote {said!r}")
+        check((failed.get("text") or "").startswith("The application said: " + said),
+              f"text does not start with the application's words: {failed.get('text')!r:.200}")
+        check(any(said in text for text in slack_texts(sink)), "the Slack copy does not quote the application")
 
 
 @case

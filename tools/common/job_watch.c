@@ -9,6 +9,8 @@
  */
 #include "job_watch.h"
 
+#include "app_words.h"
+
 #include "launchers/launcher.h"
 #include "tool.h"
 
@@ -81,6 +83,7 @@ struct job_watch {
   int ndeaths;
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
+  app_words words;     /* the line of the output that explains a failure */
   char *secrets[MAX_SECRETS + 1];   /* NULL-terminated, for mpn_mask_text */
   int nsecrets;
 };
@@ -160,6 +163,7 @@ void job_watch_free(job_watch *w)
     json_decref(w->reports[i].msg);
   for (int i = 0; i < TAIL_LINES; i++)
     free(w->tail[i]);
+  app_words_free(&w->words);
   for (int i = 0; i < w->nsecrets; i++)
     free(w->secrets[i]);
   for (int i = 0; i < w->nreasons; i++)
@@ -341,6 +345,7 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
   char *copy = tool_xasprintf("%.*s", (int)len, line);
   pthread_mutex_lock(&w->lock);
   note_death(w, copy);
+  app_words_line(&w->words, copy);
   free(w->tail[w->tail_next]);
   w->tail[w->tail_next] = copy;
   w->tail_next = (w->tail_next + 1) % TAIL_LINES;
@@ -854,7 +859,14 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   bool crash = event && !strcmp(event, "crash");
   char what[400];
   cause_headline(root, what, sizeof what);
-  snprintf(title, sizeof title, "Job %s failed (exit status %d)%s%s", job_name(w), status, *what ? ": " : "", what);
+  /* The application's own words lead: in the title, unless a signal is the
+   * headline ("SIGSEGV on rank 3" stays), then as the text's first line. */
+  char *words = w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
+  bool words_in_title = words && !crash;
+  snprintf(title, sizeof title, "Job %s failed (exit status %d)%s%s%s%s", job_name(w), status,
+           *what || words_in_title ? ": " : "", what, *what && words_in_title ? ": " : "",
+           words_in_title ? words : "");
+  json_object_set_new(f, "application_error", jstr(words));
   json_object_set_new(f, "reports", report_summaries(w, &total));
   json_object_set_new(f, "reports_count", json_integer(total));
   json_object_set_new(f, "root_cause", root);
@@ -868,9 +880,11 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
              "(torn down by the launcher, or failed waiting on a dead peer).", nvictims, nvictims == 1 ? "" : "s",
              nvictims == 1 ? "its" : "their");
   headline(f, title, crash ? "critical" : "error",
-           tool_xasprintf("Exit status %d.\nRoot cause: %s.%s%s%s", status, line, victims_line,
+           tool_xasprintf("%s%s%sExit status %d.\nRoot cause: %s.%s%s%s", words ? "The application said: " : "",
+                          words ? words : "", words ? "\n" : "", status, line, victims_line,
                           *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines));
   free(tail_lines);
+  mpn_free(words);
 }
 
 mpn_message *job_watch_finished(job_watch *w)
