@@ -414,6 +414,17 @@ MPN_EXTERN const char *mpn_sender_env_references(const mpn_sender *s);
 MPN_EXTERN mpn_code mpn_sender_send(mpn_sender *s, const mpn_message *m, mpn_result_fn cb, void *arg);
 
 /*
+ * Launcher-only. Bounds every later mpn_sender_send and mpn_sender_flush of
+ * `s`: each ends `ms_from_now` milliseconds from now at the latest, whatever
+ * the services do (what is not delivered by then stays in the spool, and a
+ * flush starts no message after it). 0 removes the bound. For a launcher
+ * that must return soon after its job ended. MPN_E_INVALID_ARGUMENT for a
+ * NULL sender or a negative time. Not thread-safe against the same sender's
+ * sends.
+ */
+MPN_EXTERN mpn_code mpn_sender_set_deadline(mpn_sender *s, long ms_from_now);
+
+/*
  * Delivers every message in the spool directory (MPINOTIFY_SPOOL) to the
  * destination it was spooled with, and removes each one delivered. Messages
  * another live process is still delivering are skipped. Calls `cb` once per

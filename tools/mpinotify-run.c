@@ -64,7 +64,12 @@ enum {
   LEFTOVER_KILL_MS = 1000,   /* SIGKILL, and this long to see them gone */
   MAX_LEFTOVERS = 256,
   REPEAT_MS = 1000,          /* the same signal from the same sender this soon: one event, twice */
+  EXIT_BOUND_MS = 8000,      /* from the launcher's end to ours, whatever the services do (README: 10 s) */
 };
+
+/* Messages the final delivery could not deliver in time (they stay spooled). */
+static int undelivered;
+static bool finishing;
 
 /*
  * One run of the wrapper, filled in step by step by main(). Later features
@@ -103,6 +108,7 @@ struct run {
   pthread_t pump;
   bool pumping;
   atomic_llong drain_until;   /* ms (monotonic) the pump may still wait for output; 0: no limit */
+  long long exit_by;      /* ms (monotonic) by which every delivery after the job has ended */
 };
 
 /* Signals a user or a batch system sends to stop or poke a job: they go to the launcher. */
@@ -396,7 +402,9 @@ static void report_result(const mpn_result *res, void *arg)
       tool_warn("%s message %s delivered to %s", what, res->message_id, res->channel);
     return;
   }
-  tool_warn("%s message %s not delivered to %s: %s%s%s", what, res->message_id, res->channel, res->detail,
+  undelivered += finishing;
+  if (!finishing || getenv("MPINOTIFY_DEBUG"))
+    tool_warn("%s message %s not delivered to %s: %s%s%s", what, res->message_id, res->channel, res->detail,
             res->spool_file ? "; kept in " : "", res->spool_file ? res->spool_file : "");
 }
 
@@ -418,13 +426,18 @@ static void setup_relay(struct run *r)
   r->job_key = key && *key ? tool_xstrdup(key) : NULL;   /* see end_leftovers */
 }
 
-/* After the job: the relay's last deliveries, then everything in the spool. */
+/* After the job: the relay's last deliveries, then what the spool holds,
+ * all within the exit bound; what is left stays spooled, said in one line. */
 static void finish_delivery(struct run *r)
 {
   if (!r->sender)
     return;
-  mpn_relay_stop(r->relay_srv, 30000, report_result, "relayed");
+  long left = r->exit_by ? (long)(r->exit_by - tool_now_ms()) : EXIT_BOUND_MS;
+  mpn_relay_stop(r->relay_srv, left > 0 ? left : 0, report_result, "relayed");
   mpn_sender_flush(r->sender, report_result, "spooled");
+  if (undelivered)
+    tool_warn("%d message%s not delivered within %d s of the job's end: kept in %s for mpinotify-send --flush",
+              undelivered, undelivered == 1 ? "" : "s", EXIT_BOUND_MS / 1000, mpn_sender_spool_dir(r->sender));
   mpn_sender_free(r->sender);
 }
 
@@ -1132,6 +1145,9 @@ int main(int argc, char **argv)
   start_pump(&r);
   wait_started(&r);
   wait_launcher(&r);
+  r.exit_by = tool_now_ms() + EXIT_BOUND_MS;   /* from here on, every wait ends by then */
+  finishing = true;
+  mpn_sender_set_deadline(r.sender, EXIT_BOUND_MS);
   end_leftovers(&r);
   stop_pump(&r);
   send_job_end(&r);

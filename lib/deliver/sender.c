@@ -14,6 +14,7 @@
 struct mpn_sender {
   mpn__config cfg;
   char *env_refs;
+  int64_t deadline;   /* monotonic ns every send and flush ends by; 0: none */
 };
 
 mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t errlen)
@@ -120,7 +121,16 @@ static void count(const mpn_result *r, void *arg)
 
 static int64_t budget_end(const mpn_sender *s)
 {
-  return mpn__now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+  int64_t end = mpn__now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+  return s->deadline && s->deadline < end ? s->deadline : end;
+}
+
+mpn_code mpn_sender_set_deadline(mpn_sender *s, long ms_from_now)
+{
+  if (!s || ms_from_now < 0)
+    return MPN_E_INVALID_ARGUMENT;
+  s->deadline = ms_from_now ? mpn__now_ns() + (int64_t)ms_from_now * 1000000 : 0;
+  return MPN_OK;
 }
 
 /* Delivers to the channels given; used by send, flush and the relay. */
@@ -241,7 +251,8 @@ mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg)
   int n = 0;
   int64_t deadline = budget_end(s);
   memset(fs, 0, sizeof fs);
-  while (mpn__spool_next(s->cfg.spool_dir, &it, &fs[n].f)) {
+  /* past the sender's deadline, no new message is started: the rest stays for later */
+  while (!(s->deadline && mpn__now_ns() >= s->deadline) && mpn__spool_next(s->cfg.spool_dir, &it, &fs[n].f)) {
     start_one(s, &fs[n], deadline, &t);
     if (++n == FLUSH_GROUP) {
       finish_group(fs, n, deadline, &t);

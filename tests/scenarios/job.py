@@ -9,6 +9,7 @@ Every job runs under the real mpinotify-run and mpirun at NP ranks; the checks a
 the loopback sink received (count, fields) and on exit statuses, never on timings.
 """
 import os
+import time
 import sys
 
 from harness import NP, Sink, case, check, check_report, main
@@ -310,6 +311,32 @@ def application_words(t):
         check((failed.get("text") or "").startswith("The application said: " + said),
               f"text does not start with the application's words: {failed.get('text')!r:.200}")
         check(any(said in text for text in slack_texts(sink)), "the Slack copy does not quote the application")
+
+
+@case
+def exit_bounded(t):
+    # A webhook that accepts and never answers, and a spool holding an earlier job's messages
+    # for it: mpinotify-run still returns within its documented bound (10 s) after the launcher
+    # ended, the exit status passed on, the undelivered reports spooled and said in one line.
+    sink = Sink(t, mode="hang")
+    url = sink.url("/hook")
+    for i in range(3):   # an earlier job's leftovers, to the same dead end
+        t.run([t.paths.send_tool, "--url", url, "--timeout-ms", "200", "--title", f"earlier {i}", "--message", "left over"],
+              f"earlier {i}", hang_ok=True)
+    before = len(t.spooled())
+    check(before >= 3, f"the earlier job left {before} spooled message(s), expected 3: test premise")
+    marker = os.path.join(t.dir, "launcher_ended")
+    launcher = ["sh", "-c", " ".join(t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1"], preload=False))
+                + f"; rc=$?; python3 -c 'import time; print(time.time())' > {marker}; exit $rc"]
+    r = t.tool(["--url", url], launcher)
+    ended = time.time()
+    check(r.rc == 139 or r.rc == 1 or r.rc > 0, f"a crashing job exited {r.rc} under mpinotify-run")
+    launcher_end = float(open(marker).read())
+    check(ended - launcher_end < 10 + 5, f"mpinotify-run returned {ended - launcher_end:.1f} s after the launcher "
+          "(documented bound: 10 s; 5 s of slack for a loaded machine)")
+    said = [line for line in r.lines("err") if "not delivered within" in line]
+    check(len(said) == 1, f"expected one line about what stayed undelivered, got {said}")
+    check(len(t.spooled()) > before, "the job's undelivered messages were not spooled")
 
 
 @case
