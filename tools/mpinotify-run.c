@@ -189,7 +189,8 @@ static void usage(FILE *out)
                                      "nodes without internet access); without it, ranks use the relay only "
                                      "when their direct route fails");
   tool_help_item(out, 19, "--job-events LIST", "job messages to send: a comma list of started, completed, "
-                                               "failed, or all (default) or none (MPINOTIFY_JOB_EVENTS)");
+                                               "failed, or all or none (MPINOTIFY_JOB_EVENTS; default "
+                                               "completed,failed, and started when ranks did not arm)");
   tool_help_item(out, 19, "--disable", "run the launcher untouched: no preload, no variables");
   tool_help_item(out, 19, "-h, --help", "show this help and exit");
   tool_help_item(out, 19, "--version", "show the versions of mpinotify-run and the library");
@@ -489,11 +490,11 @@ static void setup_watch(struct run *r)
 {
   const char *env = getenv("MPINOTIFY_JOB_EVENTS");
   if (!r->job_events) {
-    r->events = JOB_ALL;
+    r->events = JOB_DEFAULT;
     if (env && *env && !job_events_parse(env, &r->events)) {
       tool_warn("MPINOTIFY_JOB_EVENTS=\"%.40s\" is not a list of started, completed, failed, or all or none; "
-                "sending all", env);
-      r->events = JOB_ALL;
+                "sending the default (completed, failed, and started when ranks did not arm)", env);
+      r->events = JOB_DEFAULT;
     }
   }
   if (!r->sender)
@@ -527,7 +528,9 @@ static void send_started(struct run *r)
   if (r->started_sent || !r->watch)
     return;
   r->started_sent = true;
-  if (r->events & JOB_STARTED)
+  /* By default only as a warning: a job whose ranks all armed says nothing until it ends. */
+  bool warn = (r->events & JOB_STARTED_UNARMED) && job_watch_start_warns(r->watch);
+  if ((r->events & JOB_STARTED) || warn)
     send_message(r, job_watch_started(r->watch), "job started");
 }
 

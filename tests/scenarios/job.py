@@ -84,11 +84,17 @@ def job_bodies(bodies, status=None):
 
 @case
 def completed(t):
+    # By default a healthy job whose ranks all armed gives one message: completed.
     sink, r = run_job(t, "mpi_crash", [])
+    check(r.rc == 0, f"a healthy job under mpinotify-run exited {r.rc}")
+    completed = one(at(sink, "/hook"), "message for a healthy job")
+    check_job(completed, "completed")
+    # Asked for, "started" comes first and counts every rank.
+    sink, r = run_job(t, "mpi_crash", [], tool_args=["--job-events", "all"], sink_name="sink_all")
     check(r.rc == 0, f"a healthy job under mpinotify-run exited {r.rc}")
     bodies = at(sink, "/hook")
     check(kinds(bodies) == [("job", "started"), ("job", "completed")],
-          f"expected exactly started then completed, got {kinds(bodies)}")
+          f"--job-events all: expected exactly started then completed, got {kinds(bodies)}")
     started, completed = bodies
     check_job(started, "started")
     check(started.get("ranks_armed") == NP, f"ranks_armed {started.get('ranks_armed')!r} != {NP}")
@@ -184,8 +190,8 @@ def unarmed_reason(t):
 @case
 def crash_root_cause(t):
     sink, r, bodies = against_baseline(t, "mpi_crash", ["segv=3"], 139)
-    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed"), ("job", "started")],
-          f"expected one crash, started and failed, nothing per victim; got {kinds(bodies)}")
+    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed")],
+          f"expected one crash and failed, nothing per victim; got {kinds(bodies)}")
     crash = one(crash_bodies(bodies), "crash message")
     check_report(crash, NP)
     check(crash["ranks"] == [3] and crash.get("reported_by") == "rank", f"crash {crash['ranks']} by {crash.get('reported_by')}")
@@ -234,7 +240,7 @@ def sigkill(t):
     sink, r, bodies = against_baseline(t, "mpi_events", ["kill=5"], 137)   # 128 + SIGKILL
     crashes = crash_bodies(bodies)
     check(len(crashes) == 1, f"expected exactly one crash message, got {len(crashes)}: {kinds(bodies)}")
-    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed"), ("job", "started")], f"got {kinds(bodies)}")
+    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed")], f"got {kinds(bodies)}")
     c = one(crashes, "crash message")
     check(c.get("reported_by") == "launcher", f"reported_by {c.get('reported_by')!r}")
     check(c.get("ranks") == [5] and c.get("signal") == "SIGKILL" and c.get("signal_number") == 9,

@@ -129,7 +129,7 @@ def stop_job(t, sig, launcher, label, tool=False, preserve=True):
     t.cleanups.append(lambda: end_all(marker))
     cmd = ["timeout"] + (["--preserve-status"] if preserve else []) + ["-s", sig, str(STOP_AFTER_S)]
     if tool:
-        cmd += [t.paths.run_tool, "--url", "console://", "--"]
+        cmd += [t.paths.run_tool, "--url", "console://", "--job-events", "all", "--"]   # "started": the premise below
     cmd += [a.replace("@MARK@", marker) for a in launcher]
     r = t.run(cmd, label, env={"MPN_TEST_JOB": marker})
     left = leftovers(marker)

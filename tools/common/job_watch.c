@@ -558,6 +558,25 @@ static char *short_of_text(const job_watch *w, int ws, int failed, int disabled,
   return text;
 }
 
+/* Fewer ranks armed than the job has, and not because they were told not
+ * to: a warning. Called with the lock held. */
+static bool start_warning(const job_watch *w)
+{
+  int ws = world(w);
+  bool short_of = w->registering && (ws <= 0 || w->armed < ws);
+  int disabled, unarmed = count_unarmed(w, &disabled);
+  int silent = ws > 0 && ws > w->armed + unarmed ? ws - w->armed - unarmed : 0;
+  return short_of && (ws <= 0 || unarmed - disabled > 0 || silent > 0);
+}
+
+bool job_watch_start_warns(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  bool warns = start_warning(w);
+  pthread_mutex_unlock(&w->lock);
+  return warns;
+}
+
 mpn_message *job_watch_started(job_watch *w)
 {
   pthread_mutex_lock(&w->lock);
@@ -567,8 +586,7 @@ mpn_message *job_watch_started(job_watch *w)
   int disabled, unarmed = count_unarmed(w, &disabled);
   int failed = unarmed - disabled;
   int silent = ws > 0 && ws > w->armed + unarmed ? ws - w->armed - unarmed : 0;
-  /* Ranks that were told not to arm are no cause for a warning; the others are. */
-  bool warning = short_of && (ws <= 0 || failed > 0 || silent > 0);
+  bool warning = start_warning(w);
   char hosts[512], title[512];
   char *warn = short_of ? short_of_text(w, ws, failed, disabled, silent) : tool_xstrdup("");
   json_t *ranks = json_array();

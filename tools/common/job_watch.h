@@ -17,7 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum { JOB_STARTED = 1u, JOB_COMPLETED = 2u, JOB_FAILED = 4u, JOB_ALL = 7u };
+enum { JOB_STARTED = 1u, JOB_COMPLETED = 2u, JOB_FAILED = 4u, JOB_ALL = 7u,
+       JOB_STARTED_UNARMED = 8u,   /* "started" only as a warning: when ranks did not arm */
+       JOB_DEFAULT = JOB_COMPLETED | JOB_FAILED | JOB_STARTED_UNARMED };
 
 /* "started,completed,failed" (any subset, commas), "all" or "none"; false on anything else. */
 bool job_events_parse(const char *s, unsigned *out);
@@ -47,6 +49,9 @@ void job_watch_output(job_watch *w, const char *line, size_t len);
 
 /* Every rank of the job has said hello, or why it did not arm ("unarmed"). */
 bool job_watch_all_armed(job_watch *w);
+/* "started" would be a warning: fewer ranks armed than the job has, not
+ * because they were told not to (MPINOTIFY_DISABLE). */
+bool job_watch_start_warns(job_watch *w);
 
 /* The launcher ended with wait status `status`. */
 void job_watch_ended(job_watch *w, int status);
