@@ -17,6 +17,7 @@ typedef struct mpn__event {
   const char *severity; /* "critical", "error", "warning", "info" */
   int signo;
   uintptr_t fault_addr;
+  int sent_by_pid;      /* a signal another process sent (kill, a batch system): its pid; 0 for a fault */
   int64_t wall_ns;      /* the event's own time */
   int64_t mono_ns;
   uint64_t signature;

@@ -75,7 +75,8 @@ void *mpn__report_doc(const mpn__report *r)
   if (!strcmp(ev->kind, "crash")) {
     json_object_set_new(o, "signal", json_string(mpn__signal_name(ev->signo)));
     json_object_set_new(o, "signal_number", json_integer(ev->signo));
-    json_object_set_new(o, "fault_address", ranks_know(r, jhex(ev->fault_addr)));
+    json_object_set_new(o, "fault_address", ev->sent_by_pid ? json_null() : ranks_know(r, jhex(ev->fault_addr)));
+    json_object_set_new(o, "sent_by_pid", ev->sent_by_pid ? json_integer(ev->sent_by_pid) : json_null());
   }
   json_object_set_new(o, "timestamp", json_string(ts));
   json_object_set_new(o, "ranks", ranks);

@@ -56,7 +56,10 @@ static void add_ranks(mpn__buf *b, json_t *o)
   const char *err = json_string_value(json_object_get(o, "election_error"));
   mpn__buf_add(b, "| signature  %s   election %s%s%s\n", s_of(o, "signature"), s_of(o, "election"), err ? ": " : "",
       err ? err : "");
-  if (json_is_string(json_object_get(o, "fault_address")))
+  if (json_is_integer(json_object_get(o, "sent_by_pid")))
+    mpn__buf_add(b, "| first      %s   sent by pid %lld\n", s_of(o, "timestamp"),
+        json_integer_value(json_object_get(o, "sent_by_pid")));
+  else if (json_is_string(json_object_get(o, "fault_address")))
     mpn__buf_add(b, "| first      %s   fault address %s\n", s_of(o, "timestamp"), s_of(o, "fault_address"));
   else
     mpn__buf_add(b, "| first      %s\n", s_of(o, "timestamp"));

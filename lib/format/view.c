@@ -158,7 +158,9 @@ static void language_traceback(mpn__view *v, json_t *o)
 static void kind_facts(mpn__view *v, json_t *o)
 {
   json_t *e;
-  if (!strcmp(v->event, "crash"))
+  if (!strcmp(v->event, "crash") && json_is_integer(e = json_object_get(o, "sent_by_pid")))
+    fact(v, "Signal", "%s, sent by pid %lld", str(o, "signal") ? str(o, "signal") : "?", json_integer_value(e));
+  else if (!strcmp(v->event, "crash"))
     fact(v, "Signal", "%s", str(o, "signal") ? str(o, "signal") : "?");
   else if ((e = json_object_get(o, "exception")) != NULL) {
     fact(v, "Exception", "%s", str(e, "type") ? str(e, "type") : "?");

@@ -87,6 +87,10 @@ static void capture(mpn__event *ev)
   mpn__strlcpy(ev->headline, mpn__signal_name(s->signo), sizeof ev->headline);
   ev->signo = s->signo;
   ev->fault_addr = s->fault_addr;
+  if (s->si_code <= 0 && s->info.si_pid != mpn__self.pid) {   /* kill(1), a batch system: not a fault */
+    ev->sent_by_pid = s->info.si_pid;   /* si_addr shares its storage: it is no address */
+    ev->fault_addr = 0;
+  }
   ev->wall_ns = s->wall_ns;
   ev->mono_ns = s->mono_ns;
   ev->fatal = 1;

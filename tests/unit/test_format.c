@@ -141,3 +141,35 @@ TEST(launcher_crash_message)
   CHECK(mpn_launcher_crash_new(&bad) == NULL && mpn_launcher_crash_new(NULL) == NULL);
   CHECK(mpn_message_json(NULL) == NULL);
 }
+
+/* A signal another process sent (kill -SEGV) has no fault address: the
+ * message names the sender instead, in the JSON, the facts and the panel. */
+TEST(json_signal_sent_by)
+{
+  mpn__proc procs[1];
+  mpn__report r;
+  sample_report(&r, procs, 1);
+  sample_event.sent_by_pid = 4242;
+  mpn_message *m = mpn__message_from_report(&r);
+  CHECK(m != NULL);
+  if (!m)
+    return;
+  json_t *doc = m->doc;
+  CHECK(json_is_null(json_object_get(doc, "fault_address")));
+  CHECK(json_integer_value(json_object_get(doc, "sent_by_pid")) == 4242);
+  mpn__view *v = mpn__view_new(m);
+  int named = 0;
+  for (int i = 0; v && i < v->nfacts; i++)
+    named |= !strcmp(v->facts[i].label, "Signal") && !strcmp(v->facts[i].value, "SIGSEGV, sent by pid 4242");
+  CHECK(named);
+  mpn__view_free(v);
+  char *text = mpn__message_text(m, 0);
+  CHECK(text && strstr(text, "sent by pid 4242"));
+  free(text);
+  mpn_message_free(m);
+  sample_event.sent_by_pid = 0;
+  sample_report(&r, procs, 1);
+  m = mpn__message_from_report(&r);
+  CHECK(m && json_is_null(json_object_get(m->doc, "sent_by_pid")));
+  mpn_message_free(m);
+}
