@@ -8,8 +8,7 @@
 #ifndef MPN_FUZZ_COMMON_H
 #define MPN_FUZZ_COMMON_H
 
-#include "runtime/runtime.h"
-#include "launcher/launcher.h"
+#include "launcher/launcher.h"   /* every layer a fuzzer reaches; not mpi/ (no MPI headers here) */
 
 #include <errno.h>
 #include <fcntl.h>

@@ -317,6 +317,11 @@ def application_words(t):
         check((failed.get("text") or "").startswith("The application said: " + said),
               f"text does not start with the application's words: {failed.get('text')!r:.200}")
         check(any(said in text for text in slack_texts(sink)), "the Slack copy does not quote the application")
+        # Open MPI names the first rank that exited non-zero: the root cause, not "not known".
+        root = failed.get("root_cause") or {}
+        check(root.get("event") == "exit" and root.get("exit_status") == 1 and len(root.get("ranks") or []) == 1
+              and root.get("reported_by") == "launcher", f"root_cause {root!r}: not the launcher's exit notice")
+        check(failed.get("victims") == 0, f"every rank finalized, yet victims {failed.get('victims')!r}")
 
 
 @case

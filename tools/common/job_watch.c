@@ -84,6 +84,8 @@ struct job_watch {
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
   app_words words;     /* the line of the output that explains a failure */
+  launcher_exit first_exit;   /* the first rank the launcher saw exit non-zero */
+  bool has_first_exit;
   char *secrets[MAX_SECRETS + 1];   /* NULL-terminated, for mpn_mask_text */
   int nsecrets;
 };
@@ -346,6 +348,11 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
   pthread_mutex_lock(&w->lock);
   note_death(w, copy);
   app_words_line(&w->words, copy);
+  launcher_exit e;
+  if (launcher_exit_notice(copy, &e) && !w->has_first_exit) {
+    w->first_exit = e;
+    w->has_first_exit = true;
+  }
   free(w->tail[w->tail_next]);
   w->tail[w->tail_next] = copy;
   w->tail_next = (w->tail_next + 1) % TAIL_LINES;
@@ -864,12 +871,36 @@ static char *tail_text(json_t *tail)
   return out;
 }
 
+/* No rank reported and none died by a signal, but the launcher named the
+ * first rank to exit with a non-zero status (an exit after MPI_Finalize,
+ * which no rank reports): that exit is the root cause. */
+static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
+{
+  const launcher_exit *e = &w->first_exit;
+  char title[160];
+  snprintf(title, sizeof title, "exit status %d on rank %d", e->status, e->rank);
+  const rank_info *ri = known_rank(w, e->rank);
+  json_t *o = json_pack("{s:s, s:[i], s:i, s:o, s:o, s:s, s:s}", "event", "exit", "ranks", e->rank,
+                        "exit_status", e->status, "hostname", jstr(ri && ri->host[0] ? ri->host : NULL),
+                        "pid", jint_or_null(ri ? ri->pid : 0, ri && ri->pid > 0), "title", title,
+                        "reported_by", "launcher");
+  snprintf(line, cap, "rank %d was the first to exit with status %d, as the launcher reported it (a rank "
+           "exiting after MPI_Finalize cannot report it itself)", e->rank, e->status);
+  return o;
+}
+
 static void failed_fields(const job_watch *w, json_t *f, int status)
 {
   cause c = root_cause(w);
   char line[1024], title[512];
   json_t *root = cause_json(w, &c, line, sizeof line);
-  json_t *root_ranks = cause_ranks(w, &c);
+  if (json_is_null(root) && w->has_first_exit) {
+    json_decref(root);
+    root = exit_cause(w, line, sizeof line);
+  }
+  json_t *root_ranks = c.r || c.d ? cause_ranks(w, &c) : json_deep_copy(json_object_get(root, "ranks"));
+  if (!root_ranks)
+    root_ranks = json_array();
   int nvictims = victims(w, &c, root_ranks);
   int total = 0;
   json_t *tail = tail_json(w);

@@ -47,6 +47,14 @@ bool launcher_death_notice(const char *line, launcher_death *out)
   return false;
 }
 
+bool launcher_exit_notice(const char *line, launcher_exit *out)
+{
+  for (const launcher *const *l = all; *l; l++)
+    if ((*l)->exit_notice && (*l)->exit_notice(line, out))
+      return true;
+  return false;
+}
+
 /* How many arguments option `arg` takes with it: 0 (a flag, or the value in it), 1 or 2. */
 static int values_of(const char *arg)
 {

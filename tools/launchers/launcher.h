@@ -29,6 +29,12 @@ typedef struct launcher_death {
   int signo;
 } launcher_death;
 
+/* The first rank the launcher says exited with a non-zero status. */
+typedef struct launcher_exit {
+  int rank;
+  int status;
+} launcher_exit;
+
 typedef struct launcher {
   const char *name;   /* "Open MPI" */
   /* Whether the command (`cmd[0]` resolved to `path`) starts this launcher;
@@ -42,6 +48,10 @@ typedef struct launcher {
   /* Whether `line` (one line of the launcher's output, no newline) is the
    * launcher's notice of a rank that died by a signal; fills *out. */
   bool (*death_notice)(const char *line, launcher_death *out);
+  /* Whether `line` completes the launcher's notice of the first rank that
+   * exited with a non-zero status; fills *out. The notice may span lines:
+   * the function keeps what earlier lines said (one reader, in order). */
+  bool (*exit_notice)(const char *line, launcher_exit *out);
   /* The launcher's options that take a value (NULL-terminated lists): */
   const char *const *one_value;   /* "-np 4", "--host n1,n2" */
   const char *const *two_values;  /* "-mca NAME VALUE" */
@@ -56,6 +66,8 @@ const launcher *launcher_of(const char *path, char *const *cmd, int ncmd);
 
 /* Whether any launcher takes `line` for its notice of a rank's death by a signal. */
 bool launcher_death_notice(const char *line, launcher_death *out);
+/* Whether any launcher takes `line` as the end of its notice of a non-zero exit. */
+bool launcher_exit_notice(const char *line, launcher_exit *out);
 
 /*
  * Best guess at the program's name: the first argument after the launcher's

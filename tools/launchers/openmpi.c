@@ -80,6 +80,26 @@ static bool death_notice(const char *line, launcher_death *out)
   return true;
 }
 
+/* "mpirun detected that one or more processes exited with non-zero status
+ * ... The first process to do so was:", then "  Process name: [[11723,1],3]"
+ * and "  Exit code:    1". */
+static bool exit_notice(const char *line, launcher_exit *out)
+{
+  static int rank = -1;   /* from the "Process name" line; one reader */
+  int job, app, r, code;
+  const char *p;
+  if ((p = strstr(line, "Process name: [[")) && sscanf(p, "Process name: [[%d,%d],%d]", &job, &app, &r) == 3) {
+    rank = r;
+    return false;
+  }
+  if (rank >= 0 && (p = strstr(line, "Exit code:")) && sscanf(p, "Exit code: %d", &code) == 1) {
+    *out = (launcher_exit){rank, code};
+    rank = -1;
+    return true;
+  }
+  return false;
+}
+
 static const char *const one_value[] = {
   "-np", "-n", "--np", "--n", "-c", "-N", "-npernode", "--npernode", "-H", "-host", "--host", "-hostfile",
   "--hostfile", "-machinefile", "--machinefile", "-x", "-wdir", "--wdir", "-wd", "--wd", "-path", "--path",
@@ -93,6 +113,7 @@ const launcher launcher_openmpi = {
   .recognise = recognise,
   .pass_env = pass_env,
   .death_notice = death_notice,
+  .exit_notice = exit_notice,
   .one_value = one_value,
   .two_values = two_values,
   .np = np,
