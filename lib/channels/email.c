@@ -142,7 +142,7 @@ static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
   int count, bad;
   struct curl_slist *list = recipients(ch, &count, &bad);
   if (bad) {   /* addresses are masked in ch->masked: name the position, not the value */
-    mpn__add_err(err, errlen, "channel \"%s\": recipient %d in to= is not an email address (a@example.com)", ch->masked, bad);
+    mpn__add_err(err, errlen, "channel \"%s\": recipient %d in to= is not an email address (like x@y.z)", ch->masked, bad);
     rc = MPN_E_BAD_CONFIG;
   } else if (!count) {
     mpn__add_err(err, errlen, "channel \"%s\": to= names no recipient", ch->masked);
@@ -153,7 +153,7 @@ static mpn_code validate(const mpn__channel *ch, char *err, size_t errlen)
   curl_slist_free_all(list);
   sender s;
   if (parse_from(ch, &s) != 0) {
-    mpn__add_err(err, errlen, "channel \"%s\": from= is not \"a@example.com\" or \"Name <a@example.com>\"", ch->masked);
+    mpn__add_err(err, errlen, "channel \"%s\": from= is not an address (like x@y.z) or a name and one (Name <x@y.z>)", ch->masked);
     rc = MPN_E_BAD_CONFIG;
   }
   const char *tls = mpn__channel_opt(ch, "starttls");

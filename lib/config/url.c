@@ -128,10 +128,11 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
 
 /* ---- free text ----------------------------------------------------------------- */
 
-/* Where a URL's scheme may start: it is scanned back from its "://". */
-static int scheme_char(char c)
+/* Where a URL starts, scanned back from its "://": the start of its word, or
+ * just after "--url=" or an opening quote or bracket. */
+static int url_char(char c)
 {
-  return isalnum((unsigned char)c) || c == '+' || c == '.' || c == '-';
+  return c && !strchr(" \t\n=\"'(<[{`", c);
 }
 
 /* Punctuation that closes a URL written in text: "(see https://h/x)." keeps ")." shown. */
@@ -183,12 +184,17 @@ char *mpn_mask_text(const char *text, const char *const *secrets)
   const char *p = text, *sep;
   while ((sep = strstr(p, "://")) != NULL) {
     const char *start = sep, *end = sep + 3;
-    while (start > p && scheme_char(start[-1]))
+    while (start > p && url_char(start[-1]))
       start--;
-    while (*end && !isspace((unsigned char)*end))
+    while (*end && !strchr(" \t\n", *end))   /* a \r or \v inside a word is no end: mask more, never less */
       end++;
-    while (end > sep + 3 && closing_char(end[-1]))
-      end--;
+    /* the closing marks ("...hook)." keeps ")."), unless they are a whole
+     * value ("=```"): a value made of punctuation would otherwise show whole */
+    const char *cut = end;
+    while (cut > sep + 3 && closing_char(cut[-1]))
+      cut--;
+    if (cut[-1] != '=' && cut[-1] != '&')
+      end = cut;
     mpn__buf_add(&out, "%.*s", (int)(start - p), p);
     add_masked(&out, start, (size_t)(end - start));
     p = end;

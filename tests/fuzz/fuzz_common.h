@@ -10,6 +10,8 @@
 
 #include "launcher/launcher.h"   /* every layer a fuzzer reaches; not mpi/ (no MPI headers here) */
 
+#include <curl/curl.h>   /* the judges and requests fuzz_format and fuzz_judge build */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
