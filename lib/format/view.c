@@ -179,6 +179,22 @@ static void kind_facts(mpn__view *v, json_t *o)
   }
 }
 
+/* A job message's "hosts" (an array of names): "node17, node18", at most 8. */
+static char *host_list(json_t *hosts)
+{
+  size_t n = json_array_size(hosts);
+  if (!n)
+    return NULL;
+  mpn__buf b = mpn__buf_make(256);
+  for (size_t i = 0; i < n && i < 8; i++) {
+    const char *h = json_string_value(json_array_get(hosts, i));
+    mpn__buf_add(&b, "%s%s", i ? ", " : "", h ? h : "?");
+  }
+  if (n > 8)
+    mpn__buf_add(&b, " +%zu more", n - 8);
+  return b.p;
+}
+
 static void rank_facts(mpn__view *v, json_t *o)
 {
   json_t *ranks = json_object_get(o, "ranks");
@@ -186,8 +202,13 @@ static void rank_facts(mpn__view *v, json_t *o)
   v->ranks = ranges_of(ranks);
   v->nranks = json_array_size(ranks);
   kind_facts(v, o);
-  fact(v, "Ranks", "%zu of %lld", v->nranks, json_integer_value(json_object_get(o, "world_size")));
-  v->hosts = hosts_of(json_object_get(o, "processes"));
+  json_t *ws = json_object_get(o, "world_size");
+  if (json_is_integer(ws))
+    fact(v, "Ranks", "%zu of %lld", v->nranks, json_integer_value(ws));
+  else
+    fact(v, "Ranks", "%zu", v->nranks);
+  v->hosts = json_is_array(json_object_get(o, "processes")) ? hosts_of(json_object_get(o, "processes"))
+                                                            : host_list(json_object_get(o, "hosts"));
   fact(v, "Hosts", "%s", v->hosts ? v->hosts : "?");
   if (json_is_object(leader))   /* a launcher's report has no leader and no election */
     fact(v, "Leader", "rank %lld, pid %lld on %s", json_integer_value(json_object_get(leader, "rank")),
@@ -196,7 +217,8 @@ static void rank_facts(mpn__view *v, json_t *o)
   const char *err = str(o, "election_error");
   if (str(o, "election"))
     fact(v, "Election", "%s%s%s", str(o, "election"), err ? ": " : "", err ? err : "");
-  if (str(o, "reported_by") && !strcmp(str(o, "reported_by"), "launcher"))
+  /* a job message is always the launcher's; a failure is, only when its rank could not report */
+  if (strcmp(v->event, "job") && str(o, "reported_by") && !strcmp(str(o, "reported_by"), "launcher"))
     fact(v, "Reported by", "mpinotify-run (the rank could not report)");
   v->processes = processes_of(json_object_get(o, "processes"));
   v->backtrace = backtrace_of(json_object_get(o, "backtrace"), json_object_get(o, "python_traceback"));

@@ -173,3 +173,23 @@ TEST(json_signal_sent_by)
   CHECK(m && json_is_null(json_object_get(m->doc, "sent_by_pid")));
   mpn_message_free(m);
 }
+
+/* A job message (mpinotify-run's) shows its hosts, and never says a rank
+ * could not report: every job message is the launcher's by nature. */
+TEST(view_job_message_facts)
+{
+  mpn_message *m = mpn__message_from_json(
+      "{\"schema\":\"mpinotify/1\",\"event\":\"job\",\"status\":\"failed\",\"title\":\"Job t failed\","
+      "\"severity\":\"error\",\"ranks\":[3],\"world_size\":8,\"hosts\":[\"node17\",\"node18\"],"
+      "\"reported_by\":\"launcher\",\"job\":{\"name\":\"t\"}}", NULL);
+  CHECK(m != NULL);
+  mpn__view *v = m ? mpn__view_new(m) : NULL;
+  int hosts = 0, reported = 0;
+  for (int i = 0; v && i < v->nfacts; i++) {
+    hosts |= !strcmp(v->facts[i].label, "Hosts") && !strcmp(v->facts[i].value, "node17, node18");
+    reported |= !strcmp(v->facts[i].label, "Reported by");
+  }
+  CHECK(hosts && !reported);
+  mpn__view_free(v);
+  mpn_message_free(m);
+}
