@@ -86,7 +86,7 @@ def concurrent(t):
         skip("the Python cryptography module is needed to seal frames")
     sink = Sink(t)
     flood = os.path.join(HELPERS, "relay_flood.py")
-    r = t.tool(["--url", sink.url("/job")], [sys.executable, flood, sink.url("/relayed")],
+    r = t.tool(["--url", sink.url("/job"), "--job-events", "all"], [sys.executable, flood, sink.url("/relayed")],
                {"MPINOTIFY_TIMEOUT_MS": "20000"})
     out = r.lines("out")
     valid = [line.split() for line in out if line.startswith("valid ")]
