@@ -67,9 +67,22 @@ enum {
   EXIT_BOUND_MS = 8000,      /* from the launcher's end to ours, whatever the services do (README: 10 s) */
 };
 
-/* Messages the final delivery could not deliver in time (they stay spooled). */
+/* Messages the final delivery could not deliver in time (they stay spooled),
+ * each counted once: the relay's last try and the spool's flush may both
+ * report the same message. */
+static char undelivered_ids[64][48];
 static int undelivered;
 static bool finishing;
+
+static void count_undelivered(const char *id)
+{
+  for (int i = 0; i < undelivered && i < 64; i++)
+    if (id && !strcmp(undelivered_ids[i], id))
+      return;
+  if (undelivered < 64 && id)
+    snprintf(undelivered_ids[undelivered], sizeof undelivered_ids[0], "%s", id);
+  undelivered++;
+}
 
 /*
  * One run of the wrapper, filled in step by step by main(). Later features
@@ -403,7 +416,8 @@ static void report_result(const mpn_result *res, void *arg)
       tool_warn("%s message %s delivered to %s", what, res->message_id, res->channel);
     return;
   }
-  undelivered += finishing;
+  if (finishing)
+    count_undelivered(res->message_id);
   if (!finishing || getenv("MPINOTIFY_DEBUG"))
     tool_warn("%s message %s not delivered to %s: %s%s%s", what, res->message_id, res->channel, res->detail,
             res->spool_file ? "; kept in " : "", res->spool_file ? res->spool_file : "");

@@ -384,6 +384,12 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
   return rc;
 }
 
+void mpn__config_console_fallback(mpn__config *cfg)
+{
+  if (cfg->nchannels == 0)
+    add_channel(cfg, "console://", NULL, 0);
+}
+
 mpn_code mpn_check_environment(char *err, size_t errlen)
 {
   mpn__config tmp;

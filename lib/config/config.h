@@ -86,6 +86,9 @@ typedef struct mpn__config {
  * parts and the first problem's code is returned. */
 mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, size_t errlen);
 void mpn__config_free(mpn__config *cfg);
+/* No usable channel (every one configured was wrong): the console, so a
+ * failure is never reported nowhere. For a rank; a sender keeps none. */
+void mpn__config_console_fallback(mpn__config *cfg);
 /* The configuration this process runs with: never NULL (all zero before the
  * first publish), never changed or freed once published; any thread. */
 const mpn__config *mpn__cfg(void);

@@ -109,6 +109,11 @@ static int make_pipes(void)
  * copied where the handler reads it. */
 static void use_config(mpn__config *fresh)
 {
+  if (fresh->nchannels == 0) {
+    mpn__config_console_fallback(fresh);
+    mpn__add_err(config_errors, sizeof config_errors, "no usable channel: reports go to this job's "
+                 "standard error (console://)");
+  }
   mpn__config_publish(fresh);
   mpn__crash.wait_ms = mpn__cfg()->timeout_ms;
 }
