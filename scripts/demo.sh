@@ -2,7 +2,8 @@
 # One command for a new user: install the dependencies, build, and watch an
 # 8-rank job in which ranks 1, 3 and 6 crash with the same bug while the
 # others wait in MPI_Allreduce. mpirun prints its usual noise; mpinotify
-# sends exactly one message, here to the console and to a local webhook.
+# sends one crash message for the three ranks (here to the console and to a
+# local webhook), and mpinotify-run one saying how the job ended.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${MPN_SKIP_DEPS:-0}" = 1 ] || scripts/install-deps.sh
