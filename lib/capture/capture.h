@@ -44,7 +44,7 @@ typedef struct mpn__crash_state {
   pid_t agent_tid;           /* a fault of the agent itself is not handed to it */
   int wake_fd[2];            /* handler -> agent */
   int reply_fd[2];           /* agent -> handler */
-  long wait_ms;              /* how long a handler waits for the agent's report */
+  atomic_long wait_ms;       /* how long a handler waits for the agent's report; a reload may change it (lock-free) */
   mpn__crash_slot slot;
   atomic_int crash_owner;    /* tid of the thread whose crash is handled, 0 if none */
   atomic_int crash_done;
