@@ -53,6 +53,17 @@ static int segment_is_public(const char *s, size_t n)
   return 1;
 }
 
+/* Scheme and host are shown only when they hold nothing but what a scheme
+ * or host can: text that merely contains "://" ("x?a=b://h&password=p")
+ * could carry a secret in either place. */
+static int only(const char *s, size_t n, const char *extra)
+{
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && !strchr(extra, s[i]))
+      return 0;
+  return 1;
+}
+
 mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
 {
   if (!url || !out || !outlen)
@@ -60,7 +71,8 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
   size_t len = 0;
   int trunc = 0;
   const char *p = strstr(url, "://");
-  if (mpn__is_ref(url) && !strchr(url, '?')) {   /* "env:NAME" names, it holds nothing */
+  /* "env:NAME" names, it holds nothing; a URL after "env:" is no name */
+  if (mpn__is_ref(url) && !strchr(url, '?') && !p && !strchr(url, '@')) {
     put(out, outlen, &len, url, strlen(url), &trunc);
     out[len] = '\0';
     return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
@@ -70,8 +82,11 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
     out[len] = '\0';
     return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
   }
+  if (only(url, (size_t)(p - url), "+-.:"))
+    put(out, outlen, &len, url, (size_t)(p + 3 - url), &trunc);
+  else
+    PUTS("***://");
   p += 3;
-  put(out, outlen, &len, url, (size_t)(p - url), &trunc);
   size_t alen = strcspn(p, "/?#");
   const char *at = memchr(p, '@', alen);
   if (at) {   /* user:password@ -> user:***@; a lone user may be a token: ***@ */
@@ -86,7 +101,10 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
     alen -= (size_t)(at + 1 - p);
     p = at + 1;
   }
-  put(out, outlen, &len, p, alen, &trunc);
+  if (only(p, alen, ".-_:[]%"))
+    put(out, outlen, &len, p, alen, &trunc);
+  else
+    PUTS("***");
   p += alen;
   while (*p == '/') {
     size_t n = strcspn(p + 1, "/?#");

@@ -44,7 +44,7 @@ static void must_hide(const char *all, const char *v, size_t n, const char *out,
 static void check_hidden(const char *all, const char *url, const char *out, const char *what)
 {
   const char *p = strstr(url, "://");
-  if (!p || (mpn__is_ref(url) && !strchr(url, '?')))
+  if (!p)   /* a reference without "://" names, it holds nothing */
     return;
   p += 3;
   size_t alen = strcspn(p, "/?#");

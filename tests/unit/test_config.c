@@ -17,6 +17,12 @@ TEST(mask_url_hides_secrets)
     {"smtp://mail.example.com:587", "smtp://mail.example.com:587"},
     {"not a url SECRET", "***"},
     {"https://h/p#SECRET", "https://h/p#***"},
+    /* text that only contains "://": neither scheme nor host is shown unless it reads as one */
+    {"x?password=SECRET://h", "***://h"},
+    {"smtp+h?ttps://h:587&password=SECRET", "***://***"},
+    {"env:smtp://mpinotify:hunter2@smtp.example", "env:smtp://mpinotify:***@smtp.example"},
+    {"env:SLACK_URL", "env:SLACK_URL"},
+    {"webhook+http://[::1]:8080/x", "webhook+http://[::1]:8080/x"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     CHECK(mpn_mask_url(cases[i].in, out, sizeof out) == MPN_OK);
