@@ -540,8 +540,10 @@ MPN_EXTERN void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejec
  * Ranks running under a relay also send it notices about themselves, which
  * are not messages to deliver: `type` is "hello" (the library armed in
  * MPI_Init), "unarmed" (MPI_Init was called but the library did not arm),
- * "bye" (MPI_Finalize) or "report" (a message the rank delivered as the
- * reporter of its failure), and later types may be added. `json` is the
+ * "bye" (MPI_Finalize), "report" (a message the rank delivered as the
+ * reporter of its failure) or "held" (a fatal report the relay holds, see
+ * mpn_relay_release; "id" is the message's id, and the notice comes once per
+ * channel), and later types may be added. `json` is the
  * notice, a JSON object: "v" (1), "type", "rank", "pid", "host",
  * "world_size", "wall_ms" (the rank's clock, ms since the epoch); for
  * "unarmed" also "why" (one line, e.g. "cannot find the MPI library's
@@ -557,6 +559,25 @@ MPN_EXTERN void mpn_relay_counts(const mpn_relay *r, long *accepted, long *rejec
  */
 typedef void (*mpn_relay_notice_fn)(const char *type, const char *json, void *arg);
 MPN_EXTERN void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, void *arg);
+
+/*
+ * Held reports. When MPINOTIFY_RELAY_HOLD=1 is in the ranks' environment, a
+ * rank's fatal report (crash, exception, exit, fatal MPI error) goes to the
+ * relay first, which keeps it (with a copy in the spool) instead of
+ * delivering it, so that the launcher can send the failure and the job's
+ * end as one message. A rank that cannot reach the relay sends its report
+ * itself, as without it.
+ *
+ * mpn_relay_release sends every channel's copy of held message `id`: as the
+ * rank sent it (`replacement` NULL), or `replacement` instead (copied; the
+ * caller keeps ownership), under the same id. MPN_E_INVALID_ARGUMENT when no
+ * copy of `id` is held (never held, or already released).
+ * mpn_relay_release_older releases, unchanged, every report held for
+ * `age_ms` or longer and returns how many copies went; mpn_relay_stop
+ * releases whatever is left. Thread-safe; not from a signal handler.
+ */
+MPN_EXTERN mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *replacement);
+MPN_EXTERN int mpn_relay_release_older(mpn_relay *r, long age_ms);
 
 /* ---- For tools and launchers ----------------------------------------------
  *

@@ -64,6 +64,8 @@ enum {
   LEFTOVER_KILL_MS = 1000,   /* SIGKILL, and this long to see them gone */
   MAX_LEFTOVERS = 256,
   REPEAT_MS = 1000,          /* the same signal from the same sender this soon: one event, twice */
+  HOLD_MS = 3000,            /* a rank's held report waits this long for the job's end, then goes alone */
+  WAIT_POLL_MS = 50,
   EXIT_BOUND_MS = 8000,      /* from the launcher's end to ours, whatever the services do (README: 10 s) */
 };
 
@@ -437,6 +439,12 @@ static void setup_relay(struct run *r)
     return;
   if (mpn_relay_start(r->sender, &r->relay_srv, err, sizeof err) != MPN_OK)
     tool_warn("cannot start the relay (ranks will deliver directly only): %s", err);
+  /* A failure that ends the job and the job's end go as one message: the
+   * ranks hand their fatal reports to the relay to hold (send_job_end). */
+  if (r->relay_srv && (r->events & JOB_FAILED))
+    setenv("MPINOTIFY_RELAY_HOLD", "1", 1);
+  else
+    unsetenv("MPINOTIFY_RELAY_HOLD");
   const char *key = r->relay_srv ? getenv("MPINOTIFY_RELAY_KEY") : NULL;
   r->job_key = key && *key ? tool_xstrdup(key) : NULL;   /* see end_leftovers */
 }
@@ -499,18 +507,23 @@ static void add_secrets(struct run *r)
   free(refs);
 }
 
+/* Which job messages to send: --job-events (parsed with the options) or MPINOTIFY_JOB_EVENTS. */
+static void setup_events(struct run *r)
+{
+  const char *env = getenv("MPINOTIFY_JOB_EVENTS");
+  if (r->job_events)
+    return;
+  r->events = JOB_DEFAULT;
+  if (env && *env && !job_events_parse(env, &r->events)) {
+    tool_warn("MPINOTIFY_JOB_EVENTS=\"%.40s\" is not a list of started, completed, failed, or all or none; "
+              "sending the default (completed, failed, and started when ranks did not arm)", env);
+    r->events = JOB_DEFAULT;
+  }
+}
+
 /* The job's messages need the configuration; they go where the ranks' reports go. */
 static void setup_watch(struct run *r)
 {
-  const char *env = getenv("MPINOTIFY_JOB_EVENTS");
-  if (!r->job_events) {
-    r->events = JOB_DEFAULT;
-    if (env && *env && !job_events_parse(env, &r->events)) {
-      tool_warn("MPINOTIFY_JOB_EVENTS=\"%.40s\" is not a list of started, completed, failed, or all or none; "
-                "sending the default (completed, failed, and started when ranks did not arm)", env);
-      r->events = JOB_DEFAULT;
-    }
-  }
   if (!r->sender)
     return;
   char *command = shown_command(r);
@@ -548,20 +561,41 @@ static void send_started(struct run *r)
     send_message(r, job_watch_started(r->watch), "job started");
 }
 
-/* After the job: "started" if the job ended before it went, a crash message
- * for each rank that died without a report, then "completed" or "failed". */
+/* The failure that ended the job, with the job's end in it: the rank's held
+ * report released as this message, or the crash message of a rank that died
+ * without one. False when there is none (then "failed" goes on its own). */
+static bool send_merged(struct run *r)
+{
+  char id[64];
+  mpn_message *m = job_watch_merged(r->watch, id, sizeof id);
+  if (!m)
+    return false;
+  if (!*id) {
+    send_message(r, m, "crash");
+    return true;
+  }
+  bool released = mpn_relay_release(r->relay_srv, id, m) == MPN_OK;   /* not when already gone alone */
+  mpn_message_free(m);
+  return released;
+}
+
+/* After the job: "started" if the job ended before it went, then the failure
+ * that ended it merged with the job's end, a crash message for each other
+ * rank that died without a report, and "completed" or "failed" when no
+ * message said it already. */
 static void send_job_end(struct run *r)
 {
   if (!r->watch)
     return;
   job_watch_ended(r->watch, r->status);
   send_started(r);
+  bool merged = (r->events & JOB_FAILED) && send_merged(r);
   mpn_message *crashes[MAX_LAUNCHER_CRASHES];
   int n = job_watch_unreported_deaths(r->watch, crashes, MAX_LAUNCHER_CRASHES);
   for (int i = 0; i < n; i++)
     send_message(r, crashes[i], "crash");
   unsigned kind = job_watch_failed(r->watch) ? JOB_FAILED : JOB_COMPLETED;
-  if (r->events & kind)
+  if ((r->events & kind) && !merged)
     send_message(r, job_watch_finished(r->watch), kind == JOB_FAILED ? "job failed" : "job completed");
 }
 
@@ -948,22 +982,32 @@ static void wait_started(struct run *r)
       child_group = 0;
       return;   /* the job ended first: "started" goes with the end */
     }
-    struct timespec ts = {0, 50 * 1000000L};
+    mpn_relay_release_older(r->relay_srv, HOLD_MS);
+    struct timespec ts = {0, WAIT_POLL_MS * 1000000L};
     nanosleep(&ts, NULL);
   }
   send_started(r);
 }
 
+/* Until the launcher ends; meanwhile a report the relay held for HOLD_MS
+ * without the job ending goes alone (a failure that did not end the job, or
+ * a job that takes long to end after it). */
 static void wait_launcher(struct run *r)
 {
   if (r->reaped)
     return;
-  while (waitpid(r->child, &r->status, 0) < 0) {
-    if (errno != EINTR) {
+  for (;;) {
+    pid_t got = waitpid(r->child, &r->status, WNOHANG);
+    if (got == r->child)
+      break;
+    if (got < 0 && errno != EINTR) {
       tool_warn("waitpid: %s", strerror(errno));
       r->status = EXIT_CANNOT_EXEC << 8;
       break;
     }
+    mpn_relay_release_older(r->relay_srv, HOLD_MS);
+    struct timespec ts = {0, WAIT_POLL_MS * 1000000L};
+    nanosleep(&ts, NULL);
   }
   child_pid = 0;
   child_group = 0;
@@ -1150,6 +1194,7 @@ int main(int argc, char **argv)
   if (r.disable)
     return exec_untouched(&r);
   setup_job(&r);
+  setup_events(&r);
   setup_urls(&r);
   setup_relay(&r);
   setup_preload(&r);

@@ -270,6 +270,7 @@ static void load_relay(mpn__config *cfg, char *err, size_t errlen, mpn_code *rc)
   }
   cfg->relay_addr = strdup(addr);
   cfg->relay_key = strdup(key);
+  cfg->relay_hold = mpn__env_flag("MPINOTIFY_RELAY_HOLD");
 }
 
 static void load_files(mpn__config *cfg, const mpn__file_config *fc, char *err, size_t errlen, mpn_code *rc)

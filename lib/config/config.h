@@ -71,6 +71,7 @@ typedef struct mpn__config {
   int relay_mode;         /* MPN__RELAY_* */
   char *relay_addr;       /* host:port of the launcher's relay, or NULL */
   char *relay_key;        /* hex, 64 digits; secret */
+  int relay_hold;         /* MPINOTIFY_RELAY_HOLD: fatal reports go to the relay first, to merge with the job's end */
   char *config_file;      /* MPINOTIFY_CONFIG, or NULL */
   unsigned exception_parts;   /* MPN_SIGNATURE_* */
   long long alert_cooldown;   /* steps */

@@ -160,6 +160,7 @@ static void copy_opts(mpn__batch *b, const mpn__send_opts *o)
     b->relay_addr = strdup(o->relay_addr);
     b->has_relay = b->relay_addr != NULL;
   }
+  b->hold = o && o->hold && b->has_relay;
 }
 
 static void spool_ahead(mpn__item *it, const mpn__send_opts *o)
@@ -180,7 +181,7 @@ static void init_item(mpn__batch *b, mpn__item *it, const mpn__send_opts *o)
   it->spool_fd = -1;
   it->last.retry_after_ms = -1;
   it->next_at = mpn__now_ns();
-  if (it->ch.kind->local) {
+  if (it->ch.kind->local && !b->hold) {
     it->route = MPN__ROUTE_LOCAL;
     it->attempts = 1;
     it->result = it->ch.kind->local(&it->ch, b->msg);
@@ -189,11 +190,12 @@ static void init_item(mpn__batch *b, mpn__item *it, const mpn__send_opts *o)
     it->state = MPN__ITEM_DONE;
     return;
   }
-  int relay_first = b->has_relay && b->relay_mode == MPN__RELAY_ALWAYS && !it->ch.kind->custom;
+  int relay_first = b->has_relay && (b->relay_mode == MPN__RELAY_ALWAYS || b->hold) && !it->ch.kind->custom;
   it->route = relay_first ? MPN__ROUTE_RELAY : MPN__ROUTE_DIRECT;
   it->state = MPN__ITEM_WAITING;
   b->pending++;
-  spool_ahead(it, o);
+  if (!it->ch.kind->local)   /* a held console copy is printed here if the relay does not take it */
+    spool_ahead(it, o);
 }
 
 mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, int64_t deadline,
@@ -257,7 +259,7 @@ static void log_failure(const mpn_result *r, void *arg)
 
 /* The report as a message, submitted to every configured channel, or to the
  * event's own (an exception reported through a given notifier). */
-static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log_failures)
+static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log_failures, int hold)
 {
   mpn_message *m = mpn__message_from_report(r);
   if (!m)
@@ -266,6 +268,7 @@ static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log
   mpn__send_opts o;
   mpn__send_opts_from(&o, cfg);
   o.log_failures = log_failures;
+  o.hold = hold && cfg->relay_hold;
   const mpn__event *ev = r->event;
   mpn__batch *b = ev && ev->nchannels ? mpn__submit(ev->channels, ev->nchannels, m, deadline, &o)
                                       : mpn__submit(cfg->channels, cfg->nchannels, m, deadline, &o);
@@ -275,7 +278,7 @@ static mpn__batch *submit_report(const mpn__report *r, int64_t deadline, int log
 
 int mpn__deliver(const mpn__report *r, int64_t deadline)
 {
-  mpn__batch *b = submit_report(r, deadline, 0);
+  mpn__batch *b = submit_report(r, deadline, 0, 1);
   if (!b)
     return 0;
   mpn__batch_wait(b, deadline);
@@ -287,7 +290,7 @@ int mpn__deliver(const mpn__report *r, int64_t deadline)
 
 int mpn__deliver_async(const mpn__report *r, int64_t deadline)
 {
-  mpn__batch *b = submit_report(r, deadline, 1);
+  mpn__batch *b = submit_report(r, deadline, 1, 0);
   mpn__batch_release(b);   /* the engine keeps its own reference; exit drains it */
   return b != NULL;
 }

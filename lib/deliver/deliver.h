@@ -18,6 +18,8 @@ typedef struct mpn__send_opts {
   const char *relay_key;
   int no_spool;             /* already kept (a flush): write no new copy */
   int log_failures;         /* nobody waits for the results: the engine logs what failed */
+  int hold;                 /* a fatal report under mpinotify-run: handed to the relay first, which holds it
+                               to send it merged with the job's end (docs/internals/launcher.md) */
 } mpn__send_opts;
 mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, int64_t deadline_ns,
                         const mpn__send_opts *o);

@@ -46,6 +46,7 @@ struct mpn__batch {
   unsigned char relay_key[32];
   int has_relay;
   int log_failures;
+  int hold;                    /* every item goes to the relay first, as a report to hold (mpn__send_opts) */
 };
 
 /* queue.c */

@@ -99,9 +99,22 @@ static int start_custom(mpn__item *it, int64_t now)
   return 0;
 }
 
+/* A held console copy the relay did not take: printed by the rank after all. */
+static int print_local(mpn__item *it)
+{
+  it->attempts++;
+  mpn_code rc = it->ch.kind->local(&it->ch, it->batch->msg);
+  if (rc != MPN_OK)
+    snprintf(it->last.detail, sizeof it->last.detail, "%s", mpn_strerror(rc));
+  finish(it, rc);
+  return 0;
+}
+
 static int start_attempt(mpn__item *it, int64_t now)
 {
   mpn__batch *b = it->batch;
+  if (it->route == MPN__ROUTE_LOCAL)
+    return print_local(it);
   if (it->ch.kind->custom)
     return start_custom(it, now);
   long left = remaining_ms(b, now);

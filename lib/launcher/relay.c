@@ -12,7 +12,14 @@
  * a failure signature is theirs to report: the first asker gets it (200),
  * later ones hear "claimed" (409) until the claimer's "report" notice says it
  * is delivered, then "reported" (410). One message per failure across nodes,
- * where claim files only agree within one node. */
+ * where claim files only agree within one node.
+ *
+ * Held reports: a fatal report whose frame says "hold" (MPINOTIFY_RELAY_HOLD,
+ * which mpinotify-run sets) is not delivered yet. It is kept, with a copy in
+ * the spool, and shown to the observer as a "held" notice, so that the
+ * launcher can send it once, merged with the job's end
+ * (mpn_relay_release). What nobody releases goes unchanged: after
+ * mpn_relay_release_older's bound, or at mpn_relay_stop. */
 #include "launcher/launcher.h"
 
 #include <jansson.h>
@@ -27,6 +34,12 @@ typedef struct relayed {
   struct relayed *next;
   mpn__batch *b;
   char *key;   /* message id + "\n" + channel spec: the same pair twice is delivered once */
+  /* a held report (b is NULL until it is released) */
+  mpn__channel ch;
+  json_t *held;                 /* the message as the rank sent it; NULL when not (or no longer) held */
+  int64_t held_since;
+  int spool_fd;
+  char spool_path[MPN__PATH_MAX + 256];
 } relayed;
 
 #define MAX_CLAIMS 4096   /* distinct failures of one job; beyond, ranks fall back to node claims */
@@ -60,44 +73,91 @@ static int seen(mpn_relay *r, const char *key)
   return 0;
 }
 
-static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg)
+/* Under r->lock: the message on its channel, to the engine; the batch or NULL. */
+static mpn__batch *send_now(mpn_relay *r, const mpn__channel *ch, const char *id, json_t *msg)
 {
-  char err[1024] = "", *key = NULL;
-  mpn__channel ch;
-  if (asprintf(&key, "%s\n%s", id, spec) < 0)
-    return -1;
-  if (mpn__parse_channel(spec, &ch, err, sizeof err) != MPN_OK) {
-    mpn__log_error("relayed message %s: %s", id, err);
-    free(key);
-    return -1;
-  }
   char *text = json_dumps(msg, JSON_COMPACT);
   mpn_message *m = text ? mpn__message_from_json(text, id) : NULL;
   free(text);
-  relayed *x = calloc(1, sizeof *x);
   mpn__send_opts o;
   mpn__send_opts_from(&o, r->cfg);
   o.relay_mode = MPN__RELAY_OFF;   /* never back to a relay */
-  pthread_mutex_lock(&r->lock);
-  int dup = seen(r, key), ok = dup;
-  if (!dup && m && x) {
-    x->b = mpn__submit(&ch, 1, m, mpn__now_ns() + (int64_t)r->cfg->timeout_ms * 1000000, &o);
-    ok = x->b != NULL;   /* not taken: the rank keeps its copy and tries again */
+  mpn__batch *b = m ? mpn__submit(ch, 1, m, mpn__now_ns() + (int64_t)r->cfg->timeout_ms * 1000000, &o) : NULL;
+  mpn_message_free(m);
+  return b;
+}
+
+/* Under r->lock: a report to hold, kept in the spool too (the launcher may
+ * die before it releases it). */
+static int hold(mpn_relay *r, relayed *x, const char *id, const mpn__channel *ch, json_t *msg)
+{
+  char *text = json_dumps(msg, JSON_COMPACT);
+  mpn_message *m = text ? mpn__message_from_json(text, id) : NULL;
+  free(text);
+  if (!m || mpn__channel_copy(&x->ch, ch) != MPN_OK) {
+    mpn_message_free(m);
+    return -1;
   }
+  x->spool_fd = mpn__spool_prepare(r->cfg->spool_dir, NULL, 0) == 0
+                    ? mpn__spool_write(r->cfg->spool_dir, m, ch, x->spool_path, sizeof x->spool_path)
+                    : -1;
+  mpn_message_free(m);
+  x->held = json_incref(msg);
+  x->held_since = mpn__now_ns();
+  return 0;
+}
+
+static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg, int held)
+{
+  char err[1024] = "";
+  mpn__channel ch;
+  relayed *x = calloc(1, sizeof *x);
+  if (!x || asprintf(&x->key, "%s\n%s", id, spec) < 0) {
+    free(x);
+    return -1;
+  }
+  x->spool_fd = -1;
+  if (mpn__parse_channel(spec, &ch, err, sizeof err) != MPN_OK) {
+    mpn__log_error("relayed message %s: %s", id, err);
+    free(x->key);
+    free(x);
+    return -1;
+  }
+  pthread_mutex_lock(&r->lock);
+  int dup = seen(r, x->key), ok = dup;
+  if (!dup && held)
+    ok = hold(r, x, id, &ch, msg) == 0;
+  else if (!dup)
+    ok = (x->b = send_now(r, &ch, id, msg)) != NULL;   /* not taken: the rank keeps its copy and tries again */
   if (ok && !dup) {
-    x->key = key;
-    key = NULL;
     x->next = r->list;
     r->list = x;
     x = NULL;
   }
   r->duplicates += dup;
   pthread_mutex_unlock(&r->lock);
-  free(x);
-  free(key);
-  mpn_message_free(m);
+  if (x) {
+    mpn__channel_free(&x->ch);
+    free(x->key);
+    free(x);
+  }
   mpn__channel_free(&ch);
   return ok ? 0 : -1;
+}
+
+/* Under r->lock: a held report goes, as the rank sent it or as `replacement`. */
+static void release(mpn_relay *r, relayed *x, json_t *replacement)
+{
+  const char *id = x->key;   /* "id\nspec": the id is its first line */
+  char mid[64];
+  snprintf(mid, sizeof mid, "%.*s", (int)strcspn(id, "\n"), id);
+  x->b = send_now(r, &x->ch, mid, replacement ? replacement : x->held);
+  mpn__spool_done(x->spool_fd, x->spool_path, x->b != NULL);   /* sent: the engine keeps its own copy */
+  x->spool_fd = -1;
+  if (!x->b)
+    mpn__log_error("held message %s could not be sent; it stays in %s", mid, x->spool_path);
+  json_decref(x->held);
+  x->held = NULL;
 }
 
 /* Under r->lock: the signature's entry, added when `add`; NULL if none (or full). */
@@ -158,6 +218,24 @@ static int notice(mpn_relay *r, const char *type, const char *plain, size_t len)
   return 0;
 }
 
+/* The observer hears of a held report as of a notice: {"rank", "id", "message"};
+ * once per channel it was sent on (the id is the same). */
+static void held_notice(mpn_relay *r, const char *id, json_t *msg)
+{
+  json_t *rank = json_object_get(json_object_get(msg, "leader"), "rank");
+  json_t *n = json_pack("{s:i, s:s, s:I, s:s, s:O}", "v", 1, "type", "held", "rank",
+                        json_is_integer(rank) ? json_integer_value(rank) : 0, "id", id, "message", msg);
+  char *text = n ? json_dumps(n, JSON_COMPACT) : NULL;
+  pthread_mutex_lock(&r->lock);
+  mpn_relay_notice_fn fn = r->observer;
+  void *fn_arg = r->observer_arg;
+  pthread_mutex_unlock(&r->lock);
+  if (fn && text)
+    fn("held", text, fn_arg);
+  free(text);
+  json_decref(n);
+}
+
 static int on_frame(const char *plain, size_t len, void *arg)
 {
   json_t *o = json_loadb(plain, len, 0, NULL);
@@ -177,7 +255,10 @@ static int on_frame(const char *plain, size_t len, void *arg)
   const char *id = json_string_value(json_object_get(o, "id"));
   const char *spec = json_string_value(json_object_get(o, "channel"));
   json_t *msg = json_object_get(o, "message");
-  int rc = id && spec && json_is_object(msg) ? submit(arg, id, spec, msg) : -1;
+  int held = json_is_true(json_object_get(o, "hold"));
+  int rc = id && spec && json_is_object(msg) ? submit(arg, id, spec, msg, held) : -1;
+  if (rc == 0 && held)
+    held_notice(arg, id, msg);
   json_decref(o);
   return rc;
 }
@@ -226,11 +307,44 @@ mpn_code mpn_relay_start(mpn_sender *s, mpn_relay **out, char *err, size_t errle
   return MPN_OK;
 }
 
+mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *replacement)
+{
+  if (!r || !id)
+    return MPN_E_INVALID_ARGUMENT;
+  size_t n = strlen(id);
+  int found = 0;
+  pthread_mutex_lock(&r->lock);
+  for (relayed *x = r->list; x; x = x->next)
+    if (x->held && !strncmp(x->key, id, n) && x->key[n] == '\n') {
+      release(r, x, replacement ? (json_t *)replacement->doc : NULL);
+      found++;
+    }
+  pthread_mutex_unlock(&r->lock);
+  return found ? MPN_OK : MPN_E_INVALID_ARGUMENT;
+}
+
+int mpn_relay_release_older(mpn_relay *r, long age_ms)
+{
+  if (!r)
+    return 0;
+  int n = 0;
+  int64_t before = mpn__now_ns() - (int64_t)(age_ms < 0 ? 0 : age_ms) * 1000000;
+  pthread_mutex_lock(&r->lock);
+  for (relayed *x = r->list; x; x = x->next)
+    if (x->held && x->held_since <= before) {
+      release(r, x, NULL);
+      n++;
+    }
+  pthread_mutex_unlock(&r->lock);
+  return n;
+}
+
 void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
 {
   if (!r)
     return;
   mpn__relay_server_stop(r->server);   /* no new frames from here on */
+  mpn_relay_release_older(r, 0);       /* what nobody released goes as the rank sent it */
   int64_t deadline = mpn__now_ns() + (int64_t)timeout_ms * 1000000;
   for (relayed *x = r->list; x; x = x->next)
     if (x->b)
@@ -242,6 +356,9 @@ void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
       mpn__batch_results(x->b, cb, arg);
       mpn__batch_release(x->b);
     }
+    mpn__spool_done(x->spool_fd, x->spool_path, 0);
+    json_decref(x->held);
+    mpn__channel_free(&x->ch);
     free(x->key);
     free(x);
   }

@@ -32,6 +32,7 @@ enum {
   MAX_REPORTS = 256,   /* kept; the message lists the first REPORTS_SHOWN */
   REPORTS_SHOWN = 20,
   MAX_SECRETS = 32,
+  MAX_HELD = 64,       /* distinct reports the relay holds for the job's end */
   MAX_REASONS = 8,     /* distinct reasons kept for ranks that could not arm */
   REASONS_SHOWN = 2,   /* of those, in the text */
   REASON_MAX = 200,
@@ -63,6 +64,12 @@ typedef struct report {
   bool launcher;       /* made by mpinotify-run for a rank that could not */
 } report;
 
+/* A fatal report the relay holds (its "held" notice): sent merged with the job's end. */
+typedef struct held_report {
+  char id[48];
+  json_t *msg;
+} held_report;
+
 struct job_watch {
   pthread_mutex_t lock;
   char *name, *command, *slurm_id, *slurm_name;
@@ -79,6 +86,8 @@ struct job_watch {
   int nreasons;
   report reports[MAX_REPORTS];
   int nreports;
+  held_report held[MAX_HELD];
+  int nheld;
   death deaths[MAX_DEATHS];
   int ndeaths;
   char *tail[TAIL_LINES];
@@ -163,6 +172,8 @@ void job_watch_free(job_watch *w)
     return;
   for (int i = 0; i < w->nreports; i++)
     json_decref(w->reports[i].msg);
+  for (int i = 0; i < w->nheld; i++)
+    json_decref(w->held[i].msg);
   for (int i = 0; i < TAIL_LINES; i++)
     free(w->tail[i]);
   app_words_free(&w->words);
@@ -258,16 +269,46 @@ static void on_unarmed(job_watch *w, json_t *o, int rank)
     note_process(w, ri, o);
 }
 
+/* A rank's report of this failure is known already (a held report and its rank's "report" notice are one). */
+static bool has_report(const job_watch *w, json_t *msg)
+{
+  const char *sig = json_string_value(json_object_get(msg, "signature"));
+  for (int i = 0; sig && i < w->nreports; i++) {
+    const char *s = json_string_value(json_object_get(w->reports[i].msg, "signature"));
+    if (!w->reports[i].launcher && s && !strcmp(s, sig))
+      return true;
+  }
+  return false;
+}
+
 static void on_report(job_watch *w, json_t *o)
 {
   json_t *msg = json_object_get(o, "message");
-  if (!json_is_object(msg) || w->nreports >= MAX_REPORTS)
+  if (!json_is_object(msg) || w->nreports >= MAX_REPORTS || has_report(w, msg))
     return;
   long long sent = (long long)json_integer_value(json_object_get(o, "wall_ms"));
   report *r = &w->reports[w->nreports++];
   r->msg = json_incref(msg);
   r->ts_ms = sent;   /* unless the report says when its failure happened */
   mpn_parse_time(json_string_value(json_object_get(msg, "timestamp")), &r->ts_ms);
+}
+
+/* Once per message: the relay tells once per channel. */
+static void on_held(job_watch *w, json_t *o)
+{
+  const char *id = json_string_value(json_object_get(o, "id"));
+  json_t *msg = json_object_get(o, "message");
+  if (!id || strlen(id) >= sizeof w->held[0].id || !json_is_object(msg))
+    return;
+  for (int i = 0; i < w->nheld; i++)
+    if (!strcmp(w->held[i].id, id))
+      return;
+  if (w->nheld >= MAX_HELD)
+    return;   /* the relay releases it unchanged at the latest at its stop */
+  held_report *h = &w->held[w->nheld++];
+  snprintf(h->id, sizeof h->id, "%s", id);
+  h->msg = json_incref(msg);
+  on_report(w, o);   /* its rank may die before its "report" notice */
 }
 
 void job_watch_notice(const char *type, const char *json, void *arg)
@@ -290,6 +331,8 @@ void job_watch_notice(const char *type, const char *json, void *arg)
       ri->bye = true;
   } else if (!strcmp(type, "report"))
     on_report(w, o);
+  else if (!strcmp(type, "held"))
+    on_held(w, o);
   pthread_mutex_unlock(&w->lock);
   json_decref(o);
 }
@@ -859,12 +902,18 @@ static json_t *report_summaries(const job_watch *w, int *total)
   return a;
 }
 
+/* The last TEXT_TAIL_LINES lines of output that are not the launcher's boilerplate. */
 static char *tail_text(json_t *tail)
 {
-  size_t n = json_array_size(tail), first = n > TEXT_TAIL_LINES ? n - TEXT_TAIL_LINES : 0;
+  size_t n = json_array_size(tail), first = n, kept = 0;
+  while (first > 0 && kept < TEXT_TAIL_LINES)
+    kept += !launcher_noise(json_string_value(json_array_get(tail, --first)));
   char *out = tool_xstrdup("");
   for (size_t i = first; i < n; i++) {
-    char *next = tool_xasprintf("%s%s\n", out, json_string_value(json_array_get(tail, i)));
+    const char *line = json_string_value(json_array_get(tail, i));
+    if (launcher_noise(line))
+      continue;
+    char *next = tool_xasprintf("%s%s\n", out, line);
     free(out);
     out = next;
   }
@@ -960,4 +1009,100 @@ mpn_message *job_watch_finished(job_watch *w)
     headline(f, title, "info", tool_xasprintf("Duration: %.1f s\nCommand: %s", secs, w->command ? w->command : "?"));
   }
   return job_message(w, f);
+}
+
+/* ---- the failure that ended the job and the job's end, as one message ------------------ */
+
+/* The held copy of a rank's report: the same failure has the same signature. */
+static const held_report *held_for(const job_watch *w, const report *r)
+{
+  const char *sig = json_string_value(json_object_get(r->msg, "signature"));
+  for (int i = 0; sig && i < w->nheld; i++) {
+    const char *s = json_string_value(json_object_get(w->held[i].msg, "signature"));
+    if (s && !strcmp(s, sig))
+      return &w->held[i];
+  }
+  return NULL;
+}
+
+/* The job's outcome added to the failure's message `doc`: in its "job" member
+ * (status, exit_status, duration_s, world_size, hosts, victims, reports), the
+ * application's words and the output's last lines beside them, and said in
+ * the title and the text. */
+static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int status)
+{
+  json_t *root_ranks = cause_ranks(w, c);
+  int nvictims = victims(w, c, root_ranks), total = 0, ws = world(w);
+  json_decref(root_ranks);
+  double secs = (double)(w->end_ms - w->start_ms) / 1000.0;
+  char hosts[512];
+  json_t *job = job_object(w);
+  json_object_set_new(job, "status", json_string("failed"));
+  json_object_set_new(job, "exit_status", json_integer(status));
+  json_object_set_new(job, "world_size", jint_or_null(ws, ws > 0));
+  json_object_set_new(job, "hosts", hosts_json(w, hosts, sizeof hosts));
+  json_object_set_new(job, "victims", jint_or_null(nvictims, nvictims >= 0));
+  json_object_set_new(job, "reports", report_summaries(w, &total));
+  json_object_set_new(job, "reports_count", json_integer(total));
+  json_object_set_new(doc, "job", job);
+  char *words = w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
+  json_t *tail = tail_json(w);
+  char *tail_lines = tail_text(tail);
+  json_object_set_new(doc, "application_error", jstr(words));
+  json_object_set_new(doc, "output_tail", tail);
+  const char *event = json_string_value(json_object_get(doc, "event"));
+  const char *title = json_string_value(json_object_get(doc, "title"));
+  if (words && event && strcmp(event, "crash") && title) {   /* "SIGSEGV on 3 of 8 ranks" stays as it is */
+    char *t = tool_xasprintf("%s: %s", title, words);
+    json_object_set_new(doc, "title", jstr(t));
+    free(t);
+  }
+  char victims_line[160] = "";
+  if (nvictims > 0)
+    snprintf(victims_line, sizeof victims_line, " %d other rank%s ended after it without a failure of %s own.",
+             nvictims, nvictims == 1 ? "" : "s", nvictims == 1 ? "its" : "their");
+  char *text = tool_xasprintf("%s%s%sThe job %s ended with exit status %d after %.1f s.%s%s%s",
+                              words ? "The application said: " : "", words ? words : "", words ? "\n" : "",
+                              job_name(w), status, secs, victims_line,
+                              *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines);
+  json_object_set_new(doc, "text", jstr(text));
+  free(text);
+  free(tail_lines);
+  mpn_free(words);
+}
+
+/* A message from a whole document (its event, id and schema are the new message's own). */
+static mpn_message *from_doc(json_t *doc)
+{
+  const char *event = json_string_value(json_object_get(doc, "event"));
+  json_t *fields = json_deep_copy(doc);
+  json_object_del(fields, "event");
+  mpn_message *m = build(event ? event : "crash", fields);
+  json_decref(fields);
+  return m;
+}
+
+mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
+{
+  held_id[0] = '\0';
+  pthread_mutex_lock(&w->lock);
+  int status = exit_status(w->status);
+  cause c = root_cause(w);
+  const held_report *h = c.r ? held_for(w, c.r) : NULL;
+  json_t *doc = NULL;
+  if (!w->ended || !status) {
+    /* nothing to merge: the job did not fail */
+  } else if (h) {
+    doc = json_deep_copy(h->msg);
+    snprintf(held_id, cap, "%s", h->id);
+  } else if (c.d && !c.d->sent && known_rank(w, c.d->rank)) {
+    doc = death_doc(w, c.d);   /* the crash message the launcher makes for it, this once */
+    ((death *)c.d)->sent = doc != NULL;
+  }
+  if (doc)
+    add_outcome(w, &c, doc, status);
+  pthread_mutex_unlock(&w->lock);
+  mpn_message *m = doc ? from_doc(doc) : NULL;
+  json_decref(doc);
+  return m;
 }

@@ -63,6 +63,14 @@ mpn_message *job_watch_finished(job_watch *w);
 /* Crash messages for ranks whose death the launcher noticed and no report
  * covers (each once: a second call returns none). Up to `max`; returns how many. */
 int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max);
+/* The failed job's end merged into the message of its root cause, so that
+ * one failure gives one message: the rank's report the relay holds (its id
+ * in held_id, for mpn_relay_release) or the crash message for a rank that
+ * died without a report (held_id ""; job_watch_unreported_deaths then skips
+ * it), with the job's outcome added (README.md "Job messages"). NULL when
+ * the job did not fail or its root cause has no such message: then
+ * job_watch_finished's "failed" goes on its own. */
+mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap);
 /* Whether the job failed (non-zero exit status or death by a signal). */
 bool job_watch_failed(job_watch *w);
 

@@ -55,6 +55,14 @@ bool launcher_exit_notice(const char *line, launcher_exit *out)
   return false;
 }
 
+bool launcher_noise(const char *line)
+{
+  for (const launcher *const *l = all; *l; l++)
+    if ((*l)->noise && (*l)->noise(line))
+      return true;
+  return false;
+}
+
 /* How many arguments option `arg` takes with it: 0 (a flag, or the value in it), 1 or 2. */
 static int values_of(const char *arg)
 {

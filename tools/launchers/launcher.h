@@ -52,6 +52,10 @@ typedef struct launcher {
    * exited with a non-zero status; fills *out. The notice may span lines:
    * the function keeps what earlier lines said (one reader, in order). */
   bool (*exit_notice)(const char *line, launcher_exit *out);
+  /* Whether `line` is the launcher's or its runtime's boilerplate, which a
+   * message's text leaves out of its last lines (rules, the help text around
+   * a notice, the runtime's own signal dump); output_tail keeps them. */
+  bool (*noise)(const char *line);
   /* The launcher's options that take a value (NULL-terminated lists): */
   const char *const *one_value;   /* "-np 4", "--host n1,n2" */
   const char *const *two_values;  /* "-mca NAME VALUE" */
@@ -68,6 +72,8 @@ const launcher *launcher_of(const char *path, char *const *cmd, int ncmd);
 bool launcher_death_notice(const char *line, launcher_death *out);
 /* Whether any launcher takes `line` as the end of its notice of a non-zero exit. */
 bool launcher_exit_notice(const char *line, launcher_exit *out);
+/* Whether any launcher takes `line` for its boilerplate. */
+bool launcher_noise(const char *line);
 
 /*
  * Best guess at the program's name: the first argument after the launcher's

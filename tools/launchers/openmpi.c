@@ -100,6 +100,35 @@ static bool exit_notice(const char *line, launcher_exit *out)
   return false;
 }
 
+/* Rules of dashes, the sentences around mpirun's notices, and Open MPI's own
+ * signal handler's dump ("[host:pid] *** Process received signal ***",
+ * "Signal:", "[ 3] ./a.out(+0x11f1)...", "*** End of error message ***"):
+ * the message says all of that better. */
+static bool noise(const char *line)
+{
+  static const char *const sentences[] = {
+    "Primary job  terminated normally, but", "a non-zero exit code. Per user-direction, the job has been aborted.",
+    "mpirun detected that one or more processes exited with non-zero status, thus causing",
+    "the job to be terminated. The first process to do so was:", NULL};
+  static const char *const dump[] = {"*** Process received signal ***", "Signal: ", "Signal code: ",
+                                     "Failing at address: ", "*** End of error message ***", "[ ", NULL};
+  size_t n = strspn(line, "-");
+  if (n >= 20 && line[n] == '\0')
+    return true;
+  for (const char *const *s = sentences; *s; s++)
+    if (!strncmp(line, *s, strlen(*s)))
+      return true;
+  int end = 0;
+  char host[64];
+  long pid;
+  if (line[0] != '[' || sscanf(line, "[%63[^:]:%ld] %n", host, &pid, &end) != 2 || !end)
+    return false;
+  for (const char *const *s = dump; *s; s++)
+    if (!strncmp(line + end, *s, strlen(*s)))
+      return true;
+  return false;
+}
+
 static const char *const one_value[] = {
   "-np", "-n", "--np", "--n", "-c", "-N", "-npernode", "--npernode", "-H", "-host", "--host", "-hostfile",
   "--hostfile", "-machinefile", "--machinefile", "-x", "-wdir", "--wdir", "-wd", "--wd", "-path", "--path",
@@ -114,6 +143,7 @@ const launcher launcher_openmpi = {
   .pass_env = pass_env,
   .death_notice = death_notice,
   .exit_notice = exit_notice,
+  .noise = noise,
   .one_value = one_value,
   .two_values = two_values,
   .np = np,
