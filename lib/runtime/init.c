@@ -228,6 +228,8 @@ static void on_exit_status(int status, void *arg)
   status &= 0xff;   /* glibc passes exit()'s argument; the process's status is its low byte */
   if (atomic_load(&mpn__crash.crash_owner))
     return;   /* exit() from a handler we chained to: the crash is the report */
+  if (status != 0 && atomic_load(&mpn__g.mpi_finalized))
+    mpn__launcher_exit(status);   /* the LAMMPS pattern: only the launcher can put the ranks together */
   if (status == 0 || getpid() != mpn__self.pid || !mpn__cfg()->exit_reports || mpn__g.thread_level < 0 ||
       atomic_load(&mpn__g.mpi_finalized) || atomic_load(&mpn__fatal_reported) || !atomic_load(&mpn__crash.armed))
     return;   /* below MPI_THREAD_MULTIPLE the agent reports it per node, without an election */

@@ -113,6 +113,13 @@ void mpn__launcher_bye(void)
   send_notice("bye", json_object(), NOTICE_MS);
 }
 
+void mpn__launcher_exit(int status)
+{
+  if (!mpn__cfg()->relay_addr || !atomic_load(&said_hello) || getpid() != mpn__self.pid)
+    return;
+  send_notice("exit", json_pack("{s:i}", "status", status), NOTICE_MS);
+}
+
 void mpn__launcher_report(const mpn__report *r)
 {
   if (!mpn__cfg()->relay_addr || !r || !r->event || getpid() != mpn__self.pid)

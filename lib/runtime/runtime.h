@@ -71,6 +71,8 @@ int mpn__errors_create(MPI_Comm_errhandler_function *fn, MPI_Errhandler *eh);
 void mpn__launcher_hello(void);
 void mpn__launcher_unarmed(const char *why);
 void mpn__launcher_bye(void);
+/* A non-zero exit after MPI_Finalize, which no rank reports: the launcher counts it (notice "exit"). */
+void mpn__launcher_exit(int status);
 void mpn__launcher_report(const mpn__report *r);
 /* Without an election: asks the launcher's relay whether this rank reports
  * the signature (answers within `deadline_ns`, CLOCK_MONOTONIC). */

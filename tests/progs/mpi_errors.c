@@ -8,7 +8,8 @@
  *                      MPI_ERRORS_RETURN on the dup, splits the dup; ranks in RANKS
  *                      send to an invalid rank on the split (named "halves"): it
  *                      inherits RETURN
- *   abort=RANK:CODE    RANK calls MPI_Abort(MPI_COMM_WORLD, CODE); the others wait
+ *   abort=RANK:CODE    RANK says why on stderr ("ERROR: ..."), then calls
+ *                      MPI_Abort(MPI_COMM_WORLD, CODE); the others wait
  *   get=RANKS          MPI_Comm_get_errhandler gives back what the program set
  *                      (prints "get ok" or what differs); a user handler set on a dup
  *                      is called for an error there (ranks in RANKS make one)
@@ -41,6 +42,7 @@ __attribute__((noinline)) int bad_send(MPI_Comm comm)
 __attribute__((noinline)) void abort_site(int code)
 {
   fflush(stdout);
+  fprintf(stderr, "ERROR: rank %d cannot go on: mesh.dat has no cells (code %d)\n", rank, code);
   MPI_Abort(MPI_COMM_WORLD, code);
   __asm__ volatile("" ::: "memory");
 }

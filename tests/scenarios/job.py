@@ -187,33 +187,48 @@ def unarmed_reason(t):
     check(f"{NP} do not use it (disabled by MPINOTIFY_DISABLE)" in started.get("text", ""), f"text {started.get('text')!r}")
 
 
-@case
-def crash_root_cause(t):
-    sink, r, bodies = against_baseline(t, "mpi_crash", ["segv=3"], 139)
-    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed")],
-          f"expected one crash and failed, nothing per victim; got {kinds(bodies)}")
-    crash = one(crash_bodies(bodies), "crash message")
-    check_report(crash, NP)
-    check(crash["ranks"] == [3] and crash.get("reported_by") == "rank", f"crash {crash['ranks']} by {crash.get('reported_by')}")
-    failed = one(job_bodies(bodies, "failed"), "failed job message")
-    check_job(failed, "failed")
-    check(failed.get("exit_status") == 139, f"exit_status {failed.get('exit_status')!r}")
-    rc = failed.get("root_cause")
-    check(isinstance(rc, dict) and rc.get("ranks") == [3] and rc.get("event") == "crash"
-          and rc.get("signal") == "SIGSEGV" and rc.get("signature") == crash["signature"]
-          and rc.get("reported_by") == "rank" and rc.get("hostname") == crash["processes"][0]["hostname"],
-          f"root_cause {rc!r} does not name the crash on rank 3")
-    check(failed.get("victims") == NP - 1, f"victims {failed.get('victims')!r} != {NP - 1}")
-    check(failed.get("severity") == "critical", f"severity {failed.get('severity')!r}")
-    reps = failed.get("reports")
-    check(isinstance(reps, list) and len(reps) == 1 and reps[0].get("signature") == crash["signature"]
-          and reps[0].get("ranks") == [3], f"reports {reps!r}")
-    tail = failed.get("output_tail")
+def check_outcome(b, status, victims, signature):
+    """A failure's message with the job's end merged into it: the "job" member says how the job ended."""
+    job = b.get("job")
+    check(isinstance(job, dict) and job.get("status") == "failed" and job.get("exit_status") == status,
+          f"job {job!r}: not failed with exit status {status}")
+    check(job.get("world_size") == NP and job.get("victims") == victims and isinstance(job.get("duration_s"), float),
+          f"job {job!r}: world_size, victims ({victims}) or duration_s")
+    reps = job.get("reports")
+    check(isinstance(reps, list) and len(reps) == 1 and reps[0].get("signature") == signature,
+          f"job reports {reps!r}")
+    tail = b.get("output_tail")
     check(isinstance(tail, list) and tail and all(isinstance(x, str) for x in tail) and len(tail) <= 30,
           f"output_tail {tail!r}")
-    check(any("noticed that process rank 3" in x for x in tail), f"the launcher's last lines are not in {tail!r}")
+    check(f"exit status {status}" in (b.get("text") or ""), f"text {b.get('text')!r} does not say how the job ended")
+    return job
+
+
+def one_on_slack(sink, words):
+    """Slack got exactly one message, with a mention (a failure), saying every one of `words`."""
+    texts = slack_texts(sink)
+    check(len(texts) == 1, f"Slack got {len(texts)} messages, expected one: {[x[:80] for x in texts]}")
+    posted = str([p["body"] for p in sink.posts() if p["path"] == "/slack"][0])
+    check("<!here>" in texts[0], f"Slack text {texts[0][:160]!r}: no mention on a failure")
+    for w in words:
+        check(w in posted, f"Slack message does not say {w!r}: {posted[:400]}")
+
+
+@case
+def crash_root_cause(t):
+    # One segfault ends the job: one message per channel, the rank's crash report with the
+    # job's end merged into it (exit status, victims, the launcher's last lines).
+    sink, r, bodies = against_baseline(t, "mpi_crash", ["segv=3"], 139)
+    check(kinds(bodies) == [("crash", None)], f"expected one message, the crash; got {kinds(bodies)}")
+    crash = bodies[0]
+    check_report(crash, NP)
+    check(crash["ranks"] == [3] and crash.get("reported_by") == "rank", f"crash {crash['ranks']} by {crash.get('reported_by')}")
+    check(crash.get("severity") == "critical", f"severity {crash.get('severity')!r}")
+    check_outcome(crash, 139, NP - 1, crash["signature"])
+    check(any("noticed that process rank 3" in x for x in crash["output_tail"]),
+          f"the launcher's last lines are not in {crash['output_tail']!r}")
     check("noticed that process rank 3" in r.err, "the launcher's stderr did not pass through mpinotify-run")
-    check_mentions(sink, failed=True)
+    one_on_slack(sink, ["SIGSEGV", "exit status 139"])
 
 
 @case
@@ -237,11 +252,11 @@ def root_cause_first(t):
 
 @case
 def sigkill(t):
+    # A rank killed outright cannot report: the launcher's crash message names it, with the
+    # job's end merged into it; one message per channel.
     sink, r, bodies = against_baseline(t, "mpi_events", ["kill=5"], 137)   # 128 + SIGKILL
-    crashes = crash_bodies(bodies)
-    check(len(crashes) == 1, f"expected exactly one crash message, got {len(crashes)}: {kinds(bodies)}")
-    check(sorted(kinds(bodies)) == [("crash", None), ("job", "failed")], f"got {kinds(bodies)}")
-    c = one(crashes, "crash message")
+    check(kinds(bodies) == [("crash", None)], f"expected one message, the crash; got {kinds(bodies)}")
+    c = bodies[0]
     check(c.get("reported_by") == "launcher", f"reported_by {c.get('reported_by')!r}")
     check(c.get("ranks") == [5] and c.get("signal") == "SIGKILL" and c.get("signal_number") == 9,
           f"crash names ranks {c.get('ranks')} signal {c.get('signal')} {c.get('signal_number')}")
@@ -251,12 +266,8 @@ def sigkill(t):
     for k in ("backtrace", "election", "leader", "fault_address"):
         check(k in c and c[k] is None, f"{k} is {c.get(k, 'missing')!r}, expected null")
     check(c.get("world_size") == NP and c.get("schema") == "mpinotify/1", f"world_size/schema {c.get('world_size')}/{c.get('schema')}")
-    failed = one(job_bodies(bodies, "failed"), "failed job message")
-    rc = failed.get("root_cause") or {}
-    check(rc.get("ranks") == [5] and rc.get("signal") == "SIGKILL" and rc.get("reported_by") == "launcher"
-          and rc.get("pid") == p["pid"], f"root_cause {rc!r} is not rank 5's SIGKILL")
-    check(failed.get("victims") == NP - 1, f"victims {failed.get('victims')!r}")
-    check(failed.get("exit_status") == 137, f"exit_status {failed.get('exit_status')!r}")
+    check_outcome(c, 137, NP - 1, c["signature"])
+    one_on_slack(sink, ["SIGKILL", "exit status 137"])
 
 
 @case
@@ -317,11 +328,32 @@ def application_words(t):
         check((failed.get("text") or "").startswith("The application said: " + said),
               f"text does not start with the application's words: {failed.get('text')!r:.200}")
         check(any(said in text for text in slack_texts(sink)), "the Slack copy does not quote the application")
-        # Open MPI names the first rank that exited non-zero: the root cause, not "not known".
+        # Every rank exits 1 after MPI_Finalize; those whose exit the launcher saw before it ended the
+        # others (at least the first, which Open MPI names) are the root cause, the status said once.
         root = failed.get("root_cause") or {}
-        check(root.get("event") == "exit" and root.get("exit_status") == 1 and len(root.get("ranks") or []) == 1
-              and root.get("reported_by") == "launcher", f"root_cause {root!r}: not the launcher's exit notice")
+        ranks = root.get("ranks") or []
+        check(root.get("event") == "exit" and root.get("exit_status") == 1 and ranks and set(ranks) <= set(range(NP))
+              and root.get("reported_by") == "launcher", f"root_cause {root!r}: not the ranks' exits")
+        title = failed.get("title") or ""
+        check(f"exit status 1 on rank{'s' if len(ranks) > 1 else ''} {ranks[0]}" in title, f"title {title!r} does not name the ranks")
+        check(title.count("exit status") == 1, f"title {title!r} repeats the exit status")
         check(failed.get("victims") == 0, f"every rank finalized, yet victims {failed.get('victims')!r}")
+
+
+@case
+def abort_words(t):
+    # A rank says why, then calls MPI_Abort: one message per channel, the abort's report with
+    # the job's end in it, quoting the application's line in its title.
+    said = "ERROR: rank 2 cannot go on: mesh.dat has no cells (code 5)"
+    sink, r, bodies = against_baseline(t, "mpi_errors", ["abort=2:5"], 5)
+    check(len(bodies) == 1 and bodies[0].get("event") != "job", f"expected one message, the abort; got {kinds(bodies)}")
+    b = bodies[0]
+    check(b.get("ranks") == [2] and b.get("reported_by") == "rank", f"ranks {b.get('ranks')} by {b.get('reported_by')}")
+    check(b.get("application_error") == said, f"application_error {b.get('application_error')!r}")
+    check(said in (b.get("title") or ""), f"title {b.get('title')!r} does not quote the application")
+    check((b.get("text") or "").startswith("The application said: " + said), f"text {b.get('text')!r:.200}")
+    check_outcome(b, 5, NP - 1, b["signature"])
+    one_on_slack(sink, [said, "exit status 5"])
 
 
 @case

@@ -43,6 +43,7 @@ typedef struct rank_info {
   bool unarmed;        /* called MPI_Init but did not arm, and said why (hello overrides it) */
   bool disabled;       /* ... because it was told not to (MPINOTIFY_DISABLE) */
   int reason;          /* index in job_watch.reasons, -1 when not kept */
+  int exit_status;     /* a non-zero exit after MPI_Finalize, from its "exit" notice; 0 when none */
   long pid;
   char host[HOST_MAX];
 } rank_info;
@@ -329,6 +330,10 @@ void job_watch_notice(const char *type, const char *json, void *arg)
     rank_info *ri = rank_slot(w, (int)json_integer_value(rank));
     if (ri)
       ri->bye = true;
+  } else if (!strcmp(type, "exit")) {
+    rank_info *ri = rank_slot(w, (int)json_integer_value(rank));
+    if (ri)
+      ri->exit_status = (int)json_integer_value(json_object_get(o, "status"));
   } else if (!strcmp(type, "report"))
     on_report(w, o);
   else if (!strcmp(type, "held"))
@@ -920,21 +925,52 @@ static char *tail_text(json_t *tail)
   return out;
 }
 
-/* No rank reported and none died by a signal, but the launcher named the
- * first rank to exit with a non-zero status (an exit after MPI_Finalize,
- * which no rank reports): that exit is the root cause. */
+/* No rank reported and none died by a signal, but ranks exited with a
+ * non-zero status after MPI_Finalize (which no rank reports): those that said
+ * so in their "exit" notice, and the first one the launcher named. Their
+ * exits are the root cause. False when there are none. */
+static bool exit_ranks(const job_watch *w, json_t *ranks, int *status)
+{
+  *status = w->has_first_exit ? w->first_exit.status : 0;
+  for (int rank = 0; rank < w->nranks_cap; rank++) {
+    int s = w->ranks[rank].exit_status;
+    if (!*status && s)
+      *status = s;   /* without the launcher's notice: the status the lowest rank gave */
+    bool first = w->has_first_exit && w->first_exit.rank == rank;
+    if (first || (s && s == *status))
+      json_array_append_new(ranks, json_integer(rank));
+  }
+  if (w->has_first_exit && w->first_exit.rank >= w->nranks_cap)
+    json_array_append_new(ranks, json_integer(w->first_exit.rank));
+  return json_array_size(ranks) > 0;
+}
+
 static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
 {
-  const launcher_exit *e = &w->first_exit;
+  int status = 0, ws = world(w);
+  json_t *ranks = json_array();
+  if (!exit_ranks(w, ranks, &status)) {
+    json_decref(ranks);
+    return json_null();
+  }
+  int first = (int)json_integer_value(json_array_get(ranks, 0));
   char title[160];
-  snprintf(title, sizeof title, "exit status %d on rank %d", e->status, e->rank);
-  const rank_info *ri = known_rank(w, e->rank);
-  json_t *o = json_pack("{s:s, s:[i], s:i, s:o, s:o, s:s, s:s}", "event", "exit", "ranks", e->rank,
-                        "exit_status", e->status, "hostname", jstr(ri && ri->host[0] ? ri->host : NULL),
+  size_t n = json_array_size(ranks);
+  if (ws > 0)
+    snprintf(title, sizeof title, "exit status %d on %zu of %d ranks", status, n, ws);
+  else
+    snprintf(title, sizeof title, "exit status %d on %zu rank%s", status, n, n == 1 ? "" : "s");
+  const rank_info *ri = known_rank(w, first);
+  json_t *o = json_pack("{s:s, s:o, s:i, s:o, s:o, s:s, s:s}", "event", "exit", "ranks", ranks,
+                        "exit_status", status, "hostname", jstr(ri && ri->host[0] ? ri->host : NULL),
                         "pid", jint_or_null(ri ? ri->pid : 0, ri && ri->pid > 0), "title", title,
                         "reported_by", "launcher");
-  snprintf(line, cap, "rank %d was the first to exit with status %d, as the launcher reported it (a rank "
-           "exiting after MPI_Finalize cannot report it itself)", e->rank, e->status);
+  if (n == 1)
+    snprintf(line, cap, "rank %d exited with status %d after MPI_Finalize (the launcher reported it: a rank "
+             "exiting after MPI_Finalize cannot report it itself)", first, status);
+  else
+    snprintf(line, cap, "%zu ranks exited with status %d after MPI_Finalize (the launcher reported it: a rank "
+             "exiting after MPI_Finalize cannot report it itself)", n, status);
   return o;
 }
 
@@ -943,7 +979,7 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   cause c = root_cause(w);
   char line[1024], title[512];
   json_t *root = cause_json(w, &c, line, sizeof line);
-  if (json_is_null(root) && w->has_first_exit) {
+  if (json_is_null(root)) {
     json_decref(root);
     root = exit_cause(w, line, sizeof line);
   }
@@ -961,7 +997,13 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
    * headline ("SIGSEGV on rank 3" stays), then as the text's first line. */
   char *words = w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
   bool words_in_title = words && !crash;
-  snprintf(title, sizeof title, "Job %s failed (exit status %d)%s%s%s%s", job_name(w), status,
+  char said_status[40];   /* "exit status 1 on ranks 0-3" says it already: no "(exit status 1)" before it */
+  snprintf(said_status, sizeof said_status, "exit status %d ", status);
+  bool repeats = !strncmp(what, said_status, strlen(said_status));
+  char status_part[40] = "";
+  if (!repeats)
+    snprintf(status_part, sizeof status_part, " (exit status %d)", status);
+  snprintf(title, sizeof title, "Job %s failed%s%s%s%s%s", job_name(w), status_part,
            *what || words_in_title ? ": " : "", what, *what && words_in_title ? ": " : "",
            words_in_title ? words : "");
   json_object_set_new(f, "application_error", jstr(words));
@@ -1098,6 +1140,8 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   } else if (c.d && !c.d->sent && known_rank(w, c.d->rank)) {
     doc = death_doc(w, c.d);   /* the crash message the launcher makes for it, this once */
     ((death *)c.d)->sent = doc != NULL;
+    if (doc && w->nreports < MAX_REPORTS)   /* counted among the job's reports, as job_watch_unreported_deaths does */
+      w->reports[w->nreports++] = (report){json_incref(doc), c.d->seen_ms, true};
   }
   if (doc)
     add_outcome(w, &c, doc, status);
