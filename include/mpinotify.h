@@ -434,6 +434,17 @@ MPN_EXTERN mpn_code mpn_sender_set_deadline(mpn_sender *s, long ms_from_now);
 MPN_EXTERN mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg);
 
 /*
+ * Launcher-only. Limits every later mpn_sender_flush of `s` to messages
+ * spooled from `from_ms` up to (not including) `to_ms`, wall-clock
+ * milliseconds since the epoch; 0 leaves that end open (the default: both).
+ * Other messages stay in the spool, untouched. For a launcher that flushes
+ * its own job's messages at its end and earlier jobs' ones in the background.
+ * MPN_E_INVALID_ARGUMENT for a NULL sender, a negative time or to < from.
+ * Not thread-safe against the same sender's flushes.
+ */
+MPN_EXTERN mpn_code mpn_sender_set_flush_window(mpn_sender *s, long long from_ms, long long to_ms);
+
+/*
  * A new message for `event` ("message", "test", "job", ...; see README.md),
  * or NULL when out of memory or `event` is NULL. Free with mpn_message_free.
  * Setters copy their arguments; they return MPN_E_INVALID_ARGUMENT for a NULL

@@ -124,6 +124,7 @@ struct run {
   bool pumping;
   atomic_llong drain_until;   /* ms (monotonic) the pump may still wait for output; 0: no limit */
   long long exit_by;      /* ms (monotonic) by which every delivery after the job has ended */
+  long long start_wall_ms;   /* messages spooled before this are earlier jobs' (flush_leftovers) */
 };
 
 /* Signals a user or a batch system sends to stop or poke a job: they go to the launcher. */
@@ -449,14 +450,60 @@ static void setup_relay(struct run *r)
   r->job_key = key && *key ? tool_xstrdup(key) : NULL;   /* see end_leftovers */
 }
 
-/* After the job: the relay's last deliveries, then what the spool holds,
- * all within the exit bound; what is left stays spooled, said in one line. */
+static long long wall_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void count_spooled(const mpn_spool_entry *e, void *arg)
+{
+  *(int *)arg += e->code == MPN_OK;
+}
+
+/*
+ * Messages earlier jobs left in the spool go in the background: a child
+ * process of their own, started before anything else (no threads, no
+ * relay key, no pipes of the job), with its output on /dev/null so that
+ * nobody waits for it. It outlives us if it must; what it cannot deliver
+ * stays spooled for the next job or mpinotify-send --flush. The job's own
+ * flush at its end leaves them alone (finish_delivery).
+ */
+static void flush_leftovers(struct run *r)
+{
+  r->start_wall_ms = wall_now_ms();
+  int n = 0;
+  if (mpn_spool_list(NULL, count_spooled, &n) != MPN_OK || n == 0 || getenv("MPINOTIFY_DISABLE"))
+    return;
+  pid_t pid = fork();
+  if (pid != 0) {
+    if (getenv("MPINOTIFY_DEBUG"))
+      tool_warn("%d message%s of earlier jobs in the spool: delivering them in the background (pid %ld)", n,
+                n == 1 ? "" : "s", (long)pid);
+    return;
+  }
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3 && null >= 0; fd++)
+    dup2(null, fd);
+  mpn_sender *s = NULL;
+  if (mpn_sender_new(NULL, &s, NULL, 0) == MPN_OK) {
+    mpn_sender_set_flush_window(s, 0, r->start_wall_ms);
+    mpn_sender_flush(s, NULL, NULL);
+    mpn_sender_free(s);
+  }
+  _exit(0);
+}
+
+/* After the job: the relay's last deliveries, then what this job left in the
+ * spool, all within the exit bound; what is left stays spooled, said in one line. */
 static void finish_delivery(struct run *r)
 {
   if (!r->sender)
     return;
   long left = r->exit_by ? (long)(r->exit_by - tool_now_ms()) : EXIT_BOUND_MS;
   mpn_relay_stop(r->relay_srv, left > 0 ? left : 0, report_result, "relayed");
+  mpn_sender_set_flush_window(r->sender, r->start_wall_ms, 0);
   mpn_sender_flush(r->sender, report_result, "spooled");
   if (undelivered)
     tool_warn("%d message%s not delivered within %d s of the job's end: kept in %s for mpinotify-send --flush",
@@ -1193,6 +1240,7 @@ int main(int argc, char **argv)
     return rc;
   if (r.disable)
     return exec_untouched(&r);
+  flush_leftovers(&r);
   setup_job(&r);
   setup_events(&r);
   setup_urls(&r);

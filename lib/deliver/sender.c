@@ -15,6 +15,7 @@ struct mpn_sender {
   mpn__config cfg;
   char *env_refs;
   int64_t deadline;   /* monotonic ns every send and flush ends by; 0: none */
+  long long flush_from_ms, flush_to_ms;   /* wall clock: a flush takes messages spooled in [from, to); 0: open */
 };
 
 mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t errlen)
@@ -234,6 +235,36 @@ const char *mpn_sender_spool_dir(const mpn_sender *s)
   return s ? s->cfg.spool_dir : NULL;
 }
 
+mpn_code mpn_sender_set_flush_window(mpn_sender *s, long long from_ms, long long to_ms)
+{
+  if (!s || from_ms < 0 || to_ms < 0 || (to_ms && to_ms < from_ms))
+    return MPN_E_INVALID_ARGUMENT;
+  s->flush_from_ms = from_ms;
+  s->flush_to_ms = to_ms;
+  return MPN_OK;
+}
+
+/* Spool names start with the wall-clock time they were written, in ns (spool.c). */
+static int in_window(const mpn_sender *s, const char *path)
+{
+  const char *name = strrchr(path, '/');
+  long long ms = atoll(name ? name + 1 : path) / 1000000;
+  return ms >= s->flush_from_ms && (!s->flush_to_ms || ms < s->flush_to_ms);
+}
+
+/* The next spooled message in the sender's window; others are left as they are. */
+static int next_in_window(const mpn_sender *s, void **it, mpn__spooled *f)
+{
+  while (mpn__spool_next(s->cfg.spool_dir, it, f)) {
+    if (in_window(s, f->path))
+      return 1;
+    free(f->spec);
+    mpn_message_free(f->msg);
+    close(f->fd);
+  }
+  return 0;
+}
+
 mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg)
 {
   if (!s)
@@ -252,7 +283,7 @@ mpn_code mpn_sender_flush(mpn_sender *s, mpn_result_fn cb, void *arg)
   int64_t deadline = budget_end(s);
   memset(fs, 0, sizeof fs);
   /* past the sender's deadline, no new message is started: the rest stays for later */
-  while (!(s->deadline && mpn__now_ns() >= s->deadline) && mpn__spool_next(s->cfg.spool_dir, &it, &fs[n].f)) {
+  while (!(s->deadline && mpn__now_ns() >= s->deadline) && next_in_window(s, &it, &fs[n].f)) {
     start_one(s, &fs[n], deadline, &t);
     if (++n == FLUSH_GROUP) {
       finish_group(fs, n, deadline, &t);

@@ -383,6 +383,37 @@ def exit_bounded(t):
 
 
 @case
+def leftovers_background(t):
+    # An earlier job left messages in the spool for a webhook that never answers. They are
+    # delivered in the background: this job's own message arrives, mpinotify-run returns about
+    # as fast as without them (waiting for them would cost its whole exit bound, 8 s), and they
+    # stay spooled, not lost.
+    dead = Sink(t, mode="hang", name="dead")
+    for i in range(3):
+        t.run([t.paths.send_tool, "--url", dead.url("/old"), "--timeout-ms", "200", "--title", f"earlier {i}",
+               "--message", "left over"], f"earlier {i}", hang_ok=True)
+    before = len(t.spooled())
+    check(before >= 3, f"the earlier job left {before} spooled message(s), expected 3: test premise")
+    env = {"MPINOTIFY_TIMEOUT_MS": "20000"}
+    times = []
+    for label in ("with leftovers", "baseline"):
+        if label == "baseline":
+            for name in os.listdir(t.spool):   # the same job with an empty spool
+                if name.endswith(".msg"):
+                    os.unlink(os.path.join(t.spool, name))
+        sink = Sink(t, name=f"sink_{label.split()[0]}")
+        start = time.time()
+        r = t.tool(["--url", sink.url("/hook")], t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1"]), env, label=label)
+        times.append(time.time() - start)
+        check(r.rc == 139, f"{label}: mpinotify-run exited {r.rc}, expected 139")
+        check(len(at(sink, "/hook")) == 1, f"{label}: the job's message did not arrive: {kinds(at(sink, '/hook'))}")
+        if label == "with leftovers":
+            check(len(t.spooled()) >= before, f"the earlier job's messages were lost: {len(t.spooled())} < {before}")
+    check(times[0] < times[1] + 4, f"mpinotify-run took {times[0]:.1f} s with an earlier job's leftovers, "
+          f"{times[1]:.1f} s without: the leftovers held the exit")
+
+
+@case
 def events_switch(t):
     sink, r = run_job(t, "mpi_crash", [], env={"MPINOTIFY_JOB_EVENTS": "failed"})
     check(r.rc == 0, f"a healthy job exited {r.rc}")
