@@ -311,6 +311,18 @@ MPN_EXTERN mpn_code mpn_abort_job(int status);
 typedef int (*mpn_abort_hook_fn)(int code, void *arg);
 MPN_EXTERN mpn_code mpn_set_abort_hook(mpn_abort_hook_fn fn, void *arg);
 
+/*
+ * Tells mpinotify-run, when this process is one of its job's ranks, that the
+ * library watches it although it may never call MPI_Init (a PyTorch rank
+ * using gloo or NCCL): the job's "started" then counts it as armed instead
+ * of warning about it. `import mpinotify`'s hooks call it in every Python
+ * rank. Once per process (MPI_Init says the same); a no-op outside
+ * mpinotify-run, in a process that is not a rank (no OMPI_COMM_WORLD_RANK,
+ * PMI_RANK or SLURM_PROCID) or when disabled. Bounded: at most 2 s when the
+ * relay does not answer. Thread-safe; not from a signal handler.
+ */
+MPN_EXTERN void mpn_launcher_armed(void);
+
 /* One metric value of an alert. */
 typedef struct mpn_metric {
   const char *name;
@@ -589,6 +601,13 @@ MPN_EXTERN void mpn_relay_set_observer(mpn_relay *r, mpn_relay_notice_fn fn, voi
  */
 MPN_EXTERN mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *replacement);
 MPN_EXTERN int mpn_relay_release_older(mpn_relay *r, long age_ms);
+/*
+ * Drops every held copy of message `id` (and its spooled copy) without
+ * sending it: for a report another message already says (a failure that
+ * only follows from the one that ended the job, listed in its "reports").
+ * MPN_E_INVALID_ARGUMENT when no copy of `id` is held. Thread-safe.
+ */
+MPN_EXTERN mpn_code mpn_relay_drop(mpn_relay *r, const char *id);
 
 /* ---- For tools and launchers ----------------------------------------------
  *

@@ -623,6 +623,11 @@ static bool send_merged(struct run *r)
   }
   bool released = mpn_relay_release(r->relay_srv, id, m) == MPN_OK;   /* not when already gone alone */
   mpn_message_free(m);
+  /* failures that only follow from it (a peer gone) are listed in it: no message of their own */
+  char knock[32][48];
+  int n = released ? job_watch_knock_ons(r->watch, knock, 32) : 0;
+  for (int i = 0; i < n; i++)
+    mpn_relay_drop(r->relay_srv, knock[i]);
   return released;
 }
 

@@ -97,6 +97,11 @@ void mpn__view_free(mpn__view *v);
 /* Python frames ({"file", "line", "function", "code"}, outermost first) as
  * Python prints a stack; malloc'd, NULL when there are none. */
 char *mpn__python_frames_text(const void *frames_json);
+/* How the job ended, for a failure's message that carries its job's end
+ * (mpinotify-run merges them: "job" has "status"): "failed with exit status
+ * 139 after 12.3 s; 5 other ranks ended after it without a failure of their
+ * own"; malloc'd, NULL when the message carries none. */
+char *mpn__job_end_text(const void *doc_json);
 /* Native frames (the message's "backtrace"), one line each, "#0  fn+0x7
  * (module+0x1677)" after `indent`; at most `max`, then "... N more frames". */
 void mpn__frames_text(mpn__buf *b, const void *frames_json, const char *indent, size_t max);

@@ -64,6 +64,10 @@ static void add_ranks(mpn__buf *b, json_t *o)
   else
     mpn__buf_add(b, "| first      %s\n", s_of(o, "timestamp"));
   mpn__buf_add(b, "| ranks      %s\n", ranges);
+  char *end = mpn__job_end_text(o);
+  if (end)
+    mpn__buf_add(b, "| job end    %s\n", end);
+  free(end);
   json_t *leader = json_object_get(o, "leader");
   if (json_is_object(leader))
     mpn__buf_add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),

@@ -31,6 +31,25 @@ static void fact(mpn__view *v, const char *label, const char *fmt, ...)
   v->facts[v->nfacts++].value = value;
 }
 
+char *mpn__job_end_text(const void *doc_json)
+{
+  json_t *job = json_object_get((json_t *)doc_json, "job");
+  const char *status = str(job, "status");
+  if (!status)
+    return NULL;
+  mpn__buf b = mpn__buf_make(160);
+  mpn__buf_add(&b, "%s", status);
+  if (json_is_integer(json_object_get(job, "exit_status")))
+    mpn__buf_add(&b, " with exit status %lld", json_integer_value(json_object_get(job, "exit_status")));
+  if (json_is_number(json_object_get(job, "duration_s")))
+    mpn__buf_add(&b, " after %.1f s", json_number_value(json_object_get(job, "duration_s")));
+  json_int_t victims = json_integer_value(json_object_get(job, "victims"));
+  if (victims > 0)
+    mpn__buf_add(&b, "; %lld other rank%s ended after it without a failure of %s own", (long long)victims,
+                 victims == 1 ? "" : "s", victims == 1 ? "its" : "their");
+  return b.p;
+}
+
 /* Ranks as ranges, whole: a channel decides how much of it to show. */
 static char *ranges_of(json_t *ranks)
 {
@@ -243,6 +262,10 @@ mpn__view *mpn__view_new(const mpn_message *m)
   v->command = str(job, "command");
   if (v->job)
     fact(v, "Job", "%s", v->job);
+  char *end = mpn__job_end_text(o);
+  if (end)
+    fact(v, "Job end", "%s", end);
+  free(end);
   if (json_is_array(json_object_get(o, "ranks")))   /* an event of the ranks (not a job or a sent message) */
     rank_facts(v, o);
   if (v->signature)

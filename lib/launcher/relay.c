@@ -323,6 +323,25 @@ mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *repl
   return found ? MPN_OK : MPN_E_INVALID_ARGUMENT;
 }
 
+mpn_code mpn_relay_drop(mpn_relay *r, const char *id)
+{
+  if (!r || !id)
+    return MPN_E_INVALID_ARGUMENT;
+  size_t n = strlen(id);
+  int found = 0;
+  pthread_mutex_lock(&r->lock);
+  for (relayed *x = r->list; x; x = x->next)
+    if (x->held && !strncmp(x->key, id, n) && x->key[n] == '\n') {
+      mpn__spool_done(x->spool_fd, x->spool_path, 1);   /* said in another message: nothing left to keep */
+      x->spool_fd = -1;
+      json_decref(x->held);
+      x->held = NULL;
+      found++;
+    }
+  pthread_mutex_unlock(&r->lock);
+  return found ? MPN_OK : MPN_E_INVALID_ARGUMENT;
+}
+
 int mpn_relay_release_older(mpn_relay *r, long age_ms)
 {
   if (!r)

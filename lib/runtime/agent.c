@@ -207,8 +207,9 @@ static int without_election(const mpn__event *ev, mpn__report *r, int elect, int
     return 1;   /* somebody else's to deliver */
   }
   mpn__election_remember(ev->signature);
-  r->election = "failed";
-  r->election_error = no_election_why(elect, claim == MPN__CLAIM_MINE);
+  /* the relay's claims make one report per job, as an election would: not a failure */
+  r->election = claim == MPN__CLAIM_MINE ? "launcher" : "failed";
+  r->election_error = claim == MPN__CLAIM_MINE ? NULL : no_election_why(elect, 0);
   int ok = send_report(ev, r, send_by);
   mpn__launcher_report(r);
   if (claim != MPN__CLAIM_MINE)

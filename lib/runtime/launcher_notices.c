@@ -74,6 +74,31 @@ static int launcher_world_size(void)
   return n > 0 ? n : mpn__self.world_size;
 }
 
+static void own_host(char *host, size_t cap)
+{
+  if (mpn__self.host[0])
+    mpn__strlcpy(host, mpn__self.host, cap);
+  else if (gethostname(host, cap - 1) != 0)
+    host[0] = '\0';
+}
+
+/* A rank that never calls MPI_Init (PyTorch with gloo or NCCL) but whose
+ * failures the library reports: its rank and the job's size from the
+ * launcher's environment. */
+void mpn_launcher_armed(void)
+{
+  if (atomic_load(&said_hello) || !getenv("MPINOTIFY_RELAY_ADDR") || mpn__self.disabled)
+    return;
+  mpn__config_ensure();
+  int rank = mpn__self.rank >= 0 ? mpn__self.rank : mpn__mpi_world_rank_from_env();
+  if (!mpn__cfg()->relay_addr || rank < 0 || atomic_exchange(&said_hello, 1))
+    return;
+  char host[sizeof mpn__self.host] = "";
+  own_host(host, sizeof host);
+  send_notice("hello", json_pack("{s:i, s:i, s:s, s:b}", "rank", rank, "world_size", launcher_world_size(), "host",
+                                 host, "without_mpi", 1), NOTICE_MS);
+}
+
 /* A rank that called MPI_Init but will not report its failures: the library
  * could not arm (`why`), or is disabled (MPINOTIFY_DISABLE, a program that
  * opted out), which it says instead. Once, never after "hello"; as bounded
@@ -93,10 +118,7 @@ void mpn__launcher_unarmed(const char *why)
     why = mpn__env_flag("MPINOTIFY_DISABLE") ? "disabled by MPINOTIFY_DISABLE"
                                               : "the program opted out (MPN_API_ONLY_PROGRAM)";
   char host[sizeof mpn__self.host] = "";
-  if (mpn__self.host[0])
-    mpn__strlcpy(host, mpn__self.host, sizeof host);
-  else
-    gethostname(host, sizeof host - 1);
+  own_host(host, sizeof host);
   json_t *o = json_object();
   json_object_set_new(o, "why", mpn__jstr(why ? why : "unknown"));
   json_object_set_new(o, "disabled", json_boolean(disabled));

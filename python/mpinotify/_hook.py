@@ -122,6 +122,14 @@ def _set_abort_hook():
     atexit.register(_unset_abort_hook)  # the callback must not outlive the interpreter
 
 
+def _say_armed():
+    """Under mpinotify-run, a rank that may never call MPI_Init (PyTorch with gloo or NCCL) is
+    watched all the same: say so, so the job's start does not warn about it."""
+    from . import _lib
+    if "MPINOTIFY_RELAY_ADDR" in os.environ and _lib._in_process() is not None and _lib.has("mpn_launcher_armed"):
+        _lib.get().mpn_launcher_armed()
+
+
 def install():
     """Installs the hooks once, in the rank's own process. Never raises."""
     global _pid
@@ -136,5 +144,9 @@ def install():
     threading.excepthook = _thread_hook
     try:
         _set_abort_hook()
+    except Exception:
+        pass
+    try:
+        _say_armed()
     except Exception:
         pass

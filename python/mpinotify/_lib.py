@@ -98,6 +98,7 @@ _OPTIONAL_PROTOTYPES = {
     "mpn_exception_report": (c_int, [c_void_p, c_uint]),
     "mpn_abort_job": (c_int, [c_int]),
     "mpn_set_abort_hook": (c_int, [ABORT_HOOK_FN, c_void_p]),
+    "mpn_launcher_armed": (None, []),
 }
 
 _lock = threading.Lock()

@@ -518,7 +518,7 @@ def check_event(b, event, world_size=None):
     check(isinstance(ws, int) and all(0 <= r < ws for r in ranks), f"world_size {ws!r} vs ranks {ranks!r}")
     if world_size is not None:
         check(ws == world_size, f"world_size {ws} != {world_size}")
-    check(b.get("election") in ("ok", "failed"), f"election {b.get('election')!r}")
+    check(b.get("election") in ("ok", "launcher", "failed"), f"election {b.get('election')!r}")
     procs = b.get("processes")
     check(isinstance(procs, list), f"processes {procs!r}")
     for p in procs + [b.get("leader")]:

@@ -200,7 +200,6 @@ def check_outcome(b, status, victims, signature):
     tail = b.get("output_tail")
     check(isinstance(tail, list) and tail and all(isinstance(x, str) for x in tail) and len(tail) <= 30,
           f"output_tail {tail!r}")
-    check(f"exit status {status}" in (b.get("text") or ""), f"text {b.get('text')!r} does not say how the job ended")
     return job
 
 

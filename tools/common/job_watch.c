@@ -850,6 +850,25 @@ static json_t *cause_json(const job_watch *w, const cause *c, char *line, size_t
   return o;
 }
 
+/* A failure after the root cause that only says a peer is gone (gloo's "Connection closed by
+ * peer" once the failed rank died, an MPI error on a dead peer): a consequence, not a cause. */
+static bool knock_on(const cause *c, const report *r)
+{
+  static const char *const peer_gone[] = {"Connection closed by peer", "Connection reset by peer", "Broken pipe",
+                                          "communicator was aborted", "Connection refused", NULL};
+  if ((!c->r && !c->d) || r == c->r || r->launcher || r->ts_ms < c->ts)
+    return false;
+  const char *ev = event_of(r);
+  if (ev && !strcmp(ev, "mpi_error"))
+    return true;
+  json_t *x = json_object_get(r->msg, "exception");
+  const char *said = json_string_value(json_object_get(x, "message"));
+  for (const char *const *p = peer_gone; said && *p; p++)
+    if (strstr(said, *p))
+      return true;
+  return false;
+}
+
 static bool in_ranks(json_t *ranks, int rank)
 {
   for (size_t i = 0; i < json_array_size(ranks); i++)
@@ -876,7 +895,8 @@ static int victims(const job_watch *w, const cause *c, json_t *root_ranks)
       const report *r = &w->reports[i];
       if (r->launcher || !in_ranks(json_object_get(r->msg, "ranks"), rank))
         continue;
-      bool waited_on_peer = !strcmp(event_of(r) ? event_of(r) : "", "mpi_error") && (c->d || r->ts_ms > c->ts);
+      bool waited_on_peer = (!strcmp(event_of(r) ? event_of(r) : "", "mpi_error") && (c->d || r->ts_ms > c->ts)) ||
+                            knock_on(c, r);
       own_failure = failure_event(event_of(r)) && !waited_on_peer;
     }
     n += !own_failure;
@@ -884,7 +904,8 @@ static int victims(const job_watch *w, const cause *c, json_t *root_ranks)
   return n;
 }
 
-static json_t *report_summaries(const job_watch *w, int *total)
+/* The job's failures; "knock_on": true for those only saying the root cause's peer is gone. */
+static json_t *report_summaries(const job_watch *w, const cause *c, int *total)
 {
   json_t *a = json_array();
   *total = 0;
@@ -902,6 +923,7 @@ static json_t *report_summaries(const job_watch *w, int *total)
       json_t *v = json_object_get(m, keys[k]);
       json_object_set_new(s, keys[k], v ? json_deep_copy(v) : json_null());
     }
+    json_object_set_new(s, "knock_on", json_boolean(knock_on(c, &w->reports[i])));
     json_array_append_new(a, s);
   }
   return a;
@@ -1007,7 +1029,7 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
            *what || words_in_title ? ": " : "", what, *what && words_in_title ? ": " : "",
            words_in_title ? words : "");
   json_object_set_new(f, "application_error", jstr(words));
-  json_object_set_new(f, "reports", report_summaries(w, &total));
+  json_object_set_new(f, "reports", report_summaries(w, &c, &total));
   json_object_set_new(f, "reports_count", json_integer(total));
   json_object_set_new(f, "root_cause", root);
   json_object_set_new(f, "ranks", root_ranks);
@@ -1076,7 +1098,6 @@ static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int sta
   json_t *root_ranks = cause_ranks(w, c);
   int nvictims = victims(w, c, root_ranks), total = 0, ws = world(w);
   json_decref(root_ranks);
-  double secs = (double)(w->end_ms - w->start_ms) / 1000.0;
   char hosts[512];
   json_t *job = job_object(w);
   json_object_set_new(job, "status", json_string("failed"));
@@ -1084,12 +1105,11 @@ static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int sta
   json_object_set_new(job, "world_size", jint_or_null(ws, ws > 0));
   json_object_set_new(job, "hosts", hosts_json(w, hosts, sizeof hosts));
   json_object_set_new(job, "victims", jint_or_null(nvictims, nvictims >= 0));
-  json_object_set_new(job, "reports", report_summaries(w, &total));
+  json_object_set_new(job, "reports", report_summaries(w, c, &total));
   json_object_set_new(job, "reports_count", json_integer(total));
   json_object_set_new(doc, "job", job);
   char *words = w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
   json_t *tail = tail_json(w);
-  char *tail_lines = tail_text(tail);
   json_object_set_new(doc, "application_error", jstr(words));
   json_object_set_new(doc, "output_tail", tail);
   const char *event = json_string_value(json_object_get(doc, "event"));
@@ -1099,17 +1119,13 @@ static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int sta
     json_object_set_new(doc, "title", jstr(t));
     free(t);
   }
-  char victims_line[160] = "";
-  if (nvictims > 0)
-    snprintf(victims_line, sizeof victims_line, " %d other rank%s ended after it without a failure of %s own.",
-             nvictims, nvictims == 1 ? "" : "s", nvictims == 1 ? "its" : "their");
-  char *text = tool_xasprintf("%s%s%sThe job %s ended with exit status %d after %.1f s.%s%s%s",
-                              words ? "The application said: " : "", words ? words : "", words ? "\n" : "",
-                              job_name(w), status, secs, victims_line,
-                              *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines);
-  json_object_set_new(doc, "text", jstr(text));
-  free(text);
-  free(tail_lines);
+  /* The report's own text stays (a Python traceback); a crash has none: the words lead it. The
+   * job's end is a fact of every channel (format/view.c), the last lines are in output_tail. */
+  if (words && !json_is_string(json_object_get(doc, "text"))) {
+    char *text = tool_xasprintf("The application said: %s", words);
+    json_object_set_new(doc, "text", jstr(text));
+    free(text);
+  }
   mpn_free(words);
 }
 
@@ -1122,6 +1138,20 @@ static mpn_message *from_doc(json_t *doc)
   mpn_message *m = build(event ? event : "crash", fields);
   json_decref(fields);
   return m;
+}
+
+int job_watch_knock_ons(job_watch *w, char (*ids)[48], int max)
+{
+  int n = 0;
+  pthread_mutex_lock(&w->lock);
+  cause c = root_cause(w);
+  for (int i = 0; i < w->nreports && n < max; i++) {
+    const held_report *h = knock_on(&c, &w->reports[i]) ? held_for(w, &w->reports[i]) : NULL;
+    if (h)
+      snprintf(ids[n++], sizeof ids[0], "%s", h->id);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return n;
 }
 
 mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)

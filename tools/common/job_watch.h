@@ -71,6 +71,10 @@ int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max);
  * the job did not fail or its root cause has no such message: then
  * job_watch_finished's "failed" goes on its own. */
 mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap);
+/* The held reports that are consequences of the root cause (a peer gone,
+ * after it): job_watch_merged lists them in its "reports", so they need no
+ * message of their own. Up to `max` ids; returns how many. */
+int job_watch_knock_ons(job_watch *w, char (*ids)[48], int max);
 /* Whether the job failed (non-zero exit status or death by a signal). */
 bool job_watch_failed(job_watch *w);
 
