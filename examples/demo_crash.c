@@ -1,6 +1,7 @@
 /* demo_crash.c - the README's demo: the ranks named on the command line
- * ("1,3,6") crash in the same function; the others wait in MPI_Allreduce
- * for them, as healthy ranks of a real training job would. */
+ * ("1,3,6") log an error, carry on, and crash in the same function; the
+ * others wait in MPI_Allreduce for them, as healthy ranks of a real training
+ * job would. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
   double *weights = NULL;
   if (!(argc > 1 && listed(argv[1], rank)))
     weights = calloc(16, sizeof *weights);
+  else
+    fprintf(stderr, "ERROR: rank %d: checkpoint shard %d not found, weights not loaded\n", rank, rank);
   usleep(100000);
   update_weights(weights, 16);
   double loss = 1.0, total;
