@@ -75,9 +75,12 @@ enum {
 static char undelivered_ids[64][48];
 static int undelivered;
 static bool finishing;
+static char first_failure[400];   /* the first one's channel (masked) and why, for the closing line */
 
-static void count_undelivered(const char *id)
+static void count_undelivered(const char *id, const char *channel, const char *detail)
 {
+  if (!first_failure[0])
+    snprintf(first_failure, sizeof first_failure, "%s: %s", channel ? channel : "?", detail ? detail : "?");
   for (int i = 0; i < undelivered && i < 64; i++)
     if (id && !strcmp(undelivered_ids[i], id))
       return;
@@ -420,7 +423,7 @@ static void report_result(const mpn_result *res, void *arg)
     return;
   }
   if (finishing)
-    count_undelivered(res->message_id);
+    count_undelivered(res->message_id, res->channel, res->detail);
   if (!finishing || getenv("MPINOTIFY_DEBUG"))
     tool_warn("%s message %s not delivered to %s: %s%s%s", what, res->message_id, res->channel, res->detail,
             res->spool_file ? "; kept in " : "", res->spool_file ? res->spool_file : "");
@@ -506,8 +509,9 @@ static void finish_delivery(struct run *r)
   mpn_sender_set_flush_window(r->sender, r->start_wall_ms, 0);
   mpn_sender_flush(r->sender, report_result, "spooled");
   if (undelivered)
-    tool_warn("%d message%s not delivered within %d s of the job's end: kept in %s for mpinotify-send --flush",
-              undelivered, undelivered == 1 ? "" : "s", EXIT_BOUND_MS / 1000, mpn_sender_spool_dir(r->sender));
+    tool_warn("%d message%s not delivered within %d s of the job's end (%s%s): kept in %s for mpinotify-send --flush",
+              undelivered, undelivered == 1 ? "" : "s", EXIT_BOUND_MS / 1000, first_failure,
+              undelivered > 1 ? ", and others" : "", mpn_sender_spool_dir(r->sender));
   mpn_sender_free(r->sender);
 }
 
