@@ -235,10 +235,15 @@ def root_cause_first(t):
     # Two failures a second apart: an exception reported on rank 6, then rank 2 exits with
     # status 3 and the launcher ends the job. The root cause is the earlier one, whatever
     # order the reports arrive in; rank 2 failed on its own (not a victim), the rest are victims.
-    sink, r = run_job(t, "mpi_events", ["exc=6:ValueError", "sleep=1000", "exit=2:3"])
+    # With console:// too, the exception's panel passes through, but the failed message's
+    # output_tail does not quote it (a message repeating its own panel says nothing new).
+    sink, r = run_job(t, "mpi_events", ["exc=6:ValueError", "sleep=1000", "exit=2:3"], tool_args=["--url", "console://"])
     check(r.rc != 0, f"the job exited {r.rc}: test premise (a rank exits with status 3)")
     bodies = at(sink, "/hook")
     failed = one(job_bodies(bodies, "failed"), "failed job message")
+    check("=== mpinotify: " in r.err, "the rank's console panel did not pass through mpinotify-run")
+    check(not any("mpinotify: " in x or x.startswith("| ") for x in failed.get("output_tail") or []),
+          f"output_tail quotes a console panel: {failed.get('output_tail')}")
     events = sorted(b.get("event") for b in bodies if b.get("event") != "job")
     check(events == ["exception", "exit"], f"the ranks' own messages: {events}")
     rc = failed.get("root_cause") or {}

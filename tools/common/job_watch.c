@@ -96,6 +96,7 @@ struct job_watch {
   app_words words;     /* the line of the output that explains a failure */
   launcher_exit first_exit;   /* the first rank the launcher saw exit non-zero */
   bool has_first_exit;
+  bool in_panel;       /* inside a console:// panel a rank printed: our own words, not the application's */
   char *secrets[MAX_SECRETS + 1];   /* NULL-terminated, for mpn_mask_text */
   int nsecrets;
 };
@@ -394,6 +395,14 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
     len = LINE_MAX_SHOWN;
   char *copy = tool_xasprintf("%.*s", (int)len, line);
   pthread_mutex_lock(&w->lock);
+  bool panel = !strncmp(copy, "=== mpinotify: ", 15) || (w->in_panel && (!strncmp(copy, "| ", 2) || !strcmp(copy, "|")));
+  bool panel_end = w->in_panel && !strcmp(copy, "===");
+  w->in_panel = panel;
+  if (panel || panel_end) {   /* a message quoting its own panel would only repeat itself */
+    pthread_mutex_unlock(&w->lock);
+    free(copy);
+    return;
+  }
   note_death(w, copy);
   app_words_line(&w->words, copy);
   launcher_exit e;
