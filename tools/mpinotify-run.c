@@ -64,7 +64,7 @@ enum {
   LEFTOVER_KILL_MS = 1000,   /* SIGKILL, and this long to see them gone */
   MAX_LEFTOVERS = 256,
   REPEAT_MS = 1000,          /* the same signal from the same sender this soon: one event, twice */
-  HOLD_MS = 3000,            /* a rank's held report waits this long for the job's end, then goes alone */
+  HOLD_MS = 10000,           /* a rank's held report waits this long for the job's end, then goes alone */
   WAIT_POLL_MS = 50,
   EXIT_BOUND_MS = 8000,      /* from the launcher's end to ours, whatever the services do (README: 10 s) */
 };
@@ -480,6 +480,10 @@ static void flush_leftovers(struct run *r)
   if (mpn_spool_list(NULL, count_spooled, &n) != MPN_OK || n == 0 || getenv("MPINOTIFY_DISABLE"))
     return;
   pid_t pid = fork();
+  if (pid < 0) {
+    r->start_wall_ms = 0;   /* no background: the job's end flush takes them, within its bound */
+    return;
+  }
   if (pid != 0) {
     if (getenv("MPINOTIFY_DEBUG"))
       tool_warn("%d message%s of earlier jobs in the spool: delivering them in the background (pid %ld)", n,
@@ -489,6 +493,7 @@ static void flush_leftovers(struct run *r)
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   for (int fd = 0; fd < 3 && null >= 0; fd++)
     dup2(null, fd);
+  syscall(SYS_close_range, 3, ~0U, 0);   /* nobody waiting for EOF on an inherited pipe waits for us */
   mpn_sender *s = NULL;
   if (mpn_sender_new(NULL, &s, NULL, 0) == MPN_OK) {
     mpn_sender_set_flush_window(s, 0, r->start_wall_ms);

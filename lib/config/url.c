@@ -64,6 +64,37 @@ static int only(const char *s, size_t n, const char *extra)
   return 1;
 }
 
+/* A scheme: letters, digits, "+-." ("webhook+https"), after an "env:" or "file:" that names nothing. */
+static int scheme_like(const char *s, size_t n)
+{
+  size_t skip = !strncmp(s, "env:", 4) ? 4 : !strncmp(s, "file:", 5) ? 5 : 0;
+  return n > skip && only(s + skip, n - skip, "+-.");
+}
+
+static int digits(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+  return 1;
+}
+
+/* A host, with a port of digits or an [IPv6] literal: a password cut short
+ * by a '#', '/' or '?' in it ("u:p#w@h" reads as host "u", port "p") is not one. */
+static int host_like(const char *s, size_t n)
+{
+  if (n && s[0] == '[') {
+    const char *close = memchr(s, ']', n);
+    if (!close || !only(s + 1, (size_t)(close - s - 1), ":.%"))
+      return 0;
+    size_t rest = n - (size_t)(close + 1 - s);
+    return rest == 0 || (close[1] == ':' && digits(close + 2, rest - 1));
+  }
+  const char *colon = memchr(s, ':', n);
+  size_t hn = colon ? (size_t)(colon - s) : n;
+  return only(s, hn, ".-_%") && (!colon || digits(colon + 1, n - hn - 1));
+}
+
 mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
 {
   if (!url || !out || !outlen)
@@ -82,7 +113,7 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
     out[len] = '\0';
     return trunc ? MPN_E_BUFFER_TOO_SMALL : MPN_OK;
   }
-  if (only(url, (size_t)(p - url), "+-.:"))
+  if (scheme_like(url, (size_t)(p - url)))
     put(out, outlen, &len, url, (size_t)(p + 3 - url), &trunc);
   else
     PUTS("***://");
@@ -101,7 +132,7 @@ mpn_code mpn_mask_url(const char *url, char *out, size_t outlen)
     alen -= (size_t)(at + 1 - p);
     p = at + 1;
   }
-  if (only(p, alen, ".-_:[]%"))
+  if (host_like(p, alen))
     put(out, outlen, &len, p, alen, &trunc);
   else
     PUTS("***");

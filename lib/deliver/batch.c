@@ -225,7 +225,8 @@ mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, in
     for (int i = 0; i < b->n; i++)
       if (b->items[i].state != MPN__ITEM_DONE) {
         b->items[i].state = MPN__ITEM_DONE;
-        b->items[i].result = MPN_E_DELIVERY;
+        b->items[i].result = b->items[i].ch.kind->local ? b->items[i].ch.kind->local(&b->items[i].ch, b->msg)
+                                                         : MPN_E_DELIVERY;   /* a held console copy: printed here */
         mpn__spool_done(b->items[i].spool_fd, b->items[i].spool_path, 0);
         b->items[i].spool_fd = -1;
       }

@@ -16,6 +16,7 @@ typedef struct mpn__item {
   mpn__channel ch;             /* own copy: the configuration may change meanwhile */
   int state;
   int route;
+  int unheld;                  /* the relay did not take it as a held report: ordinary routes from here on */
   int attempts;
   int64_t next_at;             /* monotonic ns */
   mpn__attempt a;

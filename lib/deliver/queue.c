@@ -62,9 +62,15 @@ static void attempt_free(mpn__attempt *a)
   memset(a, 0, sizeof *a);
 }
 
-/* Ends an item for good; `delivered` removes its spooled copy. */
+/* Ends an item for good; `delivered` removes its spooled copy. A console copy
+ * the relay was to hold and never took is printed here after all: a console
+ * has nothing to retry and must not stay silent. */
 static void finish(mpn__item *it, mpn_code code)
 {
+  if (code != MPN_OK && it->ch.kind->local && it->route != MPN__ROUTE_LOCAL) {
+    it->route = MPN__ROUTE_LOCAL;
+    code = it->ch.kind->local(&it->ch, it->batch->msg);
+  }
   attempt_free(&it->a);
   it->result = code;
   it->state = MPN__ITEM_DONE;

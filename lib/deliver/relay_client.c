@@ -16,10 +16,13 @@ int mpn__relay_switch(mpn__item *it, CURLcode code)
   const mpn__batch *b = it->batch;
   if (!b->has_relay || it->ch.kind->custom)   /* the launcher does not know the program's own kinds */
     return 0;
-  if (it->route == MPN__ROUTE_RELAY && b->hold && b->relay_mode != MPN__RELAY_ALWAYS) {
-    /* the relay would only have held it: whatever went wrong, the rank sends it itself, now */
+  if (it->route == MPN__ROUTE_RELAY && b->hold && !it->unheld &&
+      (b->relay_mode != MPN__RELAY_ALWAYS || it->ch.kind->local)) {
+    /* the relay would only have held it: whatever went wrong, the rank sends it itself, now;
+     * once: from here on the ordinary routes and their backoff apply */
     mpn__log_debug("the relay did not take %s for %s (%s); sending it directly", b->id, it->ch.masked, it->last.detail);
     it->route = it->ch.kind->local ? MPN__ROUTE_LOCAL : MPN__ROUTE_DIRECT;
+    it->unheld = 1;
     return 1;
   }
   if (it->route == MPN__ROUTE_DIRECT) {
@@ -41,7 +44,7 @@ int mpn__relay_switch(mpn__item *it, CURLcode code)
 static char *payload(const mpn__batch *b, const mpn__item *it)
 {
   json_t *o = json_pack("{s:i, s:s, s:s, s:O, s:b}", "v", 1, "id", b->id, "channel", it->ch.spec, "message",
-                        (json_t *)b->msg->doc, "hold", b->hold);
+                        (json_t *)b->msg->doc, "hold", b->hold && !it->unheld);
   char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return text;

@@ -54,8 +54,9 @@ static void add_ranks(mpn__buf *b, json_t *o)
     mpn__rank_ranges(list, (int)n, ranges, sizeof ranges);   /* a panel line: long lists end in "..." */
   free(list);
   const char *err = json_string_value(json_object_get(o, "election_error"));
-  mpn__buf_add(b, "| signature  %s   election %s%s%s\n", s_of(o, "signature"), s_of(o, "election"), err ? ": " : "",
-      err ? err : "");
+  const char *election = json_string_value(json_object_get(o, "election"));   /* null: the launcher reported it */
+  mpn__buf_add(b, "| signature  %s%s%s%s%s\n", s_of(o, "signature"), election ? "   election " : "",
+      election ? election : "", err ? ": " : "", err ? err : "");
   if (json_is_integer(json_object_get(o, "sent_by_pid")))
     mpn__buf_add(b, "| first      %s   sent by pid %lld\n", s_of(o, "timestamp"),
         json_integer_value(json_object_get(o, "sent_by_pid")));

@@ -266,7 +266,9 @@ mpn__view *mpn__view_new(const mpn_message *m)
   if (end)
     fact(v, "Job end", "%s", end);
   free(end);
-  if (json_is_array(json_object_get(o, "ranks")))   /* an event of the ranks (not a job or a sent message) */
+  json_t *ranks = json_object_get(o, "ranks");
+  /* an event of the ranks (not a sent message, nor a job message that names none: a completed job) */
+  if (json_is_array(ranks) && (json_array_size(ranks) || strcmp(v->event, "job")))
     rank_facts(v, o);
   if (v->signature)
     fact(v, "Signature", "%s", v->signature);

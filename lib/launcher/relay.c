@@ -42,6 +42,7 @@ typedef struct relayed {
   char spool_path[MPN__PATH_MAX + 256];
 } relayed;
 
+#define MAX_HELD 256      /* copies held at once (each an open spool file); beyond, they go at once */
 #define MAX_CLAIMS 4096   /* distinct failures of one job; beyond, ranks fall back to node claims */
 
 typedef struct claim {
@@ -59,6 +60,7 @@ struct mpn_relay {
   mpn_relay_notice_fn observer;   /* the ranks' notices (hello, bye, report); NULL: dropped */
   void *observer_arg;
   atomic_long notices;            /* frames that were notices, not messages to deliver */
+  int nheld;                      /* copies held so far (under lock) */
   claim *claims;                  /* under lock */
   int nclaims;
 };
@@ -107,10 +109,13 @@ static int hold(mpn_relay *r, relayed *x, const char *id, const mpn__channel *ch
   return 0;
 }
 
-static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg, int held)
+/* Returns 0 when taken; *held says whether it is held (1) or went to the engine (0). */
+static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg, int *held_out)
 {
   char err[1024] = "";
   mpn__channel ch;
+  int held = *held_out;
+  *held_out = 0;
   relayed *x = calloc(1, sizeof *x);
   if (!x || asprintf(&x->key, "%s\n%s", id, spec) < 0) {
     free(x);
@@ -125,6 +130,8 @@ static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg, i
   }
   pthread_mutex_lock(&r->lock);
   int dup = seen(r, x->key), ok = dup;
+  held = held && r->nheld < MAX_HELD && r->observer;   /* nobody to merge it: no reason to wait */
+  r->nheld += held && !dup;
   if (!dup && held)
     ok = hold(r, x, id, &ch, msg) == 0;
   else if (!dup)
@@ -135,6 +142,7 @@ static int submit(mpn_relay *r, const char *id, const char *spec, json_t *msg, i
     x = NULL;
   }
   r->duplicates += dup;
+  *held_out = held && ok && !dup;
   pthread_mutex_unlock(&r->lock);
   if (x) {
     mpn__channel_free(&x->ch);
@@ -256,7 +264,7 @@ static int on_frame(const char *plain, size_t len, void *arg)
   const char *spec = json_string_value(json_object_get(o, "channel"));
   json_t *msg = json_object_get(o, "message");
   int held = json_is_true(json_object_get(o, "hold"));
-  int rc = id && spec && json_is_object(msg) ? submit(arg, id, spec, msg, held) : -1;
+  int rc = id && spec && json_is_object(msg) ? submit(arg, id, spec, msg, &held) : -1;
   if (rc == 0 && held)
     held_notice(arg, id, msg);
   json_decref(o);

@@ -19,10 +19,12 @@
 #include <unistd.h>
 
 #define NOTICE_MS 2000L
+#define EXIT_NOTICE_MS 300L   /* inside exit(): the relay is local or near, and the exit must not wait */
 #define NOTICE_MIN_MS 300L
 #define BUDGET_MARGIN_MS 100L   /* left to the leader's "done" after a fatal report's notice */
 
 static atomic_int said_hello;
+static atomic_int said_armed;   /* mpn_launcher_armed's hello, which MPI_Init's "unarmed" may still contradict */
 static atomic_int said_unarmed;
 
 /* Sets `key` to `v` (consumed) unless `o` has it already. */
@@ -91,7 +93,7 @@ void mpn_launcher_armed(void)
     return;
   mpn__config_ensure();
   int rank = mpn__self.rank >= 0 ? mpn__self.rank : mpn__mpi_world_rank_from_env();
-  if (!mpn__cfg()->relay_addr || rank < 0 || atomic_exchange(&said_hello, 1))
+  if (!mpn__cfg()->relay_addr || rank < 0 || atomic_exchange(&said_armed, 1))
     return;
   char host[sizeof mpn__self.host] = "";
   own_host(host, sizeof host);
@@ -139,7 +141,7 @@ void mpn__launcher_exit(int status)
 {
   if (!mpn__cfg()->relay_addr || !atomic_load(&said_hello) || getpid() != mpn__self.pid)
     return;
-  send_notice("exit", json_pack("{s:i}", "status", status), NOTICE_MS);
+  send_notice("exit", json_pack("{s:i}", "status", status), EXIT_NOTICE_MS);
 }
 
 void mpn__launcher_report(const mpn__report *r)

@@ -313,7 +313,7 @@ WORDS = [
       "RuntimeError: no checkpoint to resume from"],
      "RuntimeError: no checkpoint to resume from"),
     (["At line 12 of file solver.f90", "Fortran runtime error: Index '13' of dimension 1 of array 'a' above upper bound of 10"],
-     "Fortran runtime error: Index '13' of dimension 1 of array 'a' above upper bound of 10"),
+     "Fortran runtime error: Index '13' of dimension 1 of array 'a' above upper bound of 10 (solver.f90:12)"),
     (["terminate called after throwing an instance of 'std::runtime_error'", "  what():  mesh file not found"],
      "std::runtime_error: mesh file not found"),
 ]

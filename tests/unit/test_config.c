@@ -23,6 +23,11 @@ TEST(mask_url_hides_secrets)
     {"env:smtp://mpinotify:hunter2@smtp.example", "env:smtp://mpinotify:***@smtp.example"},
     {"env:SLACK_URL", "env:SLACK_URL"},
     {"webhook+http://[::1]:8080/x", "webhook+http://[::1]:8080/x"},
+    /* a password with '#', '?' or "://" in it, a token before "://" */
+    {"smtp://user:abc#SECRET@host", "smtp://***#***"},
+    {"smtp://u:p?SECRET@host", "smtp://***?***"},
+    {"https://user:SECRET://host/x", "https://***//host/x"},
+    {"slack:SECRET://x", "***://x"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     CHECK(mpn_mask_url(cases[i].in, out, sizeof out) == MPN_OK);

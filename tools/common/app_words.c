@@ -94,8 +94,21 @@ void app_words_line(app_words *a, const char *line)
   if (python_line(a, line))
     return;
   const char *f = strstr(line, "Fortran runtime error:");
-  if (f) {
+  if (f && a->fortran_at) {   /* gfortran said where first: "At line 12 of file solver.f90" */
+    char *text = tool_xasprintf("%s (%s)", f, a->fortran_at);
+    keep(a, 2, text, 0);
+    free(text);
+  } else if (f) {
     keep(a, 2, f, 0);
+  }
+  free(a->fortran_at);
+  a->fortran_at = NULL;
+  if (f)
+    return;
+  char file[256];
+  int at_line;
+  if (sscanf(line, "At line %d of file %255s", &at_line, file) == 2) {
+    a->fortran_at = tool_xasprintf("%s:%d", file, at_line);
     return;
   }
   const char *s = line + strspn(line, " \t");
@@ -107,5 +120,6 @@ void app_words_free(app_words *a)
 {
   free(a->best);
   free(a->throwing);
-  a->best = a->throwing = NULL;
+  free(a->fortran_at);
+  a->best = a->throwing = a->fortran_at = NULL;
 }

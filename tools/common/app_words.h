@@ -19,6 +19,7 @@ typedef struct app_words {
   int in_traceback;      /* inside a Python traceback's frames */
   int chained;           /* "During handling..." / "The above exception...": the next one is later */
   char *throwing;        /* the type of a C++ terminate, waiting for its what() line */
+  char *fortran_at;      /* "solver.f90:12" from gfortran's "At line 12 of file solver.f90", for the next line */
 } app_words;
 
 void app_words_line(app_words *a, const char *line);

@@ -43,6 +43,7 @@ typedef struct rank_info {
   bool unarmed;        /* called MPI_Init but did not arm, and said why (hello overrides it) */
   bool disabled;       /* ... because it was told not to (MPINOTIFY_DISABLE) */
   int reason;          /* index in job_watch.reasons, -1 when not kept */
+  bool without_mpi;    /* its hello came from Python's hooks (mpn_launcher_armed), not from MPI_Init */
   int exit_status;     /* a non-zero exit after MPI_Finalize, from its "exit" notice; 0 when none */
   long pid;
   char host[HOST_MAX];
@@ -238,8 +239,12 @@ static void on_hello(job_watch *w, json_t *o, int rank)
   rank_info *ri = rank_slot(w, rank);
   if (!ri)
     return;
+  bool without_mpi = json_is_true(json_object_get(o, "without_mpi"));
+  if (without_mpi && ri->unarmed)
+    return;   /* it tried MPI_Init and could not arm: that is what the job's start must say */
   if (!ri->hello)
     w->armed++;
+  ri->without_mpi = ri->hello ? ri->without_mpi && without_mpi : without_mpi;
   ri->hello = true;
   note_process(w, ri, o);
 }
@@ -264,6 +269,10 @@ static void on_unarmed(job_watch *w, json_t *o, int rank)
   rank_info *ri = rank_slot(w, rank);
   if (!ri || ri->unarmed)
     return;
+  if (ri->hello && ri->without_mpi) {   /* Python's hooks armed, but MPI_Init could not */
+    ri->hello = false;
+    w->armed--;
+  }
   ri->unarmed = true;
   ri->disabled = json_is_true(json_object_get(o, "disabled"));
   ri->reason = reason_index(w, json_string_value(json_object_get(o, "why")));
@@ -942,12 +951,14 @@ static json_t *report_summaries(const job_watch *w, const cause *c, int *total)
 static char *tail_text(json_t *tail)
 {
   size_t n = json_array_size(tail), first = n, kept = 0;
-  while (first > 0 && kept < TEXT_TAIL_LINES)
-    kept += !launcher_noise(json_string_value(json_array_get(tail, --first)));
+  while (first > 0 && kept < TEXT_TAIL_LINES) {
+    const char *line = json_string_value(json_array_get(tail, --first));
+    kept += line && !launcher_noise(line);
+  }
   char *out = tool_xstrdup("");
   for (size_t i = first; i < n; i++) {
     const char *line = json_string_value(json_array_get(tail, i));
-    if (launcher_noise(line))
+    if (!line || launcher_noise(line))
       continue;
     char *next = tool_xasprintf("%s%s\n", out, line);
     free(out);
@@ -992,16 +1003,21 @@ static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
   else
     snprintf(title, sizeof title, "exit status %d on %zu rank%s", status, n, n == 1 ? "" : "s");
   const rank_info *ri = known_rank(w, first);
+  bool one = n == 1;   /* one process: its pid; several: their hosts are in "hosts" */
   json_t *o = json_pack("{s:s, s:o, s:i, s:o, s:o, s:s, s:s}", "event", "exit", "ranks", ranks,
-                        "exit_status", status, "hostname", jstr(ri && ri->host[0] ? ri->host : NULL),
-                        "pid", jint_or_null(ri ? ri->pid : 0, ri && ri->pid > 0), "title", title,
+                        "exit_status", status, "hostname", jstr(one && ri && ri->host[0] ? ri->host : NULL),
+                        "pid", jint_or_null(ri ? ri->pid : 0, one && ri && ri->pid > 0), "title", title,
                         "reported_by", "launcher");
-  if (n == 1)
-    snprintf(line, cap, "rank %d exited with status %d after MPI_Finalize (the launcher reported it: a rank "
-             "exiting after MPI_Finalize cannot report it itself)", first, status);
+  /* "after MPI_Finalize" only for ranks that said so (registered, then finalized) */
+  bool finalized = ri && ri->bye;
+  if (one)
+    snprintf(line, cap, "rank %d exited with status %d%s (the launcher reported it%s)", first, status,
+             finalized ? " after MPI_Finalize" : "", finalized ? ": a rank exiting after MPI_Finalize cannot report "
+             "it itself" : "");
   else
-    snprintf(line, cap, "%zu ranks exited with status %d after MPI_Finalize (the launcher reported it: a rank "
-             "exiting after MPI_Finalize cannot report it itself)", n, status);
+    snprintf(line, cap, "%zu ranks exited with status %d%s (the launcher reported it%s)", n, status,
+             finalized ? " after MPI_Finalize" : "", finalized ? ": a rank exiting after MPI_Finalize cannot report "
+             "it itself" : "");
   return o;
 }
 
@@ -1124,7 +1140,12 @@ static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int sta
   const char *event = json_string_value(json_object_get(doc, "event"));
   const char *title = json_string_value(json_object_get(doc, "title"));
   if (words && event && strcmp(event, "crash") && title) {   /* "SIGSEGV on 3 of 8 ranks" stays as it is */
-    char *t = tool_xasprintf("%s: %s", title, words);
+    /* "uncaught ValueError on 1 of 4 ranks (job x)" names the type already: only its message follows */
+    const char *type = json_string_value(json_object_get(json_object_get(doc, "exception"), "type"));
+    size_t tn = type ? strlen(type) : 0;
+    const char *said = tn && !strncmp(words, type, tn) && !strncmp(words + tn, ": ", 2) && strstr(title, type)
+                           ? words + tn + 2 : words;
+    char *t = tool_xasprintf("%s: %s", title, said);
     json_object_set_new(doc, "title", jstr(t));
     free(t);
   }
@@ -1176,7 +1197,7 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   } else if (h) {
     doc = json_deep_copy(h->msg);
     snprintf(held_id, cap, "%s", h->id);
-  } else if (c.d && !c.d->sent && known_rank(w, c.d->rank)) {
+  } else if (c.d && !c.d->sent && known_rank(w, c.d->rank) && !known_rank(w, c.d->rank)->bye) {
     doc = death_doc(w, c.d);   /* the crash message the launcher makes for it, this once */
     ((death *)c.d)->sent = doc != NULL;
     if (doc && w->nreports < MAX_REPORTS)   /* counted among the job's reports, as job_watch_unreported_deaths does */
