@@ -282,9 +282,10 @@ def output_tail(t):
     token = "T0SECRETTOKEN" + "x" * 12
     script = ("for i in $(seq 1 40); do echo line $i; done; "
               f"echo 'posting to https://hooks.example.com/services/{token}?key=abc'; "
-              "echo relay key $MPINOTIFY_RELAY_KEY; echo to stderr >&2; exit 3")
+              "echo relay key $MPINOTIFY_RELAY_KEY; echo wandb $WANDB_API_KEY; echo to stderr >&2; exit 3")
+    wandb = "wb" + "0123456789abcdef" * 2   # a secret by its variable's name, not by its form
     sink = Sink(t)
-    r = t.tool(["--url", sink.url("/hook")], ["sh", "-c", script])
+    r = t.tool(["--url", sink.url("/hook")], ["sh", "-c", script], env={"WANDB_API_KEY": wandb})
     check(r.rc == 3, f"mpinotify-run exited {r.rc}, the launcher 3")
     check(token in r.out and "line 1\n" in r.out and "to stderr" in r.err, "the launcher's output was not passed on whole")
     key = [line.split()[-1] for line in r.lines("out") if line.startswith("relay key ")]
@@ -296,6 +297,7 @@ def output_tail(t):
     check("line 40" in tail and "line 1" not in tail, f"not the last lines: {tail}")
     body = str(failed)
     check(token not in body and key[0] not in body, "the failed message shows the token or the relay key")
+    check(wandb in r.out and wandb not in body and "wandb ***" in tail, "WANDB_API_KEY's value is not masked in the tail")
     check(any("hooks.example.com" in x and "***" in x for x in tail), f"the URL line is not there, masked: {tail}")
     check(failed.get("root_cause") is None and failed.get("victims") is None,
           f"no rank ever registered: root_cause {failed.get('root_cause')!r}, victims {failed.get('victims')!r}")
