@@ -608,6 +608,13 @@ MPN_EXTERN int mpn_relay_release_older(mpn_relay *r, long age_ms);
  * MPN_E_INVALID_ARGUMENT when no copy of `id` is held. Thread-safe.
  */
 MPN_EXTERN mpn_code mpn_relay_drop(mpn_relay *r, const char *id);
+/*
+ * 1 when a copy of message `id` is held for every channel of the relay's
+ * sender (the configured ones), so that releasing or dropping it reaches, or
+ * spares, all of them alike; 0 otherwise (some copy went alone, was sent by
+ * the rank itself, or the report had channels of its own). Thread-safe.
+ */
+MPN_EXTERN int mpn_relay_covers(mpn_relay *r, const char *id);
 
 /* ---- For tools and launchers ----------------------------------------------
  *

@@ -646,13 +646,16 @@ static bool send_merged(struct run *r)
     send_message(r, m, "crash");
     return true;
   }
-  bool released = mpn_relay_release(r->relay_srv, id, m) == MPN_OK;   /* not when already gone alone */
+  /* Merged only where every configured channel gets it: else the report goes as it is and
+   * "failed" on its own (no channel may miss the job's end, none may hear it twice). */
+  bool released = mpn_relay_covers(r->relay_srv, id) && mpn_relay_release(r->relay_srv, id, m) == MPN_OK;
   mpn_message_free(m);
   /* failures that only follow from it (a peer gone) are listed in it: no message of their own */
   char knock[32][48];
   int n = released ? job_watch_knock_ons(r->watch, knock, 32) : 0;
   for (int i = 0; i < n; i++)
-    mpn_relay_drop(r->relay_srv, knock[i]);
+    if (mpn_relay_covers(r->relay_srv, knock[i]))
+      mpn_relay_drop(r->relay_srv, knock[i]);
   return released;
 }
 

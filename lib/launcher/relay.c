@@ -331,6 +331,24 @@ mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *repl
   return found ? MPN_OK : MPN_E_INVALID_ARGUMENT;
 }
 
+int mpn_relay_covers(mpn_relay *r, const char *id)
+{
+  if (!r || !id)
+    return 0;
+  int all = r->cfg->nchannels > 0;
+  pthread_mutex_lock(&r->lock);
+  for (int i = 0; all && i < r->cfg->nchannels; i++) {
+    int found = 0;
+    for (relayed *x = r->list; x && !found; x = x->next) {
+      size_t n = strlen(id);
+      found = x->held && !strncmp(x->key, id, n) && x->key[n] == '\n' && !strcmp(x->key + n + 1, r->cfg->channels[i].spec);
+    }
+    all = found;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return all;
+}
+
 mpn_code mpn_relay_drop(mpn_relay *r, const char *id)
 {
   if (!r || !id)

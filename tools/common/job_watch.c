@@ -280,13 +280,20 @@ static void on_unarmed(job_watch *w, json_t *o, int rank)
     note_process(w, ri, o);
 }
 
-/* A rank's report of this failure is known already (a held report and its rank's "report" notice are one). */
+static long long leader_rank(json_t *msg)
+{
+  json_t *r = json_object_get(json_object_get(msg, "leader"), "rank");
+  return json_is_integer(r) ? json_integer_value(r) : -1;
+}
+
+/* This rank's report of this failure is known already (a held report and its rank's "report"
+ * notice are one; another node's report of the same signature, without an election, is not). */
 static bool has_report(const job_watch *w, json_t *msg)
 {
   const char *sig = json_string_value(json_object_get(msg, "signature"));
   for (int i = 0; sig && i < w->nreports; i++) {
     const char *s = json_string_value(json_object_get(w->reports[i].msg, "signature"));
-    if (!w->reports[i].launcher && s && !strcmp(s, sig))
+    if (!w->reports[i].launcher && s && !strcmp(s, sig) && leader_rank(w->reports[i].msg) == leader_rank(msg))
       return true;
   }
   return false;
