@@ -283,6 +283,9 @@ static void *engine_main(void *arg)
     long wait = schedule(now);
     curl_multi_perform(E.multi, &running);
     read_finished(mpn__now_ns());
+    /* what just finished may be due again at once (a switch to the relay): never sleep the old wait */
+    long again = schedule(mpn__now_ns());
+    wait = again < wait ? again : wait;
     reap();
     int idle = E.batches == NULL;
     pthread_mutex_unlock(&E.lock);
