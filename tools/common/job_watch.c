@@ -379,6 +379,10 @@ bool job_watch_all_armed(job_watch *w)
   pthread_mutex_lock(&w->lock);
   int disabled;
   bool all = w->world_size > 0 && w->armed + count_unarmed(w, &disabled) >= w->world_size;
+  /* A hello from Python's hooks comes at the interpreter's start: the rank may still call
+   * MPI_Init and fail to arm. Only the wait's bound settles those (mpinotify-run's START_WAIT_MS). */
+  for (int r = 0; all && r < w->nranks_cap; r++)
+    all = !(w->ranks[r].hello && w->ranks[r].without_mpi);
   pthread_mutex_unlock(&w->lock);
   return all;
 }

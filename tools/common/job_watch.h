@@ -47,7 +47,8 @@ void job_watch_notice(const char *type, const char *json, void *arg);
 /* One line of the launcher's output (without its newline). */
 void job_watch_output(job_watch *w, const char *line, size_t len);
 
-/* Every rank of the job has said hello, or why it did not arm ("unarmed"). */
+/* Every rank of the job has said hello, or why it did not arm ("unarmed"); a hello from Python's hooks
+ * alone (the rank may still call MPI_Init) does not count. */
 bool job_watch_all_armed(job_watch *w);
 /* "started" would be a warning: fewer ranks armed than the job has, not
  * because they were told not to (MPINOTIFY_DISABLE). */
