@@ -315,57 +315,66 @@ mpn_code mpn_relay_start(mpn_sender *s, mpn_relay **out, char *err, size_t errle
   return MPN_OK;
 }
 
-mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *replacement)
+/* Whether `x` is a held copy of message `id` (its key is "id\nspec"). */
+static int held_copy(const relayed *x, const char *id)
+{
+  size_t n = strlen(id);
+  return x->held && !strncmp(x->key, id, n) && x->key[n] == '\n';
+}
+
+/* Under r->lock: a held copy another message says already goes nowhere. */
+static void drop(relayed *x)
+{
+  mpn__spool_done(x->spool_fd, x->spool_path, 1);
+  x->spool_fd = -1;
+  json_decref(x->held);
+  x->held = NULL;
+}
+
+/* Releases (with `replacement`, may be NULL) or drops every held copy of `id`. */
+static mpn_code each_copy(mpn_relay *r, const char *id, json_t *replacement, int dropping)
 {
   if (!r || !id)
     return MPN_E_INVALID_ARGUMENT;
-  size_t n = strlen(id);
   int found = 0;
   pthread_mutex_lock(&r->lock);
   for (relayed *x = r->list; x; x = x->next)
-    if (x->held && !strncmp(x->key, id, n) && x->key[n] == '\n') {
-      release(r, x, replacement ? (json_t *)replacement->doc : NULL);
+    if (held_copy(x, id)) {
+      if (dropping)
+        drop(x);
+      else
+        release(r, x, replacement);
       found++;
     }
   pthread_mutex_unlock(&r->lock);
   return found ? MPN_OK : MPN_E_INVALID_ARGUMENT;
+}
+
+mpn_code mpn_relay_release(mpn_relay *r, const char *id, const mpn_message *replacement)
+{
+  return each_copy(r, id, replacement ? (json_t *)replacement->doc : NULL, 0);
+}
+
+mpn_code mpn_relay_drop(mpn_relay *r, const char *id)
+{
+  return each_copy(r, id, NULL, 1);
 }
 
 int mpn_relay_covers(mpn_relay *r, const char *id)
 {
   if (!r || !id)
     return 0;
+  size_t n = strlen(id);
   int all = r->cfg->nchannels > 0;
   pthread_mutex_lock(&r->lock);
   for (int i = 0; all && i < r->cfg->nchannels; i++) {
     int found = 0;
-    for (relayed *x = r->list; x && !found; x = x->next) {
-      size_t n = strlen(id);
-      found = x->held && !strncmp(x->key, id, n) && x->key[n] == '\n' && !strcmp(x->key + n + 1, r->cfg->channels[i].spec);
-    }
+    for (relayed *x = r->list; x && !found; x = x->next)
+      found = held_copy(x, id) && !strcmp(x->key + n + 1, r->cfg->channels[i].spec);
     all = found;
   }
   pthread_mutex_unlock(&r->lock);
   return all;
-}
-
-mpn_code mpn_relay_drop(mpn_relay *r, const char *id)
-{
-  if (!r || !id)
-    return MPN_E_INVALID_ARGUMENT;
-  size_t n = strlen(id);
-  int found = 0;
-  pthread_mutex_lock(&r->lock);
-  for (relayed *x = r->list; x; x = x->next)
-    if (x->held && !strncmp(x->key, id, n) && x->key[n] == '\n') {
-      mpn__spool_done(x->spool_fd, x->spool_path, 1);   /* said in another message: nothing left to keep */
-      x->spool_fd = -1;
-      json_decref(x->held);
-      x->held = NULL;
-      found++;
-    }
-  pthread_mutex_unlock(&r->lock);
-  return found ? MPN_OK : MPN_E_INVALID_ARGUMENT;
 }
 
 int mpn_relay_release_older(mpn_relay *r, long age_ms)

@@ -22,7 +22,8 @@
 mpn__state mpn__g = {.thread_level = -1, .ack_fd = {-1, -1}};
 
 static char config_errors[2048];
-static int config_loaded;
+static int config_loaded;   /* under config_lock: application threads (Python's hooks) may ask first */
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 /* A linked program arms in its constructor, before main() can register its
  * own channel kinds: its configuration problems wait for MPI_Init (or a
  * failure), when they are final and the rank is known. */
@@ -123,12 +124,14 @@ static void use_config(mpn__config *fresh)
  * only MPI ranks need a configuration. */
 void mpn__config_ensure(void)
 {
-  if (config_loaded)
-    return;
-  mpn__config fresh;
-  mpn__config_load(&fresh, NULL, config_errors, sizeof config_errors);
-  use_config(&fresh);
-  config_loaded = 1;
+  pthread_mutex_lock(&config_lock);
+  if (!config_loaded) {
+    mpn__config fresh;
+    mpn__config_load(&fresh, NULL, config_errors, sizeof config_errors);
+    use_config(&fresh);
+    config_loaded = 1;
+  }
+  pthread_mutex_unlock(&config_lock);
 }
 
 void mpn__config_report(void)
@@ -351,10 +354,12 @@ mpn_code mpn_init(mpn_options *opts)
   user_initialized = 1;
   defer_errors = 0;
   mpn__config fresh;
+  pthread_mutex_lock(&config_lock);
   rc = mpn__config_load(&fresh, opts, config_errors, sizeof config_errors);
   mpn_options_free(opts);
   use_config(&fresh);
   config_loaded = 1;
+  pthread_mutex_unlock(&config_lock);
   if (!atomic_load(&mpn__crash.armed))
     return mpn__activate() == 0 ? rc : MPN_E_IO;
   print_config_errors();
