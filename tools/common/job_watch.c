@@ -998,6 +998,12 @@ static bool exit_ranks(const job_watch *w, json_t *ranks, int *status)
   return json_array_size(ranks) > 0;
 }
 
+/* The application's words as messages show them (secrets masked), or NULL; free with mpn_free. */
+static char *masked_words(const job_watch *w)
+{
+  return w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
+}
+
 static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
 {
   int status = 0, ws = world(w);
@@ -1021,14 +1027,14 @@ static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
                         "reported_by", "launcher");
   /* "after MPI_Finalize" only for ranks that said so (registered, then finalized) */
   bool finalized = ri && ri->bye;
+  char who[40];
   if (one)
-    snprintf(line, cap, "rank %d exited with status %d%s (the launcher reported it%s)", first, status,
-             finalized ? " after MPI_Finalize" : "", finalized ? ": a rank exiting after MPI_Finalize cannot report "
-             "it itself" : "");
+    snprintf(who, sizeof who, "rank %d", first);
   else
-    snprintf(line, cap, "%zu ranks exited with status %d%s (the launcher reported it%s)", n, status,
-             finalized ? " after MPI_Finalize" : "", finalized ? ": a rank exiting after MPI_Finalize cannot report "
-             "it itself" : "");
+    snprintf(who, sizeof who, "%zu ranks", n);
+  snprintf(line, cap, "%s exited with status %d%s (the launcher reported it%s)", who, status,
+           finalized ? " after MPI_Finalize" : "",
+           finalized ? ": a rank exiting after MPI_Finalize cannot report it itself" : "");
   return o;
 }
 
@@ -1053,7 +1059,7 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   cause_headline(root, what, sizeof what);
   /* The application's own words lead: in the title, unless a signal is the
    * headline ("SIGSEGV on rank 3" stays), then as the text's first line. */
-  char *words = w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
+  char *words = masked_words(w);
   bool words_in_title = words && !crash;
   char said_status[40];   /* "exit status 1 on ranks 0-3" says it already: no "(exit status 1)" before it */
   snprintf(said_status, sizeof said_status, "exit status %d ", status);
@@ -1144,7 +1150,7 @@ static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int sta
   json_object_set_new(job, "reports", report_summaries(w, c, &total));
   json_object_set_new(job, "reports_count", json_integer(total));
   json_object_set_new(doc, "job", job);
-  char *words = w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
+  char *words = masked_words(w);
   json_t *tail = tail_json(w);
   json_object_set_new(doc, "application_error", jstr(words));
   json_object_set_new(doc, "output_tail", tail);
