@@ -730,6 +730,13 @@ typedef struct mpn_launcher_crash {
  * Free with mpn_message_free; its setters may add or replace fields. Thread-safe. */
 MPN_EXTERN mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c);
 
+/* The same for `n` ranks that died by the same signal (one failure, one
+ * message: "SIGKILL on 2 of 8 ranks"), c[0] the first the launcher learnt
+ * of; their time and the job's size and name are c[0]'s. NULL for a bad
+ * argument (n 0, a bad entry, signals that differ) or when out of memory.
+ * Free with mpn_message_free. Thread-safe. */
+MPN_EXTERN mpn_message *mpn_launcher_crashes_new(const mpn_launcher_crash *c, size_t n);
+
 /* The message as JSON text (schema mpinotify/1, compact), a string to free
  * with mpn_free(), or NULL when out of memory or `m` is NULL. Not thread-safe
  * against the message's setters. */

@@ -48,12 +48,21 @@ typedef struct mpn__crash_state {
   mpn__crash_slot slot;
   atomic_int crash_owner;    /* tid of the thread whose crash is handled, 0 if none */
   atomic_int crash_done;
+  /* SIGTERM (signals.c's term hook): the handler says 't' on wake_fd and
+   * waits (bounded) for term_done; the agent tells the launcher first. */
+  atomic_int term_seen;
+  atomic_int term_done;
+  pid_t term_sender;         /* si_pid of the SIGTERM, 0 when the kernel's */
 } mpn__crash_state;
 extern mpn__crash_state mpn__crash;
 
 /* ---- signals.c ----------------------------------------------------------- */
 int mpn__signals_install(void);             /* (re)install; chains to what is there */
 void mpn__signals_uninstall(void);         /* put back what was there, if still ours */
+/* SIGTERM: hands 't' to the agent, waits at most wait_ms for term_done,
+ * then does what was there before (its handler, or the default action).
+ * Not installed over SIG_IGN. 0 when installed (or already ours). */
+int mpn__signals_install_term(long wait_ms);
 void *mpn__signals_altstack(void);          /* alternate stack for the calling thread; its mapping or NULL */
 void mpn__signals_altstack_free(void *mem); /* at thread exit: that mapping */
 /* Calls fn(arg); a fault inside it (reading another thread's state) returns -1 instead of ending the process. */

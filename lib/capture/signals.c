@@ -259,6 +259,78 @@ int mpn__signals_install(void)
   return installed == NFATAL ? 0 : -1;
 }
 
+/* ---- SIGTERM: a launcher tearing the job down ------------------------------- */
+
+static struct sigaction term_previous;
+static long term_wait_ms;
+
+/* Runs in a signal handler: what was there before ours. A handler of the
+ * application's keeps the signal (it may ignore it, or end later); the
+ * default action ends the process with SIGTERM's status, as without us. */
+static void term_chain(int signo, siginfo_t *info, void *uc)
+{
+  struct sigaction *old = &term_previous;
+  if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+    old->sa_sigaction(signo, info, uc);
+    return;
+  }
+  if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+    old->sa_handler(signo);
+    return;
+  }
+  if (old->sa_handler == SIG_IGN)
+    return;
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(signo, &dfl, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signo);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  raise(signo);
+}
+
+/* Runs in a signal handler. The first SIGTERM of the process wakes the
+ * agent, which tells the launcher this rank was terminated (not killed
+ * outright), and waits for it: Open MPI's daemons send SIGKILL 1 s after
+ * SIGTERM, so the wait is short and bounded. */
+static void on_term(int signo, siginfo_t *info, void *uc)
+{
+  int saved_errno = errno;
+  if (atomic_load(&mpn__crash.armed) && getpid() == mpn__self.pid && current_tid() != mpn__crash.agent_tid &&
+      !atomic_exchange(&mpn__crash.term_seen, 1)) {
+    mpn__crash.term_sender = info && info->si_code == SI_USER ? info->si_pid : 0;
+    char c = 't';
+    if (write(mpn__crash.wake_fd[1], &c, 1) == 1) {
+      int64_t deadline = mpn__now_ns() + (int64_t)term_wait_ms * 1000000;
+      while (!atomic_load(&mpn__crash.term_done) && mpn__now_ns() < deadline)
+        mpn__sleep_ms(5);
+    }
+  }
+  errno = saved_errno;
+  term_chain(signo, info, uc);
+}
+
+int mpn__signals_install_term(long wait_ms)
+{
+  struct sigaction cur;
+  term_wait_ms = wait_ms;
+  if (sigaction(SIGTERM, NULL, &cur) != 0)
+    return -1;
+  if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_term)
+    return 0;
+  if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN)
+    return -1;   /* the process was told to ignore it (nohup): keep that */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_term;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(SIGTERM, &sa, &term_previous);
+}
+
 /* Puts back what we replaced, so that a runtime initialising now (Open MPI's
  * opal_signal skips signals that already have a handler) installs its own
  * handler, which we then chain to. */

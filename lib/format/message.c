@@ -96,39 +96,66 @@ char *mpn_message_json(const mpn_message *m)
   return m ? mpn__message_dump(m) : NULL;
 }
 
-/* What a launcher knows of a rank that died without a report, as the ranks'
- * own crash report lays it out (json.c, by_launcher). */
-mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c)
+/* "Rank 3 (pid 42 on n17) was killed by SIGKILL ...", or "Ranks 3 (pid 42
+ * on n17) and 5 (...) were killed ..." for a group; malloc'd or NULL. */
+static char *crashes_text(const mpn_launcher_crash *c, size_t n)
 {
-  if (!c || c->rank < 0 || c->signo <= 0 || c->time_ms < 0 || c->time_ms > INT64_MAX / 1000000)
+  mpn__buf b = mpn__buf_make(256);
+  mpn__buf_add(&b, "%s", n == 1 ? "Rank" : "Ranks");
+  for (size_t i = 0; i < n; i++)
+    mpn__buf_add(&b, "%s %d (pid %ld on %s)", i == 0 ? "" : i + 1 == n ? " and" : ",", c[i].rank,
+                 c[i].pid > 0 ? c[i].pid : 0L, c[i].host && *c[i].host ? c[i].host : "?");
+  mpn__buf_add(&b, " %s killed by %s (signal %d) and could not report it: the launcher noticed %s.%s",
+               n == 1 ? "was" : "were", mpn__signal_name(c->signo), c->signo, n == 1 ? "its death" : "their deaths",
+               c->signo == SIGKILL ? " SIGKILL is what the kernel's OOM killer and batch systems' limits send." : "");
+  return b.p;
+}
+
+static int crash_ok(const mpn_launcher_crash *c)
+{
+  return c->rank >= 0 && c->signo > 0 && c->time_ms >= 0 && c->time_ms <= INT64_MAX / 1000000;
+}
+
+/* What a launcher knows of ranks that died without a report, as the ranks'
+ * own crash report lays it out (json.c, by_launcher): one failure, one message. */
+mpn_message *mpn_launcher_crashes_new(const mpn_launcher_crash *c, size_t n)
+{
+  if (!c || n == 0 || n > 1u << 20)
     return NULL;
-  const char *sig = mpn__signal_name(c->signo);
+  for (size_t i = 0; i < n; i++)
+    if (!crash_ok(&c[i]) || c[i].signo != c->signo)
+      return NULL;
   mpn__event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = "crash";
   ev.severity = "critical";
   ev.signo = c->signo;
   ev.wall_ns = (int64_t)c->time_ms * 1000000;
-  ev.signature = mpn__hash_str(mpn__hash_str(MPN__FNV_OFFSET, "launcher:"), sig);   /* of "launcher:SIGKILL" */
-  ev.fatal = 1;
-  mpn__proc p = {.rank = c->rank, .pid = c->pid > 0 && c->pid <= INT32_MAX ? (int)c->pid : 0};
-  mpn__strlcpy(p.host, c->host ? c->host : "", sizeof p.host);
-  mpn__report r = {.event = &ev, .first_wall_ns = ev.wall_ns, .leader = p, .procs = &p, .nprocs = 1,
+  ev.signature = mpn__hash_str(mpn__hash_str(MPN__FNV_OFFSET, "launcher:"), mpn__signal_name(c->signo));
+  ev.fatal = 1;   /* the signature: of "launcher:SIGKILL" */
+  mpn__proc *p = calloc(n, sizeof *p);
+  if (!p)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    p[i] = (mpn__proc){.rank = c[i].rank, .pid = c[i].pid > 0 && c[i].pid <= INT32_MAX ? (int)c[i].pid : 0};
+    mpn__strlcpy(p[i].host, c[i].host ? c[i].host : "", sizeof p[i].host);
+  }
+  mpn__report r = {.event = &ev, .first_wall_ns = ev.wall_ns, .leader = p[0], .procs = p, .nprocs = (int)n,
                    .world_size = c->world_size, .job_name = c->job_name, .by_launcher = 1};
   mpn_message *m = mpn__message_from_report(&r);
-  char *text = NULL;
-  if (m && asprintf(&text, "Rank %d (pid %ld on %s) was killed by %s (signal %d) and could not report it itself: "
-                           "the launcher noticed its death.%s", c->rank, c->pid > 0 ? c->pid : 0L,
-                    p.host[0] ? p.host : "?", sig, c->signo,
-                    c->signo == SIGKILL ? " SIGKILL is what the kernel's OOM killer and batch systems' limits "
-                                          "send." : "") < 0)
-    text = NULL;
+  free(p);
+  char *text = m ? crashes_text(c, n) : NULL;
   if (m && (!text || mpn_message_set_text(m, text) != MPN_OK)) {
     mpn_message_free(m);
     m = NULL;
   }
   free(text);
   return m;
+}
+
+mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c)
+{
+  return mpn_launcher_crashes_new(c, 1);
 }
 
 const char *mpn__msg_str(const mpn_message *m, const char *key)

@@ -20,6 +20,7 @@ enum { CMD_MPI = 1, CMD_FINALIZE = 2, CMD_EXIT = 4 };
 
 static int commands;
 static int crash_pending;
+static int term_pending;
 static int64_t ending_since;   /* when MPI_Finalize or exit asked the agent to leave MPI */
 static uint64_t dropped;       /* notices queued too late to be reported */
 static mpn__event local_event;   /* static: a backtrace is too big for a stack */
@@ -41,6 +42,7 @@ static void read_wake(int timeout_ms)
     for (ssize_t i = 0; i < n; i++) {
       switch (buf[i]) {
       case 'c': crash_pending = 1; break;
+      case 't': term_pending = 1; break;
       case 'e': break;   /* events are in their own queue (events.c) */
       case 'm': commands |= CMD_MPI; break;
       case 'f': commands |= CMD_FINALIZE; break;
@@ -343,6 +345,17 @@ static void run_commands(void)
   }
 }
 
+/* A SIGTERM's handler waits for this: the launcher hears that the rank was
+ * terminated (by it, a batch system, a user) before the default action ends it. */
+static void tell_terminated(void)
+{
+  if (!term_pending)
+    return;
+  term_pending = 0;
+  mpn__launcher_term(mpn__crash.term_sender);
+  atomic_store(&mpn__crash.term_done, 1);
+}
+
 static void *agent_main(void *arg)
 {
   (void)arg;
@@ -356,6 +369,7 @@ static void *agent_main(void *arg)
     /* Reported events before a finalize: a report queued just before
      * MPI_Finalize still gets its election (peers join it from their
      * finalize barrier). */
+    tell_terminated();
     drain_events();
     run_commands();
     const mpn__event *ev = NULL;

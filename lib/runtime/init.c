@@ -288,6 +288,7 @@ void mpn__on_mpi_initialized(int provided)
     on_exit(on_exit_status, NULL);
   mpn__errors_setup();      /* mpi_errors.c: MPI errors and MPI_Abort */
   mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
+  mpn__launcher_arm_term();   /* first: the hello says whether a SIGTERM will be told */
   mpn__launcher_hello();
   if (mpn__self.rank == 0) {
     char list[1024] = "";

@@ -2,7 +2,8 @@
  * once the library is armed in MPI_Init (so the launcher knows how many ranks
  * armed, and each rank's pid and host), "unarmed" with the reason when it
  * could not arm there (or was told not to), "bye" in MPI_Finalize (the rank
- * ended on purpose), and "report" with every message this rank delivered as
+ * ended on purpose), "exit" with a non-zero status after it, "term" when a
+ * SIGTERM ends it (the launcher's teardown, not a death of its own), and "report" with every message this rank delivered as
  * the leader (so the launcher knows which ranks were reported, and when). They
  * travel as sealed frames on the relay's POST /relay, like relayed messages,
  * with a "type" the relay hands to its observer instead of the engine.
@@ -20,12 +21,15 @@
 
 #define NOTICE_MS 2000L
 #define EXIT_NOTICE_MS 300L   /* inside exit(): the relay is local or near, and the exit must not wait */
+#define TERM_NOTICE_MS 250L   /* Open MPI's SIGKILL follows its SIGTERM by 1 s */
+#define TERM_WAIT_MS 300L     /* the SIGTERM handler's wait for it */
 #define NOTICE_MIN_MS 300L
 #define BUDGET_MARGIN_MS 100L   /* left to the leader's "done" after a fatal report's notice */
 
 static atomic_int said_hello;
 static atomic_int said_armed;   /* mpn_launcher_armed's hello, which MPI_Init's "unarmed" may still contradict */
 static atomic_int said_unarmed;
+static atomic_int says_term;   /* the SIGTERM hook is in: a SIGTERM that ends this rank is told */
 
 /* Sets `key` to `v` (consumed) unless `o` has it already. */
 static void set_default(json_t *o, const char *key, json_t *v)
@@ -66,7 +70,7 @@ void mpn__launcher_hello(void)
 {
   if (!mpn__cfg()->relay_addr || atomic_exchange(&said_hello, 1))
     return;
-  send_notice("hello", json_object(), NOTICE_MS);
+  send_notice("hello", json_pack("{s:b}", "says_term", atomic_load(&says_term)), NOTICE_MS);
 }
 
 /* The job's size as the launcher gave it (the library may not know it yet). */
@@ -142,6 +146,29 @@ void mpn__launcher_exit(int status)
   if (!mpn__cfg()->relay_addr || !atomic_load(&said_hello) || getpid() != mpn__self.pid)
     return;
   send_notice("exit", json_pack("{s:i}", "status", status), EXIT_NOTICE_MS);
+}
+
+/* Under mpinotify-run only: a rank that ends by SIGTERM says so, so that the
+ * launcher tells ranks it tore down from ranks killed outright (SIGKILL, the
+ * OOM killer), which say nothing. */
+void mpn__launcher_arm_term(void)
+{
+  if (!mpn__cfg()->relay_addr)
+    return;
+  if (mpn__signals_install_term(TERM_WAIT_MS) == 0)
+    atomic_store(&says_term, 1);
+  else
+    mpn__log_debug("SIGTERM is ignored here: the launcher will not hear of this rank's termination");
+}
+
+void mpn__launcher_term(pid_t sender)
+{
+  if (!mpn__cfg()->relay_addr || !atomic_load(&said_hello) || getpid() != mpn__self.pid)
+    return;
+  json_t *o = json_pack("{s:s}", "signal", "SIGTERM");
+  if (sender > 0)
+    json_object_set_new(o, "sent_by_pid", json_integer((json_int_t)sender));
+  send_notice("term", o, TERM_NOTICE_MS);
 }
 
 void mpn__launcher_report(const mpn__report *r)

@@ -74,6 +74,10 @@ void mpn__launcher_bye(void);
 /* A non-zero exit after MPI_Finalize, which no rank reports: the launcher counts it (notice "exit"). */
 void mpn__launcher_exit(int status);
 void mpn__launcher_report(const mpn__report *r);
+/* Installs the SIGTERM hook when under mpinotify-run (after MPI_Init armed the rank). */
+void mpn__launcher_arm_term(void);
+/* From the agent, for that hook: "term", bounded (TERM_NOTICE_MS). */
+void mpn__launcher_term(pid_t sender);
 /* Without an election: asks the launcher's relay whether this rank reports
  * the signature (answers within `deadline_ns`, CLOCK_MONOTONIC). */
 enum { MPN__CLAIM_NO_ANSWER = -1, MPN__CLAIM_MINE = 1, MPN__CLAIM_TAKEN = 0, MPN__CLAIM_REPORTED = 2 };

@@ -275,6 +275,25 @@ def sigkill(t):
 
 
 @case
+def sigkill_two(t):
+    # Two ranks killed outright at once (two OOM kills): Open MPI names one; the other ended
+    # without a word while the rest said they were torn down (SIGTERM). One message names both.
+    sink, r, bodies = against_baseline(t, "mpi_events", ["kill=2,5"], 137)
+    check(kinds(bodies) == [("crash", None)], f"expected one message, the crash; got {kinds(bodies)}")
+    c = bodies[0]
+    check(c.get("reported_by") == "launcher" and c.get("signal") == "SIGKILL", f"crash {c.get('reported_by')} {c.get('signal')}")
+    check(c.get("ranks") == [2, 5], f"crash names ranks {c.get('ranks')}, expected both killed ranks [2, 5]")
+    procs = c.get("processes") or []
+    check(sorted(p.get("rank") for p in procs) == [2, 5] and all(isinstance(p.get("pid"), int) and p["pid"] > 0 for p in procs),
+          f"processes {procs!r}: not ranks 2 and 5 with their pids")
+    check("SIGKILL on 2 of" in (c.get("title") or ""), f"title {c.get('title')!r}")
+    check("without a word" in (c.get("text") or ""), f"text does not say which rank was silent: {c.get('text')!r}")
+    job = c.get("job") or {}
+    check(job.get("victims") == NP - 2 and job.get("exit_status") == 137, f"job {job!r}: victims {NP - 2}, status 137")
+    one_on_slack(sink, ["SIGKILL", "exit status 137"])
+
+
+@case
 def output_tail(t):
     # A failing launcher (no MPI) prints a webhook URL with its token and the relay's key.
     # mpinotify-run passes its output on unchanged; the failed message's output_tail holds

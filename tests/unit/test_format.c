@@ -142,6 +142,28 @@ TEST(launcher_crash_message)
   CHECK(mpn_message_json(NULL) == NULL);
 }
 
+/* Two ranks killed outright at once: one message naming both. */
+TEST(launcher_crashes_group)
+{
+  mpn_launcher_crash c[2] = {{.rank = 1, .signo = SIGKILL, .pid = 41, .host = "n1", .world_size = 6, .time_ms = 1},
+                             {.rank = 2, .signo = SIGKILL, .pid = 42, .host = "n2", .world_size = 6, .time_ms = 2}};
+  mpn_message *m = mpn_launcher_crashes_new(c, 2);
+  char *text = mpn_message_json(m);
+  json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+  CHECK(o != NULL);
+  json_t *ranks = json_object_get(o, "ranks"), *procs = json_object_get(o, "processes");
+  CHECK(json_array_size(ranks) == 2 && json_integer_value(json_array_get(ranks, 1)) == 2);
+  CHECK(json_array_size(procs) == 2 && json_integer_value(json_object_get(json_array_get(procs, 1), "pid")) == 42);
+  CHECK_STR(json_string_value(json_object_get(o, "title")), "SIGKILL on 2 of 6 ranks (job ?)");
+  const char *t = json_string_value(json_object_get(o, "text"));
+  CHECK(t && strstr(t, "Ranks 1 (pid 41 on n1) and 2 (pid 42 on n2) were killed by SIGKILL"));
+  json_decref(o);
+  mpn_free(text);
+  mpn_message_free(m);
+  c[1].signo = SIGSEGV;   /* two failures are two messages */
+  CHECK(mpn_launcher_crashes_new(c, 2) == NULL && mpn_launcher_crashes_new(c, 0) == NULL);
+}
+
 /* A signal another process sent (kill -SEGV) has no fault address: the
  * message names the sender instead, in the JSON, the facts and the panel. */
 TEST(json_signal_sent_by)

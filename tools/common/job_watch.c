@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@ typedef struct rank_info {
   bool disabled;       /* ... because it was told not to (MPINOTIFY_DISABLE) */
   int reason;          /* index in job_watch.reasons, -1 when not kept */
   bool without_mpi;    /* its hello came from Python's hooks (mpn_launcher_armed), not from MPI_Init */
+  bool says_term;      /* its hello promised a "term" notice if a SIGTERM ends it */
+  bool term;           /* ... and one came: the launcher's teardown (or a user) ended it */
   int exit_status;     /* a non-zero exit after MPI_Finalize, from its "exit" notice; 0 when none */
   long pid;
   char host[HOST_MAX];
@@ -57,6 +60,8 @@ typedef struct death {
   int signo;
   long long seen_ms;   /* when the notice was read: no later than the death was known */
   bool sent;           /* its crash message was made */
+  bool silent;         /* not named by the launcher: it ended without a word while the launcher
+                          named another rank's death (no report, goodbye, exit or SIGTERM) */
 } death;
 
 /* A report a rank delivered (its notice), or one the launcher made. */
@@ -246,6 +251,7 @@ static void on_hello(job_watch *w, json_t *o, int rank)
     w->armed++;
   ri->without_mpi = ri->hello ? ri->without_mpi && without_mpi : without_mpi;
   ri->hello = true;
+  ri->says_term = ri->says_term || json_is_true(json_object_get(o, "says_term"));
   note_process(w, ri, o);
 }
 
@@ -351,6 +357,10 @@ void job_watch_notice(const char *type, const char *json, void *arg)
     rank_info *ri = rank_slot(w, (int)json_integer_value(rank));
     if (ri)
       ri->exit_status = (int)json_integer_value(json_object_get(o, "status"));
+  } else if (!strcmp(type, "term")) {
+    rank_info *ri = rank_slot(w, (int)json_integer_value(rank));
+    if (ri)
+      ri->term = true;
   } else if (!strcmp(type, "report"))
     on_report(w, o);
   else if (!strcmp(type, "held"))
@@ -389,16 +399,21 @@ bool job_watch_all_armed(job_watch *w)
 
 /* ---- the launcher's output ------------------------------------------------------- */
 
+static bool has_death(const job_watch *w, int rank)
+{
+  for (int i = 0; i < w->ndeaths; i++)
+    if (w->deaths[i].rank == rank)
+      return true;
+  return false;
+}
+
 /* A launcher's notice of a rank's death by a signal, once per rank. */
 static void note_death(job_watch *w, const char *line)
 {
   launcher_death ld;
   if (!launcher_death_notice(line, &ld))
     return;
-  for (int i = 0; i < w->ndeaths; i++)
-    if (w->deaths[i].rank == ld.rank)
-      return;
-  if (w->ndeaths >= MAX_DEATHS)
+  if (has_death(w, ld.rank) || w->ndeaths >= MAX_DEATHS)
     return;
   death *d = &w->deaths[w->ndeaths++];
   memset(d, 0, sizeof *d);
@@ -451,12 +466,41 @@ static json_t *tail_json(const job_watch *w)
   return a;
 }
 
+static bool rank_reported(const job_watch *w, int rank);
+
+/* Open MPI names one rank killed outright; others that died with it (two ranks
+ * OOM-killed at once) are the registered ranks that ended without a word: no
+ * report, no goodbye, no exit status, and no "term" although they promised
+ * one (the launcher's teardown sends SIGTERM before SIGKILL). Called with the
+ * lock held, once the launcher has ended: every notice is in. */
+static void infer_silent_deaths(job_watch *w)
+{
+  const death *named = NULL;
+  for (int i = 0; i < w->ndeaths && !named; i++)
+    if (w->deaths[i].signo == SIGKILL && !rank_reported(w, w->deaths[i].rank))
+      named = &w->deaths[i];
+  if (!named)
+    return;   /* only a rank killed outright says nothing; a rank that faulted reports */
+  const death first = *named;
+  for (int r = 0; r < w->nranks_cap && w->ndeaths < MAX_DEATHS; r++) {
+    const rank_info *ri = &w->ranks[r];
+    if (!ri->hello || !ri->says_term || ri->term || ri->bye || ri->exit_status || has_death(w, r) ||
+        rank_reported(w, r))
+      continue;
+    death *d = &w->deaths[w->ndeaths++];
+    *d = (death){.rank = r, .pid = ri->pid, .signo = first.signo, .seen_ms = first.seen_ms, .silent = true};
+    snprintf(d->host, sizeof d->host, "%s", ri->host);
+  }
+}
+
 void job_watch_ended(job_watch *w, int status)
 {
   pthread_mutex_lock(&w->lock);
   w->ended = true;
   w->status = status;
   w->end_ms = wall_ms();
+  if (status != 0)
+    infer_silent_deaths(w);
   pthread_mutex_unlock(&w->lock);
 }
 
@@ -714,25 +758,92 @@ static const rank_info *known_rank(const job_watch *w, int rank)
   return rank >= 0 && rank < w->nranks_cap && w->ranks[rank].hello ? &w->ranks[rank] : NULL;
 }
 
-/* The library's crash message for a rank whose death the launcher noticed,
- * with this job's "job" member; NULL when out of memory. */
+/* The deaths that are one failure with `d`: the same signal, of registered ranks that neither reported nor said goodbye; `d` first.
+ * Returns how many (at least 1: d itself, even when it does not qualify). */
+static int death_group(const job_watch *w, const death *d, const death **out, int max)
+{
+  int n = 0;
+  out[n++] = d;
+  for (int i = 0; i < w->ndeaths && n < max; i++) {
+    const death *o = &w->deaths[i];
+    const rank_info *ri = known_rank(w, o->rank);
+    if (o != d && o->signo == d->signo && ri && !ri->bye && !rank_reported(w, o->rank))
+      out[n++] = o;
+  }
+  return n;
+}
+
+/* "(mpirun named rank 1; rank 2 ended with it without a word: ...)" when the group has silent ranks. */
+static char *silent_note(const death *const *g, int n)
+{
+  char *named = tool_xstrdup(""), *silent = tool_xstrdup("");
+  int nsilent = 0;
+  for (int i = 0; i < n; i++) {
+    char **list = g[i]->silent ? &silent : &named;
+    char *next = tool_xasprintf("%s%s%d", *list, **list ? "," : "", g[i]->rank);
+    free(*list);
+    *list = next;
+    nsilent += g[i]->silent;
+  }
+  char *note = nsilent == 0 ? NULL
+               : tool_xasprintf(" The launcher named rank%s %s; rank%s %s ended with %s without a word (no report, "
+                                "no goodbye, not the SIGTERM of the launcher's teardown), so %s killed outright too.",
+                                strchr(named, ',') ? "s" : "", *named ? named : "?", nsilent > 1 ? "s" : "", silent,
+                                *named && !strchr(named, ',') ? "it" : "them", nsilent > 1 ? "they were" : "it was");
+  free(named);
+  free(silent);
+  return note;
+}
+
+/* The library's crash message for the ranks whose death the launcher noticed
+ * (d and the deaths that are one failure with it), with this job's "job"
+ * member; NULL when out of memory. */
 static mpn_message *death_message(const job_watch *w, const death *d)
 {
-  const rank_info *ri = known_rank(w, d->rank);
-  mpn_launcher_crash c = {
-    .rank = d->rank,
-    .signo = d->signo,
-    .pid = ri ? ri->pid : d->pid,
-    .host = ri && *ri->host ? ri->host : d->host,
-    .world_size = world(w),
-    .time_ms = d->seen_ms,
-    .job_name = w->name,
-  };
-  mpn_message *m = mpn_launcher_crash_new(&c);
+  const death *g[MAX_DEATHS];
+  int n = death_group(w, d, g, MAX_DEATHS);
+  mpn_launcher_crash c[MAX_DEATHS];
+  for (int i = 0; i < n; i++) {
+    const rank_info *ri = known_rank(w, g[i]->rank);
+    c[i] = (mpn_launcher_crash){
+      .rank = g[i]->rank,
+      .signo = d->signo,
+      .pid = ri ? ri->pid : g[i]->pid,
+      .host = ri && *ri->host ? ri->host : g[i]->host,
+      .world_size = world(w),
+      .time_ms = d->seen_ms,
+      .job_name = w->name,
+    };
+  }
+  for (int i = 1; i < n; i++)   /* in rank order, the time the launcher's named one's */
+    for (int k = i; k > 0 && c[k].rank < c[k - 1].rank; k--) {
+      mpn_launcher_crash t = c[k];
+      c[k] = c[k - 1];
+      c[k - 1] = t;
+    }
+  mpn_message *m = mpn_launcher_crashes_new(c, (size_t)n);
+  char *note = m ? silent_note(g, n) : NULL;
+  if (note) {
+    json_t *doc = message_doc(m);
+    char *text = tool_xasprintf("%s%s", json_string_value(json_object_get(doc, "text")), note);
+    mpn_message_set_text(m, text);
+    free(text);
+    json_decref(doc);
+    free(note);
+  }
   json_t *job = job_object(w);
   set_member(m, "job", job);
   json_decref(job);
   return m;
+}
+
+/* Marks d's group sent. */
+static void death_group_sent(job_watch *w, const death *d)
+{
+  const death *g[MAX_DEATHS];
+  int n = death_group(w, d, g, MAX_DEATHS);
+  for (int i = 0; i < n; i++)
+    ((death *)g[i])->sent = true;
 }
 
 /* The same as its members. */
@@ -761,7 +872,7 @@ int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
       continue;
     }
     out[n++] = m;
-    d->sent = true;
+    death_group_sent(w, d);
     if (w->nreports < MAX_REPORTS) {
       report *r = &w->reports[w->nreports++];
       r->msg = doc;
@@ -821,10 +932,14 @@ static cause root_cause(const job_watch *w)
 
 static json_t *cause_ranks(const job_watch *w, const cause *c)
 {
-  (void)w;
   if (c->r)
     return json_deep_copy(json_object_get(c->r->msg, "ranks"));
-  return c->d ? json_pack("[i]", c->d->rank) : json_array();
+  json_t *a = json_array();
+  const death *g[MAX_DEATHS];
+  int n = c->d ? death_group(w, c->d, g, MAX_DEATHS) : 0;
+  for (int i = 0; i < n; i++)
+    json_array_append_new(a, json_integer(g[i]->rank));
+  return a;
 }
 
 /* "SIGSEGV on rank 3", "ValueError on ranks 1,3": the report's headline (its
@@ -1216,7 +1331,8 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
     snprintf(held_id, cap, "%s", h->id);
   } else if (c.d && !c.d->sent && known_rank(w, c.d->rank) && !known_rank(w, c.d->rank)->bye) {
     doc = death_doc(w, c.d);   /* the crash message the launcher makes for it, this once */
-    ((death *)c.d)->sent = doc != NULL;
+    if (doc)
+      death_group_sent(w, c.d);
     if (doc && w->nreports < MAX_REPORTS)   /* counted among the job's reports, as job_watch_unreported_deaths does */
       w->reports[w->nreports++] = (report){json_incref(doc), c.d->seen_ms, true};
   }
