@@ -737,6 +737,16 @@ MPN_EXTERN mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c);
  * Free with mpn_message_free. Thread-safe. */
 MPN_EXTERN mpn_message *mpn_launcher_crashes_new(const mpn_launcher_crash *c, size_t n);
 
+/* The message a launcher sends when it lost a node (its daemon there
+ * stopped answering) and with it the ranks `c` (their signo is not used;
+ * c[0]'s time, job size and name are the message's): event "node_lost",
+ * severity "critical", reported_by "launcher", "lost_host", the layout of
+ * mpn_launcher_crash_new, the title "Node n17 lost on 2 of 8 ranks (job
+ * NAME)", a "text", and the signature of "launcher:node_lost". NULL for a
+ * bad argument (no host, n 0, a bad entry) or when out of memory. Free with
+ * mpn_message_free. Thread-safe. */
+MPN_EXTERN mpn_message *mpn_launcher_node_lost_new(const char *host, const mpn_launcher_crash *c, size_t n);
+
 /* The message as JSON text (schema mpinotify/1, compact), a string to free
  * with mpn_free(), or NULL when out of memory or `m` is NULL. Not thread-safe
  * against the message's setters. */

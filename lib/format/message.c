@@ -113,26 +113,24 @@ static char *crashes_text(const mpn_launcher_crash *c, size_t n)
 
 static int crash_ok(const mpn_launcher_crash *c)
 {
-  return c->rank >= 0 && c->signo > 0 && c->time_ms >= 0 && c->time_ms <= INT64_MAX / 1000000;
+  return c->rank >= 0 && c->signo >= 0 && c->time_ms >= 0 && c->time_ms <= INT64_MAX / 1000000;
 }
 
-/* What a launcher knows of ranks that died without a report, as the ranks'
- * own crash report lays it out (json.c, by_launcher): one failure, one message. */
-mpn_message *mpn_launcher_crashes_new(const mpn_launcher_crash *c, size_t n)
+/* What a launcher knows of ranks that ended without a report, as the ranks'
+ * own crash report lays it out (json.c, by_launcher): one failure, one
+ * message, of `kind`, its signature from `key` ("launcher:SIGKILL"). */
+static mpn_message *launcher_report(const char *kind, const char *headline, const char *key,
+                                    const mpn_launcher_crash *c, size_t n)
 {
-  if (!c || n == 0 || n > 1u << 20)
-    return NULL;
-  for (size_t i = 0; i < n; i++)
-    if (!crash_ok(&c[i]) || c[i].signo != c->signo)
-      return NULL;
   mpn__event ev;
   memset(&ev, 0, sizeof ev);
-  ev.kind = "crash";
+  ev.kind = kind;
   ev.severity = "critical";
   ev.signo = c->signo;
   ev.wall_ns = (int64_t)c->time_ms * 1000000;
-  ev.signature = mpn__hash_str(mpn__hash_str(MPN__FNV_OFFSET, "launcher:"), mpn__signal_name(c->signo));
-  ev.fatal = 1;   /* the signature: of "launcher:SIGKILL" */
+  ev.signature = mpn__hash_str(MPN__FNV_OFFSET, key);
+  ev.fatal = 1;
+  mpn__strlcpy(ev.headline, headline, sizeof ev.headline);
   mpn__proc *p = calloc(n, sizeof *p);
   if (!p)
     return NULL;
@@ -144,13 +142,65 @@ mpn_message *mpn_launcher_crashes_new(const mpn_launcher_crash *c, size_t n)
                    .world_size = c->world_size, .job_name = c->job_name, .by_launcher = 1};
   mpn_message *m = mpn__message_from_report(&r);
   free(p);
-  char *text = m ? crashes_text(c, n) : NULL;
+  return m;
+}
+
+static int crashes_ok(const mpn_launcher_crash *c, size_t n, int same_signal)
+{
+  if (!c || n == 0 || n > 1u << 20)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!crash_ok(&c[i]) || (same_signal && c[i].signo != c->signo))
+      return 0;
+  return 1;
+}
+
+/* Sets the text (consumed); frees m and returns NULL when that fails. */
+static mpn_message *with_text(mpn_message *m, char *text)
+{
   if (m && (!text || mpn_message_set_text(m, text) != MPN_OK)) {
     mpn_message_free(m);
     m = NULL;
   }
   free(text);
   return m;
+}
+
+mpn_message *mpn_launcher_crashes_new(const mpn_launcher_crash *c, size_t n)
+{
+  if (!crashes_ok(c, n, 1) || c->signo <= 0)
+    return NULL;
+  char key[64];
+  snprintf(key, sizeof key, "launcher:%s", mpn__signal_name(c->signo));
+  mpn_message *m = launcher_report("crash", mpn__signal_name(c->signo), key, c, n);
+  return with_text(m, m ? crashes_text(c, n) : NULL);
+}
+
+/* "Node n17 stopped answering: ..." for mpn_launcher_node_lost_new; malloc'd or NULL. */
+static char *lost_text(const char *host, const mpn_launcher_crash *c, size_t n)
+{
+  mpn__buf b = mpn__buf_make(256);
+  mpn__buf_add(&b, "Node %s was lost: the launcher lost its daemon there, and with it %s", host,
+               n == 1 ? "rank" : "ranks");
+  for (size_t i = 0; i < n; i++)
+    mpn__buf_add(&b, "%s %d (pid %ld)", i == 0 ? "" : i + 1 == n ? " and" : ",", c[i].rank, c[i].pid > 0 ? c[i].pid : 0L);
+  mpn__buf_add(&b, ", which could not report it. A node's failure or reboot, its network, or the death of the "
+                   "daemon (the OOM killer, a batch system) do that.");
+  return b.p;
+}
+
+mpn_message *mpn_launcher_node_lost_new(const char *host, const mpn_launcher_crash *c, size_t n)
+{
+  if (!host || !*host || strlen(host) > 255 || !crashes_ok(c, n, 0))
+    return NULL;
+  char headline[300];
+  snprintf(headline, sizeof headline, "Node %s lost", host);
+  mpn_message *m = launcher_report("node_lost", headline, "launcher:node_lost", c, n);
+  if (m && json_object_set_new(m->doc, "lost_host", mpn__jstr(host)) != 0) {
+    mpn_message_free(m);
+    m = NULL;
+  }
+  return with_text(m, m ? lost_text(host, c, n) : NULL);
 }
 
 mpn_message *mpn_launcher_crash_new(const mpn_launcher_crash *c)

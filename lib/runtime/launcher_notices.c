@@ -21,8 +21,8 @@
 
 #define NOTICE_MS 2000L
 #define EXIT_NOTICE_MS 300L   /* inside exit(): the relay is local or near, and the exit must not wait */
-#define TERM_NOTICE_MS 250L   /* Open MPI's SIGKILL follows its SIGTERM by 1 s */
-#define TERM_WAIT_MS 300L     /* the SIGTERM handler's wait for it */
+#define TERM_NOTICE_MS 700L   /* Open MPI's SIGKILL follows its SIGTERM by 1 s (odls_base_sigkill_timeout) */
+#define TERM_WAIT_MS 800L     /* the SIGTERM handler's wait for it */
 #define NOTICE_MIN_MS 300L
 #define BUDGET_MARGIN_MS 100L   /* left to the leader's "done" after a fatal report's notice */
 

@@ -7,14 +7,20 @@
  *   exit=RANKS:CODE            ranks in RANKS call exit(CODE); the others wait in MPI_Allreduce
  *   kill=RANKS                 ranks in RANKS kill themselves with SIGKILL (no chance to report);
  *                              the others wait in MPI_Allreduce
+ *   nodedown=RANKS             ranks in RANKS kill their parent (the launcher's daemon on their
+ *                              node), its other children (their node's ranks) and themselves
+ *                              with SIGKILL: the node is lost; the others wait in MPI_Allreduce
  *   sleep=MS                   every rank sleeps (lets the library deliver)
  * RANKS: "1,3,6" or "all". Ends with MPI_Finalize and status 0. */
 #include <mpi.h>
 #include <mpinotify.h>
+#include <dirent.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "common.h"
 
 static int rank;
@@ -41,6 +47,28 @@ static void pause_ms(long ms)
 {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+/* The daemon first (so it cannot tell mpirun of its ranks' deaths), then its other children, then this rank. */
+static void node_down(void)
+{
+  pid_t parent = getppid();
+  kill(parent, SIGKILL);
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    char path[300];
+    int pid = atoi(e->d_name), ppid = 0;
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = pid > 0 && pid != getpid() ? fopen(path, "r") : NULL;
+    if (f && fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) == 1 && ppid == parent)
+      kill(pid, SIGKILL);
+    if (f)
+      fclose(f);
+  }
+  if (d)
+    closedir(d);
+  raise(SIGKILL);
 }
 
 static void step(char *arg)
@@ -86,6 +114,9 @@ static void step(char *arg)
   } else if (!strcmp(arg, "kill")) {
     fflush(stdout);
     raise(SIGKILL);
+  } else if (!strcmp(arg, "nodedown")) {
+    fflush(stdout);
+    node_down();
   } else if (!strcmp(arg, "exit")) {
     fflush(stdout);
     exit(rest ? atoi(rest) : 1);
@@ -99,7 +130,7 @@ int main(int argc, char **argv)
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Barrier(MPI_COMM_WORLD);
   for (int i = 1; i < argc; i++) {
-    int is_exit = !strncmp(argv[i], "exit=", 5) || !strncmp(argv[i], "kill=", 5);
+    int is_exit = !strncmp(argv[i], "exit=", 5) || !strncmp(argv[i], "kill=", 5) || !strncmp(argv[i], "nodedown=", 9);
     step(argv[i]);
     if (is_exit) {   /* survivors wait on the ranks that exited: mpirun ends the job */
       int one = 1, sum = 0;

@@ -9,10 +9,13 @@ Every job runs under the real mpinotify-run and mpirun at NP ranks; the checks a
 the loopback sink received (count, fields) and on exit statuses, never on timings.
 """
 import os
-import time
+import subprocess
 import sys
+import time
 
-from harness import NP, Sink, case, check, check_report, main
+from harness import NP, Sink, case, check, check_report, main, skip
+
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 
 
 def run_job(t, prog, args, env=None, tool_args=(), preload=False, label="mpinotify-run", sink_name="sink"):
@@ -291,6 +294,35 @@ def sigkill_two(t):
     job = c.get("job") or {}
     check(job.get("victims") == NP - 2 and job.get("exit_status") == 137, f"job {job!r}: victims {NP - 2}, status 137")
     one_on_slack(sink, ["SIGKILL", "exit status 137"])
+
+
+@case
+def node_lost(t):
+    # A node lost mid-job: two named hosts on this machine (UTS namespaces, Open MPI's rsh agent
+    # entering them); rank 2 kills its node: the daemon, its ranks (2 and 3). mpirun says "ORTE has lost communication
+    # with a remote daemon ... on node nodeB"; one message names the node and both of its ranks.
+    if subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode != 0:
+        skip("cannot make UTS namespaces here (unshare --uts needs CAP_SYS_ADMIN)")
+    opts = ["--mca", "plm_rsh_agent", os.path.join(HELPERS, "uts_rsh.sh"), "--host", "nodeA:2,nodeB:2"]
+    prog = t.paths.prog("mpi_events")
+    base = t.run(t.mpirun_cmd(4, prog, ["nodedown=2"], preload=False, opts=opts), "baseline")
+    check(base.rc != 0 and "lost communication with a remote daemon" in base.err + base.out,
+          f"baseline: exit status {base.rc} without Open MPI's lost-daemon notice: test premise")
+    sink = Sink(t)
+    urls = ["--url", sink.url("/hook"), "--url", sink.url("/slack", kind="slack")]
+    r = t.tool(urls, t.mpirun_cmd(4, prog, ["nodedown=2"], preload=False, opts=opts))
+    check(r.rc == base.rc, f"mpinotify-run exited {r.rc}, the launcher alone {base.rc}")
+    bodies = at(sink, "/hook")
+    check(kinds(bodies) == [("node_lost", None)], f"expected one message, the lost node; got {kinds(bodies)}")
+    m = bodies[0]
+    check(m.get("lost_host") == "nodeB" and m.get("ranks") == [2, 3] and m.get("reported_by") == "launcher",
+          f"lost_host {m.get('lost_host')!r}, ranks {m.get('ranks')}, reported_by {m.get('reported_by')!r}")
+    check(all(p.get("hostname") == "nodeB" and isinstance(p.get("pid"), int) for p in m.get("processes") or []),
+          f"processes {m.get('processes')!r}")
+    check((m.get("title") or "").startswith("Node nodeB lost on 2 of 4 ranks"), f"title {m.get('title')!r}")
+    job = m.get("job") or {}
+    check(job.get("status") == "failed" and job.get("victims") == 2, f"job {job!r}: failed, the 2 ranks of nodeA victims")
+    one_on_slack(sink, ["nodeB", "lost"])
 
 
 @case

@@ -29,7 +29,8 @@ enum {
   TEXT_TAIL_LINES = 10,/* of those, in the text that chat channels show */
   LINE_MAX_SHOWN = 400,
   HOST_MAX = LAUNCHER_HOST_MAX,
-  MAX_DEATHS = 16,
+  MAX_DEATHS = 64,
+  MAX_LOST = 8,        /* lost nodes kept */
   MAX_REPORTS = 256,   /* kept; the message lists the first REPORTS_SHOWN */
   REPORTS_SHOWN = 20,
   MAX_SECRETS = 32,
@@ -60,6 +61,7 @@ typedef struct death {
   int signo;
   long long seen_ms;   /* when the notice was read: no later than the death was known */
   bool sent;           /* its crash message was made */
+  bool node_lost;      /* its node was lost (host), signo 0: the launcher named the node, not the rank */
   bool silent;         /* not named by the launcher: it ended without a word while the launcher
                           named another rank's death (no report, goodbye, exit or SIGTERM) */
 } death;
@@ -97,6 +99,9 @@ struct job_watch {
   int nheld;
   death deaths[MAX_DEATHS];
   int ndeaths;
+  char lost_hosts[MAX_LOST][HOST_MAX];   /* nodes the launcher lost, in order */
+  long long lost_ms[MAX_LOST];
+  int nlost;
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
   app_words words;     /* the line of the output that explains a failure */
@@ -424,6 +429,19 @@ static void note_death(job_watch *w, const char *line)
   d->seen_ms = wall_ms();
 }
 
+/* A launcher's notice of a node it lost, once per node. */
+static void note_lost_node(job_watch *w, const char *line)
+{
+  char host[HOST_MAX];
+  if (!launcher_node_lost(line, host) || w->nlost >= MAX_LOST)
+    return;
+  for (int i = 0; i < w->nlost; i++)
+    if (!strcmp(w->lost_hosts[i], host))
+      return;
+  snprintf(w->lost_hosts[w->nlost], HOST_MAX, "%s", host);
+  w->lost_ms[w->nlost++] = wall_ms();
+}
+
 void job_watch_output(job_watch *w, const char *line, size_t len)
 {
   if (len > LINE_MAX_SHOWN)
@@ -439,6 +457,7 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
     return;
   }
   note_death(w, copy);
+  note_lost_node(w, copy);
   app_words_line(&w->words, copy);
   launcher_exit e;
   if (launcher_exit_notice(copy, &e) && !w->has_first_exit) {
@@ -493,14 +512,33 @@ static void infer_silent_deaths(job_watch *w)
   }
 }
 
+/* The registered ranks of every lost node that said nothing else (no report,
+ * goodbye or exit status; a "term" may come from ranks whose daemon lived
+ * long enough to end them) died with it. Called with the lock held, at the end. */
+static void lost_node_deaths(job_watch *w)
+{
+  for (int k = 0; k < w->nlost; k++)
+    for (int r = 0; r < w->nranks_cap && w->ndeaths < MAX_DEATHS; r++) {
+      const rank_info *ri = &w->ranks[r];
+      if (!ri->hello || strcmp(ri->host, w->lost_hosts[k]) || ri->bye || ri->exit_status || has_death(w, r) ||
+          rank_reported(w, r))
+        continue;
+      death *d = &w->deaths[w->ndeaths++];
+      *d = (death){.rank = r, .pid = ri->pid, .seen_ms = w->lost_ms[k], .node_lost = true};
+      snprintf(d->host, sizeof d->host, "%s", ri->host);
+    }
+}
+
 void job_watch_ended(job_watch *w, int status)
 {
   pthread_mutex_lock(&w->lock);
   w->ended = true;
   w->status = status;
   w->end_ms = wall_ms();
-  if (status != 0)
+  if (status != 0) {
+    lost_node_deaths(w);
     infer_silent_deaths(w);
+  }
   pthread_mutex_unlock(&w->lock);
 }
 
@@ -767,7 +805,7 @@ static int death_group(const job_watch *w, const death *d, const death **out, in
   for (int i = 0; i < w->ndeaths && n < max; i++) {
     const death *o = &w->deaths[i];
     const rank_info *ri = known_rank(w, o->rank);
-    if (o != d && o->signo == d->signo && ri && !ri->bye && !rank_reported(w, o->rank))
+    if (o != d && o->signo == d->signo && o->node_lost == d->node_lost && (!d->node_lost || !strcmp(o->host, d->host)) && ri && !ri->bye && !rank_reported(w, o->rank))
       out[n++] = o;
   }
   return n;
@@ -821,7 +859,8 @@ static mpn_message *death_message(const job_watch *w, const death *d)
       c[k] = c[k - 1];
       c[k - 1] = t;
     }
-  mpn_message *m = mpn_launcher_crashes_new(c, (size_t)n);
+  mpn_message *m = d->node_lost ? mpn_launcher_node_lost_new(d->host, c, (size_t)n)
+                                 : mpn_launcher_crashes_new(c, (size_t)n);
   char *note = m ? silent_note(g, n) : NULL;
   if (note) {
     json_t *doc = message_doc(m);

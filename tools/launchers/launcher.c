@@ -55,6 +55,14 @@ bool launcher_exit_notice(const char *line, launcher_exit *out)
   return false;
 }
 
+bool launcher_node_lost(const char *line, char *host)
+{
+  for (const launcher *const *l = all; *l; l++)
+    if ((*l)->node_lost && (*l)->node_lost(line, host))
+      return true;
+  return false;
+}
+
 bool launcher_noise(const char *line)
 {
   for (const launcher *const *l = all; *l; l++)

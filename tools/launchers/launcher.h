@@ -52,6 +52,9 @@ typedef struct launcher {
    * exited with a non-zero status; fills *out. The notice may span lines:
    * the function keeps what earlier lines said (one reader, in order). */
   bool (*exit_notice)(const char *line, launcher_exit *out);
+  /* Whether `line` names a node the launcher lost (its daemon there stopped
+   * answering); copies the node's name to `host` (LAUNCHER_HOST_MAX). */
+  bool (*node_lost)(const char *line, char *host);
   /* Whether `line` is the launcher's or its runtime's boilerplate, which a
    * message's text leaves out of its last lines (rules, the help text around
    * a notice, the runtime's own signal dump); output_tail keeps them. */
@@ -72,6 +75,8 @@ const launcher *launcher_of(const char *path, char *const *cmd, int ncmd);
 bool launcher_death_notice(const char *line, launcher_death *out);
 /* Whether any launcher takes `line` as the end of its notice of a non-zero exit. */
 bool launcher_exit_notice(const char *line, launcher_exit *out);
+/* Whether any launcher takes `line` for its notice of a lost node; fills host. */
+bool launcher_node_lost(const char *line, char *host);
 /* Whether any launcher takes `line` for its boilerplate. */
 bool launcher_noise(const char *line);
 

@@ -100,6 +100,19 @@ static bool exit_notice(const char *line, launcher_exit *out)
   return false;
 }
 
+/* "ORTE has lost communication with a remote daemon." then
+ * "  Remote daemon: [[30548,0],2] on node n17" (Open MPI 4's errmgr). */
+static bool node_lost(const char *line, char *host)
+{
+  const char *p = strstr(line, "Remote daemon: [[");
+  int job, zero, vpid;
+  char name[LAUNCHER_HOST_MAX];
+  if (!p || sscanf(p, "Remote daemon: [[%d,%d],%d] on node %63s", &job, &zero, &vpid, name) != 4)
+    return false;
+  snprintf(host, LAUNCHER_HOST_MAX, "%s", name);
+  return true;
+}
+
 /* Rules of dashes, the sentences around mpirun's notices, and Open MPI's own
  * signal handler's dump ("[host:pid] *** Process received signal ***",
  * "Signal:", "[ 3] ./a.out(+0x11f1)...", "*** End of error message ***"):
@@ -109,7 +122,9 @@ static bool noise(const char *line)
   static const char *const sentences[] = {
     "Primary job  terminated normally, but", "a non-zero exit code. Per user-direction, the job has been aborted.",
     "mpirun detected that one or more processes exited with non-zero status, thus causing",
-    "the job to be terminated. The first process to do so was:", NULL};
+    "the job to be terminated. The first process to do so was:", "This is usually due to either a failure of the TCP network",
+    "connection to the node, or possibly an internal failure of", "the daemon itself. We cannot recover from this failure, and",
+    "therefore will terminate the job.", NULL};
   static const char *const dump[] = {"*** Process received signal ***", "Signal: ", "Signal code: ",
                                      "Failing at address: ", "*** End of error message ***", "[ ", NULL};
   size_t n = strspn(line, "-");
@@ -143,6 +158,7 @@ const launcher launcher_openmpi = {
   .pass_env = pass_env,
   .death_notice = death_notice,
   .exit_notice = exit_notice,
+  .node_lost = node_lost,
   .noise = noise,
   .one_value = one_value,
   .two_values = two_values,
