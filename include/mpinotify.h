@@ -654,7 +654,10 @@ MPN_EXTERN mpn_code mpn_parse_time(const char *text, long long *ms);
  * show it: every URL-like word (SCHEME://..., also inside "--url=..." or
  * quotes) masked as mpn_mask_url does, then every occurrence of each string
  * in `secrets` (a NULL-terminated list, may be NULL; empty strings are
- * skipped) replaced with "***". Returns a new string to free with mpn_free(),
+ * skipped) replaced with "***", then tokens known by their form (Slack's
+ * xoxb-, GitHub's ghp_, Hugging Face's hf_, OpenAI's sk-, AWS's AKIA, JWTs,
+ * "Bearer ..."; at least 16 characters with a digit after the prefix) kept
+ * as their prefix and "***". Returns a new string to free with mpn_free(),
  * or NULL when `text` is NULL or memory ran out. Thread-safe.
  */
 MPN_EXTERN char *mpn_mask_text(const char *text, const char *const *secrets);

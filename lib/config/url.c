@@ -221,6 +221,56 @@ static void mask_literal(mpn__buf *text, const char *secret)
   *text = out;
 }
 
+/* Tokens known by their form, wherever they appear (a log line that prints
+ * a header, a config dump): the prefix stays, so a reader knows which kind
+ * was there. One table; a form needs a prefix and at least 16 token
+ * characters after it with a digit among them, so "sk-learn" stays. */
+static const char *const token_prefixes[] = {
+  "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-",                 /* Slack */
+  "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",      /* GitHub, GitLab */
+  "hf_", "sk-", "sk_live_", "rk_live_", "npm_", "pypi-", "AIza",        /* HF, OpenAI, Stripe, npm, PyPI, Google */
+  "AKIA", "ASIA", "eyJ",                                                /* AWS keys, JWTs */
+  "Bearer ", "bearer ", "Basic ",                                       /* Authorization headers */
+  NULL};
+
+static int token_char(char c)
+{
+  return isalnum((unsigned char)c) || strchr("-_.=+/~", c);
+}
+
+/* The length of the token after a prefix at p, or 0 when it is no token. */
+static size_t token_tail(const char *p)
+{
+  size_t n = 0;
+  int digit = 0;
+  for (; token_char(p[n]); n++)
+    digit |= isdigit((unsigned char)p[n]);
+  return n >= 16 && digit ? n : 0;
+}
+
+static void mask_token_forms(mpn__buf *text)
+{
+  if (!text->p)
+    return;
+  mpn__buf out = mpn__buf_make(text->len + 16);
+  const char *p = text->p;
+  while (*p) {
+    size_t tail = 0, plen = 0;
+    if (p == text->p || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '-'))   /* a word's start */
+      for (const char *const *t = token_prefixes; *t && !tail; t++)
+        if (!strncmp(p, *t, plen = strlen(*t)))
+          tail = token_tail(p + plen);
+    if (tail) {
+      mpn__buf_add(&out, "%.*s***", (int)plen, p);
+      p += plen + tail;
+    } else {
+      mpn__buf_add(&out, "%c", *p++);
+    }
+  }
+  free(text->p);
+  *text = out;
+}
+
 /* A URL is the run from its scheme (scanned back from "://") to the end of
  * its word, less the punctuation that closes it: everything the URL could
  * hold is masked (rather more than less), and "--url=" or a quote before it
@@ -251,6 +301,7 @@ char *mpn_mask_text(const char *text, const char *const *secrets)
   mpn__buf_add(&out, "%s", p);
   for (; secrets && *secrets; secrets++)
     mask_literal(&out, *secrets);
+  mask_token_forms(&out);
   return out.p;
 }
 

@@ -59,6 +59,13 @@ TEST(mask_text)
   m = mpn_mask_text("a https://h/p?a=1;b=SECRET3,https://u:PASSWORD@h2/ z", NULL);
   CHECK(m && !strstr(m, "SECRET3") && !strstr(m, "PASSWORD") && !strncmp(m, "a https://h/", 12) && strstr(m, " z"));
   mpn_free(m);
+  /* tokens known by their form: the prefix stays, the token goes; look-alikes stay */
+  m = mpn_mask_text("hdr Authorization: Bearer abcdef0123456789abcdef, slack xoxb-1234567890-abcdefghijkl; "
+                    "HF_TOKEN=hf_AbCdEfGh1234567890xyz key AKIAIOSFODNN7EXAMPLE sk-learn sk-short1 xhf_abc1234567890123456",
+                    NULL);
+  CHECK_STR(m, "hdr Authorization: Bearer ***, slack xoxb-***; HF_TOKEN=hf_*** key AKIA*** sk-learn sk-short1 "
+               "xhf_abc1234567890123456");
+  mpn_free(m);
   m = mpn_mask_text("no url here", NULL);
   CHECK_STR(m, "no url here");
   mpn_free(m);
