@@ -63,6 +63,15 @@ def _excepthook(etype, value, tb):
 
 def _abort_job():
     """Ends the job where MPI is up; returns when it is not (Python then exits as usual)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    try:
+        if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+            # Open MPI's "MPI_ABORT was invoked on rank N" follows: say who called it, and why
+            sys.stderr.write("mpinotify: ending the job with MPI_Abort(1) after the uncaught exception above, so that "
+                             "the other ranks do not wait for this one (MPINOTIFY_ABORT_ON_EXCEPTION=0: Python exits "
+                             "as usual)\n")
+    except BaseException:
+        pass
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -73,7 +82,7 @@ def _abort_job():
         _lib.get().mpn_abort_job(1)  # returns only when MPI is not initialised through our library
     except BaseException:
         pass
-    mpi = sys.modules.get("mpi4py.MPI")  # MPI initialised without our interposition (library not preloaded)
+    # MPI initialised without our interposition (library not preloaded)
     try:
         if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
             mpi.COMM_WORLD.Abort(1)
