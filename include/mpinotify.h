@@ -542,8 +542,9 @@ typedef struct mpn_relay mpn_relay;
 /*
  * Starts a relay that delivers what it receives through `s` (which must
  * outlive it). It listens on every interface, on an ephemeral port, and
- * sets MPINOTIFY_RELAY_ADDR (host:port; the host is MPINOTIFY_RELAY_HOST or
- * this node's name) and MPINOTIFY_RELAY_KEY in this process's environment
+ * sets MPINOTIFY_RELAY_ADDR (MPINOTIFY_RELAY_HOST:port, or else every IPv4
+ * address of this node that is up, "10.1.0.5:40411,127.0.0.1:40411", the
+ * loopback last: a rank uses the first it reaches) and MPINOTIFY_RELAY_KEY in this process's environment
  * for the ranks to inherit. Not thread-safe against concurrent setenv().
  */
 MPN_EXTERN mpn_code mpn_relay_start(mpn_sender *s, mpn_relay **out, char *err, size_t errlen);

@@ -78,4 +78,12 @@ enum { MPN__RELAY_CLAIMED = 409, MPN__RELAY_REPORTED = 410 };
 long mpn__relay_post(const char *addr, const unsigned char key[32], const char *plain, size_t len,
                      long timeout_ms);
 
+/* ---- relay_addr.c: which of the launcher's addresses answers ------------- */
+/* `list` is MPINOTIFY_RELAY_ADDR ("host:port" or several, comma-separated):
+ * the address to use into out (the first that a TCP connection reached,
+ * kept; probing at most 0.3 s each), and out. Thread-safe. */
+const char *mpn__relay_pick(const char *list, char *out, size_t cap);
+/* The kept address failed: the next pick probes again. */
+void mpn__relay_forget(void);
+
 #endif

@@ -35,6 +35,8 @@ int mpn__relay_switch(mpn__item *it, CURLcode code)
   }
   /* The relay refused or is unreachable: in auto mode the direct route is
    * worth another try, through the normal retry schedule. */
+  if (it->last.code == MPN_E_CONNECT)
+    mpn__relay_forget();
   if (b->relay_mode == MPN__RELAY_AUTO &&
       (it->last.code == MPN_E_RELAY || it->last.code == MPN_E_CONNECT || it->last.code == MPN_E_DNS))
     it->route = MPN__ROUTE_DIRECT;   /* "always" means always: no direct attempt, ever */
@@ -56,7 +58,8 @@ mpn_code mpn__relay_prepare(const mpn__batch *b, const mpn__item *it, mpn__attem
   size_t len = 0;
   a->body = plain ? mpn__relay_seal(b->relay_key, plain, strlen(plain), &len) : NULL;
   free(plain);
-  if (!a->body || asprintf(&a->url, "http://%s/relay", b->relay_addr) < 0) {
+  char addr[320];
+  if (!a->body || asprintf(&a->url, "http://%s/relay", mpn__relay_pick(b->relay_addr, addr, sizeof addr)) < 0) {
     a->url = NULL;
     return MPN_E_NO_MEMORY;
   }
@@ -101,6 +104,8 @@ static long post(const char *url, const char *frame, size_t len, long timeout_ms
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(h);
   curl_easy_cleanup(e);
+  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT)
+    mpn__relay_forget();   /* another of the launcher's addresses may answer */
   if (rc != CURLE_OK)
     mpn__log_debug("notice to the launcher not sent: %s", curl_easy_strerror(rc));
   else if (status != 200 && status != MPN__RELAY_CLAIMED && status != MPN__RELAY_REPORTED)
@@ -113,8 +118,8 @@ long mpn__relay_post(const char *addr, const unsigned char key[32], const char *
 {
   size_t flen = 0;
   char *frame = mpn__relay_seal(key, plain, len, &flen);
-  char url[320];
-  snprintf(url, sizeof url, "http://%s/relay", addr);
+  char url[400], one[320];
+  snprintf(url, sizeof url, "http://%s/relay", mpn__relay_pick(addr, one, sizeof one));
   long status = frame ? post(url, frame, flen, timeout_ms) : 0;
   free(frame);
   return status;

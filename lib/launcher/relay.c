@@ -22,6 +22,10 @@
  * mpn_relay_release_older's bound, or at mpn_relay_stop. */
 #include "launcher/launcher.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -271,15 +275,39 @@ static int on_frame(const char *plain, size_t len, void *arg)
   return rc;
 }
 
+/* Every IPv4 address of this node that is up, "a:port,b:port,...", the
+ * loopback last (ranks on this node when it has no other): a rank takes the
+ * first it reaches (deliver/relay_addr.c). Addresses, not this node's name,
+ * which compute nodes may not resolve. */
+static void own_addresses(int port, char *out, size_t cap)
+{
+  struct ifaddrs *ifs = NULL;
+  size_t len = 0;
+  out[0] = '\0';
+  if (getifaddrs(&ifs) == 0)
+    for (int loopback = 0; loopback < 2; loopback++)
+      for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        char ip[INET_ADDRSTRLEN];
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) ||
+            !!(i->ifa_flags & IFF_LOOPBACK) != loopback ||
+            !inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof ip) ||
+            len + strlen(ip) + 8 >= cap)
+          continue;
+        len += (size_t)snprintf(out + len, cap - len, "%s%s:%d", len ? "," : "", ip, port);
+      }
+  freeifaddrs(ifs);
+  if (!out[0])
+    snprintf(out, cap, "127.0.0.1:%d", port);
+}
+
 static mpn_code export_env(int port, const unsigned char key[32], char *err, size_t errlen)
 {
-  char host[256] = "", addr[320], hex[65];
+  char addr[1024], hex[65];
   const char *h = getenv("MPINOTIFY_RELAY_HOST");
   if (h && *h)
-    mpn__strlcpy(host, h, sizeof host);
-  else if (gethostname(host, sizeof host - 1) != 0)
-    mpn__strlcpy(host, "127.0.0.1", sizeof host);
-  snprintf(addr, sizeof addr, "%s:%d", host, port);
+    snprintf(addr, sizeof addr, "%.255s:%d", h, port);
+  else
+    own_addresses(port, addr, sizeof addr);
   mpn__hex_encode(key, 32, hex);
   if (setenv("MPINOTIFY_RELAY_ADDR", addr, 1) != 0 || setenv("MPINOTIFY_RELAY_KEY", hex, 1) != 0) {
     mpn__add_err(err, errlen, "cannot set MPINOTIFY_RELAY_ADDR/KEY in the environment");

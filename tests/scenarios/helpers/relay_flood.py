@@ -3,7 +3,7 @@
 
     relay_flood.py RELAYED_CHANNEL_URL
 
-It reads MPINOTIFY_RELAY_ADDR (host:port) and MPINOTIFY_RELAY_KEY (64 hex digits), then:
+It reads MPINOTIFY_RELAY_ADDR (host:port, or several comma-separated: it takes the last, the loopback) and MPINOTIFY_RELAY_KEY (64 hex digits), then:
   1. opens STALLED connections to http://ADDR/relay that send half a request and then wait
      (half stop inside the headers, half inside a body), each waiting for its answer;
   2. while those are open, POSTs HELLOS "hello" notices (ranks 0..HELLOS-1 of a world of
@@ -78,6 +78,7 @@ def main():
     if not addr or len(hexkey) != 64:
         print("MPINOTIFY_RELAY_ADDR or MPINOTIFY_RELAY_KEY is not set: no relay to flood")
         return 2
+    addr = addr.split(",")[-1]  # every address of the launch node, the loopback last: this node's
     key = bytes.fromhex(hexkey)
     if AESGCM is None:
         print("the Python cryptography module is missing: no frame can be sealed")

@@ -3,7 +3,7 @@
 
     relay_forge.py GENUINE_CHANNEL_URL
 
-It reads MPINOTIFY_RELAY_ADDR (host:port) and POSTs frames to http://ADDR/relay that must
+It reads MPINOTIFY_RELAY_ADDR (host:port, or several comma-separated: it takes the last, the loopback) and POSTs frames to http://ADDR/relay that must
 all be refused with HTTP 403: random bytes, a well-formed frame sealed with a wrong key,
 and, when it can read MPINOTIFY_RELAY_KEY, frames with the right key that are stale or
 altered. Frame: "MPR1", 8-byte big-endian time in ms, 12-byte nonce, then AES-256-GCM
@@ -55,6 +55,7 @@ def main():
     if not addr:
         print("MPINOTIFY_RELAY_ADDR is not set: no relay to attack")
         return 2
+    addr = addr.split(",")[-1]  # every address of the launch node, the loopback last: this node's
     hexkey = os.environ.get("MPINOTIFY_RELAY_KEY", "")
     key = bytes.fromhex(hexkey) if len(hexkey) == 64 else None
     now = int(time.time() * 1000)
