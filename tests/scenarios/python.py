@@ -374,5 +374,19 @@ def py_torch_gloo_run(t):
     check(all(x.get("knock_on") for x in reps if x.get("signature") != b.get("signature")),
           f"a failure other than rank 1's that is not a knock-on: {reps!r}")
 
+
+@case
+def py_rank_output(t):
+    # What the Python rank printed before it raised is in its exception's report.
+    sink = Sink(t)
+    r = run(t, ["say=1", "value=1"], sink)
+    ended_nonzero(r)
+    [b] = messages(sink)
+    out = b.get("rank_output") or []
+    check("ERROR: shard 7 is corrupt" in out, f"rank_output {out!r} lacks the rank's ERROR line")
+    check(out.index("rank 1 step 5 ok") < out.index("ERROR: shard 7 is corrupt"), f"rank_output's order: {out!r}")
+    check(not any(line.startswith("rank 0") for line in out), f"another rank's lines in rank 1's report: {out!r}")
+
+
 if __name__ == "__main__":
     sys.exit(main())
