@@ -58,8 +58,13 @@ THREAD_CONFIGS = [SINGLE, ("multiple", "preload", {}),
 # matter where MPI's per-call cost does, in the latency-bound loop.
 WORKLOADS = [("allreduce 8 B", "allreduce", 8, THREAD_CONFIGS),
              ("allreduce 1 MiB", "allreduce", MIB, [SINGLE]),
-             ("compute", "compute", 0, [SINGLE])]
+             ("compute", "compute", 0, [SINGLE]),
+             # a rank printing a lot: what the copier of its output costs (rank_output), against no
+             # library and against the library with MPINOTIFY_RANK_OUTPUT=0 (the base side preloaded)
+             ("print 80 B lines", "print", 80, [SINGLE, ("single", "rank_output vs =0", {},
+                                                         {"MPINOTIFY_RANK_OUTPUT": "0"})])]
 CALIBRATION_ITERS = {"allreduce": 20000, "compute": 20_000_000}
+PRINT_LINES = 100_000   # per rank, not calibrated: "a rank that prints 100k lines"
 
 
 def parse_args(argv):
@@ -262,11 +267,12 @@ def calibrate(a, np, workload, nbytes):
     return max(10, min(int(n * a.target / max(elapsed, 1e-6)), 2_000_000_000))
 
 
-def measure(a, np, iters, workload, nbytes, level, extra_env, log):
-    """reps pairs of runs, in ABBA order so neither side always goes first."""
+def measure(a, np, iters, workload, nbytes, level, extra_env, log, base_env=None):
+    """reps pairs of runs, in ABBA order so neither side always goes first. base_env: the
+    base side is preloaded too, with these variables (None: no library)."""
     base, pre = [], []
     for rep in range(a.reps):
-        order = [(base, None), (pre, extra_env)]
+        order = [(base, base_env), (pre, extra_env)]
         if rep % 2:
             order.reverse()
         for samples, env in order:
@@ -317,14 +323,15 @@ def healthy(a, log, failures):
     for name, workload, nbytes, configs in WORKLOADS:
         for np in a.nps:
             try:
-                iters = calibrate(a, np, workload, nbytes)
+                iters = (PRINT_LINES // (10 if a.quick else 1) if workload == "print"
+                         else calibrate(a, np, workload, nbytes))
             except RunError as e:
                 failures.append(f"{name} np={np} calibration: {e}")
                 continue
-            for level, config, extra_env in configs:
+            for level, config, extra_env, *base_env in configs:
                 log(f"{name} np={np} iters={iters} {level} {config} ")
                 try:
-                    base, pre = measure(a, np, iters, workload, nbytes, level, extra_env, log)
+                    base, pre = measure(a, np, iters, workload, nbytes, level, extra_env, log, *base_env)
                     rows.append(healthy_row(name, np, iters, level, config, base, pre))
                     if (level, config) == SINGLE[:2] and workload == "allreduce" and nbytes == 8:
                         startup.append(startup_row(np, base, pre))

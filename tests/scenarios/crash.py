@@ -248,8 +248,13 @@ def rank_output_passthrough(t):
     n = 24000
     base, r, b = rank_output_job(t, ["flood", "2", str(n)])
     want = "".join(f"rank 2 line {i:07d} of a long run of output\n" for i in range(n)) + "rank 2 partial last line"
-    check(want in base.out, "test premise: the baseline's output does not hold the flood whole")
-    check(want in r.out, f"mpirun's output differs from what rank 2 wrote ({len(r.out)} bytes, expected {len(want)}+)")
+
+    def rank2(out):   # mpirun may put another rank's one line anywhere in rank 2's stream, even mid-line
+        for other in (0, 1, 3):
+            out = out.replace(f"rank {other} started\n", "", 1)
+        return out
+    check(want in rank2(base.out), "test premise: the baseline's output does not hold the flood whole")
+    check(want in rank2(r.out), f"mpirun's output differs from what rank 2 wrote ({len(r.out)} bytes, expected {len(want)}+)")
     out = b.get("rank_output") or []
     check(out[-1:] == ["rank 2 partial last line"], f"rank_output ends {out[-2:]!r}")
 
