@@ -111,12 +111,15 @@ char *mpn__config_env_refs(const mpn__config *cfg)
   return refs;
 }
 
-/* A variable whose name says it holds a secret: WANDB_API_KEY, HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD. */
-static int secret_name(const char *entry)
+int mpn_secret_variable(const char *entry)
 {
   static const char *const words[] = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "ACCESS_KEY",
                                       "PRIVATE_KEY", "CREDENTIAL", NULL};
+  if (!entry)
+    return 0;
   size_t n = strcspn(entry, "=");
+  if (!strncmp(entry, "MPINOTIFY_SECRET_", 17))
+    return 1;
   for (const char *const *w = words; *w; w++) {
     size_t k = strlen(*w);
     for (size_t i = 0; i + k <= n; i++)
@@ -143,7 +146,7 @@ char **mpn__config_secrets(const mpn__config *cfg)
   size_t n = 0;
   add_secret(&list, &n, cfg->relay_key);
   for (char **e = environ; list && *e; e++)
-    if ((!strncmp(*e, "MPINOTIFY_SECRET_", 17) || secret_name(*e)) && strchr(*e, '='))
+    if (mpn_secret_variable(*e) && strchr(*e, '='))
       add_secret(&list, &n, strchr(*e, '=') + 1);
   char *refs = mpn__config_env_refs(cfg), *save = NULL;
   for (char *name = refs ? strtok_r(refs, " ", &save) : NULL; list && name; name = strtok_r(NULL, " ", &save))
