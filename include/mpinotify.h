@@ -756,6 +756,16 @@ MPN_EXTERN mpn_message *mpn_launcher_node_lost_new(const char *host, const mpn_l
  * against the message's setters. */
 MPN_EXTERN char *mpn_message_json(const mpn_message *m);
 
+/*
+ * 1 when an environment entry ("NAME=value", or a bare NAME) holds a secret
+ * by its name, so its value must never appear in a message's output lines:
+ * MPINOTIFY_SECRET_*, or a name containing TOKEN, SECRET, PASSWORD, PASSWD,
+ * API_KEY, ACCESS_KEY, PRIVATE_KEY or CREDENTIAL (case-insensitive:
+ * WANDB_API_KEY, HF_TOKEN); 0 otherwise. The ranks' rank_output and a
+ * launcher's output_tail mask the same values. Thread-safe.
+ */
+MPN_EXTERN int mpn_secret_variable(const char *entry);
+
 #ifdef __cplusplus
 }
 #endif

@@ -554,27 +554,12 @@ static char *shown_command(const struct run *r)
   return shown;
 }
 
-/* A variable whose name says it holds a secret: WANDB_API_KEY, HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD. */
-static bool secret_name(const char *entry)
-{
-  static const char *const words[] = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "ACCESS_KEY",
-                                      "PRIVATE_KEY", "CREDENTIAL", NULL};
-  size_t n = strcspn(entry, "=");
-  for (const char *const *w = words; *w; w++) {
-    size_t k = strlen(*w);
-    for (size_t i = 0; i + k <= n; i++)
-      if (!strncasecmp(entry + i, *w, k))
-        return true;
-  }
-  return false;
-}
-
 /* Values that must never appear in the output tail a message carries. */
 static void add_secrets(struct run *r)
 {
   job_watch_add_secret(r->watch, getenv("MPINOTIFY_RELAY_KEY"));
   for (char **e = environ; *e; e++)
-    if ((strncmp(*e, "MPINOTIFY_SECRET_", 17) == 0 || secret_name(*e)) && strchr(*e, '='))
+    if (mpn_secret_variable(*e) && strchr(*e, '='))
       job_watch_add_secret(r->watch, strchr(*e, '=') + 1);
   char *refs = tool_xstrdup(mpn_sender_env_references(r->sender));
   char *save = NULL;

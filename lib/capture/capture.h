@@ -97,4 +97,22 @@ void *mpn__python_thread_state(void);   /* async-signal-safe */
 void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */
 int mpn__python_may_call(void);      /* 1: not Python, or this thread holds the GIL of a live interpreter */
 
+/* ---- output.c: the rank's last lines of output ---------------------------- */
+#define MPN__OUTPUT_LINE_MAX 4096   /* bytes of a line kept before masking; reports show 400 */
+/* At start, in a process of a rank (key: its launcher's variables): a copier
+ * process takes fds 1 and 2 over, or the ring a parent of this process made
+ * (same key, named by MPINOTIFY_OUTPUT_RING) is used. Once per process,
+ * before other threads exist. 0 when a ring is there. */
+int mpn__output_start(uint64_t key);
+int mpn__output_active(void);
+/* The last max_lines lines the rank wrote, cleaned (mpn__output_lines),
+ * '\n'-separated, after waiting at most wait_ms for the copier to store what
+ * is pending; malloc'd, NULL without a ring. Not in a signal handler. */
+char *mpn__output_text(int max_lines, long wait_ms);
+/* Lines of raw output as reports show them: escapes, control characters
+ * and the library's own console panels dropped, a carriage return keeps what
+ * follows it, invalid UTF-8 replaced, empty lines skipped; the last
+ * max_lines (> 0), '\n'-separated, malloc'd. */
+char *mpn__output_lines(const char *bytes, size_t n, int max_lines);
+
 #endif

@@ -333,6 +333,12 @@ static unsigned signature_parts(const mpn__file_config *fc, long long set, char 
   return parts ? parts : def;
 }
 
+/* A setting that is on unless turned off. */
+static int flag_off(const char *x)
+{
+  return x && (!strcmp(x, "0") || !strcasecmp(x, "off") || !strcasecmp(x, "no") || !strcasecmp(x, "false"));
+}
+
 static void load_events(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc, char *err,
                         size_t errlen, mpn_code *rc)
 {
@@ -341,8 +347,24 @@ static void load_events(mpn__config *cfg, const mpn_options *opts, const mpn__fi
   cfg->alert_cap = (long)number_setting(fc, MPN__SET_ALERT_CAP, opts ? opts->alert_cap : -1, err, errlen, rc);
   cfg->progress_every = number_setting(fc, MPN__SET_PROGRESS_EVERY, opts ? opts->progress_every : -1, err, errlen,
                                        rc);
-  const char *x = setting(fc, MPN__SET_EXIT_REPORTS);
-  cfg->exit_reports = !(x && (!strcmp(x, "0") || !strcasecmp(x, "off") || !strcasecmp(x, "no")));
+  cfg->exit_reports = !flag_off(setting(fc, MPN__SET_EXIT_REPORTS));
+  long long lines = number_setting(fc, MPN__SET_RANK_OUTPUT_LINES, -1, err, errlen, rc);
+  cfg->rank_output_lines = flag_off(setting(fc, MPN__SET_RANK_OUTPUT)) ? 0 : (int)lines;
+}
+
+int mpn__config_rank_output_lines(void)
+{
+  mpn__file_config fc;
+  memset(&fc, 0, sizeof fc);
+  const char *file = getenv("MPINOTIFY_CONFIG");
+  if (file && *file)
+    mpn__config_file_read(file, &fc, NULL, 0);   /* its problems are the full load's to report */
+  char err[256];
+  mpn_code rc = MPN_OK;
+  long long lines = number_setting(&fc, MPN__SET_RANK_OUTPUT_LINES, -1, err, sizeof err, &rc);
+  int off = flag_off(setting(&fc, MPN__SET_RANK_OUTPUT));
+  mpn__config_file_free(&fc);
+  return off ? 0 : (int)lines;
 }
 
 static void keep_first(mpn_code *rc, mpn_code now)

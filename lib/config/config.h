@@ -29,7 +29,9 @@
   X(ALERT_COOLDOWN, "alert_cooldown", COUNT, 0, 1000000000, 100, "steps before the same alert is sent again") \
   X(ALERT_CAP, "alert_cap", COUNT, 0, 100000, 50, "alerts per run at most") \
   X(PROGRESS_EVERY, "progress_every", COUNT, 0, 1000000000, 0, "a progress message every N steps (0: off)") \
-  X(EXIT_REPORTS, "exit_reports", FLAG, 0, 1, 1, "report a rank's non-zero exit before MPI_Finalize")
+  X(EXIT_REPORTS, "exit_reports", FLAG, 0, 1, 1, "report a rank's non-zero exit before MPI_Finalize") \
+  X(RANK_OUTPUT, "rank_output", FLAG, 0, 1, 1, "each rank keeps its last lines of output for its reports (0: off)") \
+  X(RANK_OUTPUT_LINES, "rank_output_lines", COUNT, 0, 200, 20, "how many of its last lines a rank's reports carry")
 
 typedef enum mpn__setting_id {
 #define MPN__SETTING_ID(id, key, type, lo, hi, def, help) MPN__SET_##id,
@@ -78,6 +80,7 @@ typedef struct mpn__config {
   long alert_cap;
   long long progress_every;   /* 0: off */
   int exit_reports;           /* MPINOTIFY_EXIT_REPORTS (default on): non-zero exits are reported */
+  int rank_output_lines;      /* lines of a rank's output in its reports; 0: MPINOTIFY_RANK_OUTPUT=0 or none */
   int unknown_kinds;          /* channels of kinds not (yet) registered: mpn_register_channel reloads */
 } mpn__config;
 
@@ -95,6 +98,10 @@ void mpn__config_console_fallback(mpn__config *cfg);
 const mpn__config *mpn__cfg(void);
 /* Makes `fresh` (moved from, left empty) the configuration readers get. */
 void mpn__config_publish(mpn__config *fresh);
+/* rank_output_lines as a full load would give it, read at a process's start
+ * (before any configuration is loaded): the environment, else the config
+ * file; a bad value gives the default here (the full load says so). */
+int mpn__config_rank_output_lines(void);
 
 /* ---- url.c --------------------------------------------------------------- */
 /* A list as MPINOTIFY_URLS takes it, parsed into channels (*out malloc'd,
@@ -112,6 +119,15 @@ char *mpn__spec_with_options(const char *url, const mpn__opt *opts, int nopts);
  * a copy. */
 char *mpn__resolve_ref(const char *value, const char *what, char *err, size_t errlen);
 int mpn__is_ref(const char *value);
+/* Names of the variables the channels refer to ("env:NAME"), separated by
+ * spaces; malloc'd, NULL when none. */
+char *mpn__config_env_refs(const mpn__config *cfg);
+/* The values a program's output must never show (mpn_mask_text's list):
+ * the relay key, MPINOTIFY_SECRET_* and variables whose names say they hold
+ * a secret, and the variables the channels refer to. NULL-terminated,
+ * malloc'd; free with mpn__config_secrets_free. */
+char **mpn__config_secrets(const mpn__config *cfg);
+void mpn__config_secrets_free(char **list);
 
 /* ---- config_file.c: the INI file (docs/configuration.md) ----------------- */
 /* Section "" holds global keys; "channel NAME" sections channels. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,4 +67,97 @@ char *mpn__resolve_ref(const char *v, const char *what, char *err, size_t errlen
   if (!strncmp(v, "file:", 5))
     return read_small_file(v + 5, what, err, errlen);
   return strdup(v);
+}
+
+/* ---- what output must never show ---------------------------------------- */
+
+static int has_word(const char *list, const char *w)
+{
+  size_t n = strlen(w);
+  for (const char *p = list; p && (p = strstr(p, w)); p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+      return 1;
+  return 0;
+}
+
+/* Appends NAME of every "env:NAME" in `v` (a whole spec, an option, a header value). */
+static void add_refs(char **out, const char *v)
+{
+  for (const char *p = v; p && (p = strstr(p, "env:")); p += 4) {
+    if (p != v && p[-1] != '=' && p[-1] != ':' && p[-1] != ' ')
+      continue;
+    size_t n = strspn(p + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(n < 255 ? n : 255), p + 4);
+    if (!n || has_word(*out, name))
+      continue;
+    size_t len = *out ? strlen(*out) : 0;
+    char *grown = realloc(*out, len + n + 2);
+    if (!grown)
+      return;
+    snprintf(grown + len, n + 2, "%s%s", len ? " " : "", name);
+    *out = grown;
+  }
+}
+
+char *mpn__config_env_refs(const mpn__config *cfg)
+{
+  char *refs = NULL;
+  for (int i = 0; i < cfg->nchannels; i++) {
+    add_refs(&refs, cfg->channels[i].spec);
+    for (int k = 0; k < cfg->channels[i].nopts; k++)
+      add_refs(&refs, cfg->channels[i].opts[k].value);
+  }
+  return refs;
+}
+
+int mpn_secret_variable(const char *entry)
+{
+  static const char *const words[] = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "ACCESS_KEY",
+                                      "PRIVATE_KEY", "CREDENTIAL", NULL};
+  if (!entry)
+    return 0;
+  size_t n = strcspn(entry, "=");
+  if (!strncmp(entry, "MPINOTIFY_SECRET_", 17))
+    return 1;
+  for (const char *const *w = words; *w; w++) {
+    size_t k = strlen(*w);
+    for (size_t i = 0; i + k <= n; i++)
+      if (!strncasecmp(entry + i, *w, k))
+        return 1;
+  }
+  return 0;
+}
+
+static void add_secret(char ***list, size_t *n, const char *value)
+{
+  char **grown = value && *value ? realloc(*list, sizeof *grown * (*n + 2)) : NULL;
+  if (!grown)
+    return;
+  *list = grown;
+  if ((grown[*n] = strdup(value)) != NULL)
+    (*n)++;
+  grown[*n] = NULL;
+}
+
+char **mpn__config_secrets(const mpn__config *cfg)
+{
+  char **list = calloc(1, sizeof *list);
+  size_t n = 0;
+  add_secret(&list, &n, cfg->relay_key);
+  for (char **e = environ; list && *e; e++)
+    if (mpn_secret_variable(*e) && strchr(*e, '='))
+      add_secret(&list, &n, strchr(*e, '=') + 1);
+  char *refs = mpn__config_env_refs(cfg), *save = NULL;
+  for (char *name = refs ? strtok_r(refs, " ", &save) : NULL; list && name; name = strtok_r(NULL, " ", &save))
+    add_secret(&list, &n, getenv(name));
+  free(refs);
+  return list;
+}
+
+void mpn__config_secrets_free(char **list)
+{
+  for (char **p = list; p && *p; p++)
+    free(*p);
+  free(list);
 }

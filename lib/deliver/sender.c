@@ -61,47 +61,13 @@ const char *mpn_sender_channel(const mpn_sender *s, int i)
   return s && i >= 0 && i < s->cfg.nchannels ? s->cfg.channels[i].masked : NULL;
 }
 
-static int has_word(const char *list, const char *w)
-{
-  size_t n = strlen(w);
-  for (const char *p = list; p && (p = strstr(p, w)); p += n)
-    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-      return 1;
-  return 0;
-}
-
-/* Appends NAME of every "env:NAME" in `v` (a whole spec, an option, a header value). */
-static void add_refs(char **out, const char *v)
-{
-  for (const char *p = v; p && (p = strstr(p, "env:")); p += 4) {
-    if (p != v && p[-1] != '=' && p[-1] != ':' && p[-1] != ' ')
-      continue;
-    size_t n = strspn(p + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
-    char name[256];
-    snprintf(name, sizeof name, "%.*s", (int)(n < 255 ? n : 255), p + 4);
-    if (!n || has_word(*out, name))
-      continue;
-    size_t len = *out ? strlen(*out) : 0;
-    char *grown = realloc(*out, len + n + 2);
-    if (!grown)
-      return;
-    snprintf(grown + len, n + 2, "%s%s", len ? " " : "", name);
-    *out = grown;
-  }
-}
-
 const char *mpn_sender_env_references(const mpn_sender *s)
 {
   if (!s)
     return "";
   mpn_sender *w = (mpn_sender *)s;   /* computed once, cached */
-  if (!w->env_refs) {
-    for (int i = 0; i < s->cfg.nchannels; i++) {
-      add_refs(&w->env_refs, s->cfg.channels[i].spec);
-      for (int k = 0; k < s->cfg.channels[i].nopts; k++)
-        add_refs(&w->env_refs, s->cfg.channels[i].opts[k].value);
-    }
-  }
+  if (!w->env_refs)
+    w->env_refs = mpn__config_env_refs(&s->cfg);
   return w->env_refs ? w->env_refs : "";
 }
 

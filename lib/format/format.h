@@ -47,6 +47,7 @@ typedef struct mpn__report {
   const char *thread_level;   /* MPI thread level the library ran with, or NULL */
   const char *job_name;       /* or NULL */
   const char *job_command;    /* masked, or NULL */
+  void *rank_output;          /* json_t * array: the leader's last lines of output (masked), or NULL */
   int by_launcher;            /* a launcher's report for a rank that could not (mpn_launcher_crash_new):
                                  what only the ranks know is null, and so are a pid <= 0 and a
                                  world_size <= 0 */
@@ -102,6 +103,9 @@ char *mpn__python_frames_text(const void *frames_json);
  * 139 after 12.3 s; 5 other ranks ended after it without a failure of their
  * own"; malloc'd, NULL when the message carries none. */
 char *mpn__job_end_text(const void *doc_json);
+/* The last lines of the leader's output (the message's "rank_output") as a
+ * panel or a chat text shows them, one a line; malloc'd, NULL when none. */
+char *mpn__rank_output_text(const void *doc_json);
 /* Native frames (the message's "backtrace"), one line each, "#0  fn+0x7
  * (module+0x1677)" after `indent`; at most `max`, then "... N more frames". */
 void mpn__frames_text(mpn__buf *b, const void *frames_json, const char *indent, size_t max);

@@ -88,6 +88,7 @@ void *mpn__report_doc(const mpn__report *r)
   json_object_set_new(o, "leader", ranks_know(r, jproc(&r->leader, 0)));
   json_object_set_new(o, "processes", procs);
   json_object_set_new(o, "backtrace", ranks_know(r, jframes(ev)));
+  json_object_set_new(o, "rank_output", ranks_know(r, r->rank_output ? json_deep_copy(r->rank_output) : NULL));
   json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", mpn__jstr(r->job_name),
                                           "command", mpn__jstr(r->job_command)));
   json_object_set_new(o, "mpi_thread_level", mpn__jstr(r->thread_level));

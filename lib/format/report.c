@@ -87,6 +87,16 @@ static void add_ranks(mpn__buf *b, json_t *o)
     mpn__buf_add(b, "| backtrace\n");
     mpn__frames_text(b, json_object_get(o, "backtrace"), "|   ", 16);   /* a panel: the top frames */
   }
+  char *out = mpn__rank_output_text(o);
+  if (out) {
+    mpn__buf_add(b, "| output (rank %lld, last lines)\n", json_integer_value(json_object_get(leader, "rank")));
+    for (const char *p = out; *p;) {
+      size_t n = strcspn(p, "\n");
+      mpn__buf_add(b, "|   %.*s\n", (int)n, p);
+      p += n + (p[n] == '\n');
+    }
+  }
+  free(out);
 }
 
 static void add_text(mpn__buf *b, const char *text)

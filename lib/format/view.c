@@ -151,6 +151,38 @@ void mpn__frames_text(mpn__buf *b, const void *frames_json, const char *indent, 
     mpn__buf_add(b, "%s... %zu more frames\n", indent, n - max);
 }
 
+#define SHOWN_OUTPUT_LINES 8   /* a chat text or a panel: the last few; the JSON has them all */
+
+char *mpn__rank_output_text(const void *doc_json)
+{
+  json_t *lines = json_object_get((json_t *)doc_json, "rank_output");
+  size_t n = json_array_size(lines);
+  if (!n)
+    return NULL;
+  mpn__buf b = mpn__buf_make(512);
+  for (size_t i = n > SHOWN_OUTPUT_LINES ? n - SHOWN_OUTPUT_LINES : 0; i < n; i++)
+    mpn__buf_add(&b, "%s\n", json_string_value(json_array_get(lines, i)) ? json_string_value(json_array_get(lines, i)) : "");
+  return b.p;
+}
+
+/* The leader's last lines after the text: where every channel shows the
+ * message's own words. */
+static void output_after_text(mpn__view *v, json_t *o)
+{
+  char *lines = mpn__rank_output_text(o);
+  if (!lines)
+    return;
+  json_t *leader = json_object_get(o, "leader");
+  mpn__buf b = mpn__buf_make(1024);
+  if (v->text && *v->text)
+    mpn__buf_add(&b, "%s\n\n", v->text);
+  mpn__buf_add(&b, "Last lines of rank %lld's output:\n%s", json_integer_value(json_object_get(leader, "rank")), lines);
+  free(lines);
+  free(v->own_text);   /* after its copy: v->text may be it */
+  v->own_text = b.p;
+  v->text = b.p;
+}
+
 /* A Python exception: its traceback as Python prints it (the message's text)
  * goes where every channel shows code, in monospace; the text becomes its
  * last line, "KeyError: 'checkpoint missing'", what a reader sees first. */
@@ -242,6 +274,7 @@ static void rank_facts(mpn__view *v, json_t *o)
   v->processes = processes_of(json_object_get(o, "processes"));
   v->backtrace = backtrace_of(json_object_get(o, "backtrace"), json_object_get(o, "python_traceback"));
   language_traceback(v, o);
+  output_after_text(v, o);
 }
 
 mpn__view *mpn__view_new(const mpn_message *m)

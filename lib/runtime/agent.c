@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #define SEND_MARGIN_NS 150000000LL   /* the handler still has to chain and exit */
+#define OUTPUT_WAIT_MS 100           /* for the output copier to store what the rank wrote last */
+#define OUTPUT_LINE_BYTES 400
 
 enum { CMD_MPI = 1, CMD_FINALIZE = 2, CMD_EXIT = 4 };
 
@@ -170,14 +172,41 @@ static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
   r->thread_level = mpn__thread_level_name();
 }
 
+/* The reporting rank's last lines (capture/output.c) as its reports carry
+ * them: secrets masked as in all output, each line at most 400 bytes (cut
+ * after masking, so no part of a secret is left). NULL without a ring. */
+static json_t *rank_output(void)
+{
+  int lines = mpn__cfg()->rank_output_lines;
+  char *text = lines > 0 ? mpn__output_text(lines, OUTPUT_WAIT_MS) : NULL;
+  if (!text)
+    return NULL;
+  char **secrets = mpn__config_secrets(mpn__cfg());
+  char *masked = mpn_mask_text(text, (const char *const *)secrets);
+  mpn__config_secrets_free(secrets);
+  free(text);
+  json_t *a = json_array();
+  for (const char *p = masked; p && *p;) {
+    size_t n = strcspn(p, "\n"), k = n < OUTPUT_LINE_BYTES ? n : OUTPUT_LINE_BYTES;
+    while (k < n && k && ((unsigned char)p[k] & 0xc0) == 0x80)
+      k--;   /* not inside a character */
+    json_array_append_new(a, json_stringn(p, k));
+    p += n + (p[n] == '\n');
+  }
+  free(masked);
+  return a;
+}
+
 /* Handles the local failure; `pre` is its election outcome when the failure
  * arrived while this rank was already in an epoch. Returns 1 if nothing was
  * lost (delivered, or somebody else's to deliver). */
 /* Notices leave the agent at once: the engine delivers them (or spools
  * them) while the agent runs the next election. A fatal report is waited
  * for: the process must live until it is out. */
-static int send_report(const mpn__event *ev, const mpn__report *r, int64_t send_by)
+static int send_report(const mpn__event *ev, mpn__report *r, int64_t send_by)
 {
+  if (!r->rank_output)
+    r->rank_output = rank_output();   /* the reporter's own words; mpn__launcher_report sends them too */
   return ev->fatal ? mpn__deliver(r, send_by) > 0 : mpn__deliver_async(r, send_by);
 }
 
@@ -265,6 +294,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   } else {
     ok = without_election(ev, &r, elect, send_by, budget_end);
   }
+  json_decref(r.rank_output);
   return ok;
 }
 

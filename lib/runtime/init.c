@@ -11,6 +11,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
@@ -46,6 +47,42 @@ static uint64_t launcher_job_token(void)
     return h ? h : 1;
   }
   return 0;
+}
+
+/* Which rank this process belongs to, as its launcher's variables say: an
+ * exec or a child of the rank has the same key; another rank, or a launcher
+ * that has some of them itself (mpirun in a Slurm allocation), another. */
+static uint64_t rank_key(void)
+{
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "OMPI_MCA_ess_base_jobid", "PMIX_NAMESPACE", "PMIX_RANK",
+                               "PMI_RANK", "SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_PROCID"};
+  uint64_t h = MPN__HASH_SEED;
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    h = mpn__hash_sep(mpn__hash_str(h, getenv(vars[i])), 0);
+  return h;
+}
+
+/* A launcher's own processes carry some of its variables too (srun starts
+ * orted with SLURM_PROCID): they are no rank and their output is not one's. */
+static int launcher_program(void)
+{
+  static const char *const names[] = {"mpirun", "mpiexec", "orterun", "oshrun", "prterun", "orted", "prted",
+                                      "srun", "slurmstepd", "hydra_pmi_proxy", "mpiexec.hydra", NULL};
+  for (const char *const *n = names; *n; n++)
+    if (!strcmp(program_invocation_short_name, *n))
+      return 1;
+  return 0;
+}
+
+/* The rank's last lines of output (capture/output.c): from its start, so
+ * that what it printed before MPI_Init is there too; before any thread of
+ * ours exists (a fork). Only in a launcher's ranks: a program run alone has
+ * nobody else to read its output. */
+static void start_rank_output(void)
+{
+  if (mpn__mpi_world_rank_from_env() < 0 || launcher_program() || mpn__config_rank_output_lines() <= 0)
+    return;
+  mpn__output_start(rank_key());
 }
 
 /* Does the main program itself need this library (linked, not preloaded)? */
@@ -327,6 +364,7 @@ __attribute__((constructor)) static void mpn__constructor(void)
     mpn__self.disabled = 1;
     return;
   }
+  start_rank_output();
   mpn__python_boot();
   if (main_program_links_us()) {
     defer_errors = 1;

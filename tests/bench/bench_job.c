@@ -8,6 +8,12 @@
  *
  *     bench_job LEVEL allreduce BYTES ITERATIONS
  *     bench_job LEVEL compute   0     ITERATIONS
+ *     bench_job LEVEL print     BYTES ITERATIONS
+ *
+ * print: rank 0 writes ITERATIONS numbered lines of about BYTES bytes to its
+ * standard output (a pty under mpirun: one write per line), the pattern
+ * that a copier of the rank's output (rank_output) costs most in; one rank
+ * only, so that no other rank's output lands inside the result line.
  *
  * LEVEL is single, funneled, serialized or multiple (MPI_Init_thread).
  * Rank 0 prints one machine-readable line before MPI_Finalize:
@@ -104,9 +110,23 @@ static double compute_loop(long iterations)
   return MPI_Wtime() - t0;
 }
 
+static double print_loop(int rank, long bytes, long iterations)
+{
+  char pad[256];
+  int n = bytes > 20 && bytes < (long)sizeof pad ? (int)bytes - 20 : 40;
+  memset(pad, 'x', (size_t)n);
+  pad[n] = '\0';
+  MPI_Barrier(MPI_COMM_WORLD);
+  double t0 = MPI_Wtime();
+  for (long i = 0; rank == 0 && i < iterations; i++)
+    printf("line %012ld %s\n", i, pad);
+  fflush(stdout);
+  return MPI_Wtime() - t0;
+}
+
 static int usage(const char *argv0)
 {
-  fprintf(stderr, "usage: %s single|funneled|serialized|multiple allreduce|compute BYTES ITERATIONS\n", argv0);
+  fprintf(stderr, "usage: %s single|funneled|serialized|multiple allreduce|compute|print BYTES ITERATIONS\n", argv0);
   return EXIT_USAGE;
 }
 
@@ -114,9 +134,9 @@ int main(int argc, char **argv)
 {
   if (argc != 5)
     return usage(argv[0]);
-  int requested = level_of(argv[1]), compute = strcmp(argv[2], "compute") == 0;
+  int requested = level_of(argv[1]), compute = strcmp(argv[2], "compute") == 0, print = strcmp(argv[2], "print") == 0;
   long bytes = count_of(argv[3]), iterations = count_of(argv[4]);
-  if (requested < 0 || (!compute && strcmp(argv[2], "allreduce") != 0) || bytes < 0 || bytes > (1L << 30) ||
+  if (requested < 0 || (!compute && !print && strcmp(argv[2], "allreduce") != 0) || bytes < 0 || bytes > (1L << 30) ||
       (!compute && bytes == 0) || iterations <= 0)
     return usage(argv[0]);
   int provided = -1, rank, size;
@@ -130,7 +150,9 @@ int main(int argc, char **argv)
     MPI_Abort(MPI_COMM_WORLD, 1);
   double mine;
   /* Warm-up, untimed: connection set-up and first-touch costs are not the notifier's. */
-  if (compute) {
+  if (print) {
+    mine = print_loop(rank, bytes, iterations);   /* no warm-up: the copier has none to skip */
+  } else if (compute) {
     compute_loop(iterations / 10 + 1);
     mine = compute_loop(iterations);
   } else {

@@ -56,10 +56,15 @@ THREAD_CONFIGS = [SINGLE, ("multiple", "preload", {}),
                   ("single", "preload+keep", {"MPINOTIFY_MPI_THREAD": "keep"})]
 # (name, bench_job workload, bytes, configurations): the thread-level variants
 # matter where MPI's per-call cost does, in the latency-bound loop.
-WORKLOADS = [("allreduce 8 B", "allreduce", 8, THREAD_CONFIGS),
+RANK_OUTPUT_OFF = ("single", "rank_output vs =0", {}, {"MPINOTIFY_RANK_OUTPUT": "0"})
+WORKLOADS = [("allreduce 8 B", "allreduce", 8, THREAD_CONFIGS + [RANK_OUTPUT_OFF]),
              ("allreduce 1 MiB", "allreduce", MIB, [SINGLE]),
-             ("compute", "compute", 0, [SINGLE])]
+             ("compute", "compute", 0, [SINGLE]),
+             # a rank printing a lot: what the copier of its output costs (rank_output), against no
+             # library and against the library with MPINOTIFY_RANK_OUTPUT=0 (the base side preloaded)
+             ("print 80 B lines", "print", 80, [SINGLE, RANK_OUTPUT_OFF])]
 CALIBRATION_ITERS = {"allreduce": 20000, "compute": 20_000_000}
+PRINT_LINES = 100_000   # per rank, not calibrated: "a rank that prints 100k lines"
 
 
 def parse_args(argv):
@@ -76,7 +81,8 @@ def parse_args(argv):
     p.add_argument("--nps", default="2,4,8", help="rank counts of the healthy job (default 2,4,8)")
     p.add_argument("--fault-nps", default="2,4,8,16,32",
                    help="rank counts of the failing job (default 2,4,8,16,32)")
-    p.add_argument("--only", choices=["healthy", "faults", "python"], help="run one part of the benchmark")
+    p.add_argument("--only", choices=["healthy", "faults", "python", "print"],
+                   help="run one part of the benchmark (print: the print rows of the healthy part)")
     p.add_argument("--python", default="/usr/bin/python3",
                    help="the interpreter of the Python ranks, with mpi4py and numpy (default /usr/bin/python3)")
     p.add_argument("--startup-reps", type=int,
@@ -102,7 +108,7 @@ def parse_args(argv):
     if a.fault_nps and min(a.fault_nps) < 2:
         p.error("--fault-nps: a failing job needs at least 2 ranks (odd ranks fault)")
     needed = [(a.lib, "--lib")]   # what the parts to run need
-    if a.only in (None, "healthy"):
+    if a.only in (None, "healthy", "print"):
         needed.append((a.bench_exe, "--bench-exe"))
     if a.only in (None, "faults"):
         needed += [(a.fault_exe, "--fault-exe"), (a.sink, "--sink")]
@@ -262,11 +268,12 @@ def calibrate(a, np, workload, nbytes):
     return max(10, min(int(n * a.target / max(elapsed, 1e-6)), 2_000_000_000))
 
 
-def measure(a, np, iters, workload, nbytes, level, extra_env, log):
-    """reps pairs of runs, in ABBA order so neither side always goes first."""
+def measure(a, np, iters, workload, nbytes, level, extra_env, log, base_env=None):
+    """reps pairs of runs, in ABBA order so neither side always goes first. base_env: the
+    base side is preloaded too, with these variables (None: no library)."""
     base, pre = [], []
     for rep in range(a.reps):
-        order = [(base, None), (pre, extra_env)]
+        order = [(base, base_env), (pre, extra_env)]
         if rep % 2:
             order.reverse()
         for samples, env in order:
@@ -315,16 +322,21 @@ STARTUP_HEADER = ["np", "MPI_Init base ms", "MPI_Init preloaded ms", "added ms",
 def healthy(a, log, failures):
     rows, startup = [], []
     for name, workload, nbytes, configs in WORKLOADS:
+        if a.only == "print" and RANK_OUTPUT_OFF not in configs:
+            continue
         for np in a.nps:
             try:
-                iters = calibrate(a, np, workload, nbytes)
+                iters = (PRINT_LINES // (10 if a.quick else 1) if workload == "print"
+                         else calibrate(a, np, workload, nbytes))
             except RunError as e:
                 failures.append(f"{name} np={np} calibration: {e}")
                 continue
-            for level, config, extra_env in configs:
+            for level, config, extra_env, *base_env in configs:
+                if a.only == "print" and workload != "print" and not base_env:
+                    continue
                 log(f"{name} np={np} iters={iters} {level} {config} ")
                 try:
-                    base, pre = measure(a, np, iters, workload, nbytes, level, extra_env, log)
+                    base, pre = measure(a, np, iters, workload, nbytes, level, extra_env, log, *base_env)
                     rows.append(healthy_row(name, np, iters, level, config, base, pre))
                     if (level, config) == SINGLE[:2] and workload == "allreduce" and nbytes == 8:
                         startup.append(startup_row(np, base, pre))
@@ -697,7 +709,7 @@ def main(argv):
         machine.append(python_versions(a))
     print("\n".join(machine), flush=True)
     failures, tables = [], [[], [], [], [], [], []]
-    if a.only in (None, "healthy"):
+    if a.only in (None, "healthy", "print"):
         tables[0], tables[1] = healthy(a, log, failures)
     if a.only in (None, "faults"):
         tables[2], tables[3] = faults(a, log, failures)

@@ -213,5 +213,74 @@ def console_panel(t):
     check(panels[0].groups() == ("SIGSEGV", "3", "8"), f"panel header says {panels[0][0]!r}, expected SIGSEGV on 3 of 8")
 
 
+
+# --- the rank's own words (rank_output, issue 13) -----------------------------------
+
+def rank_output_job(t, args, env=None, np=4):
+    sink = Sink(t)
+    e = {"MPINOTIFY_URLS": sink.url()}
+    e.update(env or {})
+    base = t.mpirun(np, t.paths.prog("rank_output"), args, preload=False)
+    check(base.rc == 139, f"baseline (no library) exit status {base.rc}, expected 139: test premise broken")
+    r = t.mpirun(np, t.paths.prog("rank_output"), args, env=e)
+    check(r.rc == base.rc, f"exit status {r.rc} with the library, {base.rc} without")
+    [b] = reports(sink, 1, world_size=np)
+    return base, r, b
+
+
+@case
+def rank_output_words(t):
+    # Rank 2 prints 41 "step N ok" lines, an ERROR line on stderr, then faults.
+    _, r, b = rank_output_job(t, ["words", "2"])
+    out = b.get("rank_output")
+    check(isinstance(out, list) and len(out) == 20, f"rank_output {out!r} is not the last 20 lines")
+    check(out[-1] == "ERROR: boom on rank 2", f"the last line of rank_output is {out[-1]!r}")
+    check(out[-2] == "rank 2 step 41 ok", f"the line before the ERROR is {out[-2]!r}")
+    steps = re.findall(r"rank 2 step (\d+) ok", r.out)
+    check(steps == [str(i) for i in range(1, 42)], f"mpirun's output lost or reordered lines: {steps}")
+    check("ERROR: boom on rank 2" in r.err, "the ERROR line is missing from mpirun's standard error")
+
+
+@case
+def rank_output_passthrough(t):
+    # About 1 MB of numbered lines and a last line without a newline, then a fault: mpirun's
+    # standard output has them byte for byte, as without the library.
+    n = 24000
+    base, r, b = rank_output_job(t, ["flood", "2", str(n)])
+    want = "".join(f"rank 2 line {i:07d} of a long run of output\n" for i in range(n)) + "rank 2 partial last line"
+
+    def rank2(out):   # mpirun may put another rank's one line anywhere in rank 2's stream, even mid-line
+        for other in (0, 1, 3):
+            out = out.replace(f"rank {other} started\n", "", 1)
+        return out
+    check(want in rank2(base.out), "test premise: the baseline's output does not hold the flood whole")
+    check(want in rank2(r.out), f"mpirun's output differs from what rank 2 wrote ({len(r.out)} bytes, expected {len(want)}+)")
+    out = b.get("rank_output") or []
+    check(out[-1:] == ["rank 2 partial last line"], f"rank_output ends {out[-2:]!r}")
+
+
+@case
+def rank_output_off(t):
+    on = t.mpirun(4, t.paths.prog("rank_output"), ["probe"], label="default")
+    check(sorted(re.findall(r"ring (\w+) copiers (\d+)", on.out)) == [("yes", "1")] * 4,
+          f"with the default, every rank has a ring and one copier: {on.out!r}")
+    off = t.mpirun(4, t.paths.prog("rank_output"), ["probe"], env={"MPINOTIFY_RANK_OUTPUT": "0"}, label="off")
+    check(sorted(re.findall(r"ring (\w+) copiers (\d+)", off.out)) == [("no", "0")] * 4,
+          f"MPINOTIFY_RANK_OUTPUT=0 left a ring or a copier: {off.out!r}")
+    _, r, b = rank_output_job(t, ["words", "2"], {"MPINOTIFY_RANK_OUTPUT": "0"})
+    check(b.get("rank_output") is None, f"rank_output {b.get('rank_output')!r} with MPINOTIFY_RANK_OUTPUT=0")
+    check(len(re.findall(r"rank 2 step \d+ ok", r.out)) == 41, "lines missing from mpirun's output")
+
+
+@case
+def rank_output_secret(t):
+    secret, token = "s3cr3t-value-4711", "hf_abcdefghij0123456789"
+    _, r, b = rank_output_job(t, ["secret", "2"], {"MPINOTIFY_SECRET_TEST": secret, "HF_TOKEN": token})
+    out = b.get("rank_output") or []
+    check(secret in r.err and token in r.err, "test premise: the rank did not print the secrets")
+    check(out and out[-1] == "connecting with token *** and key *** to the store", f"rank_output {out!r}")
+    check(not any(secret in line or token in line for line in out), f"a secret in rank_output: {out!r}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

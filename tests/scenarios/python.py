@@ -299,7 +299,9 @@ def py_traceback_in_chat(t):
     code = [x for x in texts if "```\nTraceback (most recent call last):" in x]
     check(code and 'in train_step\n    raise ValueError(f"loss is nan at step {step}")' in code[0]
           and "ValueError: loss is nan at step 9" in code[0], f"no Python traceback in a code block: {texts}")
-    check("ValueError: loss is nan at step 9" in texts, f"the exception's last line is not the text: {texts}")
+    # the text leads with it (the rank's last lines of output may follow: rank_output)
+    check(any(x.split("\n")[0] == "ValueError: loss is nan at step 9" for x in texts),
+          f"the exception's last line does not lead the text: {texts}")
 
 
 @case
@@ -373,6 +375,20 @@ def py_torch_gloo_run(t):
     reps = job.get("reports") or []
     check(all(x.get("knock_on") for x in reps if x.get("signature") != b.get("signature")),
           f"a failure other than rank 1's that is not a knock-on: {reps!r}")
+
+
+@case
+def py_rank_output(t):
+    # What the Python rank printed before it raised is in its exception's report.
+    sink = Sink(t)
+    r = run(t, ["say=1", "value=1"], sink)
+    ended_nonzero(r)
+    [b] = messages(sink)
+    out = b.get("rank_output") or []
+    check("ERROR: shard 7 is corrupt" in out, f"rank_output {out!r} lacks the rank's ERROR line")
+    check(out.index("rank 1 step 5 ok") < out.index("ERROR: shard 7 is corrupt"), f"rank_output's order: {out!r}")
+    check(not any(line.startswith("rank 0") for line in out), f"another rank's lines in rank 1's report: {out!r}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,8 @@
 
 #include "unit.h"
 
+#include <unistd.h>
+
 static void frame(mpn__frame *f, const char *module, uintptr_t base, uintptr_t offset)
 {
   memset(f, 0, sizeof *f);
@@ -56,4 +58,85 @@ TEST(signature_values_pinned)
   frame(&a[1], "/nodeA/app", 0x555500000000, 0x1232);
   frame(&a[2], "/lib/libc.so.6", 0x7f0000000000, 0x2724a);
   CHECK(mpn__signature(SIGSEGV, a, 3) == 0x777b9bd27d1d83e5ULL);
+}
+
+/* ---- output.c: a rank's last lines --------------------------------------- */
+
+static char *lines_of(const char *raw, int max)
+{
+  return mpn__output_lines(raw, strlen(raw), max);
+}
+
+TEST(output_lines_last_ones)
+{
+  char *s = lines_of("one\ntwo\nthree\nfour", 2);
+  CHECK_STR(s, "three\nfour");   /* a last line without a newline counts */
+  free(s);
+  s = lines_of("a\n\n   \nb\n", 5);   /* empty lines are no words */
+  CHECK_STR(s, "a\nb");
+  free(s);
+  s = lines_of("", 5);
+  CHECK_STR(s, "");
+  free(s);
+}
+
+TEST(output_lines_clean)
+{
+  /* colours, a cursor move, a title (OSC), a redrawn progress bar, CRLF, a bell */
+  char *s = lines_of("\033[1;31mERROR:\033[0m bad\r\n\033[2K 10%\r 50%\r100% done\n\033]0;title\007ok\a\n", 9);
+  CHECK_STR(s, "ERROR: bad\n100% done\nok");
+  free(s);
+  s = lines_of("bad \xff byte\n", 9);   /* invalid UTF-8 becomes U+FFFD */
+  CHECK_STR(s, "bad \xef\xbf\xbd byte");
+  free(s);
+}
+
+TEST(output_lines_drop_panels)
+{
+  const char *raw = "before\n\033[1;31m=== mpinotify: SIGSEGV on 1 of 4 ranks (job x) ===\033[0m\n"
+                    "| signature  abc\n|   rank 2\n\033[1;31m===\033[0m\nafter\n| not a panel\n";
+  char *s = lines_of(raw, 9);
+  CHECK_STR(s, "before\nafter\n| not a panel");
+  free(s);
+}
+
+TEST(output_lines_long_line)
+{
+  char raw[10000];
+  memset(raw, 'x', sizeof raw - 1);
+  raw[sizeof raw - 1] = '\0';
+  char *s = lines_of(raw, 3);
+  CHECK(strlen(s) == MPN__OUTPUT_LINE_MAX);
+  free(s);
+}
+
+/* A real copier on this test's fds 1 and 2 (one pipe: the same file). */
+TEST(output_copier_passes_and_keeps)
+{
+  int orig[2], saved_err = dup(2);
+  CHECK(pipe(orig) == 0);
+  dup2(orig[1], 1);
+  dup2(orig[1], 2);
+  close(orig[1]);
+  unsetenv("MPINOTIFY_OUTPUT_RING");
+  CHECK(mpn__output_start(42) == 0);
+  CHECK(mpn__output_active());
+  CHECK(getenv("MPINOTIFY_OUTPUT_RING") != NULL);
+  CHECK(write(1, "hello\n", 6) == 6);
+  CHECK(write(2, "\033[31mworld\033[0m\npartial", 23) == 23);
+  char *s = mpn__output_text(5, 1000);
+  CHECK_STR(s, "hello\nworld\npartial");
+  free(s);
+  s = mpn__output_text(1, 1000);
+  CHECK_STR(s, "partial");
+  free(s);
+  char got[64] = "";
+  size_t n = 0;
+  while (n < 29) {   /* what the original fd got: every byte, unchanged, in order */
+    ssize_t k = read(orig[0], got + n, sizeof got - 1 - n);
+    CHECK(k > 0);
+    n += (size_t)k;
+  }
+  dup2(saved_err, 2);   /* a failed check can be read again */
+  CHECK(memcmp(got, "hello\n\033[31mworld\033[0m\npartial", 29) == 0);
 }

@@ -244,3 +244,21 @@ TEST(config_file)
   unlink(path);
   unsetenv("MPINOTIFY_CONFIG");
 }
+
+/* The values rank_output and output_tail never show: by the variable's name. */
+TEST(secret_variable_names)
+{
+  CHECK(mpn_secret_variable("HF_TOKEN=abc") && mpn_secret_variable("wandb_api_key=x"));
+  CHECK(mpn_secret_variable("MPINOTIFY_SECRET_DB=x") && mpn_secret_variable("DB_PASSWORD"));
+  CHECK(!mpn_secret_variable("HOME=/root") && !mpn_secret_variable("PATH=/bin:/usr/bin/token") && !mpn_secret_variable(NULL));
+  setenv("MY_ACCESS_KEY", "ak-123", 1);
+  mpn__config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  char **list = mpn__config_secrets(&cfg);
+  int found = 0;
+  for (char **p = list; p && *p; p++)
+    found |= !strcmp(*p, "ak-123");
+  CHECK(found);
+  mpn__config_secrets_free(list);
+  unsetenv("MY_ACCESS_KEY");
+}

@@ -215,3 +215,29 @@ TEST(view_job_message_facts)
   mpn__view_free(v);
   mpn_message_free(m);
 }
+
+/* rank_output: the last few lines after the text of every channel's view,
+ * and under "output" in the console panel. */
+TEST(view_rank_output)
+{
+  mpn__buf doc = mpn__buf_make(1024);
+  mpn__buf_add(&doc, "{\"schema\":\"mpinotify/1\",\"event\":\"crash\",\"title\":\"SIGSEGV on 1 of 4 ranks (job t)\","
+               "\"severity\":\"critical\",\"signature\":\"0123456789abcdef\",\"signal\":\"SIGSEGV\",\"ranks\":[2],"
+               "\"leader\":{\"rank\":2,\"pid\":7,\"hostname\":\"n1\"},\"processes\":[],\"backtrace\":[],"
+               "\"rank_output\":[");
+  for (int i = 1; i <= 12; i++)
+    mpn__buf_add(&doc, "\"step %d ok\",", i);
+  mpn__buf_add(&doc, "\"ERROR: boom\"]}");
+  mpn_message *m = mpn__message_from_json(doc.p, NULL);
+  free(doc.p);
+  CHECK(m != NULL);
+  mpn__view *v = m ? mpn__view_new(m) : NULL;
+  CHECK(v && v->text && strstr(v->text, "Last lines of rank 2's output:\nstep 6 ok\n"));
+  CHECK(v && v->text && !strstr(v->text, "step 5 ok") && strstr(v->text, "step 12 ok\nERROR: boom\n"));
+  char *panel = m ? mpn__message_text(m, 0) : NULL;
+  CHECK(panel && strstr(panel, "| output (rank 2, last lines)\n|   step 6 ok\n"));
+  CHECK(panel && strstr(panel, "|   ERROR: boom\n===\n"));
+  free(panel);
+  mpn__view_free(v);
+  mpn_message_free(m);
+}
