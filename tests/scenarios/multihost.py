@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Jobs on several hosts (CTest multihost.*): a bed of 4 hosts made of namespaces on this
+machine (tests/scenarios/bed.py): h0 is the launch node, where the sink, mpinotify-run and
+mpirun run; the ranks run on h1-h3, two each, started by Open MPI's rsh agent entering each
+host. The sink listens on h0's loopback only: the other hosts cannot reach the service, so
+every report they make goes through mpinotify-run's relay. One CTest entry runs one case:
+
+    python3 multihost.py CASE --lib libmpinotify.so --run-tool mpinotify-run --progs DIR --sink mpn_sink.py
+
+Skipped, with the reason, where namespaces cannot be made. Checks are on what the sink
+received and on exit statuses, never on timings.
+"""
+import sys
+
+from bed import Bed
+from harness import Sink, case, check, check_report, main
+
+NP = 6  # two ranks on each of h1, h2, h3: ranks 0,1 on h1; 2,3 on h2; 4,5 on h3
+HOST_OF = {0: "h1", 1: "h1", 2: "h2", 3: "h2", 4: "h3", 5: "h3"}
+
+
+def job(t, bed, prog, args, label):
+    return t.mpirun_cmd(NP, t.paths.prog(prog), args, preload=False, opts=bed.mpirun_opts())
+
+
+def run(t, bed, prog, args, tool_args=()):
+    """The job alone (its exit status), then under mpinotify-run: the same status. The webhook's bodies."""
+    base = t.run(job(t, bed, prog, args, "baseline"), "baseline")
+    sink = Sink(t)
+    urls = ["--url", sink.url("/hook"), "--url", sink.url("/slack", kind="slack")]
+    r = t.tool(urls + list(tool_args), job(t, bed, prog, args, "mpinotify-run"))
+    check(r.rc == base.rc, f"mpinotify-run exited {r.rc}, the launcher alone {base.rc}")
+    check("cannot reach the launcher's relay" not in r.err, "a rank could not reach the relay")
+    return sink, r, [p["body"] for p in sink.posts() if p["path"] == "/hook"], base
+
+
+def events(bodies):
+    return [b.get("event") for b in bodies]
+
+
+def hosts_of(msg):
+    return {p.get("rank"): p.get("hostname") for p in msg.get("processes") or []}
+
+
+@case
+def crash_two_hosts(t):
+    # One bug on a rank of h1 and a rank of h2: one message, each rank with its own host.
+    bed = Bed(t)
+    sink, r, bodies, base = run(t, bed, "mpi_crash", ["segv=1,2"])
+    check(base.rc != 0, f"baseline exit status {base.rc}: test premise")
+    check(events(bodies) == ["crash"], f"expected one message, the crash; got {events(bodies)}")
+    c = check_report(bodies[0], NP)
+    check(c.get("ranks") == [1, 2], f"ranks {c.get('ranks')}, expected [1, 2]")
+    check(hosts_of(c) == {1: "h1", 2: "h2"}, f"processes {c.get('processes')!r}: not each rank with its host")
+    job = c.get("job") or {}
+    check(sorted(job.get("hosts") or []) == ["h1", "h2", "h3"], f"job hosts {job.get('hosts')!r}")
+
+
+@case
+def launch_name_unknown(t):
+    # The hosts cannot resolve the launch node's name (h0), nor reach the service: the relay's
+    # addresses still reach them, every rank counts as armed, and the report arrives once.
+    bed = Bed(t, launch_name_known=False)
+    sink, r, bodies, base = run(t, bed, "mpi_crash", ["segv=3"], tool_args=["--job-events", "started,failed"])
+    check(events(bodies) == ["job", "crash"], f"expected started then the crash; got {events(bodies)}")
+    started = bodies[0]
+    check(started.get("status") == "started" and started.get("ranks_armed") == NP and started.get("severity") == "info",
+          f"started: status {started.get('status')!r}, ranks_armed {started.get('ranks_armed')!r} of {NP}, "
+          f"severity {started.get('severity')!r}")
+    c = check_report(bodies[1], NP)
+    check(c.get("ranks") == [3] and hosts_of(c) == {3: "h2"}, f"crash ranks {c.get('ranks')}, processes {c.get('processes')!r}")
+
+
+@case
+def sigkill_remote(t):
+    # A rank on h3 killed outright: the launcher's crash message names it with its host.
+    bed = Bed(t)
+    sink, r, bodies, base = run(t, bed, "mpi_events", ["kill=4"])
+    check(base.rc == 137, f"baseline exit status {base.rc}, expected 137: test premise")
+    check(events(bodies) == ["crash"], f"expected one message, the crash; got {events(bodies)}")
+    c = bodies[0]
+    check(c.get("reported_by") == "launcher" and c.get("ranks") == [4] and c.get("signal") == "SIGKILL",
+          f"crash by {c.get('reported_by')!r}, ranks {c.get('ranks')}, signal {c.get('signal')!r}")
+    p = (c.get("processes") or [{}])[0]
+    check(p.get("hostname") == "h3" and isinstance(p.get("pid"), int) and p["pid"] > 0, f"process {p!r}: not rank 4 on h3")
+
+
+@case
+def node_lost(t):
+    # Host h2 goes down (its daemon and both of its ranks killed): one node_lost message.
+    bed = Bed(t)
+    sink, r, bodies, base = run(t, bed, "mpi_events", ["nodedown=2"])
+    check(base.rc != 0, f"baseline exit status {base.rc}: test premise")
+    check(events(bodies) == ["node_lost"], f"expected one message, the lost node; got {events(bodies)}")
+    m = bodies[0]
+    check(m.get("lost_host") == "h2" and m.get("ranks") == [2, 3] and hosts_of(m) == {2: "h2", 3: "h2"},
+          f"lost_host {m.get('lost_host')!r}, ranks {m.get('ranks')}, processes {m.get('processes')!r}")
+    check((m.get("job") or {}).get("victims") == NP - 2, f"job {m.get('job')!r}: the other 4 ranks are victims")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
