@@ -15,15 +15,25 @@
 
 static int claim_fd = -1;   /* the claim this process holds while it reports */
 
+/* The claim is per node: with a spool shared between nodes (a shared file
+ * system) the host's name keeps one node's claim from silencing another's. */
 static void claim_path(uint64_t signature, char *path, size_t cap)
 {
-  snprintf(path, cap, "%s/claim-%016llx-%016llx", mpn__cfg()->spool_dir, (unsigned long long)mpn__mpi.job_token,
-           (unsigned long long)signature);
+  char host[MPN__HOST_MAX];
+  size_t i = 0;
+  for (; mpn__self.host[i] && i + 1 < sizeof host; i++) {
+    char c = mpn__self.host[i];
+    host[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ? c
+                                                                                                                 : '_';
+  }
+  host[i] = '\0';
+  snprintf(path, cap, "%s/claim-%016llx-%s-%016llx", mpn__cfg()->spool_dir, (unsigned long long)mpn__mpi.job_token,
+           host, (unsigned long long)signature);
 }
 
 int mpn__fallback_claim(uint64_t signature)
 {
-  char path[MPN__PATH_MAX + 64];
+  char path[MPN__PATH_MAX + 128];   /* dir, job token, host, signature */
   mkdir(mpn__cfg()->spool_dir, 0700);
   claim_path(signature, path, sizeof path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -48,7 +58,7 @@ void mpn__fallback_release(void)
  * node has reported: its exit makes mpirun kill the job, claimer included. */
 void mpn__fallback_wait(uint64_t signature, int64_t deadline)
 {
-  char path[MPN__PATH_MAX + 64];
+  char path[MPN__PATH_MAX + 128];   /* dir, job token, host, signature */
   claim_path(signature, path, sizeof path);
   struct stat st;
   while (mpn__now_ns() < deadline && stat(path, &st) == 0 && st.st_size == 0)

@@ -176,8 +176,12 @@ class Sink(Server):
 
     what = "sink"
 
-    def __init__(self, t, name="sink", mode="ok", tls=None, port=None, script=None, delay=None, server=None):
+    def __init__(self, t, name="sink", mode="ok", tls=None, port=None, script=None, delay=None, server=None,
+                 bind=None):
         cmd = [sys.executable, server or t.paths.sink, "--mode", mode]
+        self.host = bind or "127.0.0.1"
+        if bind:
+            cmd += ["--bind", bind]  # an address of the test's own namespaces (tests/scenarios/helpers/bed.py)
         if tls:
             cmd += ["--tls", tls["cert"], tls["key"]]
         if port:
@@ -193,7 +197,7 @@ class Sink(Server):
         self._start(t, name, cmd)
 
     def url(self, path="/hook", kind="webhook"):
-        return f"{kind}+{self.scheme}://127.0.0.1:{self.port}{path}"
+        return f"{kind}+{self.scheme}://{self.host}:{self.port}{path}"
 
     def posts(self):
         return [r for r in self.records() if r.get("method") == "POST"]

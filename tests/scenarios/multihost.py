@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Jobs on several hosts (CTest multihost.*): a bed of 4 hosts made of namespaces on this
-machine (tests/scenarios/bed.py): h0 is the launch node, where the sink, mpinotify-run and
+machine (tests/scenarios/helpers/bed.py): h0 is the launch node, where the sink, mpinotify-run and
 mpirun run; the ranks run on h1-h3, two each, started by Open MPI's rsh agent entering each
 host. The sink listens on h0's loopback only: the other hosts cannot reach the service, so
 every report they make goes through mpinotify-run's relay. One CTest entry runs one case:
@@ -10,10 +10,13 @@ every report they make goes through mpinotify-run's relay. One CTest entry runs 
 Skipped, with the reason, where namespaces cannot be made. Checks are on what the sink
 received and on exit statuses, never on timings.
 """
+import os
 import sys
 
-from bed import Bed
 from harness import Sink, case, check, check_report, main
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+from bed import Bed  # noqa: E402  (a helper, not an area)
 
 NP = 6  # two ranks on each of h1, h2, h3: ranks 0,1 on h1; 2,3 on h2; 4,5 on h3
 HOST_OF = {0: "h1", 1: "h1", 2: "h2", 3: "h2", 4: "h3", 5: "h3"}
@@ -96,6 +99,28 @@ def node_lost(t):
     check(m.get("lost_host") == "h2" and m.get("ranks") == [2, 3] and hosts_of(m) == {2: "h2", 3: "h2"},
           f"lost_host {m.get('lost_host')!r}, ranks {m.get('ranks')}, processes {m.get('processes')!r}")
     check((m.get("job") or {}).get("victims") == NP - 2, f"job {m.get('job')!r}: the other 4 ranks are victims")
+
+
+@case
+def fallback_shared_spool(t):
+    # No election (MPINOTIFY_MPI_THREAD=keep: one report per node) and one spool shared by every
+    # host (a shared file system): the same bug on h1 and h2 is one report from each node; the
+    # claims that keep a node to one report are per host, so neither node silences the other.
+    # No mpinotify-run: the ranks reach the sink on the bed's network (10.77.0.1).
+    bed = Bed(t)
+    sink = Sink(t, bind=bed.address("h0"))
+    shared = os.path.join(bed.dir, "spool")
+    env = {"MPINOTIFY_URLS": sink.url("/hook"), "MPINOTIFY_MPI_THREAD": "keep", "MPINOTIFY_SPOOL": shared}
+    opts = bed.mpirun_opts() + [x for name in env for x in ("-x", name)]
+    r = t.run(t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1,2"], opts=opts), "mpirun", env)
+    check(r.rc != 0, f"mpirun exited {r.rc}: test premise")
+    bodies = sorted((p["body"] for p in sink.posts()), key=lambda b: b.get("ranks") or [])
+    check(len(bodies) == 2, f"expected one report from each of h1 and h2, got {len(bodies)}: "
+                            f"{[(b.get('ranks'), hosts_of(b)) for b in bodies]}")
+    for b, rank in zip(bodies, (1, 2)):
+        check_report(b, NP)
+        check(b.get("ranks") == [rank] and hosts_of(b) == {rank: HOST_OF[rank]},
+              f"report {b.get('ranks')} {b.get('processes')!r}: expected rank {rank} on {HOST_OF[rank]}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ Answers: first the entries of --script FILE in order, one per request (a JSON li
   500   500 with {"error": "sink mode 500"}
   hang  read the request, never answer
   slow  answer as ok after --delay S seconds
-It binds 127.0.0.1 on --port (default 0: any free port) and writes the port to --port-file.
+It binds 127.0.0.1 (or --bind, an address of a test's own namespaces) on --port (default 0: any free port) and writes the port to --port-file.
 It also works as a plain HTTP forward proxy target: a proxied request's path is the absolute URL.
 """
 import argparse
@@ -136,6 +136,8 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (default: any free one)")
+    ap.add_argument("--bind", default="127.0.0.1",
+                    help="address to listen on (a test's own namespace address; never a public one)")
     ap.add_argument("--mode", choices=["ok", "hang", "500", "slow"], default="ok")
     ap.add_argument("--delay", type=float, default=30.0, help="seconds before a slow answer (mode slow)")
     ap.add_argument("--script", help="JSON list of answers served in order before --mode applies")
@@ -148,7 +150,7 @@ def main():
             script = json.load(f)
         if not isinstance(script, list) or not all(isinstance(e, dict) for e in script):
             ap.error("--script must hold a JSON list of objects")
-    srv = Sink(("127.0.0.1", a.port), Handler)
+    srv = Sink((a.bind, a.port), Handler)
     srv.out, srv.mode, srv.delay, srv.script, srv.tls = a.out, a.mode, a.delay, script, None
     if a.tls:
         srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

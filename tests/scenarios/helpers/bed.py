@@ -1,4 +1,5 @@
-"""A bed of hosts on one machine, for the multihost scenarios (tests/scenarios/multihost.py).
+"""A bed of hosts on one machine, for the multihost scenarios (tests/scenarios/multihost.py;
+imported with tests/scenarios on the path, for harness).
 
 Each host is a set of namespaces held by one process (`sleep`, killed with the test):
 its own network (an address 10.77.0.N/24 on eth0, and its own loopback), its own host name
