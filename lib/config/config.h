@@ -60,6 +60,7 @@ typedef struct mpn__config {
   int nchannels;
   char *job_name;
   char *job_command;      /* masked */
+  char *slurm_job_id, *slurm_job_name, *slurm_step;   /* SLURM_JOB_ID, SLURM_JOB_NAME, SLURM_STEP_ID, or NULL */
   long timeout_ms;
   long window_ms;
   long poll_ms;           /* idle agent: one MPI_Test per poll_ms */
