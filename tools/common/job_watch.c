@@ -1266,6 +1266,20 @@ static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
   return o;
 }
 
+/* The members of a failed job's message (root, ranks and tail consumed). */
+static void failure_members(const job_watch *w, json_t *f, const cause *c, const char *words, json_t *root,
+                            json_t *ranks, int nvictims, json_t *tail)
+{
+  int total = 0;
+  json_object_set_new(f, "application_error", jstr(words));
+  json_object_set_new(f, "reports", report_summaries(w, c, &total));
+  json_object_set_new(f, "reports_count", json_integer(total));
+  json_object_set_new(f, "root_cause", root);
+  json_object_set_new(f, "ranks", ranks);
+  json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));
+  json_object_set_new(f, "output_tail", tail);
+}
+
 /* ---- the batch system ended the job: time limit, scancel, preemption ------------------ */
 
 /* Slurm (its notice, scontrol, or the SIGTERM it sent us) ended the job before any failure of its own. */
@@ -1364,17 +1378,11 @@ static void end_fields(const job_watch *w, json_t *f, int status)
   json_object_set_new(root, "reported_by", json_string("launcher"));
   json_t *none = json_array();
   cause c = {NULL, NULL, w->end_seen_ms};
-  int nvictims = victims(w, &c, none), total = 0;
+  int nvictims = victims(w, &c, none);
   char *said = masked_words(w);
   json_t *tail = tail_json(w);
   char *tail_lines = tail_text(tail);
-  json_object_set_new(f, "application_error", jstr(said));
-  json_object_set_new(f, "reports", report_summaries(w, &c, &total));
-  json_object_set_new(f, "reports_count", json_integer(total));
-  json_object_set_new(f, "root_cause", root);
-  json_object_set_new(f, "ranks", none);
-  json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));
-  json_object_set_new(f, "output_tail", tail);
+  failure_members(w, f, &c, said, root, none, nvictims, tail);
   snprintf(title, sizeof title, "J%s%s%s", words + 1, progress[0] ? "; last progress: " : "", progress);
   headline(f, title, "error",
            tool_xasprintf("%s.\nExit status %d.\nRoot cause: %s (said by Slurm%s).%s%s", title, status, words,
@@ -1401,7 +1409,6 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   if (!root_ranks)
     root_ranks = json_array();
   int nvictims = victims(w, &c, root_ranks);
-  int total = 0;
   json_t *tail = tail_json(w);
   const char *event = json_string_value(json_object_get(root, "event"));
   bool crash = event && !strcmp(event, "crash");
@@ -1420,14 +1427,8 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   snprintf(title, sizeof title, "Job %s failed%s%s%s%s%s", job_name(w), status_part,
            *what || words_in_title ? ": " : "", what, *what && words_in_title ? ": " : "",
            words_in_title ? words : "");
-  json_object_set_new(f, "application_error", jstr(words));
-  json_object_set_new(f, "reports", report_summaries(w, &c, &total));
-  json_object_set_new(f, "reports_count", json_integer(total));
-  json_object_set_new(f, "root_cause", root);
-  json_object_set_new(f, "ranks", root_ranks);
-  json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));
   char *tail_lines = tail_text(tail);
-  json_object_set_new(f, "output_tail", tail);
+  failure_members(w, f, &c, words, root, root_ranks, nvictims, tail);
   char victims_line[160] = "";
   if (nvictims > 0)
     snprintf(victims_line, sizeof victims_line, "\n%d other rank%s ended after it without a failure of %s own "
