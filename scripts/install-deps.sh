@@ -14,6 +14,7 @@ PACKAGES=(
   clang libclang-rt-dev               # tests/fuzz: libFuzzer (the runtime is only "recommended" by clang)
   python3-mpi4py                      # tests: Python ranks (mpi4py loads libmpi with dlopen), the Python package
   python3-torch                       # tests: a PyTorch CPU job (gloo) under mpirun
+  slurm-wlm munge                     # tests (label slurm): a one-node Slurm on localhost, srun --mpi=pmix
 )
 if ! command -v apt-get >/dev/null; then
   echo "install-deps: no apt-get here; install the equivalents of: ${PACKAGES[*]}" >&2

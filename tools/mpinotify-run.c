@@ -141,6 +141,9 @@ static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t child_group;
 /* A signal that stops a job (INT, TERM, HUP, QUIT) came while the launcher ran. */
 static volatile sig_atomic_t stop_requested;
+/* The first of those signals (a batch system's SIGTERM says it ends the job), or 0, and when (wall clock, s). */
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal_s;
 
 /* ---- usage ---------------------------------------------------------------- */
 
@@ -593,6 +596,7 @@ static void setup_watch(struct run *r)
     .command = command,
     .slurm_job_id = getenv("SLURM_JOB_ID"),
     .slurm_job_name = getenv("SLURM_JOB_NAME"),
+    .slurm_step = getenv("SLURM_STEP_ID"),
     .np_guess = launcher_guess_np(r->cmd, r->ncmd),
     .registering = r->relay_srv != NULL,
   };
@@ -656,6 +660,8 @@ static void send_job_end(struct run *r)
 {
   if (!r->watch)
     return;
+  if (stop_signal)
+    job_watch_stop_signal(r->watch, stop_signal, (long long)stop_signal_s * 1000);
   job_watch_ended(r->watch, r->status);
   send_started(r);
   bool merged = (r->events & JOB_FAILED) && send_merged(r);
@@ -780,8 +786,15 @@ static void forward_signal(int sig, siginfo_t *si, void *ctx)
   static pid_t last_from;
   static long last_ms;
   int saved = errno;
-  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) {
     stop_requested = 1;
+    if (!stop_signal) {
+      struct timespec wall;
+      clock_gettime(CLOCK_REALTIME, &wall);   /* async-signal-safe */
+      stop_signal_s = (sig_atomic_t)wall.tv_sec;
+      stop_signal = sig;
+    }
+  }
   pid_t group = (pid_t)child_group;
   bool launcher_has_it = group == 0 && si->si_code == SI_KERNEL;
   struct timespec ts;

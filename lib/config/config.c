@@ -213,6 +213,8 @@ static char *python_program_name(void)
 static void load_job(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc)
 {
   const char *name = opts && opts->job_name ? opts->job_name : setting(fc, MPN__SET_JOB_NAME);
+  if (!name || !*name)
+    name = getenv("SLURM_JOB_NAME");   /* every task of a Slurm job has it: the job's name is Slurm's */
   char *script = name && *name ? NULL : !strncmp(program_invocation_short_name, "python", 6) ? python_program_name() : NULL;
   cfg->job_name = strdup(name && *name ? name : script ? script : program_invocation_short_name);
   free(script);
@@ -220,6 +222,10 @@ static void load_job(mpn__config *cfg, const mpn_options *opts, const mpn__file_
   char *own = cmd ? NULL : default_command();
   cfg->job_command = mpn_mask_text(cmd ? cmd : own, NULL);
   free(own);
+  const char *slurm[] = {getenv("SLURM_JOB_ID"), getenv("SLURM_JOB_NAME"), getenv("SLURM_STEP_ID")};
+  char **mine[] = {&cfg->slurm_job_id, &cfg->slurm_job_name, &cfg->slurm_step};
+  for (int i = 0; i < 3; i++)
+    *mine[i] = slurm[i] && *slurm[i] ? strdup(slurm[i]) : NULL;
 }
 
 static void load_times(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc, char *err,
@@ -428,6 +434,9 @@ void mpn__config_free(mpn__config *cfg)
   free(cfg->channels);
   free(cfg->job_name);
   free(cfg->job_command);
+  free(cfg->slurm_job_id);
+  free(cfg->slurm_job_name);
+  free(cfg->slurm_step);
   free(cfg->ca_bundle);
   free(cfg->relay_addr);
   free(cfg->relay_key);

@@ -16,7 +16,7 @@
  * and the default apply to numbers. */
 #define MPN__SETTINGS(X) \
   X(URLS, "urls", TEXT, 0, 0, 0, "the channels, separated by white space or commas") \
-  X(JOB_NAME, "job_name", TEXT, 0, 0, 0, "the job's name in every message (default: the program's)") \
+  X(JOB_NAME, "job_name", TEXT, 0, 0, 0, "the job's name in every message (default: SLURM_JOB_NAME, else the program's)") \
   X(TIMEOUT_MS, "timeout_ms", MS, 100, 3600000, 10000, "time budget from a fault to the end of its handling") \
   X(WINDOW_MS, "window_ms", MS, 0, 60000, 500, "how long ranks hitting the same failure are gathered") \
   X(POLL_MS, "poll_ms", MS, 10, 2000, 200, "how often an idle agent looks for another rank's failure") \
@@ -62,6 +62,7 @@ typedef struct mpn__config {
   int nchannels;
   char *job_name;
   char *job_command;      /* masked */
+  char *slurm_job_id, *slurm_job_name, *slurm_step;   /* SLURM_JOB_ID, SLURM_JOB_NAME, SLURM_STEP_ID, or NULL */
   long timeout_ms;
   long window_ms;
   long poll_ms;           /* idle agent: one MPI_Test per poll_ms */

@@ -89,8 +89,10 @@ void *mpn__report_doc(const mpn__report *r)
   json_object_set_new(o, "processes", procs);
   json_object_set_new(o, "backtrace", ranks_know(r, jframes(ev)));
   json_object_set_new(o, "rank_output", ranks_know(r, r->rank_output ? json_deep_copy(r->rank_output) : NULL));
-  json_object_set_new(o, "job", json_pack("{s:o, s:o}", "name", mpn__jstr(r->job_name),
-                                          "command", mpn__jstr(r->job_command)));
+  json_object_set_new(o, "job", json_pack("{s:o, s:o, s:o, s:o, s:o}", "name", mpn__jstr(r->job_name),
+                                          "command", mpn__jstr(r->job_command), "slurm_job_id",
+                                          mpn__jstr(r->slurm_job_id), "slurm_job_name", mpn__jstr(r->slurm_job_name),
+                                          "slurm_step", mpn__jstr(r->slurm_step)));
   json_object_set_new(o, "mpi_thread_level", mpn__jstr(r->thread_level));
   json_object_set_new(o, "mpinotify_version", json_string(MPN_VERSION_STRING));
   json_object_set_new(o, "reported_by", json_string(r->by_launcher ? "launcher" : "rank"));

@@ -169,6 +169,9 @@ static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
   r->election = "ok";
   r->job_name = mpn__cfg()->job_name;
   r->job_command = mpn__cfg()->job_command;
+  r->slurm_job_id = mpn__cfg()->slurm_job_id;
+  r->slurm_job_name = mpn__cfg()->slurm_job_name;
+  r->slurm_step = mpn__cfg()->slurm_step;
   r->thread_level = mpn__thread_level_name();
 }
 

@@ -70,7 +70,10 @@ void mpn__launcher_hello(void)
 {
   if (!mpn__cfg()->relay_addr || atomic_exchange(&said_hello, 1))
     return;
-  send_notice("hello", json_pack("{s:b}", "says_term", atomic_load(&says_term)), NOTICE_MS);
+  const mpn__config *cfg = mpn__cfg();   /* srun's tasks know their Slurm job; mpinotify-run may not */
+  send_notice("hello", json_pack("{s:b, s:o, s:o, s:o}", "says_term", atomic_load(&says_term), "slurm_job_id",
+                                 mpn__jstr(cfg->slurm_job_id), "slurm_job_name", mpn__jstr(cfg->slurm_job_name),
+                                 "slurm_step", mpn__jstr(cfg->slurm_step)), NOTICE_MS);
 }
 
 /* The job's size as the launcher gave it (the library may not know it yet). */

@@ -62,6 +62,7 @@ typedef struct death {
   long long seen_ms;   /* when the notice was read: no later than the death was known */
   bool sent;           /* its crash message was made */
   bool node_lost;      /* its node was lost (host), signo 0: the launcher named the node, not the rank */
+  bool oom;            /* the launcher says it ran out of memory */
   bool silent;         /* not named by the launcher: it ended without a word while the launcher
                           named another rank's death (no report, goodbye, exit or SIGTERM) */
 } death;
@@ -81,7 +82,7 @@ typedef struct held_report {
 
 struct job_watch {
   pthread_mutex_t lock;
-  char *name, *command, *slurm_id, *slurm_name;
+  char *name, *command, *slurm_id, *slurm_name, *slurm_step;
   int np_guess;
   bool registering;
   long long start_ms, end_ms;
@@ -105,8 +106,14 @@ struct job_watch {
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
   app_words words;     /* the line of the output that explains a failure */
+  launcher_end end;    /* how the batch system ended the job itself (time limit, scancel), when it did */
+  bool has_end;
+  long long end_seen_ms;   /* when its notice (or the signal) came */
+  bool torn_down;      /* the launcher said it tears the job down (srun: with SIGKILL, no SIGTERM first) */
+  int stop_signal;     /* the stopping signal mpinotify-run received (the batch system's SIGTERM), or 0 */
   launcher_exit first_exit;   /* the first rank the launcher saw exit non-zero */
   bool has_first_exit;
+  long long first_exit_ms;
   bool in_panel;       /* inside a console:// panel a rank printed: our own words, not the application's */
   char *secrets[MAX_SECRETS + 1];   /* NULL-terminated, for mpn_mask_text */
   int nsecrets;
@@ -173,6 +180,7 @@ job_watch *job_watch_new(const job_info *info)
   w->command = xstrdup_or_null(info->command);
   w->slurm_id = xstrdup_or_null(info->slurm_job_id);
   w->slurm_name = xstrdup_or_null(info->slurm_job_name);
+  w->slurm_step = xstrdup_or_null(info->slurm_step);
   w->np_guess = info->np_guess;
   w->registering = info->registering;
   w->start_ms = wall_ms();
@@ -199,6 +207,7 @@ void job_watch_free(job_watch *w)
   free(w->command);
   free(w->slurm_id);
   free(w->slurm_name);
+  free(w->slurm_step);
   pthread_mutex_destroy(&w->lock);
   free(w);
 }
@@ -258,6 +267,12 @@ static void on_hello(job_watch *w, json_t *o, int rank)
   ri->hello = true;
   ri->says_term = ri->says_term || json_is_true(json_object_get(o, "says_term"));
   note_process(w, ri, o);
+  /* srun outside an allocation made the job: its tasks know its Slurm id, step and name, we do not */
+  static const char *const keys[] = {"slurm_job_id", "slurm_job_name", "slurm_step"};
+  char **mine[] = {&w->slurm_id, &w->slurm_name, &w->slurm_step};
+  for (int i = 0; i < 3; i++)
+    if (!*mine[i])
+      *mine[i] = xstrdup_or_null(json_string_value(json_object_get(o, keys[i])));
 }
 
 /* The index of `why` among the kept reasons (added when new and there is room), or -1. */
@@ -426,7 +441,23 @@ static void note_death(job_watch *w, const char *line)
   d->pid = ld.pid;
   snprintf(d->host, sizeof d->host, "%s", ld.host);
   d->signo = ld.signo;
+  d->oom = ld.oom;
   d->seen_ms = wall_ms();
+}
+
+/* The batch system's notice that it ended the job (the first; a later one may add who or where). */
+static void note_end(job_watch *w, const char *line)
+{
+  launcher_end e;
+  if (!launcher_end_notice(line, &e))
+    return;
+  if (!w->has_end) {
+    w->end = e;
+    w->has_end = true;
+    w->end_seen_ms = wall_ms();
+  } else if (!w->end.by[0]) {
+    snprintf(w->end.by, sizeof w->end.by, "%s", e.by);
+  }
 }
 
 /* A launcher's notice of a node it lost, once per node. */
@@ -457,12 +488,15 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
     return;
   }
   note_death(w, copy);
+  note_end(w, copy);
+  w->torn_down = w->torn_down || launcher_teardown(copy);
   note_lost_node(w, copy);
   app_words_line(&w->words, copy);
   launcher_exit e;
   if (launcher_exit_notice(copy, &e) && !w->has_first_exit) {
     w->first_exit = e;
     w->has_first_exit = true;
+    w->first_exit_ms = wall_ms();
   }
   free(w->tail[w->tail_next]);
   w->tail[w->tail_next] = copy;
@@ -498,8 +532,9 @@ static void infer_silent_deaths(job_watch *w)
   for (int i = 0; i < w->ndeaths && !named; i++)
     if (w->deaths[i].signo == SIGKILL && !rank_reported(w, w->deaths[i].rank))
       named = &w->deaths[i];
-  if (!named)
-    return;   /* only a rank killed outright says nothing; a rank that faulted reports */
+  if (!named || w->torn_down)
+    return;   /* only a rank killed outright says nothing (a rank that faulted reports); the launcher's
+                 own teardown by SIGKILL (srun's) leaves its victims as silent */
   const death first = *named;
   for (int r = 0; r < w->nranks_cap && w->ndeaths < MAX_DEATHS; r++) {
     const rank_info *ri = &w->ranks[r];
@@ -529,8 +564,41 @@ static void lost_node_deaths(job_watch *w)
     }
 }
 
+void job_watch_stop_signal(job_watch *w, int sig, long long when_ms)
+{
+  pthread_mutex_lock(&w->lock);
+  if (!w->stop_signal) {
+    w->stop_signal = sig;
+    if (!w->has_end || when_ms < w->end_seen_ms)
+      w->end_seen_ms = when_ms;
+  }
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* A failed Slurm job: how Slurm says it ended (scontrol, sacct; bounded), added to what its notices said.
+ * Not under the lock: the relay's notices keep coming meanwhile. */
+static void ask_end(job_watch *w, int status)
+{
+  pthread_mutex_lock(&w->lock);
+  char id[32];
+  snprintf(id, sizeof id, "%s", w->has_end && w->end.job_id[0] ? w->end.job_id : w->slurm_id ? w->slurm_id : "");
+  launcher_end e = w->end;
+  bool ask = status != 0 && id[0] && (w->has_end || w->stop_signal || WIFSIGNALED(status) ||
+                                      (WIFEXITED(status) && WEXITSTATUS(status) > 128));
+  pthread_mutex_unlock(&w->lock);
+  if (!ask || !launcher_ask_end(id, &e) || e.why == LAUNCHER_END_NONE)
+    return;
+  pthread_mutex_lock(&w->lock);
+  if (!w->has_end && !w->end_seen_ms)
+    w->end_seen_ms = wall_ms();
+  w->end = e;
+  w->has_end = true;
+  pthread_mutex_unlock(&w->lock);
+}
+
 void job_watch_ended(job_watch *w, int status)
 {
+  ask_end(w, status);
   pthread_mutex_lock(&w->lock);
   w->ended = true;
   w->status = status;
@@ -576,6 +644,7 @@ static json_t *job_object(const job_watch *w)
   json_object_set_new(j, "command", jstr(w->command));
   json_object_set_new(j, "slurm_job_id", jstr(w->slurm_id));
   json_object_set_new(j, "slurm_job_name", jstr(w->slurm_name));
+  json_object_set_new(j, "slurm_step", jstr(w->slurm_step));
   json_object_set_new(j, "duration_s", w->ended ? json_real((double)(w->end_ms - w->start_ms) / 1000.0) : json_null());
   return j;
 }
@@ -862,6 +931,11 @@ static mpn_message *death_message(const job_watch *w, const death *d)
   mpn_message *m = d->node_lost ? mpn_launcher_node_lost_new(d->host, c, (size_t)n)
                                  : mpn_launcher_crashes_new(c, (size_t)n);
   char *note = m ? silent_note(g, n) : NULL;
+  if (m && d->oom) {   /* Slurm said why it was killed */
+    char *oom = tool_xasprintf("%s Slurm says it ran out of memory (the OOM killer).", note ? note : "");
+    free(note);
+    note = oom;
+  }
   if (note) {
     json_t *doc = message_doc(m);
     char *text = tool_xasprintf("%s%s", json_string_value(json_object_get(doc, "text")), note);
@@ -1192,9 +1266,139 @@ static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
   return o;
 }
 
+/* The members of a failed job's message (root, ranks and tail consumed). */
+static void failure_members(const job_watch *w, json_t *f, const cause *c, const char *words, json_t *root,
+                            json_t *ranks, int nvictims, json_t *tail)
+{
+  int total = 0;
+  json_object_set_new(f, "application_error", jstr(words));
+  json_object_set_new(f, "reports", report_summaries(w, c, &total));
+  json_object_set_new(f, "reports_count", json_integer(total));
+  json_object_set_new(f, "root_cause", root);
+  json_object_set_new(f, "ranks", ranks);
+  json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));
+  json_object_set_new(f, "output_tail", tail);
+}
+
+/* ---- the batch system ended the job: time limit, scancel, preemption ------------------ */
+
+/* Slurm (its notice, scontrol, or the SIGTERM it sent us) ended the job before any failure of its own. */
+static bool end_is_cause(const job_watch *w, const cause *c)
+{
+  bool slurm_stop = w->has_end || (w->stop_signal == SIGTERM && w->slurm_id);
+  if (!slurm_stop)
+    return false;
+  if ((c->r || c->d) && c->ts <= w->end_seen_ms)
+    return false;
+  return !(w->has_first_exit && w->first_exit_ms <= w->end_seen_ms);
+}
+
+/* "step 40 of 100" of the job's last progress report, or "". */
+static void last_progress(const job_watch *w, char *out, size_t cap)
+{
+  out[0] = '\0';
+  for (int i = w->nreports - 1; i >= 0 && !out[0]; i--) {
+    json_t *m = w->reports[i].msg;
+    const char *ev = event_of(&w->reports[i]);
+    if (!ev || strcmp(ev, "progress"))
+      continue;
+    json_t *step = json_object_get(m, "step"), *total = json_object_get(m, "total");
+    const char *said = json_string_value(json_object_get(m, "message"));
+    int n = snprintf(out, cap, "step %lld", (long long)json_integer_value(step));
+    if (json_integer_value(total) > 0 && n > 0 && (size_t)n < cap)
+      n += snprintf(out + n, cap - (size_t)n, " of %lld", (long long)json_integer_value(total));
+    if (said && *said && n > 0 && (size_t)n < cap)
+      snprintf(out + n, cap - (size_t)n, " (%s)", said);
+  }
+}
+
+/* "job 1234 (train) reached its time limit after 2h00m", "... was cancelled by user alice". */
+static void end_words(const job_watch *w, char *out, size_t cap)
+{
+  const launcher_end *e = &w->end;
+  char who[200], after[32] = "", sig[24] = "";
+  const char *id = e->job_id[0] ? e->job_id : w->slurm_id;
+  if (id)
+    snprintf(who, sizeof who, "job %s (%s)", id, job_name(w));
+  else
+    snprintf(who, sizeof who, "job %s", job_name(w));
+  long secs = (long)((w->end_ms - w->start_ms) / 1000);
+  snprintf(after, sizeof after, "%s", e->time_limit[0] ? e->time_limit : e->run_time);
+  if (!after[0])
+    snprintf(after, sizeof after, secs >= 3600 ? "%ldh%02ldm" : "%ldm%02lds", secs >= 3600 ? secs / 3600 : secs / 60,
+             secs >= 3600 ? secs / 60 % 60 : secs % 60);
+  const char *abbrev = w->stop_signal ? sigabbrev_np(w->stop_signal) : NULL;
+  snprintf(sig, sizeof sig, "SIG%s", abbrev ? abbrev : "TERM");
+  switch (w->has_end ? e->why : LAUNCHER_END_NONE) {
+  case LAUNCHER_END_TIME_LIMIT:
+    snprintf(out, cap, "%s reached its time limit after %s", who, after);
+    break;
+  case LAUNCHER_END_CANCELLED:
+    snprintf(out, cap, "%s was cancelled%s%s", who, e->by[0] ? " by user " : " (scancel)", e->by);
+    break;
+  case LAUNCHER_END_PREEMPTED:
+    snprintf(out, cap, "%s was preempted after %s", who, after);
+    break;
+  case LAUNCHER_END_NODE_FAIL:
+    snprintf(out, cap, "%s was ended by Slurm: node %s failed", who, e->host[0] ? e->host : "?");
+    break;
+  default:
+    snprintf(out, cap, "%s was stopped by the batch system (%s)", who, sig);
+  }
+}
+
+static const char *end_event(const job_watch *w)
+{
+  static const char *const names[] = {"stopped", "time_limit", "cancelled", "preempted", "node_fail"};
+  return names[w->has_end ? w->end.why : LAUNCHER_END_NONE];
+}
+
+/* The failed job's fields when Slurm ended it: the end is the root cause, said plainly. */
+static void end_fields(const job_watch *w, json_t *f, int status)
+{
+  char words[400], progress[300], ts[40], title[512];
+  end_words(w, words, sizeof words);
+  last_progress(w, progress, sizeof progress);
+  time_t t = (time_t)(w->end_seen_ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const launcher_end *e = &w->end;
+  json_t *root = json_object();
+  json_object_set_new(root, "event", json_string(end_event(w)));
+  json_object_set_new(root, "ranks", json_array());
+  json_object_set_new(root, "hostname", jstr(w->has_end && e->host[0] ? e->host : NULL));
+  json_object_set_new(root, "title", jstr(words));
+  json_object_set_new(root, "slurm_job_id", jstr(e->job_id[0] ? e->job_id : w->slurm_id));
+  json_object_set_new(root, "cancelled_by", jstr(w->has_end && e->by[0] ? e->by : NULL));
+  json_object_set_new(root, "time_limit", jstr(w->has_end && e->time_limit[0] ? e->time_limit : NULL));
+  json_object_set_new(root, "last_progress", jstr(progress[0] ? progress : NULL));
+  json_object_set_new(root, "signal_received", w->stop_signal ? jstr(sigabbrev_np(w->stop_signal)) : json_null());
+  json_object_set_new(root, "timestamp", json_string(ts));
+  json_object_set_new(root, "reported_by", json_string("launcher"));
+  json_t *none = json_array();
+  cause c = {NULL, NULL, w->end_seen_ms};
+  int nvictims = victims(w, &c, none);
+  char *said = masked_words(w);
+  json_t *tail = tail_json(w);
+  char *tail_lines = tail_text(tail);
+  failure_members(w, f, &c, said, root, none, nvictims, tail);
+  snprintf(title, sizeof title, "J%s%s%s", words + 1, progress[0] ? "; last progress: " : "", progress);
+  headline(f, title, "error",
+           tool_xasprintf("%s.\nExit status %d.\nRoot cause: %s (said by Slurm%s).%s%s", title, status, words,
+                          w->stop_signal ? ", and its signal to the job" : "",
+                          *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines));
+  free(tail_lines);
+  mpn_free(said);
+}
+
 static void failed_fields(const job_watch *w, json_t *f, int status)
 {
   cause c = root_cause(w);
+  if (end_is_cause(w, &c)) {
+    end_fields(w, f, status);
+    return;
+  }
   char line[1024], title[512];
   json_t *root = cause_json(w, &c, line, sizeof line);
   if (json_is_null(root)) {
@@ -1205,7 +1409,6 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   if (!root_ranks)
     root_ranks = json_array();
   int nvictims = victims(w, &c, root_ranks);
-  int total = 0;
   json_t *tail = tail_json(w);
   const char *event = json_string_value(json_object_get(root, "event"));
   bool crash = event && !strcmp(event, "crash");
@@ -1224,14 +1427,8 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   snprintf(title, sizeof title, "Job %s failed%s%s%s%s%s", job_name(w), status_part,
            *what || words_in_title ? ": " : "", what, *what && words_in_title ? ": " : "",
            words_in_title ? words : "");
-  json_object_set_new(f, "application_error", jstr(words));
-  json_object_set_new(f, "reports", report_summaries(w, &c, &total));
-  json_object_set_new(f, "reports_count", json_integer(total));
-  json_object_set_new(f, "root_cause", root);
-  json_object_set_new(f, "ranks", root_ranks);
-  json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));
   char *tail_lines = tail_text(tail);
-  json_object_set_new(f, "output_tail", tail);
+  failure_members(w, f, &c, words, root, root_ranks, nvictims, tail);
   char victims_line[160] = "";
   if (nvictims > 0)
     snprintf(victims_line, sizeof victims_line, "\n%d other rank%s ended after it without a failure of %s own "
@@ -1363,8 +1560,8 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   cause c = root_cause(w);
   const held_report *h = c.r ? held_for(w, c.r) : NULL;
   json_t *doc = NULL;
-  if (!w->ended || !status) {
-    /* nothing to merge: the job did not fail */
+  if (!w->ended || !status || end_is_cause(w, &c)) {
+    /* nothing to merge: the job did not fail, or Slurm ended it (the job's message says so) */
   } else if (h) {
     doc = json_deep_copy(h->msg);
     snprintf(held_id, cap, "%s", h->id);

@@ -29,6 +29,7 @@ typedef struct job_info {
   const char *command;         /* the launcher's command line, secrets masked */
   const char *slurm_job_id;    /* SLURM_JOB_ID, or NULL */
   const char *slurm_job_name;  /* SLURM_JOB_NAME, or NULL */
+  const char *slurm_step;      /* SLURM_STEP_ID, or NULL (a batch script has none) */
   int np_guess;                /* ranks the command line asks for (-np), 0 if unknown */
   bool registering;            /* the relay runs: ranks can say hello */
 } job_info;
@@ -54,7 +55,12 @@ bool job_watch_all_armed(job_watch *w);
  * because they were told not to (MPINOTIFY_DISABLE). */
 bool job_watch_start_warns(job_watch *w);
 
-/* The launcher ended with wait status `status`. */
+/* mpinotify-run received `sig` (SIGTERM, SIGINT...) at `wall_ms` while the
+ * job ran: in a Slurm job, the batch system stopping it (time limit, scancel). */
+void job_watch_stop_signal(job_watch *w, int sig, long long wall_ms);
+
+/* The launcher ended with wait status `status`. For a failed Slurm job this
+ * asks Slurm how it ended (scontrol, sacct: about 2 s at most). */
 void job_watch_ended(job_watch *w, int status);
 
 /* The messages, for mpn_sender_send; free with mpn_message_free. */

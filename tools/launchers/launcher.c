@@ -63,6 +63,30 @@ bool launcher_node_lost(const char *line, char *host)
   return false;
 }
 
+bool launcher_end_notice(const char *line, launcher_end *out)
+{
+  for (const launcher *const *l = all; *l; l++)
+    if ((*l)->end_notice && (*l)->end_notice(line, out))
+      return true;
+  return false;
+}
+
+bool launcher_teardown(const char *line)
+{
+  for (const launcher *const *l = all; *l; l++)
+    if ((*l)->teardown && (*l)->teardown(line))
+      return true;
+  return false;
+}
+
+bool launcher_ask_end(const char *job_id, launcher_end *out)
+{
+  for (const launcher *const *l = all; *l; l++)
+    if ((*l)->ask_end && (*l)->ask_end(job_id, out))
+      return true;
+  return false;
+}
+
 bool launcher_noise(const char *line)
 {
   for (const launcher *const *l = all; *l; l++)
@@ -123,7 +147,7 @@ int launcher_guess_np(char *const *cmd, int n)
   return total;
 }
 
-/* ---- LAUNCHER --version ------------------------------------------------------- */
+/* ---- running a launcher's helper (LAUNCHER --version, scontrol) ---------------- */
 
 /* Reads what fd gives (keeping the first cap-1 bytes) until EOF; false on timeout or error. */
 static bool read_until(int fd, char *buf, size_t cap, long deadline)
@@ -150,8 +174,8 @@ static bool read_until(int fd, char *buf, size_t cap, long deadline)
   }
 }
 
-/* The probe's child: `LAUNCHER --version`, all output into the pipe, in its own process group. */
-static void exec_probe(const char *path, const char *argv0, int out)
+/* The child: `path argv...`, all output into the pipe, in its own process group. */
+static void exec_child(const char *path, char *const *argv, int out)
 {
   setpgid(0, 0);
   int devnull = open("/dev/null", O_RDONLY);
@@ -159,32 +183,48 @@ static void exec_probe(const char *path, const char *argv0, int out)
     dup2(devnull, STDIN_FILENO);
   dup2(out, STDOUT_FILENO);
   dup2(out, STDERR_FILENO);
-  execl(path, argv0, "--version", (char *)NULL);
+  if (path)
+    execv(path, argv);
+  else
+    execvp(argv[0], argv);
   _exit(127);
 }
 
-int launcher_probe_version(const char *path, const char *argv0, const char *const *words)
+/* Runs the child with a deadline; its exit status, or -1. */
+static int run_bounded(const char *path, char *const *argv, char *out, size_t cap, long timeout_ms)
 {
   int fds[2];
+  out[0] = '\0';
   if (pipe2(fds, O_CLOEXEC) != 0)
     return -1;
   pid_t pid = fork();
   if (pid == 0)
-    exec_probe(path, argv0, fds[1]);
+    exec_child(path, argv, fds[1]);
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
     return -1;
   }
-  char out[PROBE_OUTPUT_MAX] = "";
-  bool done = read_until(fds[0], out, sizeof out, tool_now_ms() + PROBE_TIMEOUT_MS);
+  bool done = read_until(fds[0], out, cap, tool_now_ms() + timeout_ms);
   close(fds[0]);
   if (!done)
     kill(-pid, SIGKILL);   /* the whole group: a launcher script may have started children */
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (!done || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+  return done && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int launcher_run(char *const *argv, char *out, size_t cap, long timeout_ms)
+{
+  return run_bounded(NULL, argv, out, cap, timeout_ms);
+}
+
+int launcher_probe_version(const char *path, const char *argv0, const char *const *words)
+{
+  char out[PROBE_OUTPUT_MAX];
+  char *const argv[] = {(char *)argv0, "--version", NULL};
+  if (run_bounded(path, argv, out, sizeof out, PROBE_TIMEOUT_MS) != 0)
     return -1;
   for (; *words; words++)
     if (strstr(out, *words) != NULL)

@@ -18,6 +18,7 @@
 #define MPN_LAUNCHER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum { LAUNCHER_HOST_MAX = 64 };
 
@@ -27,7 +28,27 @@ typedef struct launcher_death {
   long pid;                       /* as the launcher printed it (Open MPI may print 0) */
   char host[LAUNCHER_HOST_MAX];
   int signo;
+  bool oom;                       /* the launcher says it ran out of memory (the OOM killer) */
 } launcher_death;
+
+/* Why the batch system ended the job (or its step) itself. */
+typedef enum launcher_end_why {
+  LAUNCHER_END_NONE = 0,
+  LAUNCHER_END_TIME_LIMIT,   /* it reached its time limit */
+  LAUNCHER_END_CANCELLED,    /* a user cancelled it (scancel) */
+  LAUNCHER_END_PREEMPTED,    /* a job of higher priority took its nodes */
+  LAUNCHER_END_NODE_FAIL,    /* one of its nodes failed */
+} launcher_end_why;
+
+/* What the batch system says of the job's end; an empty string is not known. */
+typedef struct launcher_end {
+  launcher_end_why why;
+  char job_id[32];        /* "1234" */
+  char host[LAUNCHER_HOST_MAX];   /* where the notice came from, or the failed node */
+  char by[64];            /* who cancelled it ("alice"), when said */
+  char time_limit[32];    /* "2h00m", when known */
+  char run_time[32];      /* how long it ran, as the batch system counts it ("2h00m") */
+} launcher_end;
 
 /* The first rank the launcher says exited with a non-zero status. */
 typedef struct launcher_exit {
@@ -55,6 +76,19 @@ typedef struct launcher {
   /* Whether `line` names a node the launcher lost (its daemon there stopped
    * answering); copies the node's name to `host` (LAUNCHER_HOST_MAX). */
   bool (*node_lost)(const char *line, char *host);
+  /* Whether `line` is the batch system's notice that it ended the job or
+   * its step (a time limit, a cancellation, preemption, a node failure);
+   * fills *out. Death notices after it are the teardown's (the launcher
+   * file then stops taking them for deaths of their own). */
+  bool (*end_notice)(const char *line, launcher_end *out);
+  /* Whether `line` says the launcher tears the job down (it then kills the
+   * remaining ranks itself, SIGKILL included: they are victims, not ranks
+   * killed outright on their own). */
+  bool (*teardown)(const char *line);
+  /* Asks the batch system how job `job_id` ended (bounded in time, about
+   * 2 s; never hangs); fills what it learns into *out (keeping what is
+   * there). False when it could not tell. */
+  bool (*ask_end)(const char *job_id, launcher_end *out);
   /* Whether `line` is the launcher's or its runtime's boilerplate, which a
    * message's text leaves out of its last lines (rules, the help text around
    * a notice, the runtime's own signal dump); output_tail keeps them. */
@@ -77,6 +111,12 @@ bool launcher_death_notice(const char *line, launcher_death *out);
 bool launcher_exit_notice(const char *line, launcher_exit *out);
 /* Whether any launcher takes `line` for its notice of a lost node; fills host. */
 bool launcher_node_lost(const char *line, char *host);
+/* Whether any launcher takes `line` for the batch system's notice of the job's end. */
+bool launcher_end_notice(const char *line, launcher_end *out);
+/* Whether any launcher takes `line` for its notice of tearing the job down. */
+bool launcher_teardown(const char *line);
+/* Asks every launcher's batch system how job `job_id` ended (launcher.h ask_end). */
+bool launcher_ask_end(const char *job_id, launcher_end *out);
 /* Whether any launcher takes `line` for its boilerplate. */
 bool launcher_noise(const char *line);
 
@@ -99,5 +139,11 @@ bool launcher_name_in(const char *name, const char *const *list);
  * one of `words`, 0 when it answered something else, -1 when it could not
  * tell (timeout, failure). */
 int launcher_probe_version(const char *path, const char *argv0, const char *const *words);
+
+/* Runs `argv` (argv[0] searched in PATH) with standard input from /dev/null
+ * and its output (stdout and stderr, the first cap-1 bytes) into `out`,
+ * killed (its process group) after `timeout_ms`. Its exit status, or -1 when
+ * it could not run, was killed or timed out. */
+int launcher_run(char *const *argv, char *out, size_t cap, long timeout_ms);
 
 #endif /* MPN_LAUNCHER_H */
