@@ -214,7 +214,10 @@ static json_t *fallback(const mpn__view *v, const char *mention)
   free(t);
   mpn__buf summary = mpn__buf_make(128);
   for (int i = 0; i < v->nfacts; i++)
-    if (!strcmp(v->facts[i].label, "Ranks") || !strcmp(v->facts[i].label, "Hosts"))
+    if (!strcmp(v->facts[i].label, "Ranks") && v->ranks)   /* "Rank 3 (1 of 4)": which, not only how many */
+      mpn__buf_add(&summary, "%s%s %s (%s)", summary.len ? ", " : "", v->nranks == 1 ? "Rank" : "Ranks", v->ranks,
+                   v->facts[i].value);
+    else if (!strcmp(v->facts[i].label, "Ranks") || !strcmp(v->facts[i].label, "Hosts"))
       mpn__buf_add(&summary, "%s%s %s", summary.len ? ", " : "", v->facts[i].label, v->facts[i].value);
   if (summary.p && !summary.len && v->text)
     mpn__buf_add(&summary, "%.*s", (int)strcspn(v->text, "\n"), v->text);

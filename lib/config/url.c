@@ -235,17 +235,18 @@ static const char *const token_prefixes[] = {
 
 static int token_char(char c)
 {
-  return isalnum((unsigned char)c) || strchr("-_.=+/~", c);
+  return c && (isalnum((unsigned char)c) || strchr("-_.=+/~", c));   /* strchr finds the '\0' too */
 }
 
-/* The length of the token after a prefix at p, or 0 when it is no token. */
-static size_t token_tail(const char *p)
+/* The length of the token after a prefix at p, or 0 when it is no token.
+ * After a header's scheme ("Bearer ") any long word is the credential. */
+static size_t token_tail(const char *p, int header)
 {
   size_t n = 0;
   int digit = 0;
   for (; token_char(p[n]); n++)
     digit |= isdigit((unsigned char)p[n]);
-  return n >= 16 && digit ? n : 0;
+  return n >= 16 && (digit || header) ? n : 0;
 }
 
 static void mask_token_forms(mpn__buf *text)
@@ -259,7 +260,7 @@ static void mask_token_forms(mpn__buf *text)
     if (p == text->p || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '-'))   /* a word's start */
       for (const char *const *t = token_prefixes; *t && !tail; t++)
         if (!strncmp(p, *t, plen = strlen(*t)))
-          tail = token_tail(p + plen);
+          tail = token_tail(p + plen, (*t)[plen - 1] == ' ');
     if (tail) {
       mpn__buf_add(&out, "%.*s***", (int)plen, p);
       p += plen + tail;

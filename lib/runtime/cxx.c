@@ -75,9 +75,9 @@ static void on_uncaught(const char *type, const char *what)
   const char *sig[] = {type};
   mpn__event_sign(ev, sig, 1, 1);
   json_object_set_new(ev->extra, "exception",
-                      json_pack("{s:o, s:o, s:s, s:b}", "type", mpn__jstr(type), "message", mpn__jstr(what), "context",
+                      json_pack("{s:o, s:o, s:s, s:b}", "type", mpn__jstr(type), "message", mpn__jmasked(what), "context",
                                 "uncaught (std::terminate)", "uncaught", 1));
-  json_object_set_new(ev->extra, "text", mpn__jstr(what));
+  json_object_set_new(ev->extra, "text", mpn__jmasked(what));
   mpn_code rc = mpn__event_submit(ev, mpn__cfg()->timeout_ms + 1000);
   if (rc == MPN_OK || rc == MPN_E_TIMEOUT)   /* queued: the SIGABRT is the same failure */
     atomic_store(&mpn__fatal_reported, 1);

@@ -33,6 +33,18 @@ atomic_int mpn__fatal_reported;
 static waiter *in_flight_waiter;
 static mpn__event *in_flight;
 
+struct json_t *mpn__jmasked(const char *s)
+{
+  if (!s)
+    return json_null();
+  char **secrets = mpn__config_secrets(mpn__cfg());
+  char *masked = mpn_mask_text(s, (const char *const *)secrets);
+  mpn__config_secrets_free(secrets);
+  json_t *j = mpn__jstr(masked ? masked : s);
+  free(masked);
+  return j;
+}
+
 mpn__event *mpn__event_new(const char *kind, const char *severity)
 {
   mpn__event *ev = calloc(1, sizeof *ev);

@@ -156,11 +156,17 @@ static mpn__event *event_of(mpn__event *ev, mpn_exception *e, unsigned flags)
   ev->fatal = (flags & MPN_EXCEPTION_FATAL) != 0;
   snprintf(ev->headline, sizeof ev->headline, "%s%s", uncaught ? "uncaught " : "", e->type);
   sign(ev, e);
-  json_t *x = json_pack("{s:o, s:o, s:o, s:b, s:O}", "type", mpn__jstr(e->type), "message", jopt(e->message),
-                        "context", jopt(e->context), "uncaught", uncaught, "traceback", e->frames);
+  for (size_t i = 0; i < json_array_size(e->frames); i++) {   /* a source line may hold a token too */
+    json_t *f = json_array_get(e->frames, i);
+    const char *code = json_string_value(json_object_get(f, "code"));
+    if (code)
+      json_object_set_new(f, "code", mpn__jmasked(code));
+  }
+  json_t *x = json_pack("{s:o, s:o, s:o, s:b, s:O}", "type", mpn__jstr(e->type), "message", mpn__jmasked(e->message),
+                        "context", mpn__jmasked(e->context), "uncaught", uncaught, "traceback", e->frames);
   json_object_update_missing(x, e->fields);
   json_object_set_new(ev->extra, "exception", x);
-  json_object_set_new(ev->extra, "text", jopt(e->text ? e->text : e->message));
+  json_object_set_new(ev->extra, "text", mpn__jmasked(e->text ? e->text : e->message));
   if (e->urls && mpn__parse_url_list(e->urls, &ev->channels, &ev->nchannels, NULL, 0) != MPN_OK)
     mpn__log_error("an exception's own channels could not all be used; the valid ones get it");
   return ev;

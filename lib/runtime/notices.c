@@ -43,9 +43,9 @@ mpn_code mpn_report_exception(const char *context, const char *type, const char 
                        parts & MPN_SIGNATURE_MESSAGE ? message : NULL};
   mpn__event_sign(ev, sig, 3, (parts & MPN_SIGNATURE_SITE) != 0);
   json_object_set_new(ev->extra, "exception", json_pack("{s:o, s:o, s:o, s:b}", "type", mpn__jstr(type), "message",
-                                                        mpn__jstr(message), "context", mpn__jstr(context),
+                                                        mpn__jmasked(message), "context", mpn__jmasked(context),
                                                         "uncaught", 0));
-  json_object_set_new(ev->extra, "text", mpn__jstr(message));
+  json_object_set_new(ev->extra, "text", mpn__jmasked(message));
   return mpn__event_submit(ev, 0);
 }
 
@@ -159,6 +159,6 @@ mpn_code mpn_progress(long long step, long long total, const char *message)
   json_object_set_new(ev->extra, "progress", json_pack("{s:I, s:o, s:o}", "step", (json_int_t)step, "total",
                                                        total ? json_integer(total) : json_null(), "message",
                                                        mpn__jstr(message)));
-  json_object_set_new(ev->extra, "text", mpn__jstr(message));
+  json_object_set_new(ev->extra, "text", mpn__jmasked(message));
   return mpn__event_submit(ev, 0);
 }

@@ -34,6 +34,10 @@ int mpn__agent_wait_ack(long timeout_ms);
 
 /* ---- events.c: failures other than a signal, from any thread but a handler */
 mpn__event *mpn__event_new(const char *kind, const char *severity);   /* time set, extra = {} */
+/* The application's own text (an exception's message, a traceback's code) as
+ * a message may carry it: secrets masked (mpn_mask_text with the
+ * configuration's secrets); JSON null for NULL. Not in a signal handler. */
+struct json_t *mpn__jmasked(const char *s);
 void mpn__event_free(mpn__event *ev);
 /* The signature: kind, the given parts (NULL entries skipped) and, when
  * `site`, the top frames (module + offset, as for crashes). */

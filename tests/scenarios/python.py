@@ -9,6 +9,7 @@ The rank programs are tests/progs/py/*.py. The interpreter is one that has mpi4p
 skips and says why. (The other python.* entries are the Python package's own tests,
 tests/python/test_notifiers.py: their names never start with py_.)
 """
+import json
 import os
 import re
 import sys
@@ -143,6 +144,20 @@ def py_exception_some_ranks(t):
     check(b.get("title", "").startswith("uncaught ValueError on 2 of 4 ranks"), f"title {b.get('title')!r}")
     check(b.get("backtrace") == [], "a Python exception carries the interpreter's native frames")
     check("ValueError: loss is nan at step 7" in r.err, "Python's own traceback print is missing")
+
+
+@case
+def py_exception_token_masked(t):
+    # An exception whose message (and source line) holds a token: every field of the message, the
+    # traceback's code lines too, shows it masked; Python's own print on stderr is the program's.
+    sink = Sink(t)
+    r = run(t, ["token=1"], sink)
+    ended_nonzero(r)
+    [b] = messages(sink)
+    body = json.dumps(b)
+    check("AbCdEf1234567890" not in body, "the token is in the message")
+    check("hf_***" in (b.get("exception") or {}).get("message", ""), f"exception message {b.get('exception')!r}")
+    check("hf_AbCdEf1234567890abcdefgh" in r.err, "Python's own traceback print is missing")
 
 
 @case

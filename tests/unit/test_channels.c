@@ -564,7 +564,7 @@ TEST(chat_slack_shape)
   CHECK(strstr(all.p, "*Backtrace*\n```\n#0  bad_fn+0x1d (train+0x1139)") && strstr(all.p, "_&lt;T&amp;2&gt;"));
   CHECK(strstr(all.p, "*Signature*\nabcdef0123456789") && strstr(all.p, "<!here>") && strstr(all.p, "node0"));
   fb = json_string_value(json_object_get(o, "text"));
-  CHECK(fb && strstr(fb, "<!here> [CRITICAL] ") && strstr(fb, "Ranks 3 of 8"));
+  CHECK(fb && strstr(fb, "<!here> [CRITICAL] ") && strstr(fb, "Ranks 1,3,5 (3 of 8)"));
   check_slack_limits(o);
   free(all.p);
   json_decref(o);

@@ -66,6 +66,13 @@ TEST(mask_text)
   CHECK_STR(m, "hdr Authorization: Bearer ***, slack xoxb-***; HF_TOKEN=hf_*** key AKIA*** sk-learn sk-short1 "
                "xhf_abc1234567890123456");
   mpn_free(m);
+  /* a token at the very end of the text; a header's credential without digits */
+  m = mpn_mask_text("x hf_AbCdEf1234567890abcdefgh", NULL);
+  CHECK_STR(m, "x hf_***");
+  mpn_free(m);
+  m = mpn_mask_text("Authorization: Bearer secretsecretsecretsecret", NULL);
+  CHECK_STR(m, "Authorization: Bearer ***");
+  mpn_free(m);
   m = mpn_mask_text("no url here", NULL);
   CHECK_STR(m, "no url here");
   mpn_free(m);

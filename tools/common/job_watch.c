@@ -1253,6 +1253,14 @@ static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
                         "exit_status", status, "hostname", jstr(one && ri && ri->host[0] ? ri->host : NULL),
                         "pid", jint_or_null(ri ? ri->pid : 0, one && ri && ri->pid > 0), "title", title,
                         "reported_by", "launcher");
+  json_t *procs = json_array();   /* who they were: pid and host from their registration */
+  for (size_t i = 0; i < n; i++) {
+    int rank = (int)json_integer_value(json_array_get(ranks, i));
+    const rank_info *p = known_rank(w, rank);
+    json_array_append_new(procs, json_pack("{s:i, s:o, s:o}", "rank", rank, "pid", jint_or_null(p ? p->pid : 0, p && p->pid > 0),
+                                           "hostname", jstr(p && p->host[0] ? p->host : NULL)));
+  }
+  json_object_set_new(o, "processes", procs);
   /* "after MPI_Finalize" only for ranks that said so (registered, then finalized) */
   bool finalized = ri && ri->bye;
   char who[40];
@@ -1274,6 +1282,9 @@ static void failure_members(const job_watch *w, json_t *f, const cause *c, const
   json_object_set_new(f, "application_error", jstr(words));
   json_object_set_new(f, "reports", report_summaries(w, c, &total));
   json_object_set_new(f, "reports_count", json_integer(total));
+  json_t *procs = json_object_get(root, "processes");   /* an exit the launcher reported: who exited */
+  if (procs && !json_object_get(f, "processes"))
+    json_object_set(f, "processes", procs);
   json_object_set_new(f, "root_cause", root);
   json_object_set_new(f, "ranks", ranks);
   json_object_set_new(f, "victims", jint_or_null(nvictims, nvictims >= 0));

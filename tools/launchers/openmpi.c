@@ -130,6 +130,9 @@ static bool noise(const char *line)
   size_t n = strspn(line, "-");
   if (n >= 20 && line[n] == '\0')
     return true;
+  const char *t = line + strspn(line, " \t");   /* the exit notice's "  Process name: [[22330,1],1]", "  Exit code: 1" */
+  if (!strncmp(t, "Process name: [[", 16) || !strncmp(t, "Exit code:", 10))
+    return true;
   for (const char *const *s = sentences; *s; s++)
     if (!strncmp(line, *s, strlen(*s)))
       return true;

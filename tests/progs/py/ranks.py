@@ -12,6 +12,7 @@ Actions, each on the listed ranks (comma-separated; all ranks when omitted):
   abort=1       catch a ValueError and call COMM_WORLD.Abort(3), the common idiom
   child=0       start a Python child process that raises (it is not a rank: nothing to report)
   say=1         print "rank R step N ok" lines and "ERROR: shard 7 is corrupt" on stderr
+  token=1       raise ValueError whose message (and source line) holds a Hugging Face token
   notify        catch a ValueError and report it with mpinotify.notify_exception
   notify_url=URL  the same through mpinotify.WebhookNotifier(URL)
   notify_any=URL  the same through mpinotify.URLNotifier(URL) (any channel: slack+http://...)
@@ -85,6 +86,10 @@ def notify(url=None, any_kind=False):
         mpinotify.notify_exception(notifier, context="validation", name="nightly")
 
 
+def leak_token():
+    raise ValueError("download refused for hf_AbCdEf1234567890abcdefgh")  # a token in the source line too
+
+
 def say():
     for i in range(1, 6):
         print(f"rank {rank} step {i} ok", flush=True)
@@ -93,6 +98,7 @@ def say():
 
 ACTIONS = {
     "say": say,
+    "token": leak_token,
     "value": lambda: train_step(7),
     "key": lambda: load_batch(4),
     "value2": lambda: evaluate(2),
