@@ -1226,10 +1226,22 @@ static bool exit_ranks(const job_watch *w, json_t *ranks, int *status)
   return json_array_size(ranks) > 0;
 }
 
-/* The application's words as messages show them (secrets masked), or NULL; free with mpn_free. */
-static char *masked_words(const job_watch *w)
+/* The application's words as messages show them (secrets masked), or NULL;
+ * free with mpn_free. The root cause's own rank comes first: the lines its
+ * report carries (rank_output) are that rank's, where the job's output
+ * interleaves every rank's. */
+static char *masked_words(const job_watch *w, const json_t *root_report)
 {
-  return w->words.best ? mpn_mask_text(w->words.best, (const char *const *)w->secrets) : NULL;
+  json_t *lines = json_object_get(root_report, "rank_output");
+  app_words own;
+  memset(&own, 0, sizeof own);
+  for (size_t i = 0; i < json_array_size(lines); i++)
+    if (json_string_value(json_array_get(lines, i)))
+      app_words_line(&own, json_string_value(json_array_get(lines, i)));
+  const char *best = own.best ? own.best : w->words.best;
+  char *masked = best ? mpn_mask_text(best, (const char *const *)w->secrets) : NULL;
+  app_words_free(&own);
+  return masked;
 }
 
 static json_t *exit_cause(const job_watch *w, char *line, size_t cap)
@@ -1390,7 +1402,7 @@ static void end_fields(const job_watch *w, json_t *f, int status)
   json_t *none = json_array();
   cause c = {NULL, NULL, w->end_seen_ms};
   int nvictims = victims(w, &c, none);
-  char *said = masked_words(w);
+  char *said = masked_words(w, NULL);
   json_t *tail = tail_json(w);
   char *tail_lines = tail_text(tail);
   failure_members(w, f, &c, said, root, none, nvictims, tail);
@@ -1427,7 +1439,7 @@ static void failed_fields(const job_watch *w, json_t *f, int status)
   cause_headline(root, what, sizeof what);
   /* The application's own words lead: in the title, unless a signal is the
    * headline ("SIGSEGV on rank 3" stays), then as the text's first line. */
-  char *words = masked_words(w);
+  char *words = masked_words(w, c.r ? c.r->msg : NULL);
   bool words_in_title = words && !crash;
   char said_status[40];   /* "exit status 1 on ranks 0-3" says it already: no "(exit status 1)" before it */
   snprintf(said_status, sizeof said_status, "exit status %d ", status);
@@ -1512,7 +1524,7 @@ static void add_outcome(const job_watch *w, const cause *c, json_t *doc, int sta
   json_object_set_new(job, "reports", report_summaries(w, c, &total));
   json_object_set_new(job, "reports_count", json_integer(total));
   json_object_set_new(doc, "job", job);
-  char *words = masked_words(w);
+  char *words = masked_words(w, doc);
   json_t *tail = tail_json(w);
   json_object_set_new(doc, "application_error", jstr(words));
   json_object_set_new(doc, "output_tail", tail);

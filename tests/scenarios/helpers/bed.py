@@ -3,8 +3,8 @@ imported with tests/scenarios on the path, for harness).
 
 Each host is a set of namespaces held by one process (`sleep`, killed with the test):
 its own network (an address 10.77.0.N/24 on eth0, and its own loopback), its own host name
-(UTS), and its own mounts, with its own /etc/hosts and, for every host but the launch node,
-its own /tmp (node-local spools, Open MPI's session directories). Host h0 is the launch node:
+(UTS), its own mounts with its own /etc/hosts, and its own TMPDIR (Open MPI's session
+directories); /tmp itself stays shared, since the build tree may live there. Host h0 is the launch node:
 it holds the bridge the others plug into (10.77.0.1), and the test process itself enters it,
 so that the sink, mpinotify-run and mpirun run there and the sink on 127.0.0.1 is reachable
 from h0 only. Open MPI starts its daemons on the others through an rsh agent
@@ -82,9 +82,9 @@ class Bed:
 
     def _holder(self, i, name):
         own = os.path.join(self.dir, name)
+        # /tmp stays shared: the build tree may be there (CI clones into /tmp); TMPDIR is the host's own
         script = (f"hostname {name} && ip link set lo up && mount --bind {own}/hosts /etc/hosts"
-                  + ("" if i == 0 else f" && mount --bind {own}/tmp /tmp")
-                  + f" && touch {own}/ready && exec sleep 100000")
+                  f" && touch {own}/ready && exec sleep 100000")
         return subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--net", "--uts", "--mount",
                                  "--propagation", "private", "sh", "-c", script],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -122,7 +122,7 @@ class Bed:
         with open(path, "w") as f:
             f.write("#!/bin/sh\n# written by tests/scenarios/bed.py for one bed\nhost=$1\nshift\n"
                     f"case $host in\n{cases}  *) echo \"no host $host in this bed\" >&2; exit 255 ;;\nesac\n"
-                    'exec nsenter -t "$pid" -n -u -m -- sh -c "$*"\n')
+                    f'exec nsenter -t "$pid" -n -u -m -- env TMPDIR={self.dir}/$host/tmp sh -c "$*"\n')
         os.chmod(path, 0o755)
         return path
 
