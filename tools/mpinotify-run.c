@@ -537,6 +537,8 @@ static void setup_job(const struct run *r)
   if (name == NULL || *name == '\0')
     name = getenv("SLURM_JOB_NAME");
   if (name == NULL || *name == '\0')
+    name = launcher_guess_job_name(r->cmd, r->ncmd);   /* srun -J train outside an allocation */
+  if (name == NULL || *name == '\0')
     name = launcher_guess_program(r->cmd, r->ncmd);
   if (name != NULL)
     setenv("MPINOTIFY_JOB_NAME", name, 1);

@@ -129,9 +129,9 @@ def job_state(c, job_id):
 @case
 def crash(t):
     # A rank segfaults under srun --mpi=pmix: one message, the rank's report with the job's end merged in;
-    # the rank's own host, the Slurm job's id, name and step in it.
+    # the rank's own host, the Slurm job's id, name (srun -J outside an allocation) and step in it.
     c = cluster(t)
-    sink, r = against_baseline(t, c, srun(t, "mpi_crash", ["segv=2"]), 139)
+    sink, r = against_baseline(t, c, srun(t, "mpi_crash", ["segv=2"], opts=["-J", "trainjob"]), 139)
     b = one(hook(sink), "message")
     check(b.get("event") == "crash" and b.get("reported_by") == "rank", f"got {kinds([b])} by {b.get('reported_by')}")
     check(b.get("ranks") == [2] and b.get("signal") == "SIGSEGV" and b.get("election") == "ok",
@@ -141,7 +141,8 @@ def crash(t):
     check_slurm_job(b.get("job"))
     check((b.get("job") or {}).get("status") == "failed" and b["job"].get("exit_status") == 139,
           f"job {b.get('job')!r}: not failed with 139")
-    check(b["job"].get("name") == b["job"]["slurm_job_name"], f"job name {b['job'].get('name')!r} is not Slurm's")
+    check(b["job"].get("name") == b["job"]["slurm_job_name"] == "trainjob",
+          f"job name {b['job'].get('name')!r}, Slurm's {b['job']['slurm_job_name']!r}: not srun -J trainjob's")
 
 
 @case

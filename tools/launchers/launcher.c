@@ -122,10 +122,21 @@ const char *launcher_guess_program(char *const *cmd, int n)
 }
 
 /* The value `cmd[i]` gives for the number of ranks (with cmd[i + 1]), or NULL. */
-static const char *np_value(char *const *cmd, int n, int i)
+static const char *const *np_opts(const launcher *l)
+{
+  return l->np;
+}
+
+static const char *const *name_opts(const launcher *l)
+{
+  return l->job_name;
+}
+
+/* The value cmd[i] gives to one of the options `opts` picks from every launcher, or NULL. */
+static const char *opt_value(char *const *cmd, int n, int i, const char *const *(*opts)(const launcher *))
 {
   for (const launcher *const *l = all; *l; l++)
-    for (const char *const *o = (*l)->np; o && *o; o++) {
+    for (const char *const *o = opts(*l); o && *o; o++) {
       size_t len = strlen(*o);
       if (len > 0 && (*o)[len - 1] == '=' && strncmp(cmd[i], *o, len) == 0)
         return cmd[i] + len;
@@ -139,12 +150,23 @@ int launcher_guess_np(char *const *cmd, int n)
 {
   int total = 0;
   for (int i = 1; i < n; i++) {
-    const char *v = np_value(cmd, n, i);
+    const char *v = opt_value(cmd, n, i, np_opts);
     long np;
     if (v && tool_parse_long(v, &np) && np > 0 && np < 100000000)
       total += (int)np;
   }
   return total;
+}
+
+const char *launcher_guess_job_name(char *const *cmd, int n)
+{
+  const char *program = launcher_guess_program(cmd, n), *name = NULL;
+  for (int i = 1; i < n && cmd[i] != program; i++) {   /* the launcher's options, not the program's */
+    const char *v = opt_value(cmd, n, i, name_opts);
+    if (v && *v)
+      name = v;
+  }
+  return name;
 }
 
 /* ---- running a launcher's helper (LAUNCHER --version, scontrol) ---------------- */

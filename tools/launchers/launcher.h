@@ -98,6 +98,7 @@ typedef struct launcher {
   const char *const *two_values;  /* "-mca NAME VALUE" */
   const char *const *np;          /* whose value is the number of ranks; an entry ending in '='
                                      matches "--ntasks=8" */
+  const char *const *job_name;    /* whose value names the job ("-J train", "--job-name=train") */
 } launcher;
 
 extern const launcher launcher_openmpi, launcher_hydra, launcher_slurm;
@@ -126,6 +127,9 @@ bool launcher_noise(const char *line);
  * options) and an interpreter in front of a script. NULL when none.
  */
 const char *launcher_guess_program(char *const *cmd, int n);
+
+/* The job's name the command line gives its launcher (srun -J NAME outside an allocation), or NULL. */
+const char *launcher_guess_job_name(char *const *cmd, int n);
 
 /* The ranks the command line asks for (-np 8, -n 8, --ntasks=8; summed over MPMD contexts), 0 if unknown. */
 int launcher_guess_np(char *const *cmd, int n);

@@ -378,6 +378,8 @@ static const char *const one_value[] = {
   "--distribution", "--qos", "--constraint", "--export", NULL};
 static const char *const np[] = {"-n", "--ntasks", "--ntasks=", NULL};
 
+static const char *const job_name[] = {"-J", "--job-name", "--job-name=", NULL};
+
 const launcher launcher_slurm = {
   .name = "Slurm",
   .recognise = recognise,
@@ -391,4 +393,5 @@ const launcher launcher_slurm = {
   .noise = noise,
   .one_value = one_value,
   .np = np,
+  .job_name = job_name,
 };
