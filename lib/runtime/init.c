@@ -238,13 +238,18 @@ int mpn__activate(void)
 
 /* A rank that exits without MPI_Finalize: the agent must be out of MPI
  * before libmpi's destructors run. */
-static void on_exit_without_finalize(void)
+void mpn__agent_leave_mpi(void)
 {
   if (getpid() != mpn__self.pid || !atomic_load(&mpn__mpi.mpi_active))
     return;
   atomic_store(&mpn__mpi.stop, 1);
   mpn__agent_wake('x');
   mpn__agent_wait_ack(500);
+}
+
+static void on_exit_without_finalize(void)
+{
+  mpn__agent_leave_mpi();
 }
 
 /* The frames of exit() itself and of its handlers are libc's: the site is

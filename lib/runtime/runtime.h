@@ -31,6 +31,9 @@ const char *mpn__thread_level_name(void);   /* NULL before MPI_Init */
 int mpn__agent_start(void);
 void mpn__agent_wake(char what);     /* 'm': MPI ready; 'f': finalize; 'x': exit */
 int mpn__agent_wait_ack(long timeout_ms);
+/* The process is ending MPI (exit without MPI_Finalize, MPI_Abort): the agent
+ * stops calling MPI, and says so (bounded, 0.5 s). Application thread. */
+void mpn__agent_leave_mpi(void);
 
 /* ---- events.c: failures other than a signal, from any thread but a handler */
 mpn__event *mpn__event_new(const char *kind, const char *severity);   /* time set, extra = {} */

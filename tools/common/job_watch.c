@@ -491,7 +491,8 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
   note_end(w, copy);
   w->torn_down = w->torn_down || launcher_teardown(copy);
   note_lost_node(w, copy);
-  app_words_line(&w->words, copy);
+  if (!launcher_noise(copy))   /* "  Error:      Operation now in progress" is Open MPI's, not the application's */
+    app_words_line(&w->words, copy);
   launcher_exit e;
   if (launcher_exit_notice(copy, &e) && !w->has_first_exit) {
     w->first_exit = e;
@@ -522,7 +523,7 @@ static json_t *tail_json(const job_watch *w)
 static bool rank_reported(const job_watch *w, int rank);
 
 /* Open MPI names one rank killed outright; others that died with it (two ranks
- * OOM-killed at once) are the registered ranks that ended without a word: no
+ * OOM-killed at once) are the registered ranks of its node that ended without a word: no
  * report, no goodbye, no exit status, and no "term" although they promised
  * one (the launcher's teardown sends SIGTERM before SIGKILL). Called with the
  * lock held, once the launcher has ended: every notice is in. */
@@ -536,10 +537,14 @@ static void infer_silent_deaths(job_watch *w)
     return;   /* only a rank killed outright says nothing (a rank that faulted reports); the launcher's
                  own teardown by SIGKILL (srun's) leaves its victims as silent */
   const death first = *named;
+  /* The OOM killer and a job's memory limit act per node: ranks of other nodes that said nothing
+   * died of something else (their transport's loss of a peer), which the launcher did not name. */
+  const rank_info *nr = first.rank < w->nranks_cap && w->ranks[first.rank].hello ? &w->ranks[first.rank] : NULL;
+  const char *host = nr && *nr->host ? nr->host : first.host;
   for (int r = 0; r < w->nranks_cap && w->ndeaths < MAX_DEATHS; r++) {
     const rank_info *ri = &w->ranks[r];
-    if (!ri->hello || !ri->says_term || ri->term || ri->bye || ri->exit_status || has_death(w, r) ||
-        rank_reported(w, r))
+    if (!ri->hello || !ri->says_term || ri->term || ri->bye || ri->exit_status || strcmp(ri->host, host) ||
+        has_death(w, r) || rank_reported(w, r))
       continue;
     death *d = &w->deaths[w->ndeaths++];
     *d = (death){.rank = r, .pid = ri->pid, .signo = first.signo, .seen_ms = first.seen_ms, .silent = true};

@@ -133,6 +133,9 @@ static bool noise(const char *line)
   const char *t = line + strspn(line, " \t");   /* the exit notice's "  Process name: [[22330,1],1]", "  Exit code: 1" */
   if (!strncmp(t, "Process name: [[", 16) || !strncmp(t, "Exit code:", 10))
     return true;
+  /* a help text's aligned facts: "  Local host: h1", "  Error:      Operation now in progress (115)" */
+  if (t == line + 2 && !strncmp(t, "Error:  ", 8))
+    return true;
   for (const char *const *s = sentences; *s; s++)
     if (!strncmp(line, *s, strlen(*s)))
       return true;
