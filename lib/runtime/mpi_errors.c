@@ -417,9 +417,6 @@ int mpn__errors_abort(MPI_Comm comm, int code)
     if (!atomic_load(&mpn__fatal_reported) && !hook_reported(code))
       report_abort(code);
     in_handler = 0;
-    /* Open MPI's abort is not safe against another thread in MPI (its help message to
-     * mpirun came out garbled: "Data unpack would read past end of buffer"): the agent leaves first */
-    mpn__agent_leave_mpi();
   }
   return real ? real(comm, code) : MPI_ERR_INTERN;
 }
