@@ -28,6 +28,7 @@
 
 MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -40,7 +41,6 @@ MPN_API_ONLY_PROGRAM;   /* the wrapper itself is not watched */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -117,6 +117,7 @@ struct run {
   unsigned events;        /* JOB_* messages to send */
   job_watch *watch;       /* what the job's messages say; NULL: no messages */
   char *job_key;          /* MPINOTIFY_RELAY_KEY: in the environment of every local process of the job */
+  char *run_dir;          /* MPINOTIFY_RUN_DIR: where this node's ranks mark a SIGTERM (term-RANK), or NULL */
   /* The running job. */
   pid_t child;
   bool own_group;         /* the launcher leads a process group of its own */
@@ -461,6 +462,37 @@ static void setup_relay(struct run *r)
   r->job_key = key && *key ? tool_xstrdup(key) : NULL;   /* see end_leftovers */
 }
 
+/* A private directory for this job's ranks on this node: a rank that a
+ * SIGTERM ends creates term-RANK there from its handler, which no load can
+ * delay (its notice to the relay may come too late). */
+static void setup_run_dir(struct run *r)
+{
+  const char *tmp = getenv("TMPDIR");
+  char *tmpl = tool_xasprintf("%s/mpinotify-run-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+  if (r->relay_srv && mkdtemp(tmpl)) {
+    r->run_dir = tmpl;
+    setenv("MPINOTIFY_RUN_DIR", tmpl, 1);
+  } else {
+    free(tmpl);
+    unsetenv("MPINOTIFY_RUN_DIR");
+  }
+}
+
+/* The marks, then the directory. */
+static void remove_run_dir(struct run *r)
+{
+  DIR *d = r->run_dir ? opendir(r->run_dir) : NULL;
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strncmp(e->d_name, "term-", 5) == 0)
+      unlinkat(dirfd(d), e->d_name, 0);
+  if (d)
+    closedir(d);
+  if (r->run_dir)
+    rmdir(r->run_dir);
+  free(r->run_dir);
+  r->run_dir = NULL;
+}
+
 static long long wall_now_ms(void)
 {
   struct timespec ts;
@@ -664,6 +696,7 @@ static void send_job_end(struct run *r)
     return;
   if (stop_signal)
     job_watch_stop_signal(r->watch, stop_signal, (long long)stop_signal_s * 1000);
+  job_watch_term_marks(r->watch, r->run_dir);
   job_watch_ended(r->watch, r->status);
   send_started(r);
   bool merged = (r->events & JOB_FAILED) && send_merged(r);
@@ -1282,11 +1315,13 @@ int main(int argc, char **argv)
   setup_events(&r);
   setup_urls(&r);
   setup_relay(&r);
+  setup_run_dir(&r);
   setup_preload(&r);
   setup_watch(&r);
   capture_output(&r);
   if ((rc = spawn(&r)) >= 0) {
     finish_delivery(&r);
+    remove_run_dir(&r);
     return rc;
   }
   start_pump(&r);
@@ -1299,6 +1334,7 @@ int main(int argc, char **argv)
   stop_pump(&r);
   send_job_end(&r);
   finish_delivery(&r);   /* stops the relay: nothing calls the watch after this */
+  remove_run_dir(&r);
   job_watch_free(r.watch);
   free(r.job_key);
   exit_like(r.status);

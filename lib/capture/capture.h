@@ -59,10 +59,11 @@ extern mpn__crash_state mpn__crash;
 /* ---- signals.c ----------------------------------------------------------- */
 int mpn__signals_install(void);             /* (re)install; chains to what is there */
 void mpn__signals_uninstall(void);         /* put back what was there, if still ours */
-/* SIGTERM: hands 't' to the agent, waits at most wait_ms for term_done,
- * then does what was there before (its handler, or the default action).
- * Not installed over SIG_IGN. 0 when installed (or already ours). */
-int mpn__signals_install_term(long wait_ms);
+/* SIGTERM: creates the file `marker` (when not NULL or ""), hands 't' to
+ * the agent, waits at most wait_ms for term_done, then does what was there
+ * before (its handler, or the default action). Not installed over SIG_IGN.
+ * 0 when installed (or already ours). */
+int mpn__signals_install_term(long wait_ms, const char *marker);
 void *mpn__signals_altstack(void);          /* alternate stack for the calling thread; its mapping or NULL */
 void mpn__signals_altstack_free(void *mem); /* at thread exit: that mapping */
 /* Calls fn(arg); a fault inside it (reading another thread's state) returns -1 instead of ending the process. */

@@ -10,6 +10,7 @@
 #include "capture/capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <string.h>
@@ -263,6 +264,7 @@ int mpn__signals_install(void)
 
 static struct sigaction term_previous;
 static long term_wait_ms;
+static char term_marker[MPN__PATH_MAX];   /* a file the handler creates: no network, no agent needed */
 
 /* Runs in a signal handler: what was there before ours. A handler of the
  * application's keeps the signal (it may ignore it, or end later); the
@@ -302,6 +304,9 @@ static void on_term(int signo, siginfo_t *info, void *uc)
   if (atomic_load(&mpn__crash.armed) && getpid() == mpn__self.pid && current_tid() != mpn__crash.agent_tid &&
       !atomic_exchange(&mpn__crash.term_seen, 1)) {
     mpn__crash.term_sender = info && info->si_code == SI_USER ? info->si_pid : 0;
+    int fd = term_marker[0] ? open(term_marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0)   /* first, at once: a loaded node may not run the agent in time */
+      close(fd);
     char c = 't';
     if (write(mpn__crash.wake_fd[1], &c, 1) == 1) {
       int64_t deadline = mpn__now_ns() + (int64_t)term_wait_ms * 1000000;
@@ -313,10 +318,11 @@ static void on_term(int signo, siginfo_t *info, void *uc)
   term_chain(signo, info, uc);
 }
 
-int mpn__signals_install_term(long wait_ms)
+int mpn__signals_install_term(long wait_ms, const char *marker)
 {
   struct sigaction cur;
   term_wait_ms = wait_ms;
+  mpn__strlcpy(term_marker, marker ? marker : "", sizeof term_marker);
   if (sigaction(SIGTERM, NULL, &cur) != 0)
     return -1;
   if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_term)

@@ -158,7 +158,12 @@ void mpn__launcher_arm_term(void)
 {
   if (!mpn__cfg()->relay_addr)
     return;
-  if (mpn__signals_install_term(TERM_WAIT_MS) == 0)
+  /* mpinotify-run's directory for this job, on its node (a rank of another node cannot create the file) */
+  const char *dir = getenv("MPINOTIFY_RUN_DIR");
+  char marker[MPN__PATH_MAX] = "";
+  if (dir && *dir && dir[0] == '/' && mpn__self.rank >= 0)
+    snprintf(marker, sizeof marker, "%s/term-%d", dir, mpn__self.rank);
+  if (mpn__signals_install_term(TERM_WAIT_MS, marker) == 0)
     atomic_store(&says_term, 1);
   else
     mpn__log_debug("SIGTERM is ignored here: the launcher will not hear of this rank's termination");

@@ -15,6 +15,7 @@
 #include "tool.h"
 
 #include <jansson.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -521,6 +522,22 @@ static json_t *tail_json(const job_watch *w)
 }
 
 static bool rank_reported(const job_watch *w, int rank);
+
+void job_watch_term_marks(job_watch *w, const char *dir)
+{
+  DIR *d = dir ? opendir(dir) : NULL;
+  pthread_mutex_lock(&w->lock);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    long rank;
+    rank_info *ri = !strncmp(e->d_name, "term-", 5) && tool_parse_long(e->d_name + 5, &rank) && rank >= 0 &&
+                    rank < INT32_MAX ? rank_slot(w, (int)rank) : NULL;
+    if (ri)
+      ri->term = true;
+  }
+  pthread_mutex_unlock(&w->lock);
+  if (d)
+    closedir(d);
+}
 
 /* Open MPI names one rank killed outright; others that died with it (two ranks
  * OOM-killed at once) are the registered ranks of its node that ended without a word: no

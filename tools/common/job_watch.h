@@ -59,6 +59,11 @@ bool job_watch_start_warns(job_watch *w);
  * job ran: in a Slurm job, the batch system stopping it (time limit, scancel). */
 void job_watch_stop_signal(job_watch *w, int sig, long long wall_ms);
 
+/* The ranks of this node that a SIGTERM ended marked it in `dir` (term-RANK
+ * files, MPINOTIFY_RUN_DIR): they were torn down, not killed outright. NULL:
+ * none. Before job_watch_ended. */
+void job_watch_term_marks(job_watch *w, const char *dir);
+
 /* The launcher ended with wait status `status`. For a failed Slurm job this
  * asks Slurm how it ended (scontrol, sacct: about 2 s at most). */
 void job_watch_ended(job_watch *w, int status);
