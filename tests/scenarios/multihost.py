@@ -60,6 +60,23 @@ def crash_two_hosts(t):
 
 
 @case
+def two_failures_two_hosts(t):
+    # Two different bugs, one on h1 (rank 0) and one on h3 (rank 5): two messages, each naming its
+    # own rank and host; the job's end is merged into the first one only.
+    bed = Bed(t)
+    sink, r, bodies, base = run(t, bed, "mpi_crash", ["segv=0", "segv2=5"])
+    check(base.rc == 139, f"baseline exit status {base.rc}, expected 139: test premise")
+    check(events(bodies) == ["crash", "crash"], f"expected two crash messages; got {events(bodies)}")
+    by_rank = {tuple(b.get("ranks") or []): b for b in bodies}
+    check(set(by_rank) == {(0,), (5,)}, f"ranks {[b.get('ranks') for b in bodies]}, expected [0] and [5]")
+    check(hosts_of(by_rank[(0,)]) == {0: "h1"} and hosts_of(by_rank[(5,)]) == {5: "h3"},
+          f"processes {[b.get('processes') for b in bodies]}: not each rank with its host")
+    check(by_rank[(0,)]["signature"] != by_rank[(5,)]["signature"], "two bugs share a signature")
+    ends = [b for b in bodies if (b.get("job") or {}).get("status") == "failed"]
+    check(len(ends) == 1, f"the job's end is in {len(ends)} messages, expected one")
+
+
+@case
 def launch_name_unknown(t):
     # The hosts cannot resolve the launch node's name (h0), nor reach the service: the relay's
     # addresses still reach them, every rank counts as armed, and the report arrives once.
