@@ -766,6 +766,12 @@ MPN_EXTERN char *mpn_message_json(const mpn_message *m);
  */
 MPN_EXTERN int mpn_secret_variable(const char *entry);
 
+/* Whether a secret variable's `value` is worth masking in free text: at
+ * least 6 characters and not only digits (TOKENIZERS_PARALLELISM=false or
+ * MAX_TOKENS=8 would otherwise turn every "false" or "8" into "***").
+ * Thread-safe; async-signal-safe. */
+MPN_EXTERN int mpn_secret_value_maskable(const char *value);
+
 #ifdef __cplusplus
 }
 #endif

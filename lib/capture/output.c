@@ -123,15 +123,27 @@ static void answer_sync(channel *ch, int nch, ring *r)
   __atomic_store_n(&r->sync_ack, req, __ATOMIC_SEQ_CST);
 }
 
+/* Runs in the copier (async-signal-safe): close_range, or one close() per
+ * descriptor where it fails (kernels before 5.9, seccomp profiles). */
+static void close_between(unsigned lo, unsigned hi)
+{
+  if (lo > hi || close_range(lo, hi, 0) == 0)
+    return;
+  long max = sysconf(_SC_OPEN_MAX);
+  unsigned top = max > 0 && (unsigned long)max - 1 < hi ? (unsigned)max - 1 : hi;
+  for (unsigned fd = lo; fd <= top && fd < 65536; fd++)
+    close((int)fd);
+}
+
 static void close_all_but(const int *keep, int n)
 {
   unsigned lo = 0;
   for (int i = 0; i < n; i++) {   /* keep is sorted */
     if ((unsigned)keep[i] > lo)
-      close_range(lo, (unsigned)keep[i] - 1, 0);
+      close_between(lo, (unsigned)keep[i] - 1);
     lo = (unsigned)keep[i] + 1;
   }
-  close_range(lo, ~0U, 0);
+  close_between(lo, ~0U);
 }
 
 static void sort_fds(int *a, int n)
@@ -166,6 +178,8 @@ static void copier_main(channel *ch, int nch)
     keep[nkeep++] = ch[i].in;
     keep[nkeep++] = ch[i].orig;
   }
+  for (int i = 0; i < nch; i++)
+    close(ch[i].app);   /* our own input's write end: kept open, the copier would never see EOF */
   sort_fds(keep, nkeep);
   close_all_but(keep, nkeep);
   for (int i = 0; i < nch; i++)
@@ -294,12 +308,16 @@ static int start_copier(channel *ch, int nch)
   if (mid < 0)
     return -1;
   if (mid == 0) {   /* the middle process: only fork and _exit, async-signal-safe */
-    if (fork() == 0)
+    pid_t copier = fork();
+    if (copier == 0)
       copier_main(ch, nch);
-    _exit(0);
+    _exit(copier < 0);   /* no copier: the rank keeps its own descriptors */
   }
-  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+  int status = 0;
+  while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
     ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return -1;
   for (int i = 0; i < nch; i++)
     for (int k = 0; k < ch[i].nfds; k++)
       dup2(ch[i].app, ch[i].fds[k]);
@@ -332,10 +350,32 @@ static int join_ring(uint64_t key)
   return 1;
 }
 
+/* Threads of this process (/proc/self/stat's 20th field); 0 when unknown. */
+static int thread_count(void)
+{
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');   /* the name may hold spaces */
+  int field = 2, threads = 0;
+  for (; p && *p && field < 20; p++)
+    field += *p == ' ';
+  return p && sscanf(p, "%d", &threads) == 1 ? threads : 0;
+}
+
 int mpn__output_start(uint64_t key)
 {
   if (the_ring || join_ring(key))
     return the_ring ? 0 : -1;
+  /* Only at a process's start: forked from a grown, threaded process (the library dlopen'ed late,
+   * by Python's ctypes) the copier would pin a copy-on-write image of it for the rank's life. */
+  if (thread_count() != 1)
+    return -1;
   channel ch[2];
   int nch = 0;
   struct stat st;

@@ -327,13 +327,15 @@ int mpn__signals_install_term(long wait_ms, const char *marker)
     return -1;
   if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_term)
     return 0;
-  if (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN)
+  if (cur.sa_handler == SIG_IGN)
     return -1;   /* the process was told to ignore it (nohup): keep that */
+  /* The flags and mask of what was there: a handler installed without SA_RESTART (CPython's)
+   * expects SIGTERM to interrupt a blocking call, and must still get that. */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_term;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (cur.sa_handler == SIG_DFL ? SA_RESTART : cur.sa_flags & SA_RESTART);
+  sa.sa_mask = cur.sa_mask;
   return sigaction(SIGTERM, &sa, &term_previous);
 }
 

@@ -129,9 +129,15 @@ int mpn_secret_variable(const char *entry)
   return 0;
 }
 
+int mpn_secret_value_maskable(const char *value)
+{
+  size_t n = value ? strlen(value) : 0;
+  return n >= 6 && strspn(value, "0123456789") < n;
+}
+
 static void add_secret(char ***list, size_t *n, const char *value)
 {
-  char **grown = value && *value ? realloc(*list, sizeof *grown * (*n + 2)) : NULL;
+  char **grown = mpn_secret_value_maskable(value) ? realloc(*list, sizeof *grown * (*n + 2)) : NULL;
   if (!grown)
     return;
   *list = grown;

@@ -233,18 +233,20 @@ static const char *const token_prefixes[] = {
   "Bearer ", "bearer ", "Basic ",                                       /* Authorization headers */
   NULL};
 
-static int token_char(char c)
+/* A key's characters; `wide` adds those of base64 and JWTs ("/scratch/hf_cache/x1"
+ * is a path, not a token: keys stop at '/' and '.'). */
+static int token_char(char c, int wide)
 {
-  return c && (isalnum((unsigned char)c) || strchr("-_.=+/~", c));   /* strchr finds the '\0' too */
+  return c && (isalnum((unsigned char)c) || strchr(wide ? "-_.=+/~" : "-_", c));   /* strchr finds the '\0' too */
 }
 
 /* The length of the token after a prefix at p, or 0 when it is no token.
  * After a header's scheme ("Bearer ") any long word is the credential. */
-static size_t token_tail(const char *p, int header)
+static size_t token_tail(const char *p, int header, int wide)
 {
   size_t n = 0;
   int digit = 0;
-  for (; token_char(p[n]); n++)
+  for (; token_char(p[n], wide); n++)
     digit |= isdigit((unsigned char)p[n]);
   return n >= 16 && (digit || header) ? n : 0;
 }
@@ -259,8 +261,10 @@ static void mask_token_forms(mpn__buf *text)
     size_t tail = 0, plen = 0;
     if (p == text->p || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '-'))   /* a word's start */
       for (const char *const *t = token_prefixes; *t && !tail; t++)
-        if (!strncmp(p, *t, plen = strlen(*t)))
-          tail = token_tail(p + plen, (*t)[plen - 1] == ' ');
+        if (!strncmp(p, *t, plen = strlen(*t))) {
+          int header = (*t)[plen - 1] == ' ';
+          tail = token_tail(p + plen, header, header || !strcmp(*t, "eyJ"));
+        }
     if (tail) {
       mpn__buf_add(&out, "%.*s***", (int)plen, p);
       p += plen + tail;

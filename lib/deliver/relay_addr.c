@@ -105,7 +105,6 @@ const char *mpn__relay_pick(const char *list, char *out, size_t cap)
 void mpn__relay_forget(void)
 {
   pthread_mutex_lock(&lock);
-  chosen[0] = '\0';
-  none_since = 0;
+  chosen[0] = '\0';   /* none_since stays: with no address answering, a failed send must not probe again at once */
   pthread_mutex_unlock(&lock);
 }

@@ -73,6 +73,10 @@ TEST(mask_text)
   m = mpn_mask_text("Authorization: Bearer secretsecretsecretsecret", NULL);
   CHECK_STR(m, "Authorization: Bearer ***");
   mpn_free(m);
+  /* a path that holds a prefix is no token */
+  m = mpn_mask_text("cache /scratch/hf_cache/hub/models--x-7b/snap1234567890", NULL);
+  CHECK_STR(m, "cache /scratch/hf_cache/hub/models--x-7b/snap1234567890");
+  mpn_free(m);
   m = mpn_mask_text("no url here", NULL);
   CHECK_STR(m, "no url here");
   mpn_free(m);

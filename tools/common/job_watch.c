@@ -215,7 +215,7 @@ void job_watch_free(job_watch *w)
 
 void job_watch_add_secret(job_watch *w, const char *value)
 {
-  if (!value || strlen(value) < 6)   /* shorter values would mask ordinary words */
+  if (!mpn_secret_value_maskable(value))   /* "false" or "8" would mask ordinary words */
     return;
   pthread_mutex_lock(&w->lock);
   if (w->nsecrets < MAX_SECRETS)

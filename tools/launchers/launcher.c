@@ -227,10 +227,13 @@ static int run_bounded(const char *path, char *const *argv, char *out, size_t ca
     close(fds[0]);
     return -1;
   }
+  setpgid(pid, pid);   /* also here: a kill before the child's own setpgid must still reach it */
   bool done = read_until(fds[0], out, cap, tool_now_ms() + timeout_ms);
   close(fds[0]);
-  if (!done)
+  if (!done) {
     kill(-pid, SIGKILL);   /* the whole group: a launcher script may have started children */
+    kill(pid, SIGKILL);
+  }
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }

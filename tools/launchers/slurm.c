@@ -102,7 +102,7 @@ static char **pass_env(char *const *cmd, int ncmd, char *const *vars, int nvars)
     value = getenv("SLURM_EXPORT_ENV");
   bool limited = value && *value && !exports_all(value);
   bool none = limited && !strcasecmp(value, "NONE");
-  char *list = limited ? tool_xasprintf("--export=%s%s", none ? "" : value, none ? names + 1 : names) : NULL;
+  char *list = limited ? tool_xasprintf("--export=%s%s", none ? "" : value, none && *names ? names + 1 : names) : NULL;
   char **argv = tool_xmalloc(sizeof *argv * (size_t)(ncmd + 2));
   int n = 0;
   for (int i = 0; i < ncmd; i++) {
