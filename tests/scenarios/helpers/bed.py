@@ -144,7 +144,10 @@ class Bed:
         return ",".join(f"{n}:{slots}" for n in self.names[1 if skip_launch else 0:])
 
     def mpirun_opts(self, slots=2):
-        return ["--mca", "plm_rsh_agent", self.rsh, "--host", self.hosts_arg(slots)]
+        # Only the bed's network for MPI's traffic and the daemons' (DESIGN.md: other interfaces
+        # make Open MPI's TCP transport try addresses the other hosts do not have)
+        return ["--mca", "plm_rsh_agent", self.rsh, "--host", self.hosts_arg(slots),
+                "--mca", "btl_tcp_if_include", f"{NET}.0/24", "--mca", "oob_tcp_if_include", f"{NET}.0/24"]
 
     def close(self):
         for h in self.holders:
