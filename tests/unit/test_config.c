@@ -66,20 +66,19 @@ TEST(mask_text)
   CHECK_STR(m, "hdr Authorization: Bearer ***, slack xoxb-***; HF_TOKEN=hf_*** key AKIA*** sk-learn sk-short1 "
                "xhf_abc1234567890123456");
   mpn_free(m);
-  /* a token at the very end of the text; a header's credential without digits */
-  m = mpn_mask_text("x hf_AbCdEf1234567890abcdefgh", NULL);
-  CHECK_STR(m, "x hf_***");
-  mpn_free(m);
-  m = mpn_mask_text("Authorization: Bearer secretsecretsecretsecret", NULL);
-  CHECK_STR(m, "Authorization: Bearer ***");
-  mpn_free(m);
-  /* a path that holds a prefix is no token */
-  m = mpn_mask_text("cache /scratch/hf_cache/hub/models--x-7b/snap1234567890", NULL);
-  CHECK_STR(m, "cache /scratch/hf_cache/hub/models--x-7b/snap1234567890");
-  mpn_free(m);
-  m = mpn_mask_text("no url here", NULL);
-  CHECK_STR(m, "no url here");
-  mpn_free(m);
+  /* a token at the very end of the text; a header's credential without digits; a path that
+   * holds a prefix is no token; text without either stays */
+  static const char *const cases[][2] = {
+    {"x hf_AbCdEf1234567890abcdefgh", "x hf_***"},
+    {"Authorization: Bearer secretsecretsecretsecret", "Authorization: Bearer ***"},
+    {"cache /scratch/hf_cache/hub/models--x-7b/snap1234567890", "cache /scratch/hf_cache/hub/models--x-7b/snap1234567890"},
+    {"no url here", "no url here"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    m = mpn_mask_text(cases[i][0], NULL);
+    CHECK_STR(m, cases[i][1]);
+    mpn_free(m);
+  }
   CHECK(mpn_mask_text(NULL, NULL) == NULL);
 }
 
