@@ -10,6 +10,8 @@
  *   nodedown=RANKS             ranks in RANKS kill their parent (the launcher's daemon on their
  *                              node), its other children (their node's ranks) and themselves
  *                              with SIGKILL: the node is lost; the others wait in MPI_Allreduce
+ *   deafterm=RANKS             ranks in RANKS ignore SIGTERM: a teardown ends them with its SIGKILL
+ *                              1 s later, as on a node too loaded to run their handler in time
  *   sleep=MS                   every rank sleeps (lets the library deliver)
  * RANKS: "1,3,6" or "all". Ends with MPI_Finalize and status 0. */
 #include <mpi.h>
@@ -111,6 +113,8 @@ static void step(char *arg)
     if (total)
       *total++ = '\0';
     mpn_progress(rest ? atoll(rest) : 0, total ? atoll(total) : 0, "training");
+  } else if (!strcmp(arg, "deafterm")) {
+    signal(SIGTERM, SIG_IGN);   /* blocking it would hold the main thread only: the kernel picks another */
   } else if (!strcmp(arg, "kill")) {
     fflush(stdout);
     raise(SIGKILL);

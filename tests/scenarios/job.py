@@ -297,6 +297,21 @@ def sigkill_two(t):
 
 
 @case
+def sigkill_teardown_late(t):
+    # Rank 5 killed outright; rank 3 cannot run its SIGTERM handler (blocked here, a loaded node in
+    # life), so the teardown's SIGKILL ends it 1 s later without a word. It died in the teardown, not
+    # with rank 5: the message names rank 5 alone.
+    sink, r, bodies = against_baseline(t, "mpi_events", ["deafterm=3", "kill=5"], 137)
+    check(kinds(bodies) == [("crash", None)], f"expected one message, the crash; got {kinds(bodies)}")
+    c = bodies[0]
+    check(c.get("ranks") == [5] and c.get("signal") == "SIGKILL",
+          f"crash names ranks {c.get('ranks')} ({c.get('signal')}), expected rank 5 alone: rank 3 died in the teardown")
+    check("without a word" not in (c.get("text") or ""), f"text names a silent rank: {c.get('text')!r}")
+    job = c.get("job") or {}
+    check(job.get("victims") == NP - 1 and job.get("exit_status") == 137, f"job {job!r}: victims {NP - 1}, status 137")
+
+
+@case
 def node_lost(t):
     # A node lost mid-job: two named hosts on this machine (UTS namespaces, Open MPI's rsh agent
     # entering them); rank 2 kills its node: the daemon, its ranks (2 and 3). mpirun says "ORTE has lost communication

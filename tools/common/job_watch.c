@@ -10,6 +10,7 @@
 #include "job_watch.h"
 
 #include "app_words.h"
+#include "proc_watch.h"
 
 #include "launchers/launcher.h"
 #include "tool.h"
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 enum {
   TAIL_LINES = 30,     /* output_tail */
@@ -118,6 +120,8 @@ struct job_watch {
   bool in_panel;       /* inside a console:// panel a rank printed: our own words, not the application's */
   char *secrets[MAX_SECRETS + 1];   /* NULL-terminated, for mpn_mask_text */
   int nsecrets;
+  char local_host[HOST_MAX];   /* this node's name: its ranks' ends are watched (procs) */
+  proc_watch *procs;
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -185,6 +189,8 @@ job_watch *job_watch_new(const job_info *info)
   w->np_guess = info->np_guess;
   w->registering = info->registering;
   w->start_ms = wall_ms();
+  if (info->registering && gethostname(w->local_host, sizeof w->local_host - 1) == 0)
+    w->procs = proc_watch_new();
   return w;
 }
 
@@ -192,6 +198,7 @@ void job_watch_free(job_watch *w)
 {
   if (!w)
     return;
+  proc_watch_free(w->procs);
   for (int i = 0; i < w->nreports; i++)
     json_decref(w->reports[i].msg);
   for (int i = 0; i < w->nheld; i++)
@@ -268,6 +275,8 @@ static void on_hello(job_watch *w, json_t *o, int rank)
   ri->hello = true;
   ri->says_term = ri->says_term || json_is_true(json_object_get(o, "says_term"));
   note_process(w, ri, o);
+  if (w->procs && !strcmp(ri->host, w->local_host))
+    proc_watch_add(w->procs, rank, ri->pid);
   /* srun outside an allocation made the job: its tasks know its Slurm id, step and name, we do not */
   static const char *const keys[] = {"slurm_job_id", "slurm_job_name", "slurm_step"};
   char **mine[] = {&w->slurm_id, &w->slurm_name, &w->slurm_step};
@@ -539,6 +548,20 @@ void job_watch_term_marks(job_watch *w, const char *dir)
     closedir(d);
 }
 
+/* A rank of this node that ended in the launcher's teardown rather than with
+ * the rank the launcher named (this node's ranks are watched: proc_watch.h).
+ * Open MPI's teardown sends SIGCONT, SIGTERM 1 s later (sooner when another
+ * rank's death cuts its sleep short: a second rank killed with the first), then
+ * SIGKILL, often within 30 ms: a rank a loaded node did not run in time dies
+ * as silently as one the OOM killer took. Its death comes long after the named
+ * rank's, a co-victim's with it. Ranks not watched (other nodes): false. */
+static bool died_in_teardown(job_watch *w, int rank, int named)
+{
+  enum { APART_MS = 500 };
+  long long gone = proc_watch_gone_ms(w->procs, rank), named_gone = proc_watch_gone_ms(w->procs, named);
+  return gone > 0 && named_gone > 0 && gone - named_gone >= APART_MS;
+}
+
 /* Open MPI names one rank killed outright; others that died with it (two ranks
  * OOM-killed at once) are the registered ranks of its node that ended without a word: no
  * report, no goodbye, no exit status, and no "term" although they promised
@@ -561,7 +584,7 @@ static void infer_silent_deaths(job_watch *w)
   for (int r = 0; r < w->nranks_cap && w->ndeaths < MAX_DEATHS; r++) {
     const rank_info *ri = &w->ranks[r];
     if (!ri->hello || !ri->says_term || ri->term || ri->bye || ri->exit_status || strcmp(ri->host, host) ||
-        has_death(w, r) || rank_reported(w, r))
+        has_death(w, r) || rank_reported(w, r) || died_in_teardown(w, r, first.rank))
       continue;
     death *d = &w->deaths[w->ndeaths++];
     *d = (death){.rank = r, .pid = ri->pid, .signo = first.signo, .seen_ms = first.seen_ms, .silent = true};
