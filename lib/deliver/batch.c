@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_RESPONSE 65536
 
@@ -287,6 +288,68 @@ int mpn__deliver(const mpn__report *r, int64_t deadline)
   int ok = mpn__batch_results(b, log_failure, &lost);
   mpn__batch_release(b);
   return ok > 0 || lost == 0 ? (ok ? ok : 1) : 0;   /* spooled counts as kept, not as lost */
+}
+
+/* Which channels a fatal leader could not reach for want of a route: their
+ * copies go to its successor (mpn__deliver_some). */
+typedef struct some_ctx {
+  const mpn__channel *chs;
+  const int *index;   /* chs[k] is the configuration's channel index[k] */
+  int n;
+  int hand_off;
+  uint64_t unreached;
+  int lost;
+} some_ctx;
+
+static int no_route(const mpn_result *res)
+{
+  return res->code == MPN_E_DNS || res->code == MPN_E_CONNECT || (res->code == MPN_E_TIMEOUT && !res->http_status);
+}
+
+static void note_unreached(const mpn_result *res, void *arg)
+{
+  some_ctx *c = arg;
+  int k = 0;
+  while (k < c->n && strcmp(c->chs[k].masked, res->channel) != 0)
+    k++;
+  if (c->hand_off && k < c->n && no_route(res)) {
+    c->unreached |= 1ull << c->index[k];
+    if (res->spool_file)
+      unlink(res->spool_file);   /* the successor's copy is the one kept: a later flush must not repeat it */
+    mpn__log_error("delivery to %s failed: %s; another rank of this failure sends it", res->channel, res->detail);
+    return;
+  }
+  log_failure(res, &c->lost);
+}
+
+int mpn__deliver_some(const mpn__report *r, int64_t deadline, uint64_t only, int hand_off, uint64_t *unreached)
+{
+  *unreached = 0;
+  const mpn__config *cfg = mpn__cfg();
+  if ((r->event && r->event->nchannels) || cfg->nchannels > 64)
+    return only == ~0ull ? mpn__deliver(r, deadline) : 0;   /* a notifier's own channels: no hand-off */
+  mpn__channel chs[64];
+  int index[64], n = 0;
+  for (int i = 0; i < cfg->nchannels; i++)
+    if (only & (1ull << i)) {
+      index[n] = i;
+      chs[n++] = cfg->channels[i];   /* shallow: mpn__submit copies what it keeps */
+    }
+  mpn_message *m = n ? mpn__message_from_report(r) : NULL;
+  if (!m)
+    return 0;
+  mpn__send_opts o;
+  mpn__send_opts_from(&o, cfg);
+  mpn__batch *b = mpn__submit(chs, n, m, deadline, &o);
+  mpn_message_free(m);
+  if (!b)
+    return 0;
+  mpn__batch_wait(b, deadline);
+  some_ctx c = {.chs = chs, .index = index, .n = n, .hand_off = hand_off};
+  int ok = mpn__batch_results(b, note_unreached, &c);
+  mpn__batch_release(b);
+  *unreached = c.unreached;
+  return ok > 0 || c.lost == 0 ? (ok ? ok : 1) : 0;
 }
 
 int mpn__deliver_async(const mpn__report *r, int64_t deadline)

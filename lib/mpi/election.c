@@ -20,6 +20,11 @@
  *     then tells every fatally failed rank of the epoch that it is done, so no
  *     crashed process exits (and makes mpirun kill the job) while a leader is
  *     still sending.
+ *  5. Hand-off: a fatal leader whose node cannot reach the service (no name,
+ *     no connection) says so in its "done" (the channels it could not reach),
+ *     and its successor, the next fatally failed rank of the same signature on
+ *     another host, sends to those channels; every waiting rank then waits for
+ *     the successor too.
  * Every wait has a deadline. An epoch that cannot complete (a peer is already
  * dead) marks the election broken; callers then fall back to one report per
  * node.
@@ -46,12 +51,18 @@ typedef struct wire_rec {   /* what each rank contributes to an epoch */
   char host[MPN__HOST_MAX];
 } wire_rec;
 
+typedef struct waiter {
+  int rank, heard;
+} waiter;
+
 static struct {
   MPI_Comm comm, fin_comm;
   int rank, size;
   int64_t next_epoch;
   int64_t bell_in[2], bell_out[2];   /* epoch, ringer's CLOCK_REALTIME ns */
-  int64_t done_out, done_in;
+  int64_t done_out[2], done_in[2];   /* epoch, the channels not reached (a mask; 0: delivered) */
+  waiter *waits;              /* the deliverers a fatal rank waits for: leaders, successors */
+  int nwaits;
   MPI_Request bell_req;
   int bell_posted;
   int64_t pending_since;      /* a doorbell for next_epoch arrived then (0: none) */
@@ -106,7 +117,8 @@ int mpn__mpi_setup(int provided)
   E.sends = calloc((size_t)E.size * 2, sizeof *E.sends);
   E.leaders = calloc((size_t)E.size, sizeof *E.leaders);
   E.fatal = calloc((size_t)E.size, sizeof *E.fatal);
-  if (!E.all || !E.sends || !E.leaders || !E.fatal)
+  E.waits = calloc((size_t)E.size, sizeof *E.waits);
+  if (!E.all || !E.sends || !E.leaders || !E.fatal || !E.waits)
     return -1;
   if (provided < MPI_THREAD_MULTIPLE) {
     snprintf(E.error, sizeof E.error,
@@ -318,6 +330,10 @@ static void tally(void)
   for (int i = 0; i < nfresh; i++)
     remember(fresh[i]);
   free(fresh);
+  E.nwaits = 0;
+  for (int i = 0; i < E.nleaders; i++)
+    if (E.leaders[i] != E.rank)
+      E.waits[E.nwaits++] = (waiter){E.leaders[i], 0};
   /* Ranks that failed fatally exit once their leaders are done, and every
    * later epoch needs them: a new failure must not wait for one that can
    * never complete (mpirun's teardown would kill it first). */
@@ -339,8 +355,9 @@ static void fill_outcome(const mpn__event *ev, mpn__outcome *out)
   out->leader = lead;
   for (int i = 0; ev && ev->fatal && i < E.nleaders; i++)
     out->wait_leaders += E.leaders[i] != E.rank;
-  if (!lead)
+  if (!ev)
     return;
+  /* every rank of the failure gets the list: a successor reports with it (hand-off) */
   out->procs = calloc((size_t)E.size, sizeof *out->procs);
   out->first_wall_ns = ev->wall_ns;
   for (int r = 0; r < E.size && out->procs; r++) {
@@ -403,39 +420,90 @@ int mpn__election_poll(const mpn__event *(*take)(void), const mpn__event **taken
   return 1;
 }
 
-void mpn__election_done(int64_t deadline)
+/* The next fatally failed rank of `after`'s signature on another host than
+ * `after`'s (that host could not reach the service), or -1. Every rank
+ * computes the same from the epoch's records. */
+int mpn__election_successor(int after)
 {
-  E.done_out = E.last_epoch;
-  send_all(&E.done_out, 1, TAG_DONE, E.fatal, E.nfatal);
+  if (after < 0 || after >= E.size || !E.all)
+    return -1;
+  const wire_rec *a = &E.all[after];
+  for (int r = after + 1; r < E.size; r++) {
+    const wire_rec *w = &E.all[r];
+    if ((w->flags & WIRE_FATAL) && w->signature == a->signature && strcmp(w->host, a->host) != 0)
+      return r;
+  }
+  return -1;
+}
+
+static void add_wait(int rank)
+{
+  for (int i = 0; i < E.nwaits; i++)
+    if (E.waits[i].rank == rank)
+      return;
+  if (E.nwaits < E.size)
+    E.waits[E.nwaits++] = (waiter){rank, 0};
+}
+
+/* `unreached`: the channels this rank could not reach (0: delivered); when
+ * it hands them off, this rank waits for its successor like the others. */
+void mpn__election_done(int64_t deadline, uint64_t unreached)
+{
+  E.done_out[0] = E.last_epoch;
+  E.done_out[1] = (int64_t)unreached;
+  int next = unreached ? mpn__election_successor(E.rank) : -1;
+  if (next >= 0)
+    add_wait(next);
+  send_all(E.done_out, 2, TAG_DONE, E.fatal, E.nfatal);
   while (E.nsends && mpn__now_ns() < deadline) {
     progress_sends();
     mpn__sleep_ms(1);
   }
 }
 
-/* A fatally failed rank waits until every leader of its epoch has delivered,
- * since its exit makes the launcher kill the job, leaders included. */
-int mpn__election_wait(int64_t deadline)
+/* One deliverer's "done" into E.done_in; 0 when it came in time. */
+static int hear_done(int from, int64_t deadline)
 {
-  int heard = 0, want = 0;
-  for (int i = 0; i < E.nleaders; i++) {
-    if (E.leaders[i] == E.rank)
-      continue;
-    want++;
-    MPI_Request req;
-    if (mpn__pmpi.Irecv(&E.done_in, (int)sizeof E.done_in, mpn__pmpi.byte, E.leaders[i], TAG_DONE,
-                        E.comm, &req) != 0)
-      continue;
-    for (int flag = 0; !flag && mpn__now_ns() < deadline;) {
-      if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0)
-        break;
-      if (flag)
-        heard++;
-      else
-        mpn__sleep_ms(2);
-    }
+  MPI_Request req;
+  if (mpn__pmpi.Irecv(E.done_in, (int)sizeof E.done_in, mpn__pmpi.byte, from, TAG_DONE, E.comm, &req) != 0)
+    return -1;
+  for (int flag = 0; mpn__now_ns() < deadline;) {
+    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0)
+      return -1;
+    if (flag)
+      return 0;
+    mpn__sleep_ms(2);
   }
-  return heard == want ? 0 : -1;
+  return -1;
+}
+
+/* A fatally failed rank waits until every leader of its epoch (and every
+ * successor a leader handed its report to) has delivered, since its exit
+ * makes the launcher kill the job, deliverers included. 1: this rank is a
+ * successor now, *unreached the channels to send to; it calls
+ * mpn__election_done and then this again. */
+int mpn__election_wait(int64_t deadline, uint64_t *unreached)
+{
+  int missed = 0;
+  for (int i = 0; i < E.nwaits; i++) {
+    if (E.waits[i].heard)
+      continue;
+    if (hear_done(E.waits[i].rank, deadline) != 0) {
+      missed++;
+      continue;
+    }
+    E.waits[i].heard = 1;
+    if (!E.done_in[1])
+      continue;
+    int next = mpn__election_successor(E.waits[i].rank);
+    if (next == E.rank) {
+      *unreached = (uint64_t)E.done_in[1];
+      return 1;
+    }
+    if (next >= 0)
+      add_wait(next);
+  }
+  return missed ? -1 : 0;
 }
 
 /* No request of ours may outlive the agent's use of MPI. */

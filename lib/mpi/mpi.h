@@ -61,7 +61,7 @@ int mpn__mpi_setup(int provided);    /* private communicators, job token; 0 on s
 typedef struct mpn__outcome {
   int known;         /* signature was reported before: no message */
   int leader;        /* this rank reports */
-  mpn__proc *procs;  /* ranks that hit the signature (leader only), malloc'd */
+  mpn__proc *procs;  /* ranks that hit the signature (every rank of it: a successor reports with it), malloc'd */
   int nprocs;
   int64_t first_wall_ns;
   int wait_leaders;  /* fatal non-leaders: leaders to hear "delivered" from */
@@ -73,8 +73,14 @@ void mpn__election_start(void);      /* post the doorbell receive */
  * Returns 1 if an epoch ran, 0 if none was due, -1 if it failed. */
 int mpn__election_poll(const mpn__event *(*take)(void), const mpn__event **taken, mpn__outcome *out);
 int mpn__election_run(const mpn__event *ev, int64_t deadline_ns, mpn__outcome *out);
-void mpn__election_done(int64_t deadline_ns);  /* leader: tell waiting ranks */
-int mpn__election_wait(int64_t deadline_ns);   /* fatal non-leader: wait for leaders */
+/* Leader (or successor): tell the waiting ranks; `unreached` the channels (bit i: the
+ * configuration's channel i) this rank could not reach and hands to its successor, 0 when delivered. */
+void mpn__election_done(int64_t deadline_ns, uint64_t unreached);
+/* Fatal rank: wait for the leaders and their successors. 0 all delivered, -1 some did not
+ * answer in time, 1 this rank is a successor now: send to *unreached, then done, then wait again. */
+int mpn__election_wait(int64_t deadline_ns, uint64_t *unreached);
+/* The next fatally failed rank of `rank`'s signature on another host (hand-off), or -1. */
+int mpn__election_successor(int rank);
 void mpn__election_finalize(int64_t deadline_ns);
 void mpn__election_abandon(const char *why);
 const char *mpn__election_error(void);

@@ -251,6 +251,44 @@ static int without_election(const mpn__event *ev, mpn__report *r, int elect, int
   return ok;
 }
 
+/* Delivers as the failure's leader (or a successor: the channels in `only`).
+ * A fatal leader whose failure also hit a rank on another host gives itself
+ * 40 % of what is left when it has no route to a channel (no relay to carry
+ * it): the rest is its successor's (mpi/election.c, step 5). */
+static int lead(const mpn__event *ev, mpn__report *r, int64_t send_by, uint64_t only, uint64_t *unreached)
+{
+  *unreached = 0;
+  if (!r->rank_output)
+    r->rank_output = rank_output();
+  int next = ev->fatal && !mpn__cfg()->relay_addr ? mpn__election_successor(mpn__self.rank) : -1;
+  if (!ev->fatal)
+    return mpn__deliver_async(r, send_by);
+  if (next < 0)
+    return only == ~0ull ? mpn__deliver(r, send_by) > 0 : mpn__deliver_some(r, send_by, only, 0, unreached) > 0;
+  int64_t now = mpn__now_ns();
+  int ok = mpn__deliver_some(r, now + (send_by - now) * 2 / 5, only, 1, unreached) > 0;
+  const char *host = "another host";
+  for (int i = 0; i < r->nprocs; i++)
+    host = r->procs[i].rank == next ? r->procs[i].host : host;
+  if (*unreached)
+    mpn__log_error("rank %d on %s, next in line for this failure, sends what this node could not reach", next, host);
+  return ok;
+}
+
+/* A fatal rank waits for its failure's deliverers before it may exit; when
+ * one could not reach a channel and this rank is next in line, it sends. */
+static int wait_deliverers(const mpn__event *ev, mpn__report *r, int64_t send_by, int64_t budget_end)
+{
+  int ok = 1;
+  uint64_t only = 0;
+  while (mpn__election_wait(budget_end - 20000000, &only) == 1) {
+    uint64_t unreached = 0;
+    ok = lead(ev, r, send_by, only, &unreached);
+    mpn__election_done(budget_end - 50000000, unreached);
+  }
+  return ok;
+}
+
 static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
 {
   /* A fatal event's budget runs from the fault; a queued notice's from now. */
@@ -274,19 +312,20 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   }
   int ok = 1;
   if (pre) {
+    if (pre->procs) {   /* NULL when out of memory: still report, naming this rank alone */
+      r.procs = pre->procs;
+      r.nprocs = pre->nprocs;
+      r.first_wall_ns = pre->first_wall_ns;
+    }
+    uint64_t unreached = 0;
     if (pre->leader) {
-      if (pre->procs) {   /* out of memory: still report, naming this rank alone */
-        r.procs = pre->procs;
-        r.nprocs = pre->nprocs;
-        r.first_wall_ns = pre->first_wall_ns;
-      }
-      ok = send_report(ev, &r, send_by);
+      ok = lead(ev, &r, send_by, ~0ull, &unreached);
       tm.delivered = ev == &local_event && ok ? mpn__now_ns() : tm.delivered;
       mpn__launcher_report(&r);
-      mpn__election_done(budget_end - 50000000);
+      mpn__election_done(budget_end - 50000000, unreached);
     }
-    if (pre->wait_leaders)
-      mpn__election_wait(budget_end - 20000000);
+    if (pre->wait_leaders || unreached)
+      ok = wait_deliverers(ev, &r, send_by, budget_end) && ok;
     free(pre->procs);
     pre->procs = NULL;
   } else if (mpn__election_known(ev->signature)) {

@@ -141,5 +141,31 @@ def fallback_shared_spool(t):
               f"report {b.get('ranks')} {b.get('processes')!r}: expected rank {rank} on {HOST_OF[rank]}")
 
 
+@case
+def leader_hands_off(t):
+    # No mpinotify-run (no relay). The same bug on rank 1 (h1) and rank 2 (h2); the service is on a
+    # network h2 and h3 reach and h1 does not. Rank 1 leads, cannot connect, and hands the report to
+    # rank 2, next in line on another host: one message, naming both ranks, sent by rank 2; no copy
+    # left in the spool for a later flush to send again.
+    bed = Bed(t)
+    sink = Sink(t, bind=bed.service_net(["h2", "h3"]))
+    spool = os.path.join(bed.dir, "spool")
+    env = {"MPINOTIFY_URLS": sink.url("/hook"), "MPINOTIFY_SPOOL": spool}
+    opts = bed.mpirun_opts() + [x for name in env for x in ("-x", name)]
+    r = t.run(t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1,2"], opts=opts), "mpirun", env)
+    check(r.rc == 139, f"mpirun exited {r.rc}, expected 139: test premise")
+    bodies = [p["body"] for p in sink.posts()]
+    check(events(bodies) == ["crash"], f"expected one message, the crash; got {events(bodies)}")
+    c = check_report(bodies[0], NP)
+    check(c.get("ranks") == [1, 2] and hosts_of(c) == {1: "h1", 2: "h2"},
+          f"ranks {c.get('ranks')}, processes {c.get('processes')!r}: expected ranks 1 (h1) and 2 (h2)")
+    leader = c.get("leader") or {}
+    check(leader.get("rank") == 2 and leader.get("hostname") == "h2",
+          f"leader {leader!r}: expected rank 2 on h2, the rank the report was handed to")
+    check("next in line" in r.err, "rank 1 did not say it handed the report on")
+    left = [f for f in os.listdir(spool) if not f.startswith(".")] if os.path.isdir(spool) else []
+    check(not [f for f in left if f.endswith(".msg")], f"copies left in the spool: {left}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -114,6 +114,21 @@ class Bed:
             self._in(name, "ip", "addr", "add", f"{NET}.{i + 1}/24", "dev", "eth0")
             self._in(name, "ip", "link", "set", "eth0", "up")
 
+    def service_net(self, hosts, net="10.78.0"):
+        """A second network, only between h0 (NET.1 on bridge br1) and `hosts` (eth1): where a
+        service can listen that the other hosts have no route to. Returns h0's address on it."""
+        self._in("h0", "ip", "link", "add", "br1", "type", "bridge")
+        self._in("h0", "ip", "addr", "add", f"{net}.1/24", "dev", "br1")
+        self._in("h0", "ip", "link", "set", "br1", "up")
+        for name in hosts:
+            i = self.names.index(name)
+            self._in("h0", "ip", "link", "add", f"s{i}", "type", "veth", "peer", "name", "eth1", "netns",
+                     str(self.pids[name]))
+            self._in("h0", "ip", "link", "set", f"s{i}", "master", "br1", "up")
+            self._in(name, "ip", "addr", "add", f"{net}.{i + 1}/24", "dev", "eth1")
+            self._in(name, "ip", "link", "set", "eth1", "up")
+        return f"{net}.1"
+
     def _rsh_agent(self):
         """Open MPI's rsh agent for this bed: `agent HOST COMMAND...` runs COMMAND on HOST
         (enters its namespaces); the pids are this bed's, written in."""
