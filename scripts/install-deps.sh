@@ -7,6 +7,7 @@ PACKAGES=(
   libcurl4-openssl-dev                # delivery over HTTP(S), with OpenSSL
   libssl-dev                          # TLS (libcurl), AES-GCM sealing of relayed messages, HMAC signing
   libunwind-dev                       # backtraces from the faulting context
+  libdw-dev                           # file and line of backtrace frames, inlined calls (elfutils' libdw, loaded at run time)
   libjansson-dev                      # JSON: building the webhook body, parsing answers
   libinih-dev                         # the MPINOTIFY_CONFIG file (INI)
   g++ gfortran                        # tests: C++ exceptions and a Fortran MPI program

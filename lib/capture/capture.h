@@ -18,8 +18,12 @@ typedef struct mpn__frame {
   uintptr_t offset;            /* ip - module load base */
   uintptr_t function_offset;
   int has_function;
+  int call_site;               /* ip is a return address: its source line is the call's (ip - 1) */
+  int inlined;                 /* a function inlined into the next frame (lines.c): ip, module and offset are that frame's */
+  int line;                    /* source line from the debug information, 0 when unknown */
   char module[MPN__PATH_MAX];
   char function[256];
+  char file[MPN__PATH_MAX];    /* source file as the debug information names it, "" when unknown */
 } mpn__frame;
 
 /* What the signal handler hands to the agent thread. */
@@ -77,7 +81,16 @@ int mpn__unwind_raw(ucontext_t *uc, uintptr_t *ips, int max);
 /* Full frames with module/offset/symbol from a saved context (agent thread). */
 int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max);
 void mpn__symbolize(mpn__frame *f);
+void mpn__demangle(char *name, size_t cap);   /* a C++ symbol in place, when the C++ runtime is there */
 int mpn__unwind_here(mpn__frame *frames, int max, int skip);   /* the caller's stack, not a signal's */
+
+/* ---- lines.c: file and line through libdw (never in a signal handler) ---- */
+/* Copies n frames into out (may be `in`) with file and line, each inlined
+ * call a frame of its own before the frame it was inlined into (at most max
+ * frames: the outermost are dropped). Waits for libdw at most until
+ * deadline_ns (mpn__now_ns's clock); past it, or without libdw, the frames
+ * are copied as they are. Returns the number of frames in out. */
+int mpn__lines_resolve(const mpn__frame *in, int n, mpn__frame *out, int max, int64_t deadline_ns);
 
 /* ---- signature.c --------------------------------------------------------- */
 uint64_t mpn__signature(int signo, const mpn__frame *frames, int n);

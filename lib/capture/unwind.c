@@ -28,6 +28,7 @@ static struct {
   int (*get_proc_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
   int (*set_caching_policy)(unw_addr_space_t, unw_caching_policy_t);
   int (*getcontext)(unw_context_t *);
+  int (*is_signal_frame)(unw_cursor_t *);   /* optional */
   unw_addr_space_t *local_as;
   int loaded;
 } U;
@@ -50,6 +51,7 @@ int mpn__unwind_load(void)
   *(void **)&U.get_proc_name = dlsym(h, STR(unw_get_proc_name));
   *(void **)&U.set_caching_policy = dlsym(h, STR(unw_set_caching_policy));
   *(void **)&U.getcontext = dlsym(h, STR(unw_tdep_getcontext));
+  *(void **)&U.is_signal_frame = dlsym(h, STR(unw_is_signal_frame));
   U.local_as = dlsym(h, STR(unw_local_addr_space));
   if (!U.init_local2 || !U.step || !U.get_reg || !U.get_proc_name || !U.getcontext || !U.local_as) {
     U.loaded = -1;
@@ -121,15 +123,20 @@ static void module_of(mpn__frame *f, uintptr_t lookup)
   }
 }
 
-static void demangle(mpn__frame *f)
+void mpn__demangle(char *name, size_t cap)
 {
-  if (!cxa_demangle || strncmp(f->function, "_Z", 2))
+  if (!cxa_demangle || strncmp(name, "_Z", 2))
     return;
   int status = -1;
-  char *d = cxa_demangle(f->function, NULL, NULL, &status);
+  char *d = cxa_demangle(name, NULL, NULL, &status);
   if (d && status == 0)
-    mpn__strlcpy(f->function, d, sizeof f->function);
+    mpn__strlcpy(name, d, cap);
   free(d);
+}
+
+static void demangle(mpn__frame *f)
+{
+  mpn__demangle(f->function, sizeof f->function);
 }
 
 /* Module, offset and symbol of an address alone (no cursor). */
@@ -144,7 +151,7 @@ int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max)
   unw_cursor_t c;
   if (!cursor_at(&c, uc))
     return 0;
-  int n = 0;
+  int n = 0, exact = 1;   /* the first frame is where the context stopped, not a return address */
   do {
     mpn__frame *f = &frames[n];
     unw_word_t ip, off = 0;
@@ -152,6 +159,9 @@ int mpn__unwind_frames(ucontext_t *uc, mpn__frame *frames, int max)
       break;
     memset(f, 0, sizeof *f);
     f->ip = (uintptr_t)ip;
+    f->call_site = !exact;
+    /* Below a signal trampoline is an interrupted instruction, not a call. */
+    exact = U.is_signal_frame && U.is_signal_frame(&c) > 0;
     if (U.get_proc_name(&c, f->function, sizeof f->function, &off) == 0 && f->function[0]) {
       f->has_function = 1;
       f->function_offset = (uintptr_t)off;
@@ -172,7 +182,7 @@ int mpn__unwind_here(mpn__frame *frames, int max, int skip)
   if (mpn__unwind_load() != 0)
     return 0;
   unw_context_t uc;
-  mpn__frame *all = malloc(sizeof *all * (MPN__MAX_FRAMES + 8));   /* ~60 KiB: not on a thread's small stack */
+  mpn__frame *all = malloc(sizeof *all * (MPN__MAX_FRAMES + 8));   /* ~100 KiB: not on a thread's small stack */
   if (!all)
     return 0;
   U.getcontext(&uc);

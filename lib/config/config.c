@@ -235,6 +235,7 @@ static void load_times(mpn__config *cfg, const mpn_options *opts, const mpn__fil
   cfg->window_ms = (long)number_setting(fc, MPN__SET_WINDOW_MS, opts ? opts->window_ms : -1, err, errlen, rc);
   /* every wake-up can preempt a busy rank: tests/bench/README.md */
   cfg->poll_ms = (long)number_setting(fc, MPN__SET_POLL_MS, -1, err, errlen, rc);
+  cfg->symbolize_ms = (long)number_setting(fc, MPN__SET_SYMBOLIZE_MS, -1, err, errlen, rc);
   if (cfg->window_ms > cfg->timeout_ms / 2)
     cfg->window_ms = cfg->timeout_ms / 2;   /* the window must leave time to deliver */
 }

@@ -31,7 +31,8 @@
   X(PROGRESS_EVERY, "progress_every", COUNT, 0, 1000000000, 0, "a progress message every N steps (0: off)") \
   X(EXIT_REPORTS, "exit_reports", FLAG, 0, 1, 1, "report a rank's non-zero exit before MPI_Finalize") \
   X(RANK_OUTPUT, "rank_output", FLAG, 0, 1, 1, "each rank keeps its last lines of output for its reports (0: off)") \
-  X(RANK_OUTPUT_LINES, "rank_output_lines", COUNT, 0, 200, 20, "how many of its last lines a rank's reports carry")
+  X(RANK_OUTPUT_LINES, "rank_output_lines", COUNT, 0, 200, 20, "how many of its last lines a rank's reports carry") \
+  X(SYMBOLIZE_MS, "symbolize_ms", MS, 0, 60000, 2000, "time for the file and line of a report's frames (0: none)")
 
 typedef enum mpn__setting_id {
 #define MPN__SETTING_ID(id, key, type, lo, hi, def, help) MPN__SET_##id,
@@ -81,6 +82,7 @@ typedef struct mpn__config {
   long alert_cap;
   long long progress_every;   /* 0: off */
   int exit_reports;           /* MPINOTIFY_EXIT_REPORTS (default on): non-zero exits are reported */
+  long symbolize_ms;          /* MPINOTIFY_SYMBOLIZE_MS: time for file and line of a report's frames; 0: none */
   int rank_output_lines;      /* lines of a rank's output in its reports; 0: MPINOTIFY_RANK_OUTPUT=0 or none */
   int unknown_kinds;          /* channels of kinds not (yet) registered: mpn_register_channel reloads */
 } mpn__config;

@@ -49,6 +49,9 @@ typedef struct mpn__report {
   const char *job_command;    /* masked, or NULL */
   void *rank_output;          /* json_t * array: the leader's last lines of output (masked), or NULL */
   const char *slurm_job_id, *slurm_job_name, *slurm_step;   /* a Slurm job's, or NULL */
+  const mpn__frame *frames;   /* the backtrace as shown (with file, line and inlined calls: capture's
+                                 mpn__lines_resolve), or NULL: the event's own frames */
+  int nframes;
   int by_launcher;            /* a launcher's report for a rank that could not (mpn_launcher_crash_new):
                                  what only the ranks know is null, and so are a pid <= 0 and a
                                  world_size <= 0 */

@@ -31,16 +31,27 @@ static json_t *ranks_know(const mpn__report *r, json_t *v)
   return json_null();
 }
 
-static json_t *jframes(const mpn__event *ev)
+/* file and line are null where the debug information says nothing (no -g,
+ * a stripped binary, no libdw, or past MPINOTIFY_SYMBOLIZE_MS). */
+static json_t *jframe(const mpn__frame *f, int i)
 {
+  int fn = f->has_function;
+  return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "index", i,
+                   "module", f->module[0] ? mpn__jstr(f->module) : json_null(), "offset", jhex(f->offset),
+                   "function", fn ? mpn__jstr(f->function) : json_null(),
+                   "function_offset", fn && !f->inlined ? jhex(f->function_offset) : json_null(),
+                   "file", f->file[0] ? mpn__jstr(f->file) : json_null(),
+                   "line", f->file[0] && f->line > 0 ? json_integer(f->line) : json_null(),
+                   "inlined", f->inlined);
+}
+
+static json_t *jframes(const mpn__report *r)
+{
+  const mpn__frame *frames = r->frames ? r->frames : r->event->frames;
+  int n = r->frames ? r->nframes : r->event->nframes;
   json_t *a = json_array();
-  for (int i = 0; i < ev->nframes; i++) {
-    const mpn__frame *f = &ev->frames[i];
-    json_array_append_new(a, json_pack("{s:i, s:o, s:o, s:o, s:o}", "index", i,
-        "module", f->module[0] ? mpn__jstr(f->module) : json_null(), "offset", jhex(f->offset),
-        "function", f->has_function ? mpn__jstr(f->function) : json_null(),
-        "function_offset", f->has_function ? jhex(f->function_offset) : json_null()));
-  }
+  for (int i = 0; i < n; i++)
+    json_array_append_new(a, jframe(&frames[i], i));
   return a;
 }
 
@@ -87,7 +98,7 @@ void *mpn__report_doc(const mpn__report *r)
     json_object_set_new(o, "election_error", mpn__jstr(r->election_error));
   json_object_set_new(o, "leader", ranks_know(r, jproc(&r->leader, 0)));
   json_object_set_new(o, "processes", procs);
-  json_object_set_new(o, "backtrace", ranks_know(r, jframes(ev)));
+  json_object_set_new(o, "backtrace", ranks_know(r, jframes(r)));
   json_object_set_new(o, "rank_output", ranks_know(r, r->rank_output ? json_deep_copy(r->rank_output) : NULL));
   json_object_set_new(o, "job", json_pack("{s:o, s:o, s:o, s:o, s:o}", "name", mpn__jstr(r->job_name),
                                           "command", mpn__jstr(r->job_command), "slurm_job_id",

@@ -122,26 +122,28 @@ static int crash_ok(const mpn_launcher_crash *c)
 static mpn_message *launcher_report(const char *kind, const char *headline, const char *key,
                                     const mpn_launcher_crash *c, size_t n)
 {
-  mpn__event ev;
-  memset(&ev, 0, sizeof ev);
-  ev.kind = kind;
-  ev.severity = "critical";
-  ev.signo = c->signo;
-  ev.wall_ns = (int64_t)c->time_ms * 1000000;
-  ev.signature = mpn__hash_str(MPN__FNV_OFFSET, key);
-  ev.fatal = 1;
-  mpn__strlcpy(ev.headline, headline, sizeof ev.headline);
-  mpn__proc *p = calloc(n, sizeof *p);
-  if (!p)
+  mpn__event *ev = calloc(1, sizeof *ev);   /* room for a backtrace: too big for a tool thread's stack */
+  mpn__proc *p = ev ? calloc(n, sizeof *p) : NULL;
+  if (!p) {
+    free(ev);
     return NULL;
+  }
+  ev->kind = kind;
+  ev->severity = "critical";
+  ev->signo = c->signo;
+  ev->wall_ns = (int64_t)c->time_ms * 1000000;
+  ev->signature = mpn__hash_str(MPN__FNV_OFFSET, key);
+  ev->fatal = 1;
+  mpn__strlcpy(ev->headline, headline, sizeof ev->headline);
   for (size_t i = 0; i < n; i++) {
     p[i] = (mpn__proc){.rank = c[i].rank, .pid = c[i].pid > 0 && c[i].pid <= INT32_MAX ? (int)c[i].pid : 0};
     mpn__strlcpy(p[i].host, c[i].host ? c[i].host : "", sizeof p[i].host);
   }
-  mpn__report r = {.event = &ev, .first_wall_ns = ev.wall_ns, .leader = p[0], .procs = p, .nprocs = (int)n,
+  mpn__report r = {.event = ev, .first_wall_ns = ev->wall_ns, .leader = p[0], .procs = p, .nprocs = (int)n,
                    .world_size = c->world_size, .job_name = c->job_name, .by_launcher = 1};
   mpn_message *m = mpn__message_from_report(&r);
   free(p);
+  free(ev);
   return m;
 }
 

@@ -133,17 +133,38 @@ static char *backtrace_of(json_t *frames, json_t *python)
   return b.p;
 }
 
-/* The one rendering of native frames: "#0  fn+0x7 (module+0x1677)". */
+/* "src/solver.c:41": the file's last two parts, enough to tell it and short
+ * enough for a chat line (debug information often holds absolute paths). */
+static const char *short_file(const char *file)
+{
+  const char *last = strrchr(file, '/');
+  if (!last)
+    return file;
+  const char *p = last;
+  while (p > file && p[-1] != '/')
+    p--;
+  return p > file ? p : last + 1;
+}
+
+/* The one rendering of native frames: "#0  fn+0x7 (module+0x1677)", or with
+ * debug information "#0  fn (solver/kernel.c:41)", "[inlined]" after a
+ * function the compiler inlined into the next frame. */
 void mpn__frames_text(mpn__buf *b, const void *frames_json, const char *indent, size_t max)
 {
   json_t *frames = (json_t *)frames_json;
   size_t n = json_array_size(frames);
   for (size_t i = 0; i < n && i < max; i++) {
     json_t *f = json_array_get(frames, i);
-    const char *mod = str(f, "module"), *fn = str(f, "function");
+    const char *mod = str(f, "module"), *fn = str(f, "function"), *file = str(f, "file");
     const char *base = mod && strrchr(mod, '/') ? strrchr(mod, '/') + 1 : mod && *mod ? mod : "?";
-    if (fn)
+    json_int_t line = json_integer_value(json_object_get(f, "line"));
+    const char *inl = json_is_true(json_object_get(f, "inlined")) ? " [inlined]" : "";
+    if (file && line > 0)
+      mpn__buf_add(b, "%s#%-2zu %s (%s:%lld)%s\n", indent, i, fn ? fn : "??", short_file(file), (long long)line, inl);
+    else if (fn && str(f, "function_offset"))
       mpn__buf_add(b, "%s#%-2zu %s+%s (%s+%s)\n", indent, i, fn, str(f, "function_offset"), base, str(f, "offset"));
+    else if (fn)
+      mpn__buf_add(b, "%s#%-2zu %s (%s+%s)%s\n", indent, i, fn, base, str(f, "offset") ? str(f, "offset") : "?", inl);
     else
       mpn__buf_add(b, "%s#%-2zu ?? (%s+%s)\n", indent, i, base, str(f, "offset") ? str(f, "offset") : "?");
   }

@@ -100,8 +100,10 @@ static void capture(mpn__event *ev)
   ev->fatal = 1;
   int n = mpn__unwind_frames(&s->uc, ev->frames, MPN__MAX_FRAMES);
   if (n == 0) {   /* no libunwind: the handler's raw frames, or the faulting pc */
-    for (; n < s->nraw; n++)
+    for (; n < s->nraw; n++) {
       ev->frames[n].ip = s->raw[n];
+      ev->frames[n].call_site = n > 0;
+    }
     if (n == 0)
       ev->frames[n++].ip = (uintptr_t)s->uc.uc_mcontext.gregs[REG_RIP];
     for (int i = 0; i < n; i++)
@@ -206,8 +208,25 @@ static json_t *rank_output(void)
 /* Notices leave the agent at once: the engine delivers them (or spools
  * them) while the agent runs the next election. A fatal report is waited
  * for: the process must live until it is out. */
+/* File, line and inlined calls (capture/lines.c), only for a report that is
+ * sent: within MPINOTIFY_SYMBOLIZE_MS and half of what is left before
+ * send_by, the other half being delivery's. Later, frames as they are. */
+static void add_lines(const mpn__event *ev, mpn__report *r, int64_t send_by)
+{
+  long ms = mpn__cfg()->symbolize_ms;
+  if (r->frames || ms <= 0 || ev->nframes <= 0)
+    return;
+  mpn__frame *shown = malloc(sizeof *shown * MPN__MAX_FRAMES);
+  if (!shown)
+    return;
+  int64_t now = mpn__now_ns(), by = now + (int64_t)ms * 1000000, half = now + (send_by - now) / 2;
+  r->nframes = mpn__lines_resolve(ev->frames, ev->nframes, shown, MPN__MAX_FRAMES, by < half ? by : half);
+  r->frames = shown;
+}
+
 static int send_report(const mpn__event *ev, mpn__report *r, int64_t send_by)
 {
+  add_lines(ev, r, send_by);
   if (!r->rank_output)
     r->rank_output = rank_output();   /* the reporter's own words; mpn__launcher_report sends them too */
   return ev->fatal ? mpn__deliver(r, send_by) > 0 : mpn__deliver_async(r, send_by);
@@ -337,6 +356,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
     ok = without_election(ev, &r, elect, send_by, budget_end);
   }
   json_decref(r.rank_output);
+  free((void *)r.frames);
   return ok;
 }
 

@@ -9,6 +9,7 @@ reported (election fallback, a bad URL, the console panel). One CTest entry runs
 Crash jobs are compared with a baseline run of the same job without the library:
 the exit status must be the same. No check here measures time.
 """
+import os
 import re
 import sys
 
@@ -103,6 +104,90 @@ def fork_child_crash(t):
     check(b["ranks"] == [3], f"ranks {b['ranks']} != [3]")
     pids = [p["pid"] for p in b["processes"]]
     check(pids == [int(parent[1])], f"processes' pids {pids}, expected only the parent {parent[1]} (child was {child[1]})")
+
+
+# --- file and line of frames (issue 15: libdw, lib/capture/lines.c) ----------------
+
+PROGS_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "progs")
+
+
+def marker_line(source, marker):
+    """The line of `source` (in tests/progs) that holds the comment `marker`."""
+    with open(os.path.join(PROGS_SRC, source)) as f:
+        found = [i for i, text in enumerate(f, 1) if marker in text]
+    check(len(found) == 1, f"marker {marker} found {len(found)} times in {source}: test premise broken")
+    return found[0]
+
+
+def frame_at(b, i):
+    bt = b["backtrace"]
+    check(len(bt) > i, f"backtrace has {len(bt)} frames, wanted frame {i}: {bt!r}")
+    return bt[i]
+
+
+def lines_job(t, prog, sink_name="sink"):
+    sink = Sink(t, sink_name)
+    crash(t, ["1"], {"MPINOTIFY_URLS": sink.url()}, prog, 139, np=2)
+    [b] = reports(sink, 1, world_size=2)
+    check(b["ranks"] == [1], f"ranks {b['ranks']} != [1]")
+    return b
+
+
+@case
+def lines_c_o2(t):
+    # -g -O2: frame 0 is the faulting statement's line, frame 1 the call's.
+    b = lines_job(t, t.paths.prog("lines_crash"))
+    top, caller = frame_at(b, 0), frame_at(b, 1)
+    check(top["function"] == "store_at", f"frame 0 is {top['function']!r}, not store_at: {b['backtrace']!r}")
+    for fr, marker in ((top, "LINES-FAULT"), (caller, "LINES-CALL")):
+        want = marker_line("lines_crash.c", marker)
+        check((fr.get("file") or "").endswith("lines_crash.c") and fr.get("line") == want,
+              f"frame {fr['index']} ({fr['function']}) at {fr.get('file')}:{fr.get('line')}, expected lines_crash.c:{want}")
+        check(fr.get("inlined") is False, f"frame {fr['index']} has inlined {fr.get('inlined')!r}, expected false")
+
+
+@case
+def lines_stripped(t):
+    # The same program stripped: the same report and signature, no file or line anywhere.
+    full = lines_job(t, t.paths.prog("lines_crash"))
+    b = lines_job(t, t.paths.prog("stripped/lines_crash"), "stripped")
+    check(all({"file", "line", "inlined"} <= set(fr) for fr in b["backtrace"]),
+          f"frames without file, line or inlined (null, null, false when unknown): {b['backtrace']!r}")
+    files = [(fr.get("file"), fr.get("line")) for fr in b["backtrace"] if (fr.get("module") or "").endswith("/lines_crash")]
+    check(files and all(f == (None, None) for f in files), f"the stripped program's frames have file/line {files}")
+    check(b["signature"] == full["signature"],
+          f"signature {b['signature']} stripped != {full['signature']} with debug information")
+    offsets = lambda body: [fr["offset"] for fr in body["backtrace"] if not fr.get("inlined")][:3]
+    check(offsets(b) == offsets(full), f"frames differ: stripped {offsets(b)}, with debug information {offsets(full)}")
+
+
+@case
+def lines_fortran_inlined(t):
+    # ratio is inlined into the main program at -O2: its own frame, marked inlined, then the caller.
+    prog = t.paths.prog("lines_inline", "no Fortran compiler or MPI Fortran bindings at configure time")
+    sink = Sink(t)
+    crash(t, ["1", "0"], {"MPINOTIFY_URLS": sink.url()}, prog, 136, np=2)
+    [b] = reports(sink, 1, world_size=2)
+    check(b["signal"] == "SIGFPE", f"signal {b['signal']!r}")
+    inl, caller = frame_at(b, 0), frame_at(b, 1)
+    fault, call = marker_line("lines_inline.f90", "LINES-FAULT"), marker_line("lines_inline.f90", "LINES-CALL")
+    check(inl.get("inlined") is True and "ratio" in (inl.get("function") or ""),
+          f"frame 0 is not the inlined ratio: {inl!r}")
+    check((inl.get("file") or "").endswith("lines_inline.f90") and inl.get("line") == fault,
+          f"frame 0 at {inl.get('file')}:{inl.get('line')}, expected lines_inline.f90:{fault}")
+    check(inl.get("function_offset") is None, f"an inlined frame has function_offset {inl.get('function_offset')!r}")
+    check(caller.get("inlined") is False and caller.get("offset") == inl.get("offset"),
+          f"frame 1 is not the physical frame ratio was inlined into: {caller!r}")
+    check((caller.get("file") or "").endswith("lines_inline.f90") and caller.get("line") == call,
+          f"frame 1 ({caller.get('function')}) at {caller.get('file')}:{caller.get('line')}, expected lines_inline.f90:{call}")
+
+
+@case
+def lines_console_text(t):
+    # The console panel shows "function (file:line)", a short path, and marks inlined frames.
+    r = crash(t, ["1"], {"MPINOTIFY_URLS": "console://"}, t.paths.prog("lines_crash"), 139, np=2)
+    want = f"store_at (progs/lines_crash.c:{marker_line('lines_crash.c', 'LINES-FAULT')})"
+    check(any(want in line for line in r.lines("err")), f"the console panel does not show {want!r}")
 
 
 # --- jobs that must stay untouched -----------------------------------------------

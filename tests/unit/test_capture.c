@@ -60,6 +60,65 @@ TEST(signature_values_pinned)
   CHECK(mpn__signature(SIGSEGV, a, 3) == 0x777b9bd27d1d83e5ULL);
 }
 
+/* Debug information never enters a signature: an inlined frame (lines.c
+ * adds them where there is debug information) leaves it as it was. */
+TEST(signature_ignores_inlined_frames)
+{
+  mpn__frame a[3], b[4];
+  frame(&a[0], "/nodeA/app", 0x555500000000, 0x1139);
+  frame(&a[1], "/nodeA/app", 0x555500000000, 0x1232);
+  frame(&a[2], "/lib/libc.so.6", 0x7f0000000000, 0x2724a);
+  b[0] = a[0];
+  b[0].inlined = 1;
+  strcpy(b[0].file, "/src/app/kernel.c");
+  b[0].line = 41;
+  memcpy(b + 1, a, sizeof a);
+  b[1].line = 77;
+  CHECK(mpn__signature(SIGSEGV, b, 4) == mpn__signature(SIGSEGV, a, 3));
+}
+
+/* ---- lines.c: file and line through libdw -------------------------------- */
+
+static int here_line;
+
+/* Frame 0 of the result is this function, at the line of the call below. */
+__attribute__((noinline)) static int frames_here(mpn__frame *f, int max)
+{
+  here_line = __LINE__ + 1;
+  int n = mpn__unwind_here(f, max, 0);
+  __asm__ volatile("" ::: "memory");   /* not a tail call: this frame stays */
+  return n;
+}
+
+static const char *base_of(const char *path)
+{
+  return strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+}
+
+TEST(lines_file_and_line)
+{
+  mpn__frame *f = calloc(MPN__MAX_FRAMES, sizeof *f);
+  int n = frames_here(f, 8);
+  CHECK(n > 0 && f[0].call_site && !f[0].file[0]);   /* unwinding alone knows no lines */
+  n = mpn__lines_resolve(f, n, f, MPN__MAX_FRAMES, mpn__now_ns() + 10000000000LL);
+  CHECK(n > 0);
+  CHECK_STR(base_of(f[0].file), "test_capture.c");
+  CHECK(f[0].line == here_line);
+  CHECK(!f[0].inlined && f[0].has_function && !strncmp(f[0].function, "frames_here", 11));   /* or a clone: .constprop.0 */
+  free(f);
+}
+
+TEST(lines_past_deadline_unchanged)
+{
+  mpn__frame *f = calloc(MPN__MAX_FRAMES, sizeof *f), *out = calloc(MPN__MAX_FRAMES, sizeof *f);
+  int n = frames_here(f, 8);
+  CHECK(mpn__lines_resolve(f, n, out, MPN__MAX_FRAMES, mpn__now_ns()) == n);   /* no time: as they were */
+  CHECK(n > 0 && !memcmp(f, out, sizeof *f * (size_t)n));
+  CHECK(mpn__lines_resolve(f, n, out, 2, mpn__now_ns() + 10000000000LL) <= 2);   /* never past max */
+  free(f);
+  free(out);
+}
+
 /* ---- output.c: a rank's last lines --------------------------------------- */
 
 static char *lines_of(const char *raw, int max)

@@ -76,6 +76,47 @@ TEST(json_schema_fields)
   free(text);
 }
 
+/* The backtrace as shown (mpn__report.frames): file, line and inlined
+ * calls in the JSON, "fn (dir/file.c:41)" in the text. */
+TEST(report_frames_with_lines)
+{
+  mpn__proc procs[1];
+  mpn__report r;
+  sample_report(&r, procs, 1);
+  mpn__frame *f = calloc(2, sizeof *f);
+  f[0] = f[1] = sample_event.frames[0];
+  f[0].inlined = 1;
+  strcpy(f[0].function, "ratio");
+  strcpy(f[0].file, "/home/u/src/solver/kernel.f90");
+  f[0].line = 26;
+  strcpy(f[1].file, "/home/u/src/solver/main.f90");
+  f[1].line = 20;
+  r.frames = f;
+  r.nframes = 2;
+  char *text = mpn__report_json(&r);
+  json_t *doc = json_loads(text, 0, NULL), *bt = json_object_get(doc, "backtrace");
+  json_t *f0 = json_array_get(bt, 0), *f1 = json_array_get(bt, 1);
+  CHECK(json_array_size(bt) == 2 && json_is_true(json_object_get(f0, "inlined")));
+  CHECK_STR(json_string_value(json_object_get(f0, "file")), "/home/u/src/solver/kernel.f90");
+  CHECK(json_integer_value(json_object_get(f0, "line")) == 26 && json_is_null(json_object_get(f0, "function_offset")));
+  CHECK(json_is_false(json_object_get(f1, "inlined")) && json_integer_value(json_object_get(f1, "line")) == 20);
+  mpn__buf b = mpn__buf_make(256);
+  mpn__frames_text(&b, bt, "", 10);
+  CHECK_STR(b.p, "#0  ratio (solver/kernel.f90:26) [inlined]\n#1  bad_fn (solver/main.f90:20)\n");
+  free(b.p);
+  json_decref(doc);
+  free(text);
+  r.frames = NULL;   /* the event's own: no file, no line */
+  text = mpn__report_json(&r);
+  doc = json_loads(text, 0, NULL);
+  f0 = json_array_get(json_object_get(doc, "backtrace"), 0);
+  CHECK(json_is_null(json_object_get(f0, "file")) && json_is_null(json_object_get(f0, "line")));
+  CHECK(json_is_false(json_object_get(f0, "inlined")));
+  json_decref(doc);
+  free(text);
+  free(f);
+}
+
 TEST(rank_ranges)
 {
   char out[64];
