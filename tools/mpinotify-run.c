@@ -104,6 +104,7 @@ struct run {
   const char *name;       /* --name, or NULL */
   const char *timeout_ms; /* --timeout-ms, validated, or NULL */
   const char *window_ms;  /* --window-ms, validated, or NULL */
+  const char *hang_timeout;   /* --hang-timeout, validated, or NULL */
   bool disable;
   bool relay;             /* --relay: ranks hand every message to the relay */
   const char *job_events; /* --job-events, or NULL */
@@ -153,6 +154,7 @@ static const char *const setting_notes[][2] = {
   {"MPINOTIFY_URLS", "none: reports go to the console (standard error)"},
   {"MPINOTIFY_TIMEOUT_MS", "as --timeout-ms"},
   {"MPINOTIFY_WINDOW_MS", "as --window-ms"},
+  {"MPINOTIFY_HANG_TIMEOUT", "as --hang-timeout"},
   {"MPINOTIFY_MPI_THREAD", "multiple raises the thread level a program requests to MPI_THREAD_MULTIPLE for "
                            "the library's agent thread; keep never changes it"},
   {"MPINOTIFY_SPOOL", "flushed by mpinotify-run at the end of the job"},
@@ -177,7 +179,7 @@ static void usage_settings(FILE *out)
 }
 
 /* An option whose value is setting `name`: its description, range and default. */
-static void usage_ms_option(FILE *out, const char *label, const char *name)
+static void usage_setting_option(FILE *out, const char *label, const char *name)
 {
   const mpn_setting *s = tool_setting(name);
   char *range = tool_setting_range(name);
@@ -207,8 +209,9 @@ static void usage(FILE *out)
   free(forms);
   tool_help_item(out, 19, "--name NAME", "the job's name in every message (MPINOTIFY_JOB_NAME); default: "
                                          "MPINOTIFY_JOB_NAME, else the program's name");
-  usage_ms_option(out, "--timeout-ms MS", "MPINOTIFY_TIMEOUT_MS");
-  usage_ms_option(out, "--window-ms MS", "MPINOTIFY_WINDOW_MS");
+  usage_setting_option(out, "--timeout-ms MS", "MPINOTIFY_TIMEOUT_MS");
+  usage_setting_option(out, "--window-ms MS", "MPINOTIFY_WINDOW_MS");
+  usage_setting_option(out, "--hang-timeout S", "MPINOTIFY_HANG_TIMEOUT");
   tool_help_item(out, 19, "--relay", "ranks hand every message to this process, which delivers it (for compute "
                                      "nodes without internet access); without it, ranks use the relay only "
                                      "when their direct route fails");
@@ -287,11 +290,24 @@ static const char *ms_option(const char *opt, const char *value, ms_setter set, 
   return value;
 }
 
+/* A whole number within the setting's range as the library's table gives it. */
+static const char *range_option(const char *opt, const char *value, const char *setting, int *rc)
+{
+  const mpn_setting *s = tool_setting(setting);
+  long v;
+  if (!tool_parse_long(value, &v) || (s && (v < s->min || v > s->max))) {
+    tool_warn("invalid value '%s' for %s: expected a whole number in the range that --help shows", value, opt);
+    *rc = EXIT_USAGE;
+  }
+  return value;
+}
+
 static const struct option long_options[] = {
   {"url", required_argument, NULL, 'u'},
   {"name", required_argument, NULL, 'n'},
   {"timeout-ms", required_argument, NULL, 't'},
   {"window-ms", required_argument, NULL, 'w'},
+  {"hang-timeout", required_argument, NULL, 'g'},
   {"disable", no_argument, NULL, 'd'},
   {"relay", no_argument, NULL, 'r'},
   {"job-events", required_argument, NULL, 'j'},
@@ -309,6 +325,7 @@ static int take_option(struct run *r, int c, char **argv)
   case 'n': r->name = optarg; break;
   case 't': r->timeout_ms = ms_option("--timeout-ms", optarg, mpn_options_set_timeout_ms, &rc); break;
   case 'w': r->window_ms = ms_option("--window-ms", optarg, mpn_options_set_window_ms, &rc); break;
+  case 'g': r->hang_timeout = range_option("--hang-timeout", optarg, "MPINOTIFY_HANG_TIMEOUT", &rc); break;
   case 'd': r->disable = true; break;
   case 'r': r->relay = true; break;
   case 'j':
@@ -578,6 +595,8 @@ static void setup_job(const struct run *r)
     setenv("MPINOTIFY_TIMEOUT_MS", r->timeout_ms, 1);
   if (r->window_ms)
     setenv("MPINOTIFY_WINDOW_MS", r->window_ms, 1);
+  if (r->hang_timeout)
+    setenv("MPINOTIFY_HANG_TIMEOUT", r->hang_timeout, 1);
 }
 
 /* ---- the job's messages ------------------------------------------------------------ */

@@ -263,6 +263,19 @@ static void load_choices(mpn__config *cfg, const mpn__file_config *fc, char *err
   cfg->config_checked = mpn__env_flag("MPINOTIFY_CONFIG_CHECKED");
 }
 
+/* Hang detection (docs/internals/waits.md): the wait that makes a hang, and what follows it. */
+static void load_hang(mpn__config *cfg, const mpn__file_config *fc, char *err, size_t errlen, mpn_code *rc)
+{
+  cfg->hang_timeout_s = (long)number_setting(fc, MPN__SET_HANG_TIMEOUT, -1, err, errlen, rc);
+  const char *action = setting(fc, MPN__SET_HANG_ACTION);
+  if (action && *action && strcmp(action, "report") && strcmp(action, "abort")) {
+    mpn__add_err(err, errlen, "MPINOTIFY_HANG_ACTION=\"%.40s\" is neither \"report\" nor \"abort\"; using report",
+                 action);
+    *rc = MPN_E_BAD_CONFIG;
+  }
+  cfg->hang_abort = action && !strcmp(action, "abort");
+}
+
 static void load_relay(mpn__config *cfg, char *err, size_t errlen, mpn_code *rc)
 {
   const char *addr = getenv("MPINOTIFY_RELAY_ADDR"), *key = getenv("MPINOTIFY_RELAY_KEY");
@@ -407,6 +420,7 @@ mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, 
   load_job(cfg, opts, &fc);
   load_times(cfg, opts, &fc, err, errlen, &rc);
   load_choices(cfg, &fc, err, errlen, &rc);
+  load_hang(cfg, &fc, err, errlen, &rc);
   load_relay(cfg, err, errlen, &rc);
   load_events(cfg, opts, &fc, err, errlen, &rc);
   load_files(cfg, &fc, err, errlen, &rc);

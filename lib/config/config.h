@@ -32,7 +32,9 @@
   X(EXIT_REPORTS, "exit_reports", FLAG, 0, 1, 1, "report a rank's non-zero exit before MPI_Finalize") \
   X(RANK_OUTPUT, "rank_output", FLAG, 0, 1, 1, "each rank keeps its last lines of output for its reports (0: off)") \
   X(RANK_OUTPUT_LINES, "rank_output_lines", COUNT, 0, 200, 20, "how many of its last lines a rank's reports carry") \
-  X(SYMBOLIZE_MS, "symbolize_ms", MS, 0, 60000, 2000, "time for the file and line of a report's frames (0: none)")
+  X(SYMBOLIZE_MS, "symbolize_ms", MS, 0, 60000, 2000, "time for the file and line of a report's frames (0: none)") \
+  X(HANG_TIMEOUT, "hang_timeout", COUNT, 0, 2592000, 600, "seconds a rank may wait in one MPI call before the job counts as hung (0: off)") \
+  X(HANG_ACTION, "hang_action", CHOICE, 0, 0, 0, "report (default) or abort: what a hung job leads to")
 
 typedef enum mpn__setting_id {
 #define MPN__SETTING_ID(id, key, type, lo, hi, def, help) MPN__SET_##id,
@@ -84,6 +86,8 @@ typedef struct mpn__config {
   int exit_reports;           /* MPINOTIFY_EXIT_REPORTS (default on): non-zero exits are reported */
   long symbolize_ms;          /* MPINOTIFY_SYMBOLIZE_MS: time for file and line of a report's frames; 0: none */
   int rank_output_lines;      /* lines of a rank's output in its reports; 0: MPINOTIFY_RANK_OUTPUT=0 or none */
+  long hang_timeout_s;        /* MPINOTIFY_HANG_TIMEOUT: a wait in one MPI call this long is a hang; 0: off */
+  int hang_abort;             /* MPINOTIFY_HANG_ACTION=abort: end the job after the hang's message */
   int unknown_kinds;          /* channels of kinds not (yet) registered: mpn_register_channel reloads */
 } mpn__config;
 

@@ -44,6 +44,146 @@ void *mpn__mpi_next(const char *name);   /* the next definition of an MPI functi
 void *mpn__mpi_object(const char *name); /* an MPI data object or a function we do not define */
 const char *mpn__mpi_thread_level_name(int level);   /* "MPI_THREAD_MULTIPLE" */
 
+/* ---- waits.c: which blocking MPI call each application thread is in -------
+ * docs/internals/waits.md. The interposed calls (runtime/mpi_waits.c, from
+ * the list below) mark their thread's slot on entry and exit with one
+ * relaxed store each: no clock, no lock, no system call. The agent samples
+ * the slots every loop (mpn__waits_tick); a slot that shows the same entry
+ * as at the previous look has been in that call since the first look that
+ * saw it (so a wait is known to one sampling period, MPINOTIFY_POLL_MS).
+ * The list: X(name, parameters, arguments), each exactly as in mpi.h. */
+#define MPN__WAIT_CALLS(X) \
+  X(Barrier, (MPI_Comm c), (c)) \
+  X(Bcast, (void *b, int n, MPI_Datatype t, int root, MPI_Comm c), (b, n, t, root, c)) \
+  X(Reduce, (const void *s, void *r, int n, MPI_Datatype t, MPI_Op op, int root, MPI_Comm c), \
+    (s, r, n, t, op, root, c)) \
+  X(Allreduce, (const void *s, void *r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c), (s, r, n, t, op, c)) \
+  X(Gather, (const void *s, int sn, MPI_Datatype st, void *r, int rn, MPI_Datatype rt, int root, MPI_Comm c), \
+    (s, sn, st, r, rn, rt, root, c)) \
+  X(Gatherv, (const void *s, int sn, MPI_Datatype st, void *r, const int rn[], const int rd[], MPI_Datatype rt, \
+              int root, MPI_Comm c), (s, sn, st, r, rn, rd, rt, root, c)) \
+  X(Scatter, (const void *s, int sn, MPI_Datatype st, void *r, int rn, MPI_Datatype rt, int root, MPI_Comm c), \
+    (s, sn, st, r, rn, rt, root, c)) \
+  X(Scatterv, (const void *s, const int sn[], const int sd[], MPI_Datatype st, void *r, int rn, MPI_Datatype rt, \
+               int root, MPI_Comm c), (s, sn, sd, st, r, rn, rt, root, c)) \
+  X(Allgather, (const void *s, int sn, MPI_Datatype st, void *r, int rn, MPI_Datatype rt, MPI_Comm c), \
+    (s, sn, st, r, rn, rt, c)) \
+  X(Allgatherv, (const void *s, int sn, MPI_Datatype st, void *r, const int rn[], const int rd[], MPI_Datatype rt, \
+                 MPI_Comm c), (s, sn, st, r, rn, rd, rt, c)) \
+  X(Alltoall, (const void *s, int sn, MPI_Datatype st, void *r, int rn, MPI_Datatype rt, MPI_Comm c), \
+    (s, sn, st, r, rn, rt, c)) \
+  X(Alltoallv, (const void *s, const int sn[], const int sd[], MPI_Datatype st, void *r, const int rn[], \
+                const int rd[], MPI_Datatype rt, MPI_Comm c), (s, sn, sd, st, r, rn, rd, rt, c)) \
+  X(Alltoallw, (const void *s, const int sn[], const int sd[], const MPI_Datatype st[], void *r, const int rn[], \
+                const int rd[], const MPI_Datatype rt[], MPI_Comm c), (s, sn, sd, st, r, rn, rd, rt, c)) \
+  X(Reduce_scatter, (const void *s, void *r, const int rn[], MPI_Datatype t, MPI_Op op, MPI_Comm c), \
+    (s, r, rn, t, op, c)) \
+  X(Reduce_scatter_block, (const void *s, void *r, int rn, MPI_Datatype t, MPI_Op op, MPI_Comm c), \
+    (s, r, rn, t, op, c)) \
+  X(Scan, (const void *s, void *r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c), (s, r, n, t, op, c)) \
+  X(Exscan, (const void *s, void *r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c), (s, r, n, t, op, c)) \
+  X(Send, (const void *b, int n, MPI_Datatype t, int dest, int tag, MPI_Comm c), (b, n, t, dest, tag, c)) \
+  X(Ssend, (const void *b, int n, MPI_Datatype t, int dest, int tag, MPI_Comm c), (b, n, t, dest, tag, c)) \
+  X(Bsend, (const void *b, int n, MPI_Datatype t, int dest, int tag, MPI_Comm c), (b, n, t, dest, tag, c)) \
+  X(Rsend, (const void *b, int n, MPI_Datatype t, int dest, int tag, MPI_Comm c), (b, n, t, dest, tag, c)) \
+  X(Recv, (void *b, int n, MPI_Datatype t, int src, int tag, MPI_Comm c, MPI_Status *st), \
+    (b, n, t, src, tag, c, st)) \
+  X(Sendrecv, (const void *s, int sn, MPI_Datatype stype, int dest, int stag, void *r, int rn, MPI_Datatype rtype, \
+               int src, int rtag, MPI_Comm c, MPI_Status *st), (s, sn, stype, dest, stag, r, rn, rtype, src, rtag, c, st)) \
+  X(Sendrecv_replace, (void *b, int n, MPI_Datatype t, int dest, int stag, int src, int rtag, MPI_Comm c, \
+                       MPI_Status *st), (b, n, t, dest, stag, src, rtag, c, st)) \
+  X(Probe, (int src, int tag, MPI_Comm c, MPI_Status *st), (src, tag, c, st)) \
+  X(Mprobe, (int src, int tag, MPI_Comm c, MPI_Message *m, MPI_Status *st), (src, tag, c, m, st)) \
+  X(Mrecv, (void *b, int n, MPI_Datatype t, MPI_Message *m, MPI_Status *st), (b, n, t, m, st)) \
+  X(Wait, (MPI_Request *q, MPI_Status *st), (q, st)) \
+  X(Waitall, (int n, MPI_Request q[], MPI_Status *st), (n, q, st)) \
+  X(Waitany, (int n, MPI_Request q[], int *i, MPI_Status *st), (n, q, i, st)) \
+  X(Waitsome, (int n, MPI_Request q[], int *outn, int i[], MPI_Status st[]), (n, q, outn, i, st)) \
+  X(Win_fence, (int a, MPI_Win w), (a, w)) \
+  X(Comm_split, (MPI_Comm c, int color, int key, MPI_Comm *out), (c, color, key, out)) \
+  X(Comm_dup, (MPI_Comm c, MPI_Comm *out), (c, out)) \
+  X(Comm_create, (MPI_Comm c, MPI_Group g, MPI_Comm *out), (c, g, out))
+
+enum {
+  MPN__CALL_NONE,   /* 0: not in MPI */
+#define MPN__CALL_ID(name, params, args) MPN__CALL_##name,
+  MPN__WAIT_CALLS(MPN__CALL_ID)
+#undef MPN__CALL_ID
+  MPN__NCALLS
+};
+const char *mpn__call_name(unsigned id);   /* "MPI_Allreduce"; NULL for MPN__CALL_NONE or out of range */
+
+#define MPN__WAIT_SLOTS 64   /* application threads followed at once; more are not followed */
+
+/* One application thread's slot, written by that thread only (state,
+ * entries), and read by the sampler, which alone owns `seen` and `since_ns`. */
+typedef struct mpn__wait_slot {
+  _Alignas(64) _Atomic uint64_t state;   /* 0: not in MPI; else entries << 8 | call id */
+  uint64_t entries;                      /* the slot's count of entries, never reset: a reused slot's calls stay new */
+  atomic_int used;                       /* a live thread owns it */
+  atomic_int tid;
+  uint64_t seen;                         /* sampler: state at the last look */
+  int64_t since_ns;                      /* sampler: the first look that saw `seen` (CLOCK_MONOTONIC) */
+} mpn__wait_slot;
+
+/* This thread's slot: NULL until its first interposed call, then its slot,
+ * or a permanently busy one where it is not followed (the library inert, the
+ * table full). Initial-exec: one %fs-relative load on the hot path. */
+extern __thread mpn__wait_slot *mpn__wait_mine __attribute__((tls_model("initial-exec")));
+mpn__wait_slot *mpn__waits_adopt(void);   /* the first call of a thread: its slot, or the busy one */
+
+/* The interposed call's entry: the slot to clear on exit, or NULL when not
+ * followed. A call inside another (a tool behind us calling MPI) leaves the
+ * outer call in place: that is the one the application made. */
+static inline mpn__wait_slot *mpn__waits_enter(unsigned id)
+{
+  mpn__wait_slot *s = mpn__wait_mine;
+  if (__builtin_expect(!s, 0))
+    s = mpn__waits_adopt();
+  if (atomic_load_explicit(&s->state, memory_order_relaxed))
+    return NULL;
+  atomic_store_explicit(&s->state, ++s->entries << 8 | id, memory_order_relaxed);
+  return s;
+}
+
+static inline void mpn__waits_leave(mpn__wait_slot *s)
+{
+  if (s)
+    atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+}
+
+/* One application thread as the sampler last saw it. */
+typedef struct mpn__wait_state {
+  pid_t tid;          /* the thread (gettid) */
+  const char *call;   /* "MPI_Allreduce" (static), or NULL: not in MPI */
+  double waited_s;    /* in that call for at least this long (one sampling period less at worst); 0 when not in MPI */
+} mpn__wait_state;
+
+/* MPI_Init's thread (armed, Open MPI found): following starts, and that
+ * thread (the one a program's main loop usually runs on) is known even
+ * before its first blocking call. Before it every thread's calls only forward. */
+void mpn__waits_start(void);
+/* One look at every slot at `now_ns` (CLOCK_MONOTONIC). */
+void mpn__waits_sample(int64_t now_ns);
+/* The agent, every loop: a look when hang detection is on
+ * (MPINOTIFY_HANG_TIMEOUT > 0); with MPINOTIFY_DEBUG, a "waits:" line every
+ * timeout period saying what each thread does. */
+void mpn__waits_tick(void);
+/* A look now, then every followed application thread (at most `max` into
+ * out, in slot order); returns how many there are (0 before MPI_Init). Any
+ * thread but a signal handler. */
+int mpn__waits_snapshot(mpn__wait_state *out, int max);
+/* mpn_progress was called (any thread); and how long ago, in seconds (-1: never). */
+void mpn__waits_progress(void);
+double mpn__waits_progress_age(void);
+/* 1 when hang detection is on and an application thread has waited in one
+ * MPI call for MPINOTIFY_HANG_TIMEOUT seconds or more (a look now); *longest
+ * (may be NULL) gets the longest waiter whenever one is in MPI. A rank
+ * computing with nobody in MPI is never overdue. */
+int mpn__hang_overdue(mpn__wait_state *longest);
+/* The index of the longest waiter among n states, -1 when none is in MPI. */
+int mpn__waits_longest(const mpn__wait_state *w, int n);
+
 /* ---- election.c ---------------------------------------------------------- */
 /* What the agent and the application's threads share about MPI. */
 typedef struct mpn__mpi_state {

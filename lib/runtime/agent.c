@@ -462,6 +462,7 @@ static void *agent_main(void *arg)
      * MPI_Finalize still gets its election (peers join it from their
      * finalize barrier). */
     tell_terminated();
+    mpn__waits_tick();   /* mpi/waits.c: which MPI call each application thread is in, since when */
     drain_events();
     run_commands();
     const mpn__event *ev = NULL;

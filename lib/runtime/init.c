@@ -329,6 +329,7 @@ void mpn__on_mpi_initialized(int provided)
   if (!exit_hooked++)   /* registered after the agent's atexit, so it runs first: MPI is still up */
     on_exit(on_exit_status, NULL);
   mpn__errors_setup();      /* mpi_errors.c: MPI errors and MPI_Abort */
+  mpn__waits_start();       /* mpi_waits.c: the blocking calls are followed from now on */
   mpn__signals_install();   /* on top of Open MPI's handlers, chaining to them */
   mpn__launcher_arm_term();   /* first: the hello says whether a SIGTERM will be told */
   mpn__launcher_hello();

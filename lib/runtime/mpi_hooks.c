@@ -13,7 +13,7 @@
 static __thread int in_wrapper;   /* another tool's MPI_Init may call our PMPI_Init */
 
 /* Said once per process, on stderr: a rank that cannot find its MPI stays inert. */
-static void say_missing(const char *name)
+void mpn__mpi_missing(const char *name)
 {
   static atomic_int said;
   if (!atomic_exchange(&said, 1)) {
@@ -31,7 +31,7 @@ static int init_thread(int *argc, char ***argv, int required, int *provided)
   if (!real)
     *(void **)&real = mpn__mpi_next("PMPI_Init_thread");
   if (!real) {
-    say_missing("PMPI_Init_thread");
+    mpn__mpi_missing("PMPI_Init_thread");
     return MPN_ERR_OTHER;
   }
   if (mpn__self.disabled && !in_wrapper)
@@ -68,7 +68,7 @@ static int init_plain(int *argc, char ***argv)
     mpn__config_ensure();
   if (in_wrapper || mpn__self.disabled || mpn__cfg()->keep_thread_level) {
     if (!real) {
-      say_missing("PMPI_Init");
+      mpn__mpi_missing("PMPI_Init");
       return MPN_ERR_OTHER;
     }
     if (mpn__self.disabled && !in_wrapper)
@@ -96,7 +96,7 @@ static int finalize(void)
   if (!real)
     *(void **)&real = mpn__mpi_next("PMPI_Finalize");
   if (!real) {
-    say_missing("PMPI_Finalize");
+    mpn__mpi_missing("PMPI_Finalize");
     return MPN_ERR_OTHER;
   }
   if (!in_wrapper && !mpn__self.disabled) {

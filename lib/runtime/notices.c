@@ -142,6 +142,7 @@ mpn_code mpn_progress(long long step, long long total, const char *message)
     return MPN_E_INVALID_ARGUMENT;
   if (!atomic_load(&mpn__crash.armed))
     return MPN_E_NOT_INITIALIZED;
+  mpn__waits_progress();   /* a rank that reports progress is not hung, whatever it reports */
   long long every = mpn__cfg()->progress_every;
   if (every <= 0 || step == 0 || step % every)
     return MPN_OK;   /* off, or not a reporting step (step 0 has nothing to say) */

@@ -62,6 +62,11 @@ void mpn__cxx_setup(void);           /* C++ process: report uncaught exceptions 
 void mpn__python_boot(void);         /* constructor: the hook's folder on PYTHONPATH */
 void mpn__python_mark_rank(void);    /* MPI_Init: this process's children are not ranks */
 
+/* ---- mpi_hooks.c, mpi_waits.c: the interposed MPI entry points ------------ */
+/* No loaded library defines the MPI function `name`: said once per process
+ * (a warning, and the launcher hears the rank is unarmed). */
+void mpn__mpi_missing(const char *name);
+
 /* ---- mpi_errors.c: MPI errors and MPI_Abort (mpi_hooks.c holds the entry points) */
 void mpn__errors_setup(void);   /* after MPI_Init: our error handler on MPI_COMM_WORLD and MPI_COMM_SELF */
 int mpn__errors_abort(MPI_Comm comm, int code);

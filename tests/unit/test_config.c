@@ -272,3 +272,38 @@ TEST(secret_variable_names)
   mpn__config_secrets_free(list);
   unsetenv("MY_ACCESS_KEY");
 }
+
+/* MPINOTIFY_HANG_TIMEOUT and MPINOTIFY_HANG_ACTION: defaults, the file's keys,
+ * and each bad value as one error line naming the variable, the default kept. */
+TEST(hang_settings)
+{
+  mpn__config cfg;
+  char err[1024];
+  unsetenv("MPINOTIFY_CONFIG");
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK);
+  CHECK(cfg.hang_timeout_s == 600 && cfg.hang_abort == 0);
+  mpn__config_free(&cfg);
+  setenv("MPINOTIFY_HANG_TIMEOUT", "0", 1);   /* off */
+  setenv("MPINOTIFY_HANG_ACTION", "abort", 1);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK && cfg.hang_timeout_s == 0 && cfg.hang_abort == 1);
+  mpn__config_free(&cfg);
+  static const char *const bad_timeouts[] = {"soon", "-1", "2592001", "10s", "1.5"};
+  for (size_t i = 0; i < sizeof bad_timeouts / sizeof *bad_timeouts; i++) {
+    setenv("MPINOTIFY_HANG_TIMEOUT", bad_timeouts[i], 1);
+    CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG && cfg.hang_timeout_s == 600);
+    CHECK(strstr(err, "MPINOTIFY_HANG_TIMEOUT=") && strstr(err, bad_timeouts[i]) && strstr(err, "using 600"));
+    CHECK(!strchr(err, '\n') || strchr(err, '\n')[1] == '\0');   /* one line */
+    mpn__config_free(&cfg);
+  }
+  unsetenv("MPINOTIFY_HANG_TIMEOUT");
+  setenv("MPINOTIFY_HANG_ACTION", "kill", 1);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG && cfg.hang_abort == 0);
+  CHECK(strstr(err, "MPINOTIFY_HANG_ACTION=\"kill\"") && strstr(err, "using report"));
+  mpn__config_free(&cfg);
+  unsetenv("MPINOTIFY_HANG_ACTION");
+  mpn_options *o = mpn_options_new();
+  CHECK(mpn_options_set_config(o, "[mpinotify]\nhang_timeout = 30\nhang_action = report\n") == MPN_OK);
+  CHECK(mpn__config_load(&cfg, o, err, sizeof err) == MPN_OK && cfg.hang_timeout_s == 30 && cfg.hang_abort == 0);
+  mpn__config_free(&cfg);
+  mpn_options_free(o);
+}

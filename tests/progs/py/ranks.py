@@ -12,15 +12,19 @@ Actions, each on the listed ranks (comma-separated; all ranks when omitted):
   abort=1       catch a ValueError and call COMM_WORLD.Abort(3), the common idiom
   child=0       start a Python child process that raises (it is not a rank: nothing to report)
   say=1         print "rank R step N ok" lines and "ERROR: shard 7 is corrupt" on stderr
+  stall=1       the listed ranks sleep 4 s outside MPI, reporting mpinotify.progress every second,
+                while the others wait in comm.Allreduce (MPI_Allreduce) for them
   token=1       raise ValueError whose message (and source line) holds a Hugging Face token
   notify        catch a ValueError and report it with mpinotify.notify_exception
   notify_url=URL  the same through mpinotify.WebhookNotifier(URL)
   notify_any=URL  the same through mpinotify.URLNotifier(URL) (any channel: slack+http://...)
 Then every rank does an allreduce, prints "done RANK" and exits 0.
 """
+import array
 import ctypes
 import sys
 import threading
+import time
 
 from mpi4py import MPI
 
@@ -90,6 +94,16 @@ def leak_token():
     raise ValueError("download refused for hf_AbCdEf1234567890abcdefgh")  # a token in the source line too
 
 
+def stall(me):
+    if me:
+        import mpinotify
+        for step in range(1, 5):
+            mpinotify.progress(step, 4)
+            time.sleep(1)
+    total = array.array("d", [0.0])
+    comm.Allreduce(array.array("d", [1.0]), total, op=MPI.SUM)
+
+
 def say():
     for i in range(1, 6):
         print(f"rank {rank} step {i} ok", flush=True)
@@ -119,6 +133,8 @@ def main():
             notify(spec, any_kind=True)
         elif name == "notify":
             notify()
+        elif name == "stall":
+            stall(mine(spec or None))
         elif mine(spec or None):
             ACTIONS[name]()
     comm.allreduce(rank)
