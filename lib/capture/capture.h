@@ -111,6 +111,13 @@ void *mpn__python_thread_state(void);   /* async-signal-safe */
 void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */
 int mpn__python_may_call(void);      /* 1: not Python, or this thread holds the GIL of a live interpreter */
 
+/* ---- peek.c: another thread's stack (hang reports) ------------------------ */
+int mpn__peek_install(void);   /* a free real-time signal for it; 0 when installed */
+/* Thread `tid` of this process pauses (at most 0.5 s) while its frames are
+ * unwound into `frames` and its Python frames read (*py_frames: json_t *
+ * array or NULL). Agent thread only, one at a time. Frame count, or -1. */
+int mpn__peek(pid_t tid, mpn__frame *frames, int max, void **py_frames);
+
 /* ---- output.c: the rank's last lines of output ---------------------------- */
 #define MPN__OUTPUT_LINE_MAX 4096   /* bytes of a line kept before masking; reports show 400 */
 /* At start, in a process of a rank (key: its launcher's variables): a copier

@@ -58,7 +58,8 @@ typedef struct mpn__report {
 } mpn__report;
 
 /* ---- json.c, report.c ---------------------------------------------------- */
-char *mpn__report_json(const mpn__report *r);        /* malloc'd; NULL on OOM */
+char *mpn__report_json(const mpn__report *r);
+void *mpn__frames_doc(const mpn__frame *frames, int n);   /* json_t * array, as a report's "backtrace" */        /* malloc'd; NULL on OOM */
 void *mpn__report_doc(const mpn__report *r);         /* json_t *, schema mpinotify/1 */
 void mpn__rank_ranges(const int *ranks, int n, char *out, size_t cap); /* "0-3,6" */
 

@@ -45,6 +45,14 @@ static json_t *jframe(const mpn__frame *f, int i)
                    "inlined", f->inlined);
 }
 
+void *mpn__frames_doc(const mpn__frame *frames, int n)
+{
+  json_t *a = json_array();
+  for (int i = 0; i < n; i++)
+    json_array_append_new(a, jframe(&frames[i], i));
+  return a;
+}
+
 static json_t *jframes(const mpn__report *r)
 {
   const mpn__frame *frames = r->frames ? r->frames : r->event->frames;

@@ -38,8 +38,9 @@
 
 mpn__mpi_state mpn__mpi;
 
-enum { TAG_DOORBELL = 7301, TAG_DONE = 7302 };
-enum { WIRE_EVENT = 1u, WIRE_FATAL = 2u };
+enum { TAG_DOORBELL = 7301, TAG_DONE = 7302, TAG_STACK = 7303 };
+enum { WIRE_EVENT = 1u, WIRE_FATAL = 2u, WIRE_HANG = 4u };
+enum { BELL_FAILURE = 0, BELL_HANG = 1 };
 
 typedef struct wire_rec {   /* what each rank contributes to an epoch */
   uint64_t signature;
@@ -48,6 +49,7 @@ typedef struct wire_rec {   /* what each rank contributes to an epoch */
   int32_t signo;
   uint32_t flags;
   uint32_t reserved;
+  mpn__hang_rec hang;   /* in a hang epoch (WIRE_HANG): where the application is */
   char host[MPN__HOST_MAX];
 } wire_rec;
 
@@ -59,7 +61,11 @@ static struct {
   MPI_Comm comm, fin_comm;
   int rank, size;
   int64_t next_epoch;
-  int64_t bell_in[2], bell_out[2];   /* epoch, ringer's CLOCK_REALTIME ns */
+  int64_t bell_in[3], bell_out[3];   /* epoch, ringer's CLOCK_REALTIME ns, BELL_* */
+  int pending_hang;           /* a bell for next_epoch asked where everyone is (a hang) */
+  int cur_hang;               /* ... and one for the epoch in its window now */
+  int last_hang, hang_taken;  /* the last epoch was a hang epoch; the runtime took it */
+  void (*hang_fill)(mpn__hang_rec *mine);
   int64_t done_out[2], done_in[2];   /* epoch, the channels not reached (a mask; 0: delivered) */
   waiter *waits;              /* the deliverers a fatal rank waits for: leaders, successors */
   int nwaits;
@@ -197,6 +203,10 @@ static void check_bells(void)
       int64_t since = mpn__now_ns() - bell_age(E.bell_in[1]);
       E.pending_since = since > 0 ? since : 1;   /* 0 means "no bell" */
     }
+    if (E.bell_in[2] == BELL_HANG && E.bell_in[0] >= E.next_epoch)
+      E.pending_hang = 1;
+    else if (E.bell_in[2] == BELL_HANG && E.bell_in[0] == E.next_epoch - 1)
+      E.cur_hang = 1;   /* the epoch whose window runs: a rank rang it for a hang too */
     post_bell();
   }
 }
@@ -225,11 +235,12 @@ static void send_all(int64_t *buf, int count, int tag, const int *to, int n)
   }
 }
 
-static void ring_doorbells(void)
+static void ring_doorbells(int kind)
 {
   E.bell_out[0] = E.next_epoch;
   E.bell_out[1] = mpn__wall_ns();
-  send_all(E.bell_out, 2, TAG_DOORBELL, NULL, E.size);
+  E.bell_out[2] = kind;
+  send_all(E.bell_out, 3, TAG_DOORBELL, NULL, E.size);
 }
 
 static void fill_mine(wire_rec *w, const mpn__event *ev)
@@ -259,6 +270,8 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
 {
   int64_t epoch = E.next_epoch++;
   E.pending_since = 0;
+  E.cur_hang = E.pending_hang;
+  E.pending_hang = 0;
   E.gather_ns = -1;   /* until this epoch's allgather completes */
   int64_t contribute_at = heard_ns + (int64_t)mpn__cfg()->window_ms * 1000000;
   while (mpn__now_ns() < contribute_at && mpn__now_ns() < deadline && !atomic_load(&mpn__mpi.stop)) {
@@ -275,6 +288,10 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
   /* Both buffers live in E: an epoch that times out stays posted and MPI
    * may still touch them. */
   fill_mine(&E.mine, *evp);
+  if (E.cur_hang && E.hang_fill) {
+    E.hang_fill(&E.mine.hang);
+    E.mine.flags |= WIRE_HANG;
+  }
   if (mpn__pmpi.Iallgather(&E.mine, (int)sizeof E.mine, mpn__pmpi.byte, E.all, (int)sizeof E.mine,
                            mpn__pmpi.byte, E.comm, &E.gather_req) != 0) {
     set_broken("MPI_Iallgather on the election communicator failed");
@@ -301,6 +318,9 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
   }
   E.last_epoch = epoch;
   E.gather_ns = mpn__now_ns() - started;
+  E.last_hang = E.hang_taken = 0;
+  for (int r = 0; r < E.size && !E.last_hang; r++)
+    E.last_hang = (E.all[r].flags & WIRE_HANG) != 0;   /* every rank decides alike, from the records */
   return 0;
 }
 
@@ -389,7 +409,7 @@ int mpn__election_run(const mpn__event *ev, int64_t deadline, mpn__outcome *out)
     return 0;
   int64_t heard = E.pending_since ? E.pending_since : mpn__now_ns();
   if (!E.pending_since)
-    ring_doorbells();
+    ring_doorbells(BELL_FAILURE);
   const mpn__event *evp = ev;
   if (run_epoch(&evp, NULL, heard, deadline) != 0)
     return 0;
@@ -553,6 +573,97 @@ void mpn__election_abandon(const char *why)
 {
   cancel_bell();
   set_broken(why);
+}
+
+/* ---- hangs: where every rank is (runtime/hang.c) --------------------------- */
+
+void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine))
+{
+  E.hang_fill = fill;
+}
+
+/* Rings a hang epoch and runs it; 1 when it completed (then take it). */
+int mpn__election_hang(int64_t deadline)
+{
+  if (E.broken || !atomic_load(&mpn__mpi.mpi_ok) || !atomic_load(&mpn__mpi.mpi_active))
+    return 0;
+  check_bells();
+  int64_t heard = E.pending_since ? E.pending_since : mpn__now_ns();
+  if (!E.pending_since)
+    ring_doorbells(BELL_HANG);
+  E.pending_hang = 1;
+  const mpn__event *none = NULL;
+  if (run_epoch(&none, NULL, heard, deadline) != 0)
+    return 0;
+  tally();
+  return 1;
+}
+
+int mpn__election_take_hang(void)
+{
+  int take = E.last_hang && !E.hang_taken;
+  E.hang_taken = 1;
+  return take;
+}
+
+/* Rank r's contribution to the last epoch; 0 when it gave no hang state. */
+int mpn__election_hang_rec(int r, mpn__hang_rec *h, mpn__proc *p)
+{
+  if (r < 0 || r >= E.size || !E.all || !(E.all[r].flags & WIRE_HANG))
+    return 0;
+  *h = E.all[r].hang;
+  p->rank = r;
+  p->pid = E.all[r].pid;
+  mpn__strlcpy(p->host, E.all[r].host, sizeof p->host);
+  return 1;
+}
+
+int mpn__election_size(void)
+{
+  return E.size;
+}
+
+/* Sends `text` (a stack, as JSON) to rank `to`; waits until it left or the deadline. */
+int mpn__election_send_text(int to, const char *text, int64_t deadline)
+{
+  MPI_Request req;
+  int n = (int)strlen(text) + 1;
+  if (n > MPN__TEXT_MAX || mpn__pmpi.Isend((void *)text, n, mpn__pmpi.byte, to, TAG_STACK, E.comm, &req) != 0)
+    return -1;
+  for (int flag = 0; mpn__now_ns() < deadline; mpn__sleep_ms(2))
+    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0 || flag)
+      return flag ? 0 : -1;
+  mpn__pmpi.Cancel(&req);
+  return -1;
+}
+
+/* The texts of ranks from[0..n-1] into out[i] (malloc'd; NULL for a rank not heard by the deadline). */
+void mpn__election_recv_texts(const int *from, int n, char **out, int64_t deadline)
+{
+  MPI_Request *req = calloc((size_t)(n ? n : 1), sizeof *req);
+  int *done = calloc((size_t)(n ? n : 1), sizeof *done);
+  for (int i = 0; i < n; i++) {
+    out[i] = req && done ? malloc(MPN__TEXT_MAX) : NULL;
+    if (!out[i] || mpn__pmpi.Irecv(out[i], MPN__TEXT_MAX, mpn__pmpi.byte, from[i], TAG_STACK, E.comm, &req[i]) != 0)
+      done[i] = -1;
+  }
+  for (int left = n; left > 0 && mpn__now_ns() < deadline; mpn__sleep_ms(2))
+    for (int i = 0; i < n; i++) {
+      int flag = 0;
+      if (done[i] || mpn__pmpi.Test(&req[i], &flag, MPI_STATUS_IGNORE) != 0 || !flag)
+        continue;
+      done[i] = 1;
+      left--;
+    }
+  for (int i = 0; i < n; i++)
+    if (done[i] != 1) {   /* a buffer MPI may still write: kept (leaked), not freed */
+      if (done[i] == 0)
+        mpn__pmpi.Cancel(&req[i]);
+      out[i] = NULL;
+    } else
+      out[i][MPN__TEXT_MAX - 1] = '\0';
+  free(req);
+  free(done);
 }
 
 /* Without an election (a world of one, the per-node fallback) a signature

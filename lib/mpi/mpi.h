@@ -221,6 +221,23 @@ void mpn__election_done(int64_t deadline_ns, uint64_t unreached);
 int mpn__election_wait(int64_t deadline_ns, uint64_t *unreached);
 /* The next fatally failed rank of `rank`'s signature on another host (hand-off), or -1. */
 int mpn__election_successor(int rank);
+
+/* Hangs (runtime/hang.c): in a hang epoch every rank adds where its application is. */
+typedef struct mpn__hang_rec {
+  uint32_t call;        /* the MPI call its application thread waits in (MPN__CALL_*), 0: not in MPI */
+  int32_t waited_s;     /* for that long */
+  uint64_t stack;       /* that thread's stack (its application frames), hashed: equal stacks, one group */
+  int32_t progress_s;   /* seconds since the last mpn_progress, -1 never */
+  int32_t reserved;
+} mpn__hang_rec;
+#define MPN__TEXT_MAX 16384   /* a rank's stack as JSON, sent to the hang's reporter */
+void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine));   /* once, before epochs run */
+int mpn__election_hang(int64_t deadline_ns);   /* rings and runs a hang epoch; 1 when it completed */
+int mpn__election_take_hang(void);             /* 1 once after an epoch that was a hang epoch */
+int mpn__election_hang_rec(int rank, mpn__hang_rec *h, mpn__proc *p);   /* 0: that rank gave none */
+int mpn__election_size(void);
+int mpn__election_send_text(int to, const char *text, int64_t deadline_ns);
+void mpn__election_recv_texts(const int *from, int n, char **out, int64_t deadline_ns);
 void mpn__election_finalize(int64_t deadline_ns);
 void mpn__election_abandon(const char *why);
 const char *mpn__election_error(void);

@@ -156,7 +156,7 @@ static const mpn__event *take_local(void)
   return ev ? ev : mpn__event_take();
 }
 
-static void base_report(mpn__report *r, const mpn__event *ev, mpn__proc *self)
+void mpn__report_base(mpn__report *r, const mpn__event *ev, mpn__proc *self)
 {
   memset(r, 0, sizeof *r);
   self->rank = mpn__self.rank < 0 ? 0 : mpn__self.rank;
@@ -317,7 +317,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   mpn__config_report();   /* a program that failed before MPI_Init still hears about them */
   mpn__proc self;
   mpn__report r;
-  base_report(&r, ev, &self);
+  mpn__report_base(&r, ev, &self);
   mpn__outcome out;
   if (pre && ev == &local_event)
     tm.elected = mpn__now_ns();   /* elected before we got here: delivery counts from now */
@@ -473,6 +473,8 @@ static void *agent_main(void *arg)
       int rc = mpn__election_poll(take_local, &ev, &out);
       if (ev)   /* a local failure arrived while joining somebody's epoch */
         on_local(ev, rc == 1 ? &out : NULL);
+      mpn__hang_after_epoch();   /* the epoch was a hang's: the grouping, the message */
+      mpn__hang_tick();
     }
   }
   return NULL;

@@ -319,6 +319,7 @@ void mpn__on_mpi_initialized(int provided)
   if (mpn__mpi_setup(provided) != 0) {
     mpn__log_warn("cannot set up the election communicator: reports fall back to one per node");
   } else if (atomic_load(&mpn__mpi.mpi_ok)) {   /* below MULTIPLE the agent must not call MPI */
+    mpn__hang_setup();   /* before the first epoch: a hang epoch asks every rank where it is */
     atomic_store(&mpn__mpi.mpi_active, 1);
     mpn__agent_wake('m');
     static int registered;

@@ -27,8 +27,15 @@ void mpn__on_mpi_initialized(int provided);
 void mpn__on_mpi_finalize(void);
 const char *mpn__thread_level_name(void);   /* NULL before MPI_Init */
 
+/* ---- hang.c: hangs, on the agent thread ------------------------------------ */
+void mpn__hang_setup(void);        /* after MPI_Init, when MPINOTIFY_HANG_TIMEOUT > 0 */
+void mpn__hang_tick(void);         /* every loop: ring for an overdue wait; the follow-up on recovery */
+void mpn__hang_after_epoch(void);  /* after any epoch: the grouping, and the message when this rank reports */
+
 /* ---- agent.c ------------------------------------------------------------- */
 int mpn__agent_start(void);
+/* A report of this rank alone for `ev` (the job's facts from the configuration); *self is its process. */
+void mpn__report_base(mpn__report *r, const mpn__event *ev, mpn__proc *self);
 void mpn__agent_wake(char what);     /* 'm': MPI ready; 'f': finalize; 'x': exit */
 int mpn__agent_wait_ack(long timeout_ms);
 /* The process is ending MPI (exit without MPI_Finalize, MPI_Abort): the agent

@@ -11,14 +11,15 @@ What a rank knows is read from its MPINOTIFY_DEBUG lines, one per MPINOTIFY_HANG
     mpinotify[rank 2 pid 125]: waits: thread 125 not in MPI; last progress 0.2 s ago; not overdue (...)
 
 A stalling rank sleeps outside MPI for a few seconds while the others wait for it, so every job
-ends by itself. The waited times are lower bounds the library guarantees (it dates a call by the
+ends by itself. The message cases (one_rank_stuck and after) check what arrives at the sink: one
+`hang` message naming the suspect and each group, one follow-up when the job recovers. The waited times are lower bounds the library guarantees (it dates a call by the
 first look that saw it); no check here measures how long anything took.
 """
 import os
 import re
 import subprocess
 
-from harness import case, check, main, need_python
+from harness import Sink, case, check, main, need_python
 
 NP = 4
 TIMEOUT = "2"      # MPINOTIFY_HANG_TIMEOUT of the stalling jobs
@@ -157,6 +158,119 @@ def exports(t):
     have = {line.split()[-1] for line in nm.stdout.splitlines() if line.strip()}
     missing = [p + c for c in calls for p in ("MPI_", "PMPI_") if p + c not in have]
     check(nm.returncode == 0 and not missing, f"not exported: {missing}")
+
+
+# -- the hang message (runtime/hang.c) ----------------------------------------------------------
+
+ENV = {"MPINOTIFY_HANG_TIMEOUT": "2"}
+
+
+def job(t, args, env=None, np=NP, expect=0, python=False):
+    sink = Sink(t)
+    e = dict(ENV, MPINOTIFY_URLS=sink.url())
+    e.update(env or {})
+    if python:
+        prog, args = need_python("mpi4py"), [os.path.abspath(os.path.join(PY_PROGS, "hang.py"))] + list(args)
+    else:
+        prog = t.paths.prog("mpi_hang")
+    r = t.mpirun(np, prog, args, env=e)
+    check(r.rc == expect, f"exit status {r.rc}, expected {expect}")
+    return sink, [b for b in sink.bodies() if isinstance(b, dict)]
+
+
+def by_event(bodies, event):
+    return [b for b in bodies if b.get("event") == event]
+
+
+def check_hang(bodies, stuck, where_stuck, where_waiting, waiting_call="MPI_Allreduce"):
+    """One hang message naming rank `stuck` as the suspect, out of MPI in `where_stuck`, the
+    others in MPI (in `waiting_call`, one group, where given; mpi4py's lowercase collectives are
+    made of several calls) at `where_waiting`; one follow-up saying the job recovered."""
+    hangs = by_event(bodies, "hang")
+    check(len(hangs) == 1, f"expected one hang message, got {len(hangs)}: {[b.get('title') for b in bodies]}")
+    h = hangs[0]
+    check(h.get("suspects") == [stuck] and h.get("ranks") == [stuck],
+          f"suspects {h.get('suspects')!r}, ranks {h.get('ranks')!r}: expected [{stuck}]")
+    check(isinstance(h.get("stuck_for_s"), int) and h["stuck_for_s"] >= 2, f"stuck_for_s {h.get('stuck_for_s')!r}")
+    groups = {tuple(g.get("ranks") or []): g for g in h.get("groups") or []}
+    others = tuple(r for r in range(NP) if r != stuck)
+    s = groups.get((stuck,), {})
+    check(s.get("state") == "not in MPI" and s.get("mpi_call") is None and where_stuck in (s.get("where") or ""),
+          f"the suspect's group {s!r}")
+    waiting = [g for k, g in groups.items() if k != (stuck,)]
+    check(sorted(r for g in waiting for r in g["ranks"]) == list(others), f"groups {sorted(groups)}")
+    for w in waiting:
+        call = w.get("mpi_call")
+        check(call and (w.get("state") or "").startswith(f"in {call} for ") and where_waiting in (w.get("where") or ""),
+              f"a waiting group {w!r}")
+    if waiting_call:
+        check(len(waiting) == 1 and waiting[0]["mpi_call"] == waiting_call, f"the waiting groups {waiting!r}")
+    title = h.get("title") or ""
+    check(title.startswith(f"Job {h['job']['name']} hung for ") and f"rank {stuck} is in" in title and
+          title.index(f"rank {stuck} is in") < title.index(" wait"), f"title {title!r} does not lead with the suspect")
+    check(h.get("severity") == "error", f"severity {h.get('severity')!r}")
+    rec = by_event(bodies, "hang_recovered")
+    check(len(rec) == 1 and "recovered" in (rec[0].get("title") or ""),
+          f"expected one follow-up saying the job recovered, got {[b.get('title') for b in rec]}")
+    check(len(bodies) == 2, f"expected the hang and its follow-up only, got {[b.get('event') for b in bodies]}")
+    return h
+
+
+@case
+def one_rank_stuck(t):
+    # Rank 2 computes for 8 s while the others wait in MPI_Allreduce.
+    _, bodies = job(t, ["stuck=2:8", "wait=3"])
+    h = check_hang(bodies, 2, "compute_loss, mpi_hang.c:", "train_step, mpi_hang.c:")
+    waiting = [g for g in h["groups"] if g.get("mpi_call")][0]
+    frames = [f.get("function") or "" for f in waiting.get("backtrace") or []]
+    check(frames[:1] and frames[0].startswith("train_step") and "main" in frames,
+          f"the waiting group's backtrace {frames} does not start at the caller of MPI_Allreduce")
+    check(frames[0] and waiting["backtrace"][0].get("line"), f"no line in {waiting['backtrace'][0]!r}")
+
+
+@case
+def mismatched_collective(t):
+    # Ranks 1 and 2 wait in MPI_Barrier, ranks 0 and 3 in MPI_Allreduce: a deadlock. Both groups are
+    # named; MPINOTIFY_HANG_ACTION=abort ends the job.
+    _, bodies = job(t, ["mismatch=1,2"], env={"MPINOTIFY_HANG_ACTION": "abort"}, expect=1)
+    hangs = by_event(bodies, "hang")
+    check(len(hangs) == 1, f"expected one hang message, got {[b.get('title') for b in bodies]}")
+    groups = {tuple(g.get("ranks") or []): g.get("mpi_call") for g in hangs[0].get("groups") or []}
+    check(groups == {(0, 3): "MPI_Allreduce", (1, 2): "MPI_Barrier"}, f"groups {groups!r}")
+    check(hangs[0].get("suspects") in ([1, 2], [0, 3]), f"suspects {hangs[0].get('suspects')!r}")
+    check("sync_barrier" in (hangs[0].get("title") or ""), f"title {hangs[0].get('title')!r}")
+
+
+@case
+def python_rank_stuck(t):
+    # The same in Python: the groups say where in Python each rank is.
+    _, bodies = job(t, ["1", "8"], python=True)
+    h = check_hang(bodies, 1, "compute_loss, hang.py:", "train_step, hang.py:", waiting_call=None)
+    stuck = [g for g in h["groups"] if g.get("ranks") == [1]][0]
+    tb = stuck.get("traceback") or []
+    check(tb and tb[-1].get("function") == "compute_loss", f"the suspect's traceback {tb!r}")
+
+
+@case
+def long_compute_is_not_a_hang(t):
+    # Every rank computes for 6 s: nobody waits, nothing to report.
+    _, bodies = job(t, ["compute=6"])
+    check(bodies == [], f"expected no message, got {[b.get('title') for b in bodies]}")
+
+
+@case
+def message_off(t):
+    # MPINOTIFY_HANG_TIMEOUT=0: hang detection is off.
+    _, bodies = job(t, ["stuck=2:6", "wait=2"], env={"MPINOTIFY_HANG_TIMEOUT": "0"})
+    check(bodies == [], f"expected no message with detection off, got {[b.get('title') for b in bodies]}")
+
+
+@case
+def action_abort(t):
+    # MPINOTIFY_HANG_ACTION=abort: the job ends after the message instead of waiting 100 s.
+    _, bodies = job(t, ["stuck=2:100"], env={"MPINOTIFY_HANG_ACTION": "abort"}, expect=1)
+    hangs = by_event(bodies, "hang")
+    check(len(hangs) == 1 and hangs[0].get("suspects") == [2], f"hang messages {[b.get('title') for b in hangs]}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+/* peek.c - another thread's stack, for hang reports: the thread is asked
+ * with a real-time signal and pauses in its handler (at most PAUSE_MAX_MS)
+ * while the agent unwinds its context and reads its Python frames, as the
+ * crash path does for a faulting thread. Only while a hang is suspected; a
+ * blocking call the signal interrupts restarts (SA_RESTART) or sees EINTR,
+ * as under any profiler.
+ *
+ * The signal is taken only where nobody else uses it (SIG_DFL at install),
+ * and asked for only while our handler is still there. */
+#include "capture/capture.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define PAUSE_MAX_MS 500    /* a handler never holds its thread longer, whatever the agent does */
+#define ASK_WAIT_MS 200     /* a thread that does not enter its handler by then is not read */
+
+enum { IDLE, ASKED, CLAIMED, PAUSED, RELEASED };
+
+static struct {
+  int signo;                /* 0: not installed */
+  atomic_int want;          /* the tid asked */
+  atomic_int state;
+  ucontext_t *uc;           /* the paused thread's context, valid while PAUSED */
+  void *tstate;             /* its PyThreadState, or NULL */
+} P;
+
+static pid_t tid_now(void)
+{
+  return (pid_t)syscall(SYS_gettid);
+}
+
+/* Runs in a signal handler: records where the thread is and waits for the
+ * agent to have read it (bounded). */
+static void on_peek(int signo, siginfo_t *info, void *uc)
+{
+  (void)signo;
+  int saved = errno;
+  if (info && info->si_code == SI_TKILL && info->si_pid == mpn__self.pid && atomic_load(&P.want) == tid_now()) {
+    int asked = ASKED;
+    if (atomic_compare_exchange_strong(&P.state, &asked, CLAIMED)) {   /* fill before PAUSED */
+      P.uc = uc;
+      P.tstate = mpn__python_thread_state();
+      atomic_store(&P.state, PAUSED);
+      int64_t end = mpn__now_ns() + (int64_t)PAUSE_MAX_MS * 1000000;
+      while (atomic_load(&P.state) == PAUSED && mpn__now_ns() < end)
+        mpn__sleep_ms(1);
+      atomic_store(&P.state, IDLE);
+    }
+  }
+  errno = saved;
+}
+
+int mpn__peek_install(void)
+{
+  if (P.signo)
+    return 0;
+  int signo = SIGRTMIN + 5;
+  struct sigaction cur, sa;
+  if (signo > SIGRTMAX || sigaction(signo, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) ||
+      cur.sa_handler != SIG_DFL)
+    return -1;   /* somebody else's */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_peek;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(signo, &sa, NULL) != 0)
+    return -1;
+  P.signo = signo;
+  return 0;
+}
+
+static int still_ours(void)
+{
+  struct sigaction cur;
+  return P.signo && sigaction(P.signo, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_peek;
+}
+
+typedef struct unwind_job {
+  mpn__frame *frames;
+  int max, n;
+} unwind_job;
+
+static void unwind_paused(void *arg)
+{
+  unwind_job *j = arg;
+  j->n = mpn__unwind_frames(P.uc, j->frames, j->max);
+}
+
+int mpn__peek(pid_t tid, mpn__frame *frames, int max, void **py_frames)
+{
+  *py_frames = NULL;
+  int idle = IDLE;
+  if (!still_ours() || !atomic_compare_exchange_strong(&P.state, &idle, ASKED))
+    return -1;   /* a handler of an earlier ask is still on its way out */
+  atomic_store(&P.want, tid);
+  if (syscall(SYS_tgkill, mpn__self.pid, tid, P.signo) != 0) {
+    atomic_store(&P.state, IDLE);
+    return -1;
+  }
+  int64_t end = mpn__now_ns() + (int64_t)ASK_WAIT_MS * 1000000;
+  while (atomic_load(&P.state) != PAUSED && mpn__now_ns() < end)
+    mpn__sleep_ms(1);
+  int asked = ASKED;
+  if (atomic_compare_exchange_strong(&P.state, &asked, IDLE)) {
+    atomic_store(&P.want, 0);
+    return -1;   /* never entered its handler in time (blocked the signal, or busy in the kernel) */
+  }
+  for (int i = 0; i < 50 && atomic_load(&P.state) == CLAIMED; i++)   /* the handler stores two pointers */
+    mpn__sleep_ms(1);
+  if (atomic_load(&P.state) != PAUSED)
+    return -1;
+  unwind_job j = {frames, max, 0};
+  if (mpn__guarded_call(unwind_paused, &j) != 0)
+    j.n = 0;
+  *py_frames = P.tstate ? mpn__python_traceback(P.tstate) : NULL;
+  atomic_store(&P.want, 0);
+  atomic_store(&P.state, RELEASED);   /* the handler returns; it sets IDLE */
+  return j.n;
+}

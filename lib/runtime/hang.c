@@ -1,0 +1,507 @@
+/* hang.c - one message per hang (docs/events.md, "hang"). All on the agent
+ * thread.
+ *
+ * A rank whose application has waited in one MPI call for
+ * MPINOTIFY_HANG_TIMEOUT seconds (mpi/waits.c) rings a hang epoch
+ * (mpi/election.c): every rank adds where its application is (the MPI call
+ * and for how long, or "not in MPI", and its stack hashed: hang_fill). Every
+ * rank then groups the records alike (same call, same stack: one group, as
+ * LLNL's STAT does); the lowest rank of the largest waiting group reports,
+ * with each group's stack sent by the group's lowest rank. The suspects are
+ * the ranks not in MPI, the ones everybody waits for; when every rank is in
+ * MPI (a deadlock, a mismatched collective), those not waiting where the
+ * majority waits.
+ *
+ * A wait is rung for once: waits that began before the last hang epoch were
+ * in it. The reporter sends one short follow-up when its own wait ends (the
+ * job recovered), and nothing while the same situation lasts. */
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define APP_FRAMES 16        /* of each group's stack, in the message */
+#define SIG_FRAMES 5         /* application frames hashed into a group's stack */
+#define EXCHANGE_MS 3000     /* for the groups' stacks to reach the reporter */
+
+static struct {
+  int64_t covered_ns;        /* waits that began before this were in a hang epoch */
+  char *mine;                /* this rank's stack as JSON, from its last hang_fill */
+  uint64_t reported;         /* the hang this rank reported and that still lasts, 0: none */
+  pid_t waiter;              /* ... the thread of ours that waited in it */
+  int64_t wait_began_ns;     /* ... since then */
+  char job_hung[64];         /* "hung for 12 min", for the follow-up */
+} H;
+
+static unsigned call_id(const char *name)
+{
+  for (unsigned i = 1; name && i < MPN__NCALLS; i++)
+    if (!strcmp(mpn__call_name(i), name))
+      return i;
+  return 0;
+}
+
+/* Modules of the system, MPI and this library: a group is told by the first frame outside them. */
+static int system_module(const char *m)
+{
+  static const char *const parts[] = {"/libc.so", "/libc-", "libpthread", "/ld-linux", "linux-vdso", "/libm.so",
+                                      "libmpinotify", "/libmpi", "/libopen-", "/openmpi/", "libpmix", "libucp",
+                                      "libuct", "libucs", "libfabric", "libevent", "libhwloc", "libgfortran"};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    if (strstr(m, parts[i]))
+      return 1;
+  return !m[0];
+}
+
+/* The outermost frame of the MPI call the application made (MPI's, ours:
+ * Fortran's mpi_barrier_ calls PMPI_Barrier, which our wrapper forwards), or -1. */
+static int mpi_frame(const mpn__frame *frames, int n)
+{
+  int at = -1;
+  for (int i = 0; i < n; i++) {
+    const char *f = frames[i].has_function ? frames[i].function : "";
+    if (!strncmp(f, "MPI_", 4) || !strncmp(f, "PMPI_", 5) || !strncmp(f, "mpi_", 4) || !strncmp(f, "pmpi_", 5) ||
+        strstr(frames[i].module, "libmpinotify"))
+      at = i;
+  }
+  return at;
+}
+
+/* "train_step" of GCC's clones "train_step.constprop.0", "train_step.isra.0", "train_step.cold" */
+static void plain_name(const mpn__frame *f, char *out, size_t cap)
+{
+  snprintf(out, cap, "%.200s", f->has_function ? f->function : "??");
+  char *dot = strchr(out, '.');
+  if (dot && dot != out)
+    *dot = '\0';
+}
+
+/* "compute_loss, loss.c:41": the first frame outside the system's, MPI's and our modules. */
+static void where_native(const mpn__frame *frames, int n, char *out, size_t cap)
+{
+  int k = 0;
+  while (k < n - 1 && system_module(frames[k].module))
+    k++;
+  const mpn__frame *f = &frames[k];
+  const char *mod = strrchr(f->module, '/') ? strrchr(f->module, '/') + 1 : f->module;
+  char fn[256];
+  plain_name(f, fn, sizeof fn);
+  if (!n)
+    snprintf(out, cap, "an unknown place");
+  else if (f->file[0] && f->line > 0)
+    snprintf(out, cap, "%.100s, %.100s:%d", fn, strrchr(f->file, '/') ? strrchr(f->file, '/') + 1 : f->file, f->line);
+  else
+    snprintf(out, cap, "%.100s, %.100s+0x%lx", fn, mod, (unsigned long)f->offset);
+}
+
+/* "train_step, train.py:88": the innermost Python frame. */
+static int where_python(json_t *tb, char *out, size_t cap)
+{
+  size_t n = json_is_array(tb) ? json_array_size(tb) : 0;
+  json_t *f = n ? json_array_get(tb, n - 1) : NULL;
+  const char *file = json_string_value(json_object_get(f, "file"));
+  if (!file)
+    return 0;
+  const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+  const char *fn = json_string_value(json_object_get(f, "function"));
+  snprintf(out, cap, "%.120s, %.120s:%lld", fn ? fn : "?", base, (long long)json_integer_value(json_object_get(f, "line")));
+  return 1;
+}
+
+static uint64_t stack_hash(const mpn__frame *frames, int n, json_t *tb)
+{
+  uint64_t h = mpn__hash_str(MPN__HASH_SEED, "stack");
+  size_t np = json_is_array(tb) ? json_array_size(tb) : 0;
+  for (size_t i = np > 8 ? np - 8 : 0; i < np; i++) {   /* a Python rank: its innermost Python frames */
+    json_t *f = json_array_get(tb, i);
+    h = mpn__hash_sep(mpn__hash_str(h, json_string_value(json_object_get(f, "file"))), '/');
+    h = mpn__hash_sep(mpn__hash_str(h, json_string_value(json_object_get(f, "function"))), '\n');
+  }
+  int k = 0;
+  while (!np && k < n - 1 && system_module(frames[k].module))
+    k++;   /* where the application is, not which poll loop of MPI's it spins in */
+  for (int i = k, used = 0; !np && i < n && used < SIG_FRAMES; i++, used++) {
+    const mpn__frame *f = &frames[i];
+    h = f->has_function ? mpn__hash_str(h, f->function) : mpn__hash_bytes(h, &f->offset, sizeof f->offset);
+    h = mpn__hash_sep(h, '\n');
+  }
+  return h;
+}
+
+/* This rank's part of a hang epoch (election.c calls it): where its
+ * application thread is, its stack hashed, and the stack kept for the reporter. */
+static void hang_fill(mpn__hang_rec *h)
+{
+  mpn__wait_state w[MPN__WAIT_SLOTS];
+  int n = mpn__waits_snapshot(w, MPN__WAIT_SLOTS);
+  int k = mpn__waits_longest(w, n < MPN__WAIT_SLOTS ? n : MPN__WAIT_SLOTS);
+  memset(h, 0, sizeof *h);
+  h->call = k >= 0 ? call_id(w[k].call) : 0;
+  h->waited_s = k >= 0 ? (int32_t)w[k].waited_s : 0;
+  double age = mpn__waits_progress_age();
+  h->progress_s = age < 0 ? -1 : (int32_t)age;
+  static mpn__frame frames[MPN__MAX_FRAMES];   /* static: too big for the agent's stack */
+  void *py = NULL;
+  int nf = mpn__peek(k >= 0 ? w[k].tid : mpn__self.pid, frames, MPN__MAX_FRAMES, &py);
+  nf = nf < 0 ? 0 : mpn__lines_resolve(frames, nf, frames, MPN__MAX_FRAMES, mpn__now_ns() + 1000000000LL);
+  int at = h->call ? mpi_frame(frames, nf) : -1;
+  const mpn__frame *app = at >= 0 ? frames + at + 1 : frames;
+  int napp = at >= 0 ? nf - at - 1 : nf;
+  h->stack = stack_hash(app, napp, py);
+  char where[300];
+  if (!where_python(py, where, sizeof where))
+    where_native(app, napp, where, sizeof where);
+  json_t *o = json_pack("{s:s, s:o, s:o}", "where", where,
+                        "backtrace", mpn__frames_doc(app, napp < APP_FRAMES ? napp : APP_FRAMES),
+                        "traceback", py ? (json_t *)py : json_null());
+  free(H.mine);
+  H.mine = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+}
+
+void mpn__hang_setup(void)
+{
+  if (mpn__cfg()->hang_timeout_s <= 0)
+    return;
+  if (mpn__peek_install() != 0)
+    mpn__log_debug("the signal for reading stacks is taken: hang reports come without stacks");
+  mpn__election_on_hang(hang_fill);
+}
+
+/* ---- after a hang epoch: groups, suspects, the message --------------------- */
+
+typedef struct group {
+  uint32_t call;
+  uint64_t stack;
+  int first, count, waited_s;
+  int *ranks;
+} group;
+
+typedef struct merged {
+  int n;                 /* ranks that gave their state */
+  group *g;
+  int ng, major;         /* the largest group waiting in MPI (or the largest) */
+  mpn__hang_rec *rec;
+  mpn__proc *proc;
+  int *valid;
+  int stuck_s;
+} merged;
+
+static void merged_free(merged *m)
+{
+  for (int i = 0; i < m->ng; i++)
+    free(m->g[i].ranks);
+  free(m->g);
+  free(m->rec);
+  free(m->proc);
+  free(m->valid);
+}
+
+static int group_of(merged *m, const mpn__hang_rec *h, int r)
+{
+  for (int i = 0; i < m->ng; i++)
+    if (m->g[i].call == h->call && m->g[i].stack == h->stack)
+      return i;
+  group *g = &m->g[m->ng];
+  *g = (group){.call = h->call, .stack = h->stack, .first = r, .ranks = malloc(sizeof(int) * (size_t)m->n)};
+  return m->ng++;
+}
+
+/* Every rank builds the same grouping from the same records. 0 when nobody gave a state. */
+static int merge(merged *m)
+{
+  int size = mpn__election_size();
+  memset(m, 0, sizeof *m);
+  m->rec = calloc((size_t)size, sizeof *m->rec);
+  m->proc = calloc((size_t)size, sizeof *m->proc);
+  m->valid = calloc((size_t)size, sizeof *m->valid);
+  m->g = calloc((size_t)size, sizeof *m->g);
+  m->n = size;
+  if (!m->rec || !m->proc || !m->valid || !m->g)
+    return 0;
+  for (int r = 0; r < size; r++) {
+    if (!(m->valid[r] = mpn__election_hang_rec(r, &m->rec[r], &m->proc[r])))
+      continue;
+    group *g = &m->g[group_of(m, &m->rec[r], r)];
+    if (g->ranks)
+      g->ranks[g->count] = r;
+    g->count++;
+    g->waited_s = m->rec[r].waited_s > g->waited_s ? m->rec[r].waited_s : g->waited_s;
+    m->stuck_s = m->rec[r].waited_s > m->stuck_s ? m->rec[r].waited_s : m->stuck_s;
+  }
+  m->major = -1;
+  for (int i = 0; i < m->ng; i++) {
+    int better = m->major < 0 || (m->g[i].call && !m->g[m->major].call) ||
+                 (!m->g[i].call == !m->g[m->major].call && m->g[i].count > m->g[m->major].count);
+    m->major = better ? i : m->major;
+  }
+  return m->ng > 0;
+}
+
+static void duration(int s, char *out, size_t cap)
+{
+  if (s >= 120)
+    snprintf(out, cap, "%d min", s / 60);
+  else
+    snprintf(out, cap, "%d s", s);
+}
+
+static void state_of(const group *g, char *out, size_t cap)
+{
+  if (g->call)
+    snprintf(out, cap, "in %s for %d s", mpn__call_name(g->call), g->waited_s);
+  else
+    snprintf(out, cap, "not in MPI");
+}
+
+/* "rank 7 is in compute_loss (loss.c:41), not in MPI" / "ranks 0-6 wait in MPI_Allreduce (train_step, train.py:88)" */
+static void group_phrase(const group *g, const char *where, char *out, size_t cap)
+{
+  char ranges[160];
+  mpn__rank_ranges(g->ranks, g->count, ranges, sizeof ranges);
+  const char *many = g->count > 1 ? "s" : "";
+  if (g->call)
+    snprintf(out, cap, "rank%s %s wait%s in %s (%s)", many, ranges, g->count > 1 ? "" : "s", mpn__call_name(g->call),
+             where);
+  else {   /* "compute_loss, loss.c:41" reads "compute_loss (loss.c:41)" here */
+    const char *comma = strstr(where, ", ");
+    int fn = comma ? (int)(comma - where) : (int)strlen(where);
+    snprintf(out, cap, "rank%s %s %s in %.*s%s%s%s, not in MPI", many, ranges, g->count > 1 ? "are" : "is", fn, where,
+             comma ? " (" : "", comma ? comma + 2 : "", comma ? ")" : "");
+  }
+}
+
+static json_t *ranks_json(const group *g)
+{
+  json_t *a = json_array();
+  for (int i = 0; i < g->count; i++)
+    json_array_append_new(a, json_integer(g->ranks[i]));
+  return a;
+}
+
+/* The groups' stacks (texts from their first ranks; ours is H.mine) as the message's "groups". */
+static json_t *groups_json(const merged *m, char **texts, char (*where)[300])
+{
+  json_t *a = json_array();
+  for (int i = 0; i < m->ng; i++) {
+    const group *g = &m->g[i];
+    json_t *t = texts[i] ? json_loads(texts[i], 0, NULL) : NULL;
+    const char *w = json_string_value(json_object_get(t, "where"));
+    snprintf(where[i], sizeof where[i], "%s", w ? w : "stack not received");
+    char state[96];
+    state_of(g, state, sizeof state);
+    json_t *bt = json_object_get(t, "backtrace"), *tb = json_object_get(t, "traceback");
+    json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:s, s:O, s:O}", "ranks", ranks_json(g), "state", state,
+                                       "mpi_call", g->call ? json_string(mpn__call_name(g->call)) : json_null(),
+                                       "where", where[i], "backtrace", bt ? bt : json_null(),
+                                       "traceback", tb ? tb : json_null()));
+    json_decref(t);
+  }
+  return a;
+}
+
+static int suspect_group(const merged *m, int i)
+{
+  int outside = 0;
+  for (int k = 0; k < m->ng; k++)
+    outside |= !m->g[k].call;
+  return outside ? !m->g[i].call : i != m->major;
+}
+
+static uint64_t hang_signature(const merged *m)
+{
+  uint64_t h = mpn__hash_str(MPN__HASH_SEED, "hang");
+  h = mpn__hash_bytes(h, &m->g[m->major].call, sizeof m->g[m->major].call);
+  for (int i = 0; i < m->ng; i++)
+    for (int k = 0; suspect_group(m, i) && k < m->g[i].count; k++)
+      h = mpn__hash_bytes(h, &m->g[i].ranks[k], sizeof(int));   /* the suspects */
+  return h;
+}
+
+/* "Job train hung for 10 min: rank 7 is in compute_loss (loss.c:41), not in MPI; ranks 0-6 wait in ..." */
+static void title_and_text(const merged *m, char (*where)[300], char *title, size_t tcap, char **text)
+{
+  char stuck[32], phrase[600];
+  duration(m->stuck_s, stuck, sizeof stuck);
+  snprintf(H.job_hung, sizeof H.job_hung, "hung for %s", stuck);
+  const char *job = mpn__cfg()->job_name;
+  size_t n = (size_t)snprintf(title, tcap, "Job %s hung for %s: ", job ? job : "?", stuck);
+  size_t tn = 0, tsize = 256 + (size_t)m->ng * 700;
+  *text = malloc(tsize);
+  int said = 0;
+  for (int pass = 0; pass < 2; pass++)   /* the suspects first, then where the majority waits */
+    for (int i = 0; i < m->ng; i++) {
+      if ((pass == 0) != suspect_group(m, i))
+        continue;
+      group_phrase(&m->g[i], where[i], phrase, sizeof phrase);
+      if (n < tcap)
+        n += (size_t)snprintf(title + n, tcap - n, "%s%s", said++ ? "; " : "", phrase);
+      if (*text && tn < tsize)
+        tn += (size_t)snprintf(*text + tn, tsize - tn, "%s%s.", tn ? "\n" : "", phrase);
+    }
+  if (*text && tn < tsize)
+    snprintf(*text + tn, tsize - tn, "\nNo rank has failed: this is a hang (MPINOTIFY_HANG_TIMEOUT=%ld s).",
+             (long)mpn__cfg()->hang_timeout_s);
+}
+
+static void deliver_hang(mpn__event *ev, const merged *m)
+{
+  mpn__report r;
+  mpn__proc self;
+  mpn__report_base(&r, ev, &self);
+  int nsus = 0;
+  mpn__proc *sus = calloc((size_t)m->n, sizeof *sus);
+  for (int i = 0; sus && i < m->ng; i++)
+    for (int k = 0; suspect_group(m, i) && k < m->g[i].count; k++)
+      sus[nsus++] = m->proc[m->g[i].ranks[k]];
+  if (nsus) {   /* the message's ranks are who caused it */
+    r.procs = sus;
+    r.nprocs = nsus;
+  }
+  r.first_wall_ns = ev->wall_ns;
+  int abort_job = mpn__cfg()->hang_abort;
+  int64_t by = mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000;
+  if (abort_job)
+    mpn__deliver(&r, by);
+  else
+    mpn__deliver_async(&r, by);
+  mpn__launcher_report(&r);
+  free(sus);
+  if (abort_job) {   /* MPINOTIFY_HANG_ACTION=abort: free the allocation */
+    mpn__log_error("the job hung; ending it (MPINOTIFY_HANG_ACTION=abort)");
+    mpn__pmpi.Abort(mpn__pmpi.world, 1);
+  }
+}
+
+static void report(const merged *m, char **texts)
+{
+  char (*where)[300] = calloc((size_t)m->ng, sizeof *where);
+  if (!where)
+    return;
+  mpn__event *ev = mpn__event_new("hang", "error");
+  json_t *groups = groups_json(m, texts, where), *suspects = json_array();
+  for (int i = 0; i < m->ng; i++)
+    for (int k = 0; suspect_group(m, i) && k < m->g[i].count; k++)
+      json_array_append_new(suspects, json_integer(m->g[i].ranks[k]));
+  char title[1024], *text = NULL;
+  title_and_text(m, where, title, sizeof title, &text);
+  if (ev) {
+    snprintf(ev->headline, sizeof ev->headline, "hang");
+    ev->signature = hang_signature(m);
+    json_object_update((json_t *)ev->extra,
+                       json_pack("{s:s, s:s?, s:i, s:o, s:o}", "title", title, "text", text, "stuck_for_s", m->stuck_s,
+                                 "groups", json_incref(groups), "suspects", json_incref(suspects)));
+    deliver_hang(ev, m);
+    mpn__event_free(ev);
+  }
+  json_decref(groups);
+  json_decref(suspects);
+  free(text);
+  free(where);
+}
+
+/* This rank reports the hang: the groups' stacks from their first ranks, then the message. */
+static void gather_and_report(const merged *m, int64_t deadline)
+{
+  char **texts = calloc((size_t)m->ng, sizeof *texts), **got = calloc((size_t)m->ng, sizeof *got);
+  int *from = calloc((size_t)m->ng, sizeof *from), *slot = calloc((size_t)m->ng, sizeof *slot), nfrom = 0;
+  if (texts && got && from && slot) {
+    for (int i = 0; i < m->ng; i++) {
+      if (m->g[i].first == mpn__self.rank)
+        texts[i] = H.mine ? strdup(H.mine) : NULL;
+      else
+        slot[nfrom] = i, from[nfrom++] = m->g[i].first;
+    }
+    mpn__election_recv_texts(from, nfrom, got, deadline);
+    for (int k = 0; k < nfrom; k++)
+      texts[slot[k]] = got[k];
+    report(m, texts);
+    for (int i = 0; i < m->ng; i++)
+      free(texts[i]);
+  }
+  free(texts);
+  free(got);
+  free(from);
+  free(slot);
+}
+
+/* This rank's longest wait now, and when it began; 0 when not in MPI. */
+static int my_wait(pid_t *tid, int64_t *began)
+{
+  mpn__wait_state w[MPN__WAIT_SLOTS];
+  int n = mpn__waits_snapshot(w, MPN__WAIT_SLOTS);
+  int k = mpn__waits_longest(w, n < MPN__WAIT_SLOTS ? n : MPN__WAIT_SLOTS);
+  if (k < 0)
+    return 0;
+  *tid = w[k].tid;
+  *began = mpn__now_ns() - (int64_t)(w[k].waited_s * 1e9);
+  return 1;
+}
+
+void mpn__hang_after_epoch(void)
+{
+  if (!mpn__election_take_hang())
+    return;
+  H.covered_ns = mpn__now_ns();   /* the waits of now were in this epoch */
+  merged m;
+  if (merge(&m) && m.major >= 0) {
+    int leader = m.g[m.major].first;
+    int64_t deadline = mpn__now_ns() + (int64_t)EXCHANGE_MS * 1000000;
+    if (leader != mpn__self.rank) {
+      for (int i = 0; i < m.ng; i++)
+        if (m.g[i].first == mpn__self.rank && H.mine)
+          mpn__election_send_text(leader, H.mine, deadline);
+    } else if (hang_signature(&m) != H.reported) {   /* the same hang still: said already */
+      gather_and_report(&m, deadline);
+      H.reported = hang_signature(&m);
+      if (!my_wait(&H.waiter, &H.wait_began_ns))
+        H.reported = 0;   /* not waiting itself: no follow-up to watch for */
+    }
+  }
+  merged_free(&m);
+}
+
+/* The reporter's own wait ended: the job goes on. One short message. */
+static void check_recovered(void)
+{
+  pid_t tid;
+  int64_t began;
+  if (!H.reported)
+    return;
+  int64_t slack = 2 * (int64_t)mpn__cfg()->poll_ms * 1000000 + 1000000000LL;
+  if (my_wait(&tid, &began) && tid == H.waiter && llabs(began - H.wait_began_ns) < slack)
+    return;   /* still in the same call */
+  H.reported = 0;
+  mpn__event *ev = mpn__event_new("hang_recovered", "info");
+  if (!ev)
+    return;
+  char title[200];
+  const char *job = mpn__cfg()->job_name;
+  snprintf(title, sizeof title, "Job %s recovered: the ranks that %s go on", job ? job : "?", H.job_hung);
+  snprintf(ev->headline, sizeof ev->headline, "hang recovered");
+  ev->signature = mpn__hash_str(mpn__hash_str(MPN__HASH_SEED, "hang_recovered"), title);
+  json_object_set_new((json_t *)ev->extra, "title", json_string(title));
+  mpn__report r;
+  mpn__proc self;
+  mpn__report_base(&r, ev, &self);
+  mpn__deliver_async(&r, mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000);
+  mpn__event_free(ev);
+}
+
+void mpn__hang_tick(void)
+{
+  if (mpn__cfg()->hang_timeout_s <= 0 || !atomic_load(&mpn__mpi.mpi_active) || !atomic_load(&mpn__mpi.mpi_ok))
+    return;
+  check_recovered();
+  mpn__wait_state w;
+  if (!mpn__hang_overdue(&w))
+    return;
+  int64_t now = mpn__now_ns();
+  if (now - (int64_t)(w.waited_s * 1e9) < H.covered_ns)
+    return;   /* this wait was in a hang epoch already */
+  H.covered_ns = now;
+  if (mpn__election_hang(now + (int64_t)mpn__cfg()->timeout_ms * 1000000) == 1)
+    mpn__hang_after_epoch();
+}
