@@ -352,6 +352,22 @@ MPN_EXTERN mpn_code mpn_alert(const char *detector, const char *severity, long l
  */
 MPN_EXTERN mpn_code mpn_progress(long long step, long long total, const char *message);
 
+/*
+ * Asks the rank whose process id is `pid` (a rank of a running job, on this
+ * node, with the library armed) where every rank of its job is, without
+ * stopping it: the same groups a hang message has (docs/events.md, "hang":
+ * title, text, stuck_for_s, groups, suspects), as a JSON object in
+ * *json_out (malloc'd; free it with mpn_free). With `send` the rank also
+ * sends it to its channels (event "stacks", severity "info"). The rank is
+ * asked with SIGURG (sigqueue; ignored by a process without the library)
+ * and answers through a file in /tmp readable by this user only. Waits at
+ * most timeout_ms. MPN_E_INVALID_ARGUMENT: no such process of this user;
+ * MPN_E_TIMEOUT: no answer (not a rank armed by mpinotify, before MPI_Init,
+ * its job's ranks cannot elect, or SIGURG is the application's own).
+ * Any thread; not in a signal handler. Needs no mpn_init.
+ */
+MPN_EXTERN mpn_code mpn_job_stacks(long pid, int send, long timeout_ms, char **json_out);
+
 /* ---- Sending messages outside a crash: tools, launchers, checks ---------
  *
  * A sender holds a loaded configuration (channels, spool, relay settings)

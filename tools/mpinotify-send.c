@@ -23,6 +23,7 @@ MPN_API_ONLY_PROGRAM;   /* sending a message is not an MPI job to watch */
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -41,7 +42,7 @@ enum {
   FIELD_SHOWN = 200,     /* --list: longer fields (a title) are cut at a character boundary */
 };
 
-enum action { NONE, TEST, MESSAGE, FLUSH, LIST };
+enum action { NONE, TEST, MESSAGE, FLUSH, LIST, STACKS };
 
 /* One run of the tool, filled from the command line. */
 struct send {
@@ -54,6 +55,9 @@ struct send {
   const char *severity;
   long timeout_ms;        /* 0: not given */
   bool quiet;
+  long stacks_pid;        /* --stacks PID */
+  bool stacks_send;       /* --send: the rank also sends the view to its channels */
+  bool json;              /* --json: the view as JSON */
 };
 
 /* What the result callback counted. */
@@ -73,6 +77,7 @@ static void usage(FILE *out)
     "       mpinotify-send [OPTIONS] --title TITLE --message TEXT [--severity LEVEL]\n"
     "       mpinotify-send [OPTIONS] --flush\n"
     "       mpinotify-send [OPTIONS] --list\n"
+    "       mpinotify-send --stacks PID [--send] [--json]\n"
     "\n"
     "Sends a message to the channels libmpinotify is configured with (MPINOTIFY_URLS,\n"
     "MPINOTIFY_CONFIG, --url), through the same engine as crash reports: every\n"
@@ -89,6 +94,12 @@ static void usage(FILE *out)
     "  --flush          deliver every message kept in the spool to the channel it\n"
     "                   was meant for, and remove each one delivered\n"
     "  --list           list the messages kept in the spool, sending nothing\n"
+    "  --stacks PID     where every rank of a running job is, asked of its rank\n"
+    "                   with process id PID on this node, without stopping it:\n"
+    "                   each group of ranks with the MPI call it waits in (or 'not\n"
+    "                   in MPI'), where, and its stack, as a hang message shows them;\n"
+    "                   --send also sends it to the job's channels, --json prints\n"
+    "                   the JSON\n"
     "\n"
     "Options:\n"
     "  --url URL        also send to this channel; repeatable; appended to\n"
@@ -144,6 +155,9 @@ static const struct option long_options[] = {
   {"config", required_argument, NULL, 'c'},
   {"spool", required_argument, NULL, 'S'},
   {"quiet", no_argument, NULL, 'q'},
+  {"stacks", required_argument, NULL, 'K'},
+  {"send", no_argument, NULL, 'E'},
+  {"json", no_argument, NULL, 'J'},
   {"help", no_argument, NULL, 'h'},
   {"version", no_argument, NULL, 'V'},
   {NULL, 0, NULL, 0},
@@ -194,6 +208,13 @@ static int take_option(struct send *s, int c, char **argv)
   case 'c': setenv("MPINOTIFY_CONFIG", optarg, 1); break;
   case 'S': setenv("MPINOTIFY_SPOOL", optarg, 1); break;
   case 'q': s->quiet = true; break;
+  case 'K':
+    choose(s, STACKS);
+    if (!tool_parse_long(optarg, &s->stacks_pid) || s->stacks_pid <= 0)
+      return usage_error("invalid process id for --stacks: ", optarg);
+    break;
+  case 'E': s->stacks_send = true; break;
+  case 'J': s->json = true; break;
   case 'h': usage(stdout); return 0;
   case 'V': tool_print_version(); return 0;
   default: return tool_option_error(try_help, c, argv);
@@ -205,7 +226,9 @@ static int take_option(struct send *s, int c, char **argv)
 static int check_action(const struct send *s)
 {
   if (s->nactions != 1)
-    return usage_error("give exactly one of --test, --title/--message, --flush, --list", NULL);
+    return usage_error("give exactly one of --test, --title/--message, --flush, --list, --stacks", NULL);
+  if ((s->stacks_send || s->json) && s->action != STACKS)
+    return usage_error("--send and --json go with --stacks", NULL);
   if (s->action == MESSAGE && (s->title == NULL || s->text == NULL))
     return usage_error(s->title ? "--title needs --message" : "--message needs --title", NULL);
   if (s->severity != NULL && s->action != MESSAGE)
@@ -554,10 +577,74 @@ static int flush_spool(const struct send *s, mpn_sender *sender)
 }
 
 /* One action, as the command line asked; returns the exit status. */
+/* ---- --stacks ---------------------------------------------------------------- */
+
+static const char *str(json_t *o, const char *key)
+{
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "?";
+}
+
+/* A group's innermost frames: Python's where the rank runs Python, else native ones. */
+static void print_frames(json_t *g)
+{
+  json_t *tb = json_object_get(g, "traceback"), *f;
+  size_t n = json_array_size(tb), k;
+  for (size_t j = n; j-- > 0 && n - j <= 8;) {   /* innermost first, as a stack reads */
+    f = json_array_get(tb, j);
+    printf("    %s (%s:%lld)\n", str(f, "function"), str(f, "file"), (long long)json_integer_value(json_object_get(f, "line")));
+  }
+  json_array_foreach(json_object_get(g, "backtrace"), k, f) {
+    if (k >= 8 || n)
+      break;
+    if (json_string_value(json_object_get(f, "file")))
+      printf("    #%zu %s (%s:%lld)\n", k, str(f, "function"), str(f, "file"),
+             (long long)json_integer_value(json_object_get(f, "line")));
+    else
+      printf("    #%zu %s (%s+%s)\n", k, str(f, "function"), str(f, "module"), str(f, "offset"));
+  }
+}
+
+/* The view as a person reads it: the title, then each group, its ranks and its innermost frames. */
+static void print_view(json_t *v)
+{
+  printf("%s\n", str(v, "title"));
+  size_t i, k;
+  json_t *g, *r;
+  json_array_foreach(json_object_get(v, "groups"), i, g) {
+    printf(json_array_size(json_object_get(g, "ranks")) == 1 ? "\nrank" : "\nranks");
+    json_array_foreach(json_object_get(g, "ranks"), k, r)
+      printf("%s%lld", k ? "," : " ", (long long)json_integer_value(r));
+    printf(": %s, at %s\n", str(g, "state"), str(g, "where"));
+    print_frames(g);
+  }
+}
+
+static int ask_stacks(const struct send *s)
+{
+  char *doc = NULL;
+  mpn_code rc = mpn_job_stacks(s->stacks_pid, s->stacks_send, s->timeout_ms ? s->timeout_ms : 30000, &doc);
+  if (rc != MPN_OK) {
+    tool_warn("process %ld did not answer (%s): is it a rank of a running MPI job with mpinotify, past MPI_Init?",
+              s->stacks_pid, mpn_strerror(rc));
+    return EXIT_FAILURE;
+  }
+  json_t *v = s->json ? NULL : json_loads(doc, 0, NULL);
+  if (v)
+    print_view(v);
+  else
+    printf("%s\n", doc);
+  json_decref(v);
+  mpn_free(doc);
+  return EXIT_SUCCESS;
+}
+
 static int run(const struct send *s)
 {
   if (s->action == LIST)
     return list_spool(s);
+  if (s->action == STACKS)
+    return ask_stacks(s);
   int rc = -1;
   mpn_message *m = NULL;
   if (s->action != FLUSH && (m = build_message(s, &rc)) == NULL)

@@ -117,6 +117,10 @@ int mpn__peek_install(void);   /* a free real-time signal for it; 0 when install
  * unwound into `frames` and its Python frames read (*py_frames: json_t *
  * array or NULL). Agent thread only, one at a time. Frame count, or -1. */
 int mpn__peek(pid_t tid, mpn__frame *frames, int max, void **py_frames);
+/* SIGURG sent with sigqueue (a value > 0) by mpinotify-send --stacks asks for the job's stacks: the
+ * handler keeps the value and wakes the agent ('v'). Only where SIGURG is unused (SIG_DFL). */
+int mpn__peek_install_request(void);
+int mpn__peek_request_take(void);   /* the pending request's value, 0: none */
 
 /* ---- output.c: the rank's last lines of output ---------------------------- */
 #define MPN__OUTPUT_LINE_MAX 4096   /* bytes of a line kept before masking; reports show 400 */

@@ -54,6 +54,42 @@ static void on_peek(int signo, siginfo_t *info, void *uc)
   errno = saved;
 }
 
+/* ---- a request from the shell (mpinotify-send --stacks PID) ----------------- */
+
+static atomic_int request;   /* the requester's value (sigqueue), 0: none */
+
+/* Runs in a signal handler: SIGURG with a value from another process of this user. */
+static void on_request(int signo, siginfo_t *info, void *uc)
+{
+  (void)signo;
+  (void)uc;
+  int saved = errno;
+  if (info && info->si_code == SI_QUEUE && info->si_value.sival_int > 0 && getpid() == mpn__self.pid) {
+    atomic_store(&request, info->si_value.sival_int);
+    char c = 'v';
+    ssize_t w = write(mpn__crash.wake_fd[1], &c, 1);
+    (void)w;
+  }
+  errno = saved;
+}
+
+int mpn__peek_install_request(void)
+{
+  struct sigaction cur, sa;
+  if (sigaction(SIGURG, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL)
+    return -1;   /* the application's (Go's runtime preempts with it) */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_request;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(SIGURG, &sa, NULL);
+}
+
+int mpn__peek_request_take(void)
+{
+  return atomic_exchange(&request, 0);
+}
+
 int mpn__peek_install(void)
 {
   if (P.signo)

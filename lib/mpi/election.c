@@ -39,7 +39,7 @@
 mpn__mpi_state mpn__mpi;
 
 enum { TAG_DOORBELL = 7301, TAG_DONE = 7302, TAG_STACK = 7303 };
-enum { WIRE_EVENT = 1u, WIRE_FATAL = 2u, WIRE_HANG = 4u };
+enum { WIRE_EVENT = 1u, WIRE_FATAL = 2u, WIRE_HANG = 4u, WIRE_VIEW = 8u };
 enum { BELL_FAILURE = 0, BELL_HANG = 1 };
 
 typedef struct wire_rec {   /* what each rank contributes to an epoch */
@@ -65,6 +65,7 @@ static struct {
   int pending_hang;           /* a bell for next_epoch asked where everyone is (a hang) */
   int cur_hang;               /* ... and one for the epoch in its window now */
   int last_hang, hang_taken;  /* the last epoch was a hang epoch; the runtime took it */
+  int view_mine;              /* this rank rang it for a view of the job (mpinotify-send --stacks) */
   void (*hang_fill)(mpn__hang_rec *mine);
   int64_t done_out[2], done_in[2];   /* epoch, the channels not reached (a mask; 0: delivered) */
   waiter *waits;              /* the deliverers a fatal rank waits for: leaders, successors */
@@ -290,7 +291,7 @@ static int run_epoch(const mpn__event **evp, const mpn__event *(*take)(void), in
   fill_mine(&E.mine, *evp);
   if (E.cur_hang && E.hang_fill) {
     E.hang_fill(&E.mine.hang);
-    E.mine.flags |= WIRE_HANG;
+    E.mine.flags |= WIRE_HANG | (E.view_mine ? WIRE_VIEW : 0u);
   }
   if (mpn__pmpi.Iallgather(&E.mine, (int)sizeof E.mine, mpn__pmpi.byte, E.all, (int)sizeof E.mine,
                            mpn__pmpi.byte, E.comm, &E.gather_req) != 0) {
@@ -583,7 +584,7 @@ void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine))
 }
 
 /* Rings a hang epoch and runs it; 1 when it completed (then take it). */
-int mpn__election_hang(int64_t deadline)
+int mpn__election_hang(int64_t deadline, int view)
 {
   if (E.broken || !atomic_load(&mpn__mpi.mpi_ok) || !atomic_load(&mpn__mpi.mpi_active))
     return 0;
@@ -592,8 +593,11 @@ int mpn__election_hang(int64_t deadline)
   if (!E.pending_since)
     ring_doorbells(BELL_HANG);
   E.pending_hang = 1;
+  E.view_mine = view;
   const mpn__event *none = NULL;
-  if (run_epoch(&none, NULL, heard, deadline) != 0)
+  int rc = run_epoch(&none, NULL, heard, deadline);
+  E.view_mine = 0;
+  if (rc != 0)
     return 0;
   tally();
   return 1;
@@ -616,6 +620,15 @@ int mpn__election_hang_rec(int r, mpn__hang_rec *h, mpn__proc *p)
   p->pid = E.all[r].pid;
   mpn__strlcpy(p->host, E.all[r].host, sizeof p->host);
   return 1;
+}
+
+/* The rank that asked for the last hang epoch as a view, or -1 (a hang). */
+int mpn__election_view_rank(void)
+{
+  for (int r = 0; E.all && r < E.size; r++)
+    if (E.all[r].flags & WIRE_VIEW)
+      return r;
+  return -1;
 }
 
 int mpn__election_size(void)

@@ -232,7 +232,9 @@ typedef struct mpn__hang_rec {
 } mpn__hang_rec;
 #define MPN__TEXT_MAX 16384   /* a rank's stack as JSON, sent to the hang's reporter */
 void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine));   /* once, before epochs run */
-int mpn__election_hang(int64_t deadline_ns);   /* rings and runs a hang epoch; 1 when it completed */
+/* Rings and runs a hang epoch (`view`: asked from the shell, this rank collects); 1 when it completed. */
+int mpn__election_hang(int64_t deadline_ns, int view);
+int mpn__election_view_rank(void);             /* the rank that asked for the last one as a view, or -1 */
 int mpn__election_take_hang(void);             /* 1 once after an epoch that was a hang epoch */
 int mpn__election_hang_rec(int rank, mpn__hang_rec *h, mpn__proc *p);   /* 0: that rank gave none */
 int mpn__election_size(void);

@@ -46,6 +46,7 @@ static void read_wake(int timeout_ms)
       case 'c': crash_pending = 1; break;
       case 't': term_pending = 1; break;
       case 'e': break;   /* events are in their own queue (events.c) */
+      case 'v': break;   /* a view asked from the shell: hang.c takes it (peek.c) */
       case 'm': commands |= CMD_MPI; break;
       case 'f': commands |= CMD_FINALIZE; break;
       case 'x': commands |= CMD_EXIT; break;

@@ -20,7 +20,12 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define APP_FRAMES 16        /* of each group's stack, in the message */
 #define SIG_FRAMES 5         /* application frames hashed into a group's stack */
@@ -33,6 +38,7 @@ static struct {
   pid_t waiter;              /* ... the thread of ours that waited in it */
   int64_t wait_began_ns;     /* ... since then */
   char job_hung[64];         /* "hung for 12 min", for the follow-up */
+  int request;               /* a view asked from the shell (mpinotify-send --stacks): its value */
 } H;
 
 static unsigned call_id(const char *name)
@@ -145,7 +151,8 @@ static void hang_fill(mpn__hang_rec *h)
   static mpn__frame frames[MPN__MAX_FRAMES];   /* static: too big for the agent's stack */
   void *py = NULL;
   int nf = mpn__peek(k >= 0 ? w[k].tid : mpn__self.pid, frames, MPN__MAX_FRAMES, &py);
-  nf = nf < 0 ? 0 : mpn__lines_resolve(frames, nf, frames, MPN__MAX_FRAMES, mpn__now_ns() + 1000000000LL);
+  nf = nf < 0 ? 0 : mpn__lines_resolve(frames, nf, frames, MPN__MAX_FRAMES,
+                                        mpn__now_ns() + mpn__cfg()->symbolize_ms * 1000000LL);
   int at = h->call ? mpi_frame(frames, nf) : -1;
   const mpn__frame *app = at >= 0 ? frames + at + 1 : frames;
   int napp = at >= 0 ? nf - at - 1 : nf;
@@ -163,11 +170,53 @@ static void hang_fill(mpn__hang_rec *h)
 
 void mpn__hang_setup(void)
 {
-  if (mpn__cfg()->hang_timeout_s <= 0)
-    return;
   if (mpn__peek_install() != 0)
     mpn__log_debug("the signal for reading stacks is taken: hang reports come without stacks");
+  if (mpn__peek_install_request() != 0)
+    mpn__log_debug("SIGURG is the application's: mpinotify-send --stacks cannot ask this rank");
   mpn__election_on_hang(hang_fill);
+}
+
+void mpn__hang_view_path(int request, char *out, size_t cap)
+{
+  snprintf(out, cap, "/tmp/mpinotify-stacks-%d-%d.json", (int)getuid(), request);
+}
+
+/* ---- mpinotify-send --stacks PID: the asking side (any process) ------------- */
+
+mpn_code mpn_job_stacks(long pid, int send, long timeout_ms, char **json_out)
+{
+  if (!json_out || pid <= 0 || pid > INT32_MAX / 2 || timeout_ms < 0)
+    return MPN_E_INVALID_ARGUMENT;
+  *json_out = NULL;
+  int request = (int)((getpid() % (INT32_MAX / 4)) * 2 + (send ? 1 : 0));
+  if (request <= 1)
+    request += 2;
+  char path[64];
+  mpn__hang_view_path(request, path, sizeof path);
+  unlink(path);
+  union sigval v = {.sival_int = request};
+  if (sigqueue((pid_t)pid, SIGURG, v) != 0)
+    return MPN_E_INVALID_ARGUMENT;   /* no such process, or not ours */
+  for (int64_t end = mpn__now_ns() + (int64_t)timeout_ms * 1000000; mpn__now_ns() < end; mpn__sleep_ms(50)) {
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size == 0 || mpn__now_ns() < 0)
+      continue;
+    mpn__sleep_ms(50);   /* written whole with one write(); a moment for it to end */
+    FILE *f = fopen(path, "r");
+    char *doc = f ? calloc(1, (size_t)st.st_size + 4096) : NULL;
+    size_t n = doc ? fread(doc, 1, (size_t)st.st_size + 4095, f) : 0;
+    if (f)
+      fclose(f);
+    unlink(path);
+    if (!doc || !n) {
+      free(doc);
+      return MPN_E_IO;
+    }
+    *json_out = doc;
+    return MPN_OK;
+  }
+  return MPN_E_TIMEOUT;
 }
 
 /* ---- after a hang epoch: groups, suspects, the message --------------------- */
@@ -250,8 +299,10 @@ static void duration(int s, char *out, size_t cap)
 
 static void state_of(const group *g, char *out, size_t cap)
 {
-  if (g->call)
+  if (g->call && g->waited_s > 0)
     snprintf(out, cap, "in %s for %d s", mpn__call_name(g->call), g->waited_s);
+  else if (g->call)   /* a view with hang detection off: the waits are not dated */
+    snprintf(out, cap, "in %s", mpn__call_name(g->call));
   else
     snprintf(out, cap, "not in MPI");
 }
@@ -304,9 +355,13 @@ static json_t *groups_json(const merged *m, char **texts, char (*where)[300])
 
 static int suspect_group(const merged *m, int i)
 {
-  int outside = 0;
-  for (int k = 0; k < m->ng; k++)
+  int outside = 0, inside = 0;
+  for (int k = 0; k < m->ng; k++) {
     outside |= !m->g[k].call;
+    inside |= m->g[k].call != 0;
+  }
+  if (!inside)
+    return 0;   /* a view of a job that computes: nobody waits for anybody */
   return outside ? !m->g[i].call : i != m->major;
 }
 
@@ -321,13 +376,15 @@ static uint64_t hang_signature(const merged *m)
 }
 
 /* "Job train hung for 10 min: rank 7 is in compute_loss (loss.c:41), not in MPI; ranks 0-6 wait in ..." */
-static void title_and_text(const merged *m, char (*where)[300], char *title, size_t tcap, char **text)
+static void title_and_text(const merged *m, char (*where)[300], int view, char *title, size_t tcap, char **text)
 {
   char stuck[32], phrase[600];
   duration(m->stuck_s, stuck, sizeof stuck);
-  snprintf(H.job_hung, sizeof H.job_hung, "hung for %s", stuck);
   const char *job = mpn__cfg()->job_name;
-  size_t n = (size_t)snprintf(title, tcap, "Job %s hung for %s: ", job ? job : "?", stuck);
+  size_t n = view ? (size_t)snprintf(title, tcap, "Job %s, where every rank is: ", job ? job : "?")
+                  : (size_t)snprintf(title, tcap, "Job %s hung for %s: ", job ? job : "?", stuck);
+  if (!view)
+    snprintf(H.job_hung, sizeof H.job_hung, "hung for %s", stuck);
   size_t tn = 0, tsize = 256 + (size_t)m->ng * 700;
   *text = malloc(tsize);
   int said = 0;
@@ -341,7 +398,7 @@ static void title_and_text(const merged *m, char (*where)[300], char *title, siz
       if (*text && tn < tsize)
         tn += (size_t)snprintf(*text + tn, tsize - tn, "%s%s.", tn ? "\n" : "", phrase);
     }
-  if (*text && tn < tsize)
+  if (*text && tn < tsize && !view)
     snprintf(*text + tn, tsize - tn, "\nNo rank has failed: this is a hang (MPINOTIFY_HANG_TIMEOUT=%ld s).",
              (long)mpn__cfg()->hang_timeout_s);
 }
@@ -375,35 +432,55 @@ static void deliver_hang(mpn__event *ev, const merged *m)
   }
 }
 
-static void report(const merged *m, char **texts)
+/* The hang's event (or a view's: kind "stacks"): title, text and the groups; NULL on OOM. */
+static mpn__event *hang_event(const merged *m, char **texts, int view)
 {
   char (*where)[300] = calloc((size_t)m->ng, sizeof *where);
-  if (!where)
-    return;
-  mpn__event *ev = mpn__event_new("hang", "error");
+  mpn__event *ev = where ? mpn__event_new(view ? "stacks" : "hang", view ? "info" : "error") : NULL;
+  if (!ev) {
+    free(where);
+    return NULL;
+  }
   json_t *groups = groups_json(m, texts, where), *suspects = json_array();
   for (int i = 0; i < m->ng; i++)
     for (int k = 0; suspect_group(m, i) && k < m->g[i].count; k++)
       json_array_append_new(suspects, json_integer(m->g[i].ranks[k]));
   char title[1024], *text = NULL;
-  title_and_text(m, where, title, sizeof title, &text);
-  if (ev) {
-    snprintf(ev->headline, sizeof ev->headline, "hang");
-    ev->signature = hang_signature(m);
-    json_object_update((json_t *)ev->extra,
-                       json_pack("{s:s, s:s?, s:i, s:o, s:o}", "title", title, "text", text, "stuck_for_s", m->stuck_s,
-                                 "groups", json_incref(groups), "suspects", json_incref(suspects)));
-    deliver_hang(ev, m);
-    mpn__event_free(ev);
-  }
-  json_decref(groups);
-  json_decref(suspects);
+  title_and_text(m, where, view, title, sizeof title, &text);
+  snprintf(ev->headline, sizeof ev->headline, view ? "stacks" : "hang");
+  ev->signature = view ? mpn__hash_bytes(hang_signature(m), &ev->wall_ns, sizeof ev->wall_ns) : hang_signature(m);
+  json_object_update_new((json_t *)ev->extra,
+                         json_pack("{s:s, s:s?, s:i, s:o, s:o}", "title", title, "text", text, "stuck_for_s",
+                                   m->stuck_s, "groups", groups, "suspects", suspects));
   free(text);
   free(where);
+  return ev;
 }
 
-/* This rank reports the hang: the groups' stacks from their first ranks, then the message. */
-static void gather_and_report(const merged *m, int64_t deadline)
+/* A view asked from the shell: written where mpinotify-send waits for it, and sent when asked. */
+static void answer_view(mpn__event *ev, const merged *m, int request)
+{
+  char path[64];
+  mpn__hang_view_path(request, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  char *doc = json_dumps((json_t *)ev->extra, JSON_COMPACT);
+  if (fd < 0 || !doc || write(fd, doc, strlen(doc)) != (ssize_t)strlen(doc))
+    mpn__log_error("cannot write the job's stacks to %s: %s", path, strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  free(doc);
+  if (request & 1) {
+    mpn__report r;
+    mpn__proc self;
+    mpn__report_base(&r, ev, &self);
+    (void)m;
+    mpn__deliver_async(&r, mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000);
+  }
+}
+
+/* This rank reports the hang (or answers a view, `request` != 0): the groups' stacks from their
+ * first ranks, then the message. */
+static void gather_and_report(const merged *m, int64_t deadline, int request)
 {
   char **texts = calloc((size_t)m->ng, sizeof *texts), **got = calloc((size_t)m->ng, sizeof *got);
   int *from = calloc((size_t)m->ng, sizeof *from), *slot = calloc((size_t)m->ng, sizeof *slot), nfrom = 0;
@@ -417,7 +494,12 @@ static void gather_and_report(const merged *m, int64_t deadline)
     mpn__election_recv_texts(from, nfrom, got, deadline);
     for (int k = 0; k < nfrom; k++)
       texts[slot[k]] = got[k];
-    report(m, texts);
+    mpn__event *ev = hang_event(m, texts, request != 0);
+    if (ev && request)
+      answer_view(ev, m, request);
+    else if (ev)
+      deliver_hang(ev, m);
+    mpn__event_free(ev);
     for (int i = 0; i < m->ng; i++)
       free(texts[i]);
   }
@@ -444,17 +526,22 @@ void mpn__hang_after_epoch(void)
 {
   if (!mpn__election_take_hang())
     return;
-  H.covered_ns = mpn__now_ns();   /* the waits of now were in this epoch */
+  int viewer = mpn__election_view_rank();
+  if (viewer < 0)
+    H.covered_ns = mpn__now_ns();   /* the waits of now were in this hang epoch */
   merged m;
   if (merge(&m) && m.major >= 0) {
-    int leader = m.g[m.major].first;
+    int leader = viewer >= 0 ? viewer : m.g[m.major].first;
     int64_t deadline = mpn__now_ns() + (int64_t)EXCHANGE_MS * 1000000;
     if (leader != mpn__self.rank) {
       for (int i = 0; i < m.ng; i++)
         if (m.g[i].first == mpn__self.rank && H.mine)
           mpn__election_send_text(leader, H.mine, deadline);
+    } else if (viewer >= 0) {
+      gather_and_report(&m, deadline, H.request ? H.request : 2);
+      H.request = 0;
     } else if (hang_signature(&m) != H.reported) {   /* the same hang still: said already */
-      gather_and_report(&m, deadline);
+      gather_and_report(&m, deadline, 0);
       H.reported = hang_signature(&m);
       if (!my_wait(&H.waiter, &H.wait_began_ns))
         H.reported = 0;   /* not waiting itself: no follow-up to watch for */
@@ -492,7 +579,16 @@ static void check_recovered(void)
 
 void mpn__hang_tick(void)
 {
-  if (mpn__cfg()->hang_timeout_s <= 0 || !atomic_load(&mpn__mpi.mpi_active) || !atomic_load(&mpn__mpi.mpi_ok))
+  if (!atomic_load(&mpn__mpi.mpi_active) || !atomic_load(&mpn__mpi.mpi_ok))
+    return;
+  int request = mpn__peek_request_take();
+  if (request > 0) {   /* where every rank is, asked from the shell: this rank collects */
+    H.request = request;
+    if (mpn__election_hang(mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000, 1) == 1)
+      mpn__hang_after_epoch();
+    H.request = 0;
+  }
+  if (mpn__cfg()->hang_timeout_s <= 0)
     return;
   check_recovered();
   mpn__wait_state w;
@@ -502,6 +598,6 @@ void mpn__hang_tick(void)
   if (now - (int64_t)(w.waited_s * 1e9) < H.covered_ns)
     return;   /* this wait was in a hang epoch already */
   H.covered_ns = now;
-  if (mpn__election_hang(now + (int64_t)mpn__cfg()->timeout_ms * 1000000) == 1)
+  if (mpn__election_hang(now + (int64_t)mpn__cfg()->timeout_ms * 1000000, 0) == 1)
     mpn__hang_after_epoch();
 }

@@ -31,6 +31,7 @@ const char *mpn__thread_level_name(void);   /* NULL before MPI_Init */
 void mpn__hang_setup(void);        /* after MPI_Init, when MPINOTIFY_HANG_TIMEOUT > 0 */
 void mpn__hang_tick(void);         /* every loop: ring for an overdue wait; the follow-up on recovery */
 void mpn__hang_after_epoch(void);  /* after any epoch: the grouping, and the message when this rank reports */
+void mpn__hang_view_path(int request, char *out, size_t cap);   /* where a view asked from the shell is written */
 
 /* ---- agent.c ------------------------------------------------------------- */
 int mpn__agent_start(void);

@@ -273,5 +273,48 @@ def action_abort(t):
     check(len(hangs) == 1 and hangs[0].get("suspects") == [2], f"hang messages {[b.get('title') for b in hangs]}")
 
 
+@case
+def stacks_view(t):
+    # mpinotify-send --stacks PID asks a running job where every rank is, without stopping it
+    # (hang detection off here): the groups come back as JSON; with --send the rank sends them too.
+    import json
+    import time
+    tool = t.need_send()
+    sink = Sink(t)
+    env = t.env({"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_HANG_TIMEOUT": "0"})
+    cmd = t.mpirun_cmd(NP, t.paths.prog("mpi_hang"), ["stuck=2:12", "wait=2"])
+    job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    t.cleanups.append(lambda: job.poll() is None and os.killpg(job.pid, 9))
+    ranks = []
+    for _ in range(100):  # the ranks' processes, once they exist (not a timing check)
+        ranks = subprocess.run(["pgrep", "-x", "-P", ",".join(str(p) for p in [job.pid] + _children(job.pid)),
+                                "mpi_hang"], capture_output=True, text=True).stdout.split()
+        if len(ranks) == NP:
+            break
+        time.sleep(0.1)
+    check(len(ranks) == NP, f"found rank processes {ranks}")
+    time.sleep(2)  # past MPI_Init: ranks 0, 1, 3 wait for rank 2
+    r = subprocess.run([tool, "--stacks", ranks[0], "--json", "--send"], capture_output=True, text=True, timeout=60)
+    out, err = job.communicate(timeout=90)
+    check(r.returncode == 0, f"mpinotify-send --stacks exited {r.returncode}: {r.stderr}")
+    check(job.returncode == 0, f"the job exited {job.returncode} (it must go on after the view): {err.decode()[-500:]}")
+    v = json.loads(r.stdout)
+    groups = {tuple(g["ranks"]): g for g in v.get("groups") or []}
+    check(set(groups) == {(2,), (0, 1, 3)}, f"groups {sorted(groups)}")
+    check(groups[(2,)]["state"] == "not in MPI" and "compute_loss" in groups[(2,)]["where"], f"{groups[(2,)]!r}")
+    check(groups[(0, 1, 3)]["mpi_call"] == "MPI_Allreduce", f"{groups[(0, 1, 3)]!r}")
+    check(v.get("suspects") == [2], f"suspects {v.get('suspects')!r}")
+    sent = [b for b in sink.bodies() if isinstance(b, dict)]
+    check([b.get("event") for b in sent] == ["stacks"] and sent[0].get("groups") == v["groups"],
+          f"sent {[b.get('event') for b in sent]}: expected the view once, as event stacks")
+    bad = subprocess.run([tool, "--stacks", str(job.pid), "--timeout-ms", "2000"], capture_output=True, text=True)
+    check(bad.returncode == 1 and "did not answer" in bad.stderr, f"asking a finished job: {bad.returncode} {bad.stderr!r}")
+
+
+def _children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out] + [c for p in out for c in _children(int(p))]
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
