@@ -278,6 +278,7 @@ static int without_election(const mpn__event *ev, mpn__report *r, int elect, int
 static int lead(const mpn__event *ev, mpn__report *r, int64_t send_by, uint64_t only, uint64_t *unreached)
 {
   *unreached = 0;
+  add_lines(ev, r, send_by);
   if (!r->rank_output)
     r->rank_output = rank_output();
   int next = ev->fatal && !mpn__cfg()->relay_addr ? mpn__election_successor(mpn__self.rank) : -1;
