@@ -29,7 +29,8 @@
 
 #define APP_FRAMES 16        /* of each group's stack, in the message */
 #define SIG_FRAMES 5         /* application frames hashed into a group's stack */
-#define EXCHANGE_MS 3000     /* for the groups' stacks to reach the reporter */
+#define EXCHANGE_MS 10000    /* for the groups' stacks to reach the reporter (each finds its lines first) */
+#define LINES_MS 5000        /* for file and line: a hang's message is not in a hurry */
 
 static struct {
   int64_t covered_ns;        /* waits that began before this were in a hang epoch */
@@ -39,6 +40,9 @@ static struct {
   int64_t wait_began_ns;     /* ... since then */
   char job_hung[64];         /* "hung for 12 min", for the follow-up */
   int request;               /* a view asked from the shell (mpinotify-send --stacks): its value */
+  mpn__frame frames[MPN__MAX_FRAMES];   /* this rank's stack at its last hang epoch */
+  int app, napp;             /* ... where the application's frames start, how many */
+  void *py;                  /* ... its Python frames (json_t *), or NULL */
 } H;
 
 static unsigned call_id(const char *name)
@@ -148,24 +152,38 @@ static void hang_fill(mpn__hang_rec *h)
   h->waited_s = k >= 0 ? (int32_t)w[k].waited_s : 0;
   double age = mpn__waits_progress_age();
   h->progress_s = age < 0 ? -1 : (int32_t)age;
-  static mpn__frame frames[MPN__MAX_FRAMES];   /* static: too big for the agent's stack */
   void *py = NULL;
-  int nf = mpn__peek(k >= 0 ? w[k].tid : mpn__self.pid, frames, MPN__MAX_FRAMES, &py);
-  nf = nf < 0 ? 0 : mpn__lines_resolve(frames, nf, frames, MPN__MAX_FRAMES,
-                                        mpn__now_ns() + mpn__cfg()->symbolize_ms * 1000000LL);
-  int at = h->call ? mpi_frame(frames, nf) : -1;
-  const mpn__frame *app = at >= 0 ? frames + at + 1 : frames;
-  int napp = at >= 0 ? nf - at - 1 : nf;
-  h->stack = stack_hash(app, napp, py);
-  char where[300];
-  if (!where_python(py, where, sizeof where))
-    where_native(app, napp, where, sizeof where);
-  json_t *o = json_pack("{s:s, s:o, s:o}", "where", where,
-                        "backtrace", mpn__frames_doc(app, napp < APP_FRAMES ? napp : APP_FRAMES),
-                        "traceback", py ? (json_t *)py : json_null());
+  int nf = mpn__peek(k >= 0 ? w[k].tid : mpn__self.pid, H.frames, MPN__MAX_FRAMES, &py);
+  nf = nf < 0 ? 0 : nf;
+  int at = h->call ? mpi_frame(H.frames, nf) : -1;
+  H.app = at >= 0 ? at + 1 : 0;
+  H.napp = nf - H.app;
+  h->stack = stack_hash(H.frames + H.app, H.napp, py);
+  json_decref(H.py);
+  H.py = py;
   free(H.mine);
-  H.mine = json_dumps(o, JSON_COMPACT);
+  H.mine = NULL;   /* made when needed: file and line take time, the epoch's allgather must not wait */
+}
+
+/* This rank's stack as the reporter gets it: where, the frames with file and line, Python's frames. */
+static const char *mine(void)
+{
+  if (H.mine)
+    return H.mine;
+  static mpn__frame lined[MPN__MAX_FRAMES];
+  long ms = mpn__cfg()->symbolize_ms > 0 ? (mpn__cfg()->symbolize_ms > LINES_MS ? mpn__cfg()->symbolize_ms : LINES_MS) : 0;
+  int n = ms ? mpn__lines_resolve(H.frames + H.app, H.napp, lined, MPN__MAX_FRAMES, mpn__now_ns() + ms * 1000000)
+             : H.napp;
+  if (!ms)
+    memcpy(lined, H.frames + H.app, sizeof *lined * (size_t)n);
+  char where[300];
+  if (!where_python(H.py, where, sizeof where))
+    where_native(lined, n, where, sizeof where);
+  json_t *o = json_pack("{s:s, s:o, s:O}", "where", where, "backtrace", mpn__frames_doc(lined, n < APP_FRAMES ? n : APP_FRAMES),
+                        "traceback", H.py ? (json_t *)H.py : json_null());
+  H.mine = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
+  return H.mine;
 }
 
 void mpn__hang_setup(void)
@@ -487,7 +505,7 @@ static void gather_and_report(const merged *m, int64_t deadline, int request)
   if (texts && got && from && slot) {
     for (int i = 0; i < m->ng; i++) {
       if (m->g[i].first == mpn__self.rank)
-        texts[i] = H.mine ? strdup(H.mine) : NULL;
+        texts[i] = mine() ? strdup(mine()) : NULL;
       else
         slot[nfrom] = i, from[nfrom++] = m->g[i].first;
     }
@@ -535,8 +553,8 @@ void mpn__hang_after_epoch(void)
     int64_t deadline = mpn__now_ns() + (int64_t)EXCHANGE_MS * 1000000;
     if (leader != mpn__self.rank) {
       for (int i = 0; i < m.ng; i++)
-        if (m.g[i].first == mpn__self.rank && H.mine)
-          mpn__election_send_text(leader, H.mine, deadline);
+        if (m.g[i].first == mpn__self.rank && mine())
+          mpn__election_send_text(leader, mine(), deadline);
     } else if (viewer >= 0) {
       gather_and_report(&m, deadline, H.request ? H.request : 2);
       H.request = 0;

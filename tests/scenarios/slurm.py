@@ -162,6 +162,20 @@ def sigkill(t):
 
 
 @case
+def sigkill_two(t):
+    # Two tasks killed at once (two OOM kills): srun names both ("tasks 1-2: Killed", or a line
+    # each); one crash message names both ranks.
+    c = cluster(t)
+    sink, r = against_baseline(t, c, srun(t, "mpi_events", ["kill=1,2"]), 137)
+    b = one(hook(sink), "message")
+    check(b.get("event") == "crash" and b.get("reported_by") == "launcher", f"got {kinds([b])} by {b.get('reported_by')}")
+    check(b.get("ranks") == [1, 2] and b.get("signal") == "SIGKILL",
+          f"ranks {b.get('ranks')}, signal {b.get('signal')}: expected both killed tasks; srun said: "
+          f"{[line for line in r.err.splitlines() if 'task' in line]}")
+    check(b["job"].get("victims") == NP - 2, f"job {b['job']!r}: {NP - 2} victims")
+
+
+@case
 def export_none(t):
     # srun --export=NONE keeps srun's environment from the tasks; mpinotify-run lists its variables by
     # name, so every task is armed and a crash is reported as with the default export.

@@ -437,22 +437,29 @@ static bool has_death(const job_watch *w, int rank)
   return false;
 }
 
-/* A launcher's notice of a rank's death by a signal, once per rank. */
+static void add_death(job_watch *w, const launcher_death *ld, int rank, long pid)
+{
+  if (has_death(w, rank) || w->ndeaths >= MAX_DEATHS)
+    return;
+  death *d = &w->deaths[w->ndeaths++];
+  memset(d, 0, sizeof *d);
+  d->rank = rank;
+  d->pid = pid;
+  snprintf(d->host, sizeof d->host, "%s", ld->host);
+  d->signo = ld->signo;
+  d->oom = ld->oom;
+  d->seen_ms = wall_ms();
+}
+
+/* A launcher's notice of a rank's death by a signal (srun's may name several), once per rank. */
 static void note_death(job_watch *w, const char *line)
 {
   launcher_death ld;
   if (!launcher_death_notice(line, &ld))
     return;
-  if (has_death(w, ld.rank) || w->ndeaths >= MAX_DEATHS)
-    return;
-  death *d = &w->deaths[w->ndeaths++];
-  memset(d, 0, sizeof *d);
-  d->rank = ld.rank;
-  d->pid = ld.pid;
-  snprintf(d->host, sizeof d->host, "%s", ld.host);
-  d->signo = ld.signo;
-  d->oom = ld.oom;
-  d->seen_ms = wall_ms();
+  add_death(w, &ld, ld.rank, ld.pid);
+  for (int i = 0; i < ld.nalso && i < (int)(sizeof ld.also / sizeof ld.also[0]); i++)
+    add_death(w, &ld, ld.also[i], 0);
 }
 
 /* The batch system's notice that it ended the job (the first; a later one may add who or where). */

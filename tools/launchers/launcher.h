@@ -29,6 +29,8 @@ typedef struct launcher_death {
   char host[LAUNCHER_HOST_MAX];
   int signo;
   bool oom;                       /* the launcher says it ran out of memory (the OOM killer) */
+  int also[64];                   /* other ranks the same notice names ("tasks 0-3,5: Killed"), same death */
+  int nalso;
 } launcher_death;
 
 /* Why the batch system ended the job (or its step) itself. */

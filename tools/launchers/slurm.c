@@ -132,8 +132,25 @@ static bool teardown_line(const char *line)
          strstr(line, "srun: forcing job termination");
 }
 
-/* "srun: error: HOST: task 1: WHAT" or "... tasks 0-3,5: WHAT": the host, the first task, what. */
-static bool task_notice(const char *line, char *host, int *rank, const char **what)
+/* "0-3,5" up to ':' into ranks (at most max); how many. */
+static int task_list(const char *p, int *ranks, int max)
+{
+  int n = 0;
+  while (isdigit((unsigned char)*p)) {
+    char *end;
+    long lo = strtol(p, &end, 10), hi = lo;
+    if (*end == '-' && isdigit((unsigned char)end[1]))
+      hi = strtol(end + 1, &end, 10);
+    for (long r = lo; r <= hi && n < max && r < 10000000; r++)
+      ranks[n++] = (int)r;
+    p = *end == ',' ? end + 1 : end;
+  }
+  return n;
+}
+
+/* "srun: error: HOST: task 1: WHAT" or "... tasks 0-3,5: WHAT": the host, the tasks (at least
+ * one, the first in ranks[0]; *n of them), what. */
+static bool task_notice(const char *line, char *host, int *ranks, int *n, const char **what)
 {
   const char *p = strstr(line, "srun: error: ");
   if (!p)
@@ -148,9 +165,9 @@ static bool task_notice(const char *line, char *host, int *rank, const char **wh
     p++;
   if (*p != ' ' || !isdigit((unsigned char)p[1]))
     return false;
-  *rank = atoi(p + 1);
+  *n = task_list(p + 1, ranks, 65);
   const char *end = strstr(p, ": ");
-  if (!end)
+  if (!end || *n < 1)
     return false;
   *what = end + 2;
   return true;
@@ -185,16 +202,18 @@ static bool death_notice(const char *line, launcher_death *out)
   if (teardown_line(line))
     torn_down = true;
   char host[LAUNCHER_HOST_MAX];
-  int rank;
+  int ranks[65], n;
   const char *what;
   bool oom;
-  if (torn_down || !task_notice(line, host, &rank, &what) || !strncmp(what, "Exited with exit code", 21))
+  if (torn_down || !task_notice(line, host, ranks, &n, &what) || !strncmp(what, "Exited with exit code", 21))
     return false;
   int sig = signal_named(what, &oom);
   if (sig <= 0)
     return false;
-  *out = (launcher_death){.rank = rank, .signo = sig, .oom = oom || (sig == SIGKILL && oom_seen)};
+  *out = (launcher_death){.rank = ranks[0], .signo = sig, .oom = oom || (sig == SIGKILL && oom_seen)};
   snprintf(out->host, sizeof out->host, "%s", host);
+  for (int i = 1; i < n; i++)   /* killed together: one notice names them all */
+    out->also[out->nalso++] = ranks[i];
   return true;
 }
 
@@ -202,12 +221,12 @@ static bool death_notice(const char *line, launcher_death *out)
 static bool exit_notice(const char *line, launcher_exit *out)
 {
   char host[LAUNCHER_HOST_MAX];
-  int rank, code;
+  int ranks[65], n, code;
   const char *what;
-  if (torn_down || !task_notice(line, host, &rank, &what) || sscanf(what, "Exited with exit code %d", &code) != 1 ||
+  if (torn_down || !task_notice(line, host, ranks, &n, &what) || sscanf(what, "Exited with exit code %d", &code) != 1 ||
       code == 0)
     return false;
-  *out = (launcher_exit){rank, code};
+  *out = (launcher_exit){ranks[0], code};
   return true;
 }
 
