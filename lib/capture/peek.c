@@ -48,7 +48,9 @@ static void on_peek(int signo, siginfo_t *info, void *uc)
       int64_t end = mpn__now_ns() + (int64_t)PAUSE_MAX_MS * 1000000;
       while (atomic_load(&P.state) == PAUSED && mpn__now_ns() < end)
         mpn__sleep_ms(1);
-      atomic_store(&P.state, IDLE);
+      int paused = PAUSED;   /* leaving before the agent released us: it must not trust what it read */
+      if (!atomic_compare_exchange_strong(&P.state, &paused, IDLE))
+        atomic_store(&P.state, IDLE);
     }
   }
   errno = saved;
@@ -147,13 +149,19 @@ int mpn__peek(pid_t tid, mpn__frame *frames, int max, void **py_frames)
   }
   for (int i = 0; i < 50 && atomic_load(&P.state) == CLAIMED; i++)   /* the handler stores two pointers */
     mpn__sleep_ms(1);
+  atomic_store(&P.want, 0);
   if (atomic_load(&P.state) != PAUSED)
     return -1;
   unwind_job j = {frames, max, 0};
   if (mpn__guarded_call(unwind_paused, &j) != 0)
     j.n = 0;
-  *py_frames = P.tstate ? mpn__python_traceback(P.tstate) : NULL;
-  atomic_store(&P.want, 0);
-  atomic_store(&P.state, RELEASED);   /* the handler returns; it sets IDLE */
+  int dump = P.tstate ? mpn__python_dump(P.tstate) : -1;   /* only the dump while it waits; files after */
+  int paused = PAUSED;
+  if (!atomic_compare_exchange_strong(&P.state, &paused, RELEASED)) {
+    if (dump >= 0)
+      close(dump);
+    return -1;   /* it left its handler meanwhile (0.5 s): what was read may be of another stack */
+  }
+  *py_frames = mpn__python_parse(dump);
   return j.n;
 }

@@ -103,21 +103,30 @@ static void dump(void *arg)
   dump_traceback(j->fd, j->tstate);
 }
 
-/* Agent thread, while the faulting thread waits in the handler: its Python
- * frames, outermost first, or NULL (not a Python thread). */
-void *mpn__python_traceback(void *tstate)
+/* Agent thread, while the thread waits in a handler: its Python frames as
+ * CPython's traceback writer prints them, into a memfd; -1 when none. */
+int mpn__python_dump(void *tstate)
 {
   if (!tstate || !dump_traceback)
-    return NULL;
+    return -1;
   int fd = memfd_create("mpn-pytrace", MFD_CLOEXEC);
   if (fd < 0)
-    return NULL;
+    return -1;
   /* Another thread's frames, read without the GIL while it waits in the
    * handler, as faulthandler's watchdog does; a state too broken to read
    * (the crash's own cause, maybe) costs the Python frames, not the report. */
   dump_job job = {fd, tstate};
   if (mpn__guarded_call(dump, &job) != 0)
     mpn__log_debug("the crashing thread's Python stack could not be read");
+  return fd;
+}
+
+/* The dump's frames, outermost first, with their source lines (files are
+ * read: not while the thread waits), or NULL; closes fd. */
+void *mpn__python_parse(int fd)
+{
+  if (fd < 0)
+    return NULL;
   off_t size = lseek(fd, 0, SEEK_END);
   if (size > DUMP_MAX)
     size = DUMP_MAX;   /* the innermost frames come first: keep them */
@@ -140,4 +149,9 @@ void *mpn__python_traceback(void *tstate)
     frames = NULL;
   }
   return frames;
+}
+
+void *mpn__python_traceback(void *tstate)
+{
+  return mpn__python_parse(mpn__python_dump(tstate));
 }

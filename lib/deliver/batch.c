@@ -299,6 +299,8 @@ typedef struct some_ctx {
   int hand_off;
   uint64_t unreached;
   int lost;
+  int next;           /* results come in the order of chs: the next one's index */
+  char *kept;         /* the handed channels' spool copies, one path per line (malloc'd) */
 } some_ctx;
 
 static int no_route(const mpn_result *res)
@@ -309,22 +311,32 @@ static int no_route(const mpn_result *res)
 static void note_unreached(const mpn_result *res, void *arg)
 {
   some_ctx *c = arg;
-  int k = 0;
+  int k = c->next;   /* in order (two Slack webhooks mask alike); a copy that failed to start is skipped */
   while (k < c->n && strcmp(c->chs[k].masked, res->channel) != 0)
     k++;
+  c->next = k < c->n ? k + 1 : c->next;
   if (c->hand_off && k < c->n && no_route(res)) {
     c->unreached |= 1ull << c->index[k];
-    if (res->spool_file)
-      unlink(res->spool_file);   /* the successor's copy is the one kept: a later flush must not repeat it */
+    if (res->spool_file) {   /* removed once the successor says it delivered (a flush must not repeat it) */
+      size_t have = c->kept ? strlen(c->kept) : 0, add = strlen(res->spool_file) + 2;
+      char *grown = realloc(c->kept, have + add);
+      if (grown) {
+        snprintf(grown + have, add, "%s\n", res->spool_file);
+        c->kept = grown;
+      }
+    }
     mpn__log_error("delivery to %s failed: %s; another rank of this failure sends it", res->channel, res->detail);
     return;
   }
   log_failure(res, &c->lost);
 }
 
-int mpn__deliver_some(const mpn__report *r, int64_t deadline, uint64_t only, int hand_off, uint64_t *unreached)
+int mpn__deliver_some(const mpn__report *r, int64_t deadline, uint64_t only, int hand_off, uint64_t *unreached,
+                      char **kept)
 {
   *unreached = 0;
+  if (kept)
+    *kept = NULL;
   const mpn__config *cfg = mpn__cfg();
   if ((r->event && r->event->nchannels) || cfg->nchannels > 64)
     return only == ~0ull ? mpn__deliver(r, deadline) : 0;   /* a notifier's own channels: no hand-off */
@@ -349,6 +361,10 @@ int mpn__deliver_some(const mpn__report *r, int64_t deadline, uint64_t only, int
   int ok = mpn__batch_results(b, note_unreached, &c);
   mpn__batch_release(b);
   *unreached = c.unreached;
+  if (kept)
+    *kept = c.kept;
+  else
+    free(c.kept);
   return ok > 0 || c.lost == 0 ? (ok ? ok : 1) : 0;
 }
 

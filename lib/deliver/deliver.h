@@ -36,10 +36,12 @@ void mpn__send_opts_from(mpn__send_opts *o, const mpn__config *cfg);
 int mpn__deliver(const mpn__report *r, int64_t deadline_mono_ns);
 /* The same to the configured channels in `only` (bit i: channel i; ~0: all) for a fatal
  * leader that may hand off (mpi/election.c): with `hand_off`, the channels that failed
- * for want of a route (no name, no connection) are left out of the spool and returned
- * in *unreached, for the successor; returns as mpn__deliver, counting those as kept. */
+ * for want of a route (no name, no connection) are returned in *unreached, for the
+ * successor, and their spooled copies' paths in *kept (one per line, malloc'd, or NULL;
+ * kept may be NULL), to remove once the successor delivered; returns as mpn__deliver,
+ * counting those as kept. */
 int mpn__deliver_some(const mpn__report *r, int64_t deadline_mono_ns, uint64_t only, int hand_off,
-                      uint64_t *unreached);
+                      uint64_t *unreached, char **kept);
 /* The same without waiting: the engine delivers (or spools) on its own; for
  * notices, so the agent is free for the next election. 1 when submitted. */
 int mpn__deliver_async(const mpn__report *r, int64_t deadline_mono_ns);

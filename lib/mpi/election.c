@@ -70,6 +70,7 @@ static struct {
   int64_t done_out[2], done_in[2];   /* epoch, the channels not reached (a mask; 0: delivered) */
   waiter *waits;              /* the deliverers a fatal rank waits for: leaders, successors */
   int nwaits;
+  int undelivered;            /* a deliverer could not reach a channel and had nobody to hand it to */
   MPI_Request bell_req;
   int bell_posted;
   int64_t pending_since;      /* a doorbell for next_epoch arrived then (0: none) */
@@ -352,6 +353,7 @@ static void tally(void)
     remember(fresh[i]);
   free(fresh);
   E.nwaits = 0;
+  E.undelivered = 0;
   for (int i = 0; i < E.nleaders; i++)
     if (E.leaders[i] != E.rank)
       E.waits[E.nwaits++] = (waiter){E.leaders[i], 0};
@@ -475,6 +477,8 @@ void mpn__election_done(int64_t deadline, uint64_t unreached)
   int next = unreached ? mpn__election_successor(E.rank) : -1;
   if (next >= 0)
     add_wait(next);
+  else if (unreached)
+    E.undelivered = 1;
   send_all(E.done_out, 2, TAG_DONE, E.fatal, E.nfatal);
   while (E.nsends && mpn__now_ns() < deadline) {
     progress_sends();
@@ -523,8 +527,10 @@ int mpn__election_wait(int64_t deadline, uint64_t *unreached)
     }
     if (next >= 0)
       add_wait(next);
+    else
+      E.undelivered = 1;
   }
-  return missed ? -1 : 0;
+  return missed ? -1 : E.undelivered ? -2 : 0;
 }
 
 /* No request of ours may outlive the agent's use of MPI. */
@@ -590,8 +596,7 @@ int mpn__election_hang(int64_t deadline, int view)
     return 0;
   check_bells();
   int64_t heard = E.pending_since ? E.pending_since : mpn__now_ns();
-  if (!E.pending_since)
-    ring_doorbells(BELL_HANG);
+  ring_doorbells(BELL_HANG);   /* also when joining a pending epoch: every rank must add where it is */
   E.pending_hang = 1;
   E.view_mine = view;
   const mpn__event *none = NULL;
@@ -636,17 +641,31 @@ int mpn__election_size(void)
   return E.size;
 }
 
-/* Sends `text` (a stack, as JSON) to rank `to`; waits until it left or the deadline. */
+/* The tag of the last epoch's texts: a text sent for an earlier epoch and
+ * never received (its reporter gave up) cannot be taken for this one's. */
+static int text_tag(void)
+{
+  return TAG_STACK + 1 + (int)(E.last_epoch % 4096);
+}
+
+/* Sends `text` (a stack, as JSON) to rank `to`; waits until it left or the
+ * deadline. The buffer is our own copy: on a timeout MPI may still read it
+ * (Open MPI cannot cancel a send), so it is then left to MPI, not freed. */
 int mpn__election_send_text(int to, const char *text, int64_t deadline)
 {
   MPI_Request req;
   int n = (int)strlen(text) + 1;
-  if (n > MPN__TEXT_MAX || mpn__pmpi.Isend((void *)text, n, mpn__pmpi.byte, to, TAG_STACK, E.comm, &req) != 0)
+  char *copy = n <= MPN__TEXT_MAX ? strdup(text) : NULL;
+  if (!copy || mpn__pmpi.Isend(copy, n, mpn__pmpi.byte, to, text_tag(), E.comm, &req) != 0) {
+    free(copy);
     return -1;
+  }
   for (int flag = 0; mpn__now_ns() < deadline; mpn__sleep_ms(2))
-    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0 || flag)
+    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0 || flag) {
+      if (flag)
+        free(copy);
       return flag ? 0 : -1;
-  mpn__pmpi.Cancel(&req);
+    }
   return -1;
 }
 
@@ -657,7 +676,7 @@ void mpn__election_recv_texts(const int *from, int n, char **out, int64_t deadli
   int *done = calloc((size_t)(n ? n : 1), sizeof *done);
   for (int i = 0; i < n; i++) {
     out[i] = req && done ? malloc(MPN__TEXT_MAX) : NULL;
-    if (!out[i] || mpn__pmpi.Irecv(out[i], MPN__TEXT_MAX, mpn__pmpi.byte, from[i], TAG_STACK, E.comm, &req[i]) != 0)
+    if (!out[i] || mpn__pmpi.Irecv(out[i], MPN__TEXT_MAX, mpn__pmpi.byte, from[i], text_tag(), E.comm, &req[i]) != 0)
       done[i] = -1;
   }
   for (int left = n; left > 0 && mpn__now_ns() < deadline; mpn__sleep_ms(2))

@@ -217,7 +217,8 @@ int mpn__election_run(const mpn__event *ev, int64_t deadline_ns, mpn__outcome *o
  * configuration's channel i) this rank could not reach and hands to its successor, 0 when delivered. */
 void mpn__election_done(int64_t deadline_ns, uint64_t unreached);
 /* Fatal rank: wait for the leaders and their successors. 0 all delivered, -1 some did not
- * answer in time, 1 this rank is a successor now: send to *unreached, then done, then wait again. */
+ * answer in time, -2 a channel stayed unreached (nobody left to hand it to), 1 this rank is a
+ * successor now: send to *unreached, then done, then wait again. */
 int mpn__election_wait(int64_t deadline_ns, uint64_t *unreached);
 /* The next fatally failed rank of `rank`'s signature on another host (hand-off), or -1. */
 int mpn__election_successor(int rank);

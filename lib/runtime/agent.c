@@ -275,6 +275,33 @@ static int without_election(const mpn__event *ev, mpn__report *r, int elect, int
  * A fatal leader whose failure also hit a rank on another host gives itself
  * 40 % of what is left when it has no route to a channel (no relay to carry
  * it): the rest is its successor's (mpi/election.c, step 5). */
+static char *handed;   /* spooled copies of what this rank handed to a successor, one path per line */
+
+/* The successors delivered (or not): their copies go, or stay for mpinotify-send --flush. */
+static void settle_handed(int delivered)
+{
+  for (char *save = NULL, *p = handed ? strtok_r(handed, "\n", &save) : NULL; p; p = strtok_r(NULL, "\n", &save))
+    if (delivered)
+      unlink(p);
+    else
+      mpn__log_error("the report this rank handed on may not have arrived; its copy stays in %s", p);
+  free(handed);
+  handed = NULL;
+}
+
+static void keep_handed(char *kept)
+{
+  if (!kept)
+    return;
+  size_t have = handed ? strlen(handed) : 0;
+  char *grown = realloc(handed, have + strlen(kept) + 1);
+  if (grown) {
+    strcpy(grown + have, kept);
+    handed = grown;
+  }
+  free(kept);
+}
+
 static int lead(const mpn__event *ev, mpn__report *r, int64_t send_by, uint64_t only, uint64_t *unreached)
 {
   *unreached = 0;
@@ -285,9 +312,11 @@ static int lead(const mpn__event *ev, mpn__report *r, int64_t send_by, uint64_t 
   if (!ev->fatal)
     return mpn__deliver_async(r, send_by);
   if (next < 0)
-    return only == ~0ull ? mpn__deliver(r, send_by) > 0 : mpn__deliver_some(r, send_by, only, 0, unreached) > 0;
+    return only == ~0ull ? mpn__deliver(r, send_by) > 0 : mpn__deliver_some(r, send_by, only, 0, unreached, NULL) > 0;
   int64_t now = mpn__now_ns();
-  int ok = mpn__deliver_some(r, now + (send_by - now) * 2 / 5, only, 1, unreached) > 0;
+  char *kept = NULL;
+  int ok = mpn__deliver_some(r, now + (send_by - now) * 2 / 5, only, 1, unreached, &kept) > 0;
+  keep_handed(kept);
   const char *host = "another host";
   for (int i = 0; i < r->nprocs; i++)
     host = r->procs[i].rank == next ? r->procs[i].host : host;
@@ -300,13 +329,14 @@ static int lead(const mpn__event *ev, mpn__report *r, int64_t send_by, uint64_t 
  * one could not reach a channel and this rank is next in line, it sends. */
 static int wait_deliverers(const mpn__event *ev, mpn__report *r, int64_t send_by, int64_t budget_end)
 {
-  int ok = 1;
+  int ok = 1, rc;
   uint64_t only = 0;
-  while (mpn__election_wait(budget_end - 20000000, &only) == 1) {
+  while ((rc = mpn__election_wait(budget_end - 20000000, &only)) == 1) {
     uint64_t unreached = 0;
     ok = lead(ev, r, send_by, only, &unreached);
     mpn__election_done(budget_end - 50000000, unreached);
   }
+  settle_handed(rc == 0);
   return ok;
 }
 
@@ -359,6 +389,7 @@ static int handle(const mpn__event *ev, mpn__outcome *pre, int elect)
   }
   json_decref(r.rank_output);
   free((void *)r.frames);
+  mpn__hang_after_epoch();   /* the epoch this ran may have been a hang's too: before the next one replaces it */
   return ok;
 }
 

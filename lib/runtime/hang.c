@@ -179,10 +179,24 @@ static const char *mine(void)
   char where[300];
   if (!where_python(H.py, where, sizeof where))
     where_native(lined, n, where, sizeof where);
-  json_t *o = json_pack("{s:s, s:o, s:O}", "where", where, "backtrace", mpn__frames_doc(lined, n < APP_FRAMES ? n : APP_FRAMES),
-                        "traceback", H.py ? (json_t *)H.py : json_null());
-  H.mine = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
+  /* within what one text may carry: fewer frames, innermost kept, until it fits */
+  static const int limits[][2] = {{APP_FRAMES, 100}, {8, 12}, {4, 4}, {0, 0}};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0] && !H.mine; i++) {
+    json_t *tb = json_array(), *f;
+    size_t np = json_array_size(H.py), k;
+    json_array_foreach((json_t *)H.py, k, f)
+      if (k + (size_t)limits[i][1] >= np)
+        json_array_append(tb, f);
+    int nb = n < limits[i][0] ? n : limits[i][0];
+    json_t *o = json_pack("{s:o, s:o, s:o}", "where", mpn__jstr(where), "backtrace", mpn__frames_doc(lined, nb),
+                          "traceback", H.py ? tb : (json_decref(tb), json_null()));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text && strlen(text) < MPN__TEXT_MAX)
+      H.mine = text;
+    else
+      free(text);
+  }
   return H.mine;
 }
 
@@ -200,7 +214,35 @@ void mpn__hang_view_path(int request, char *out, size_t cap)
   snprintf(out, cap, "/tmp/mpinotify-stacks-%d-%d.json", (int)getuid(), request);
 }
 
+/* The same path seen from the asker, for a rank of user `uid` (root may ask another user's rank). */
+static void view_path_of(unsigned uid, int request, char *out, size_t cap)
+{
+  snprintf(out, cap, "/tmp/mpinotify-stacks-%u-%d.json", uid, request);
+}
+
 /* ---- mpinotify-send --stacks PID: the asking side (any process) ------------- */
+
+/* The view, once the rank renamed it into place: a regular file of ours that
+ * only we can read (in /tmp anybody may have made that name first), or NULL. */
+static char *read_view(const char *path, unsigned uid)
+{
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0)
+    return NULL;
+  char *doc = NULL;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid && !(st.st_mode & 077) &&
+      st.st_size > 0 && st.st_size < 64 * 1024 * 1024 && (doc = calloc(1, (size_t)st.st_size + 1))) {
+    if (read(fd, doc, (size_t)st.st_size) != st.st_size) {
+      free(doc);
+      doc = NULL;
+    }
+  }
+  close(fd);
+  if (doc)
+    unlink(path);
+  return doc;
+}
 
 mpn_code mpn_job_stacks(long pid, int send, long timeout_ms, char **json_out)
 {
@@ -210,29 +252,22 @@ mpn_code mpn_job_stacks(long pid, int send, long timeout_ms, char **json_out)
   int request = (int)((getpid() % (INT32_MAX / 4)) * 2 + (send ? 1 : 0));
   if (request <= 1)
     request += 2;
-  char path[64];
-  mpn__hang_view_path(request, path, sizeof path);
+  char proc[32], path[64];
+  struct stat owner;
+  snprintf(proc, sizeof proc, "/proc/%ld", pid);
+  if (stat(proc, &owner) != 0)
+    return MPN_E_INVALID_ARGUMENT;   /* no such process */
+  view_path_of((unsigned)owner.st_uid, request, path, sizeof path);
   unlink(path);
   union sigval v = {.sival_int = request};
   if (sigqueue((pid_t)pid, SIGURG, v) != 0)
     return MPN_E_INVALID_ARGUMENT;   /* no such process, or not ours */
   for (int64_t end = mpn__now_ns() + (int64_t)timeout_ms * 1000000; mpn__now_ns() < end; mpn__sleep_ms(50)) {
-    struct stat st;
-    if (stat(path, &st) != 0 || st.st_size == 0 || mpn__now_ns() < 0)
-      continue;
-    mpn__sleep_ms(50);   /* written whole with one write(); a moment for it to end */
-    FILE *f = fopen(path, "r");
-    char *doc = f ? calloc(1, (size_t)st.st_size + 4096) : NULL;
-    size_t n = doc ? fread(doc, 1, (size_t)st.st_size + 4095, f) : 0;
-    if (f)
-      fclose(f);
-    unlink(path);
-    if (!doc || !n) {
-      free(doc);
-      return MPN_E_IO;
+    char *doc = read_view(path, (unsigned)owner.st_uid);
+    if (doc) {
+      *json_out = doc;
+      return MPN_OK;
     }
-    *json_out = doc;
-    return MPN_OK;
   }
   return MPN_E_TIMEOUT;
 }
@@ -292,9 +327,9 @@ static int merge(merged *m)
     if (!(m->valid[r] = mpn__election_hang_rec(r, &m->rec[r], &m->proc[r])))
       continue;
     group *g = &m->g[group_of(m, &m->rec[r], r)];
-    if (g->ranks)
-      g->ranks[g->count] = r;
-    g->count++;
+    if (!g->ranks)
+      return 0;   /* out of memory: no grouping rather than a wrong one */
+    g->ranks[g->count++] = r;
     g->waited_s = m->rec[r].waited_s > g->waited_s ? m->rec[r].waited_s : g->waited_s;
     m->stuck_s = m->rec[r].waited_s > m->stuck_s ? m->rec[r].waited_s : m->stuck_s;
   }
@@ -362,9 +397,9 @@ static json_t *groups_json(const merged *m, char **texts, char (*where)[300])
     char state[96];
     state_of(g, state, sizeof state);
     json_t *bt = json_object_get(t, "backtrace"), *tb = json_object_get(t, "traceback");
-    json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:s, s:O, s:O}", "ranks", ranks_json(g), "state", state,
+    json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:o, s:O, s:O}", "ranks", ranks_json(g), "state", state,
                                        "mpi_call", g->call ? json_string(mpn__call_name(g->call)) : json_null(),
-                                       "where", where[i], "backtrace", bt ? bt : json_null(),
+                                       "where", mpn__jstr(where[i]), "backtrace", bt ? bt : json_null(),
                                        "traceback", tb ? tb : json_null()));
     json_decref(t);
   }
@@ -468,7 +503,7 @@ static mpn__event *hang_event(const merged *m, char **texts, int view)
   snprintf(ev->headline, sizeof ev->headline, view ? "stacks" : "hang");
   ev->signature = view ? mpn__hash_bytes(hang_signature(m), &ev->wall_ns, sizeof ev->wall_ns) : hang_signature(m);
   json_object_update_new((json_t *)ev->extra,
-                         json_pack("{s:s, s:s?, s:i, s:o, s:o}", "title", title, "text", text, "stuck_for_s",
+                         json_pack("{s:o, s:o, s:i, s:o, s:o}", "title", mpn__jstr(title), "text", mpn__jstr(text), "stuck_for_s",
                                    m->stuck_s, "groups", groups, "suspects", suspects));
   free(text);
   free(where);
@@ -478,14 +513,18 @@ static mpn__event *hang_event(const merged *m, char **texts, int view)
 /* A view asked from the shell: written where mpinotify-send waits for it, and sent when asked. */
 static void answer_view(mpn__event *ev, const merged *m, int request)
 {
-  char path[64];
+  char path[64], tmp[80];
   mpn__hang_view_path(request, path, sizeof path);
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   char *doc = json_dumps((json_t *)ev->extra, JSON_COMPACT);
-  if (fd < 0 || !doc || write(fd, doc, strlen(doc)) != (ssize_t)strlen(doc))
-    mpn__log_error("cannot write the job's stacks to %s: %s", path, strerror(errno));
+  int ok = fd >= 0 && doc && write(fd, doc, strlen(doc)) == (ssize_t)strlen(doc);
   if (fd >= 0)
     close(fd);
+  if (!ok || rename(tmp, path) != 0) {   /* whole, or not at all: the asker reads it once it is there */
+    mpn__log_error("cannot write the job's stacks to %s: %s", path, strerror(errno));
+    unlink(tmp);
+  }
   free(doc);
   if (request & 1) {
     mpn__report r;
@@ -512,7 +551,7 @@ static void gather_and_report(const merged *m, int64_t deadline, int request)
     mpn__election_recv_texts(from, nfrom, got, deadline);
     for (int k = 0; k < nfrom; k++)
       texts[slot[k]] = got[k];
-    mpn__event *ev = hang_event(m, texts, request != 0);
+    mpn__event *ev = request >= 0 ? hang_event(m, texts, request != 0) : NULL;   /* -1: said already */
     if (ev && request)
       answer_view(ev, m, request);
     else if (ev)
@@ -548,7 +587,8 @@ void mpn__hang_after_epoch(void)
   if (viewer < 0)
     H.covered_ns = mpn__now_ns();   /* the waits of now were in this hang epoch */
   merged m;
-  if (merge(&m) && m.major >= 0) {
+  /* a ringer whose wait ended during the window: nobody waits, no hang (every rank decides alike) */
+  if (merge(&m) && m.major >= 0 && (viewer >= 0 || m.g[m.major].call)) {
     int leader = viewer >= 0 ? viewer : m.g[m.major].first;
     int64_t deadline = mpn__now_ns() + (int64_t)EXCHANGE_MS * 1000000;
     if (leader != mpn__self.rank) {
@@ -558,8 +598,8 @@ void mpn__hang_after_epoch(void)
     } else if (viewer >= 0) {
       gather_and_report(&m, deadline, H.request ? H.request : 2);
       H.request = 0;
-    } else if (hang_signature(&m) != H.reported) {   /* the same hang still: said already */
-      gather_and_report(&m, deadline, 0);
+    } else {   /* the texts are received even for the same hang, said already: none is left behind */
+      gather_and_report(&m, deadline, hang_signature(&m) == H.reported ? -1 : 0);
       H.reported = hang_signature(&m);
       if (!my_wait(&H.waiter, &H.wait_began_ns))
         H.reported = 0;   /* not waiting itself: no follow-up to watch for */

@@ -73,6 +73,9 @@ static void *watch_main(void *arg)
     int k = poll_set(p, &pfd, &which);
     int rc = poll(pfd, (nfds_t)k, -1);   /* ends on a death, a new process, or the stop (eventfd) */
     long long now = wall_ms();
+    uint64_t v;
+    if (rc > 0 && pfd[0].revents && read(p->wake, &v, sizeof v) < 0 && errno != EAGAIN)
+      rc = -1;   /* read before looking at stop: a stop written after it wakes the next poll */
     pthread_mutex_lock(&p->lock);
     bool stop = p->stop;
     for (int j = 1; rc > 0 && j < k; j++)
@@ -83,9 +86,6 @@ static void *watch_main(void *arg)
         e->gone_ms = now;
       }
     pthread_mutex_unlock(&p->lock);
-    uint64_t v;
-    if (rc > 0 && pfd[0].revents && read(p->wake, &v, sizeof v) < 0 && errno != EAGAIN)
-      stop = true;
     free(pfd);
     free(which);
     if (stop || (rc < 0 && errno != EINTR))
