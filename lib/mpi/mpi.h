@@ -115,11 +115,13 @@ const char *mpn__call_name(unsigned id);   /* "MPI_Allreduce"; NULL for MPN__CAL
 
 #define MPN__WAIT_SLOTS 64   /* application threads followed at once; more are not followed */
 
-/* One application thread's slot, written by that thread only (state,
- * entries), and read by the sampler, which alone owns `seen` and `since_ns`. */
+/* One application thread's slot: `state` is written by that thread only
+ * and read by the sampler, which alone owns `seen` and `since_ns`. */
 typedef struct mpn__wait_slot {
-  _Alignas(64) _Atomic uint64_t state;   /* 0: not in MPI; else entries << 8 | call id */
-  uint64_t entries;                      /* the slot's count of entries, never reset: a reused slot's calls stay new */
+  /* entries << 8 | the call's id (0: not in MPI). Entries count every call
+   * the slot saw and are never reset (a reused slot's calls stay new): the
+   * same word at two looks is the same call. */
+  _Alignas(64) _Atomic uint64_t state;
   atomic_int used;                       /* a live thread owns it */
   atomic_int tid;
   uint64_t seen;                         /* sampler: state at the last look */
@@ -140,16 +142,18 @@ static inline mpn__wait_slot *mpn__waits_enter(unsigned id)
   mpn__wait_slot *s = mpn__wait_mine;
   if (__builtin_expect(!s, 0))
     s = mpn__waits_adopt();
-  if (atomic_load_explicit(&s->state, memory_order_relaxed))
+  uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+  if (st & 0xff)
     return NULL;
-  atomic_store_explicit(&s->state, ++s->entries << 8 | id, memory_order_relaxed);
+  atomic_store_explicit(&s->state, st + 0x100 + id, memory_order_relaxed);
   return s;
 }
 
 static inline void mpn__waits_leave(mpn__wait_slot *s)
 {
   if (s)
-    atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->state, atomic_load_explicit(&s->state, memory_order_relaxed) & ~(uint64_t)0xff,
+                          memory_order_relaxed);
 }
 
 /* One application thread as the sampler last saw it. */

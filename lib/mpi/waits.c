@@ -40,7 +40,7 @@ static void release(void *p)
 {
   mpn__wait_slot *s = p;
   mpn__wait_mine = &busy;   /* MPI from a later destructor of this thread: not followed */
-  atomic_store(&s->state, 0);
+  atomic_store(&s->state, atomic_load(&s->state) & ~(uint64_t)0xff);
   atomic_store(&s->used, 0);
 }
 
@@ -110,7 +110,7 @@ int mpn__waits_snapshot(mpn__wait_state *out, int max)
     if (n < max) {
       out[n].tid = (pid_t)atomic_load_explicit(&s->tid, memory_order_relaxed);
       out[n].call = mpn__call_name((unsigned)(s->seen & 0xff));
-      out[n].waited_s = s->seen ? (double)(now - s->since_ns) / 1e9 : 0.0;
+      out[n].waited_s = s->seen & 0xff ? (double)(now - s->since_ns) / 1e9 : 0.0;
     }
     n++;
   }
