@@ -362,8 +362,9 @@ MPN_EXTERN mpn_code mpn_progress(long long step, long long total, const char *me
  * asked with SIGURG (sigqueue; ignored by a process without the library)
  * and answers through a file in /tmp readable by this user only. Waits at
  * most timeout_ms. MPN_E_INVALID_ARGUMENT: no such process of this user;
- * MPN_E_TIMEOUT: no answer (not a rank armed by mpinotify, before MPI_Init,
- * its job's ranks cannot elect, or SIGURG is the application's own).
+ * MPN_E_NOT_INITIALIZED: the process has no libmpinotify (not a rank: a
+ * launcher, a program without MPI); MPN_E_TIMEOUT: no answer (before
+ * MPI_Init, its job's ranks cannot elect, or SIGURG is the application's).
  * Any thread; not in a signal handler. Needs no mpn_init.
  */
 MPN_EXTERN mpn_code mpn_job_stacks(long pid, int send, long timeout_ms, char **json_out);

@@ -624,11 +624,16 @@ static int ask_stacks(const struct send *s)
 {
   char *doc = NULL;
   mpn_code rc = mpn_job_stacks(s->stacks_pid, s->stacks_send, s->timeout_ms ? s->timeout_ms : 30000, &doc);
-  if (rc != MPN_OK) {
-    tool_warn("process %ld did not answer (%s): is it a rank of a running MPI job with mpinotify, past MPI_Init?",
-              s->stacks_pid, mpn_strerror(rc));
+  if (rc == MPN_E_INVALID_ARGUMENT)
+    tool_warn("no process %ld of yours", s->stacks_pid);
+  else if (rc == MPN_E_NOT_INITIALIZED)
+    tool_warn("process %ld has no libmpinotify loaded: give the process id of one of the job's ranks (not of "
+              "mpirun, srun or mpinotify-run)", s->stacks_pid);
+  else if (rc != MPN_OK)
+    tool_warn("process %ld did not answer (%s): is its job past MPI_Init, at MPI_THREAD_MULTIPLE?", s->stacks_pid,
+              mpn_strerror(rc));
+  if (rc != MPN_OK)
     return EXIT_FAILURE;
-  }
   json_t *v = s->json ? NULL : json_loads(doc, 0, NULL);
   if (v)
     print_view(v);

@@ -67,6 +67,7 @@ static struct {
   int last_hang, hang_taken;  /* the last epoch was a hang epoch; the runtime took it */
   int view_mine;              /* this rank rang it for a view of the job (mpinotify-send --stacks) */
   void (*hang_fill)(mpn__hang_rec *mine);
+  void (*hang_after)(void);
   int64_t done_out[2], done_in[2];   /* epoch, the channels not reached (a mask; 0: delivered) */
   waiter *waits;              /* the deliverers a fatal rank waits for: leaders, successors */
   int nwaits;
@@ -564,6 +565,8 @@ void mpn__election_finalize(int64_t deadline)
     mpn__outcome out;
     if (!E.broken && mpn__election_poll(NULL, &ev, &out) > 0)
       free(out.procs);
+    if (E.hang_after)   /* a rank that finished early is where the others' hang is: it says so */
+      E.hang_after();
     mpn__sleep_ms(2);
   }
   cancel_bell();
@@ -584,9 +587,10 @@ void mpn__election_abandon(const char *why)
 
 /* ---- hangs: where every rank is (runtime/hang.c) --------------------------- */
 
-void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine))
+void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine), void (*after)(void))
 {
   E.hang_fill = fill;
+  E.hang_after = after;
 }
 
 /* Rings a hang epoch and runs it; 1 when it completed (then take it). */

@@ -109,6 +109,7 @@ enum {
 #define MPN__CALL_ID(name, params, args) MPN__CALL_##name,
   MPN__WAIT_CALLS(MPN__CALL_ID)
 #undef MPN__CALL_ID
+  MPN__CALL_FINALIZE,   /* MPI_Finalize: interposed in runtime/mpi_hooks.c, which marks it by hand */
   MPN__NCALLS
 };
 const char *mpn__call_name(unsigned id);   /* "MPI_Allreduce"; NULL for MPN__CALL_NONE or out of range */
@@ -236,7 +237,9 @@ typedef struct mpn__hang_rec {
   int32_t reserved;
 } mpn__hang_rec;
 #define MPN__TEXT_MAX 16384   /* a rank's stack as JSON, sent to the hang's reporter */
-void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine));   /* once, before epochs run */
+/* Once, before epochs run: what a rank adds to a hang epoch, and what it does after one (its part of the
+ * message), also while it serves epochs from MPI_Finalize. */
+void mpn__election_on_hang(void (*fill)(mpn__hang_rec *mine), void (*after)(void));
 /* Rings and runs a hang epoch (`view`: asked from the shell, this rank collects); 1 when it completed. */
 int mpn__election_hang(int64_t deadline_ns, int view);
 int mpn__election_view_rank(void);             /* the rank that asked for the last one as a view, or -1 */

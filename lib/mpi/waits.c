@@ -17,6 +17,7 @@ static const char *const names[MPN__NCALLS] = {
 #define MPN__CALL_NAME(name, params, args) "MPI_" #name,
   MPN__WAIT_CALLS(MPN__CALL_NAME)
 #undef MPN__CALL_NAME
+  "MPI_Finalize",
 };
 
 static mpn__wait_slot slots[MPN__WAIT_SLOTS];

@@ -456,7 +456,7 @@ static void run_commands(void)
     commands &= ~CMD_FINALIZE;
     /* The application waits timeout_ms + 1 s from its MPI_Finalize: stay inside that. */
     if (atomic_load(&mpn__mpi.mpi_ok) && !atomic_load(&mpn__mpi.stop))
-      mpn__election_finalize(ending_since + (int64_t)mpn__cfg()->timeout_ms * 1000000);
+      mpn__election_finalize(ending_since + (int64_t)mpn__finalize_wait_ms() * 1000000);
     else
       mpn__election_abandon("MPI is finalized");
     atomic_store(&mpn__mpi.mpi_active, 0);
@@ -511,6 +511,16 @@ static void *agent_main(void *arg)
     }
   }
   return NULL;
+}
+
+/* How long a rank in MPI_Finalize serves the others' epochs while it waits for
+ * them: a report's budget; with hang detection, long enough to be in the
+ * others' hang report (a rank that finished early is the usual culprit).
+ * Waiting here costs nothing: MPI_Finalize would wait for the others too. */
+long mpn__finalize_wait_ms(void)
+{
+  const mpn__config *cfg = mpn__cfg();
+  return cfg->timeout_ms + (cfg->hang_timeout_s > 0 ? cfg->hang_timeout_s * 1000 + 2 * cfg->timeout_ms : 0);
 }
 
 int mpn__agent_start(void)

@@ -206,7 +206,7 @@ void mpn__hang_setup(void)
     mpn__log_debug("the signal for reading stacks is taken: hang reports come without stacks");
   if (mpn__peek_install_request() != 0)
     mpn__log_debug("SIGURG is the application's: mpinotify-send --stacks cannot ask this rank");
-  mpn__election_on_hang(hang_fill);
+  mpn__election_on_hang(hang_fill, mpn__hang_after_epoch);
 }
 
 void mpn__hang_view_path(int request, char *out, size_t cap)
@@ -221,6 +221,20 @@ static void view_path_of(unsigned uid, int request, char *out, size_t cap)
 }
 
 /* ---- mpinotify-send --stacks PID: the asking side (any process) ------------- */
+
+/* Whether process `pid` has libmpinotify mapped (a rank, preloaded or linked). */
+static int has_library(long pid)
+{
+  char path[32], line[1024];
+  snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+  FILE *f = fopen(path, "re");
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f))
+    found = strstr(line, "/libmpinotify.so") != NULL;
+  if (f)
+    fclose(f);
+  return found;
+}
 
 /* The view, once the rank renamed it into place: a regular file of ours that
  * only we can read (in /tmp anybody may have made that name first), or NULL. */
@@ -257,6 +271,8 @@ mpn_code mpn_job_stacks(long pid, int send, long timeout_ms, char **json_out)
   snprintf(proc, sizeof proc, "/proc/%ld", pid);
   if (stat(proc, &owner) != 0)
     return MPN_E_INVALID_ARGUMENT;   /* no such process */
+  if (!has_library(pid))
+    return MPN_E_NOT_INITIALIZED;   /* not a rank with the library: a launcher would forward SIGURG to its job */
   view_path_of((unsigned)owner.st_uid, request, path, sizeof path);
   unlink(path);
   union sigval v = {.sival_int = request};
@@ -370,7 +386,9 @@ static void group_phrase(const group *g, const char *where, char *out, size_t ca
     snprintf(out, cap, "rank%s %s wait%s in %s (%s)", many, ranges, g->count > 1 ? "" : "s", mpn__call_name(g->call),
              where);
   else {   /* "compute_loss, loss.c:41" reads "compute_loss (loss.c:41)" here */
-    const char *comma = strstr(where, ", ");
+    const char *comma = NULL;   /* the last ", ": a C++ name has its own ("relax(int, int)") */
+    for (const char *p = strstr(where, ", "); p; p = strstr(p + 1, ", "))
+      comma = p;
     int fn = comma ? (int)(comma - where) : (int)strlen(where);
     snprintf(out, cap, "rank%s %s %s in %.*s%s%s%s, not in MPI", many, ranges, g->count > 1 ? "are" : "is", fn, where,
              comma ? " (" : "", comma ? comma + 2 : "", comma ? ")" : "");
@@ -451,9 +469,14 @@ static void title_and_text(const merged *m, char (*where)[300], int view, char *
       if (*text && tn < tsize)
         tn += (size_t)snprintf(*text + tn, tsize - tn, "%s%s.", tn ? "\n" : "", phrase);
     }
+  int alike = 1;
+  for (int i = 0; i < m->ng; i++)
+    alike &= !suspect_group(m, i);
+  if (*text && tn < tsize && !view && alike)
+    tn += (size_t)snprintf(*text + tn, tsize - tn, "\nEvery rank waits alike: a deadlock, or a peer outside this job.");
   if (*text && tn < tsize && !view)
-    snprintf(*text + tn, tsize - tn, "\nNo rank has failed: this is a hang (MPINOTIFY_HANG_TIMEOUT=%ld s).",
-             (long)mpn__cfg()->hang_timeout_s);
+    snprintf(*text + tn, tsize - tn, "\nNo rank has failed: this is a hang (MPINOTIFY_HANG_TIMEOUT=%ld s)%s.",
+             (long)mpn__cfg()->hang_timeout_s, mpn__cfg()->hang_abort ? "; the job is being ended (MPINOTIFY_HANG_ACTION=abort)" : "");
 }
 
 static void deliver_hang(mpn__event *ev, const merged *m)
@@ -466,12 +489,17 @@ static void deliver_hang(mpn__event *ev, const merged *m)
   for (int i = 0; sus && i < m->ng; i++)
     for (int k = 0; suspect_group(m, i) && k < m->g[i].count; k++)
       sus[nsus++] = m->proc[m->g[i].ranks[k]];
+  for (int i = 0; sus && !nsus && i < m->n; i++)   /* nobody stands out (every rank waits alike): all of them */
+    if (m->valid[i])
+      sus[nsus++] = m->proc[i];
   if (nsus) {   /* the message's ranks are who caused it */
     r.procs = sus;
     r.nprocs = nsus;
   }
   r.first_wall_ns = ev->wall_ns;
   int abort_job = mpn__cfg()->hang_abort;
+  /* ending the job: the job's failure, sent merged with its end by mpinotify-run (held, as a crash is) */
+  ev->fatal = abort_job;
   int64_t by = mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000;
   if (abort_job)
     mpn__deliver(&r, by);
@@ -632,6 +660,7 @@ static void check_recovered(void)
   mpn__proc self;
   mpn__report_base(&r, ev, &self);
   mpn__deliver_async(&r, mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000);
+  mpn__launcher_report(&r);   /* mpinotify-run: this hang did not end the job */
   mpn__event_free(ev);
 }
 

@@ -352,7 +352,7 @@ void mpn__on_mpi_finalize(void)
   if (!atomic_load(&mpn__mpi.mpi_active) || getpid() != mpn__self.pid)
     return;
   mpn__agent_wake('f');
-  if (mpn__agent_wait_ack(mpn__cfg()->timeout_ms + 1000) != 0) {
+  if (mpn__agent_wait_ack(mpn__finalize_wait_ms() + 1000) != 0) {
     atomic_store(&mpn__mpi.stop, 1);   /* the agent is stuck: keep it away from MPI */
     mpn__log_warn("the agent did not leave MPI in time; finalizing anyway");
   }

@@ -99,12 +99,16 @@ static int finalize(void)
     mpn__mpi_missing("PMPI_Finalize");
     return MPN_ERR_OTHER;
   }
+  /* "in MPI_Finalize" for hang reports: a rank that finished while others still wait is the usual culprit */
+  mpn__wait_slot *s = mpn__self.disabled ? NULL : mpn__waits_enter(MPN__CALL_FINALIZE);
   if (!in_wrapper && !mpn__self.disabled) {
     in_wrapper = 1;
     mpn__on_mpi_finalize();
     in_wrapper = 0;
   }
-  return real();
+  int rc = real();
+  mpn__waits_leave(s);
+  return rc;
 }
 
 MPN_EXTERN int MPI_Init(int *argc, char ***argv) { return init_plain(argc, argv); }

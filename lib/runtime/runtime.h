@@ -35,6 +35,7 @@ void mpn__hang_view_path(int request, char *out, size_t cap);   /* where a view 
 
 /* ---- agent.c ------------------------------------------------------------- */
 int mpn__agent_start(void);
+long mpn__finalize_wait_ms(void);    /* how long MPI_Finalize serves the others' epochs (agent) */
 /* A report of this rank alone for `ev` (the job's facts from the configuration); *self is its process. */
 void mpn__report_base(mpn__report *r, const mpn__event *ev, mpn__proc *self);
 void mpn__agent_wake(char what);     /* 'm': MPI ready; 'f': finalize; 'x': exit */

@@ -9,6 +9,8 @@
  *                         a deadlock that never ends by itself
  *   compute=SECONDS       every rank computes that long first: nobody waits
  *   wait=SECONDS          every rank waits that long in the end (the message goes out)
+ *   early=RANKS           ranks in RANKS call MPI_Finalize at once (an off-by-one in
+ *                         their step count) while the others wait in MPI_Allreduce
  * RANKS: "1,3" or "all". Ends with MPI_Finalize and status 0. */
 #include <mpi.h>
 #include <stdio.h>
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(arg, "wait")) {
       pause_s(atof(eq + 1));
       continue;
+    } else if (!strcmp(arg, "early") && mpn_rank_in(eq + 1, rank)) {
+      break;
     } else if (!strcmp(arg, "mismatch")) {
       MPI_Comm dup;
       MPI_Comm_dup(MPI_COMM_WORLD, &dup);

@@ -242,6 +242,34 @@ def mismatched_collective(t):
 
 
 @case
+def rank_finalized(t):
+    # Rank 0 calls MPI_Finalize while the others wait for it in MPI_Allreduce (an off-by-one in its
+    # step count): it is named, in MPI_Finalize; MPINOTIFY_HANG_ACTION=abort ends the job.
+    _, bodies = job(t, ["early=0"], env={"MPINOTIFY_HANG_ACTION": "abort"}, expect=1)
+    hangs = by_event(bodies, "hang")
+    check(len(hangs) == 1, f"expected one hang message, got {[b.get('title') for b in bodies]}")
+    groups = {tuple(g.get("ranks") or []): g for g in hangs[0].get("groups") or []}
+    check(set(groups) == {(0,), (1, 2, 3)} and groups[(0,)].get("mpi_call") == "MPI_Finalize" and
+          groups[(1, 2, 3)].get("mpi_call") == "MPI_Allreduce", f"groups {groups!r}")
+    check(hangs[0].get("suspects") == [0] and "main" in (groups[(0,)].get("where") or ""),
+          f"suspects {hangs[0].get('suspects')!r}, where {groups[(0,)].get('where')!r}")
+
+
+@case
+def abort_under_run(t):
+    # Under mpinotify-run, a hang that ends the job (MPINOTIFY_HANG_ACTION=abort) is the job's failure:
+    # one message, the hang with the job's end in it.
+    sink = Sink(t)
+    r = t.tool(["--url", sink.url(), "--hang-timeout", "2"], t.mpirun_cmd(NP, t.paths.prog("mpi_hang"), ["early=0"],
+               preload=False), env={"MPINOTIFY_HANG_ACTION": "abort"})
+    check(r.rc == 1, f"mpinotify-run exited {r.rc}, expected MPI_Abort's 1")
+    bodies = [b for b in sink.bodies() if isinstance(b, dict)]
+    check([b.get("event") for b in bodies] == ["hang"], f"expected one message, the hang; got {[b.get('title') for b in bodies]}")
+    job = bodies[0].get("job") or {}
+    check(job.get("exit_status") == 1 and job.get("status") == "failed", f"job {job!r}: not the job's end, failed with 1")
+
+
+@case
 def python_rank_stuck(t):
     # The same in Python: the groups say where in Python each rank is.
     _, bodies = job(t, ["1", "8"], python=True)
@@ -308,7 +336,9 @@ def stacks_view(t):
     check([b.get("event") for b in sent] == ["stacks"] and sent[0].get("groups") == v["groups"],
           f"sent {[b.get('event') for b in sent]}: expected the view once, as event stacks")
     bad = subprocess.run([tool, "--stacks", str(job.pid), "--timeout-ms", "2000"], capture_output=True, text=True)
-    check(bad.returncode == 1 and "did not answer" in bad.stderr, f"asking a finished job: {bad.returncode} {bad.stderr!r}")
+    check(bad.returncode == 1 and "no process" in bad.stderr, f"asking a finished job: {bad.returncode} {bad.stderr!r}")
+    me = subprocess.run([tool, "--stacks", str(os.getpid())], capture_output=True, text=True)
+    check(me.returncode == 1 and "no libmpinotify" in me.stderr, f"asking a process without the library: {me.returncode} {me.stderr!r}")
 
 
 def _children(pid):

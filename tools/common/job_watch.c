@@ -1055,12 +1055,24 @@ int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
 
 static bool failure_event(const char *ev)
 {
-  return ev && (!strcmp(ev, "crash") || !strcmp(ev, "exit") || !strcmp(ev, "mpi_error") || !strcmp(ev, "exception"));
+  return ev && (!strcmp(ev, "crash") || !strcmp(ev, "exit") || !strcmp(ev, "mpi_error") || !strcmp(ev, "exception") ||
+                !strcmp(ev, "hang"));
 }
 
 static const char *event_of(const report *r)
 {
   return json_string_value(json_object_get(r->msg, "event"));
+}
+
+/* A hang the job recovered from (a later hang_recovered) did not end it. */
+static bool recovered(const job_watch *w, const report *hang)
+{
+  for (int i = 0; i < w->nreports; i++) {
+    const char *ev = event_of(&w->reports[i]);
+    if (ev && !strcmp(ev, "hang_recovered") && w->reports[i].ts_ms >= hang->ts_ms)
+      return true;
+  }
+  return false;
 }
 
 /* The first failure: a rank's report, or a death no report covers. */
@@ -1087,7 +1099,8 @@ static cause root_cause(const job_watch *w)
   for (int i = 0; i < w->nreports; i++) {
     const report *r = &w->reports[i];
     const char *ev = event_of(r);
-    if (r->launcher || !failure_event(ev) || (unreported_death && !strcmp(ev, "mpi_error")))
+    if (r->launcher || !failure_event(ev) || (unreported_death && !strcmp(ev, "mpi_error")) ||
+        (!strcmp(ev, "hang") && recovered(w, r)))
       continue;
     if ((!c.r && !c.d) || r->ts_ms < c.ts)
       c = (cause){r, NULL, r->ts_ms};

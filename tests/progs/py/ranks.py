@@ -12,7 +12,7 @@ Actions, each on the listed ranks (comma-separated; all ranks when omitted):
   abort=1       catch a ValueError and call COMM_WORLD.Abort(3), the common idiom
   child=0       start a Python child process that raises (it is not a rank: nothing to report)
   say=1         print "rank R step N ok" lines and "ERROR: shard 7 is corrupt" on stderr
-  stall=1       the listed ranks sleep 4 s outside MPI, reporting mpinotify.progress every second,
+  stall=1       the listed ranks sleep 6 s outside MPI, reporting mpinotify.progress every second,
                 while the others wait in comm.Allreduce (MPI_Allreduce) for them
   token=1       raise ValueError whose message (and source line) holds a Hugging Face token
   notify        catch a ValueError and report it with mpinotify.notify_exception
@@ -101,8 +101,8 @@ def stall(me):
     comm.Allreduce(array.array("d", [1.0]), total, op=MPI.SUM)
     if me:
         import mpinotify
-        for step in range(1, 5):
-            mpinotify.progress(step, 4)
+        for step in range(1, 7):  # three periods of the tests' MPINOTIFY_HANG_TIMEOUT=2
+            mpinotify.progress(step, 6)
             time.sleep(1)
     total = array.array("d", [0.0])
     comm.Allreduce(array.array("d", [1.0]), total, op=MPI.SUM)
