@@ -109,6 +109,7 @@ void mpn__record_remove(void);
 void mpn__python_prime(void);        /* arm time: CPython's entry points */
 void *mpn__python_thread_state(void);   /* async-signal-safe */
 void *mpn__python_traceback(void *tstate);   /* json_t * frames, outermost first, or NULL */
+int mpn__python_present(void);             /* this process runs CPython */
 int mpn__python_dump(void *tstate);          /* ... in two steps: the dump (a memfd, -1: none) while the thread waits, */
 void *mpn__python_parse(int fd);             /* then its frames with source lines (files read), closing fd */
 int mpn__python_may_call(void);      /* 1: not Python, or this thread holds the GIL of a live interpreter */

@@ -10,6 +10,8 @@
 #include "capture/capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -128,9 +130,67 @@ static void unwind_paused(void *arg)
   j->n = mpn__unwind_frames(P.uc, j->frames, j->max);
 }
 
+/* ---- a thread blocked in the kernel: read without a signal ------------------------
+ * A signal would end its sleep, poll or read early (EINTR: SA_RESTART does not
+ * cover them), which a C program may not expect. /proc says where it waits
+ * (the syscall's stack and instruction pointers); its stack cannot change
+ * while it waits there, and is unwound from those two registers. */
+
+/* Its stack and instruction pointers while in a system call; 0 when it runs (or no /proc). */
+static int in_syscall(pid_t tid, char *line, size_t cap, uintptr_t *sp, uintptr_t *pc)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, line, cap - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0)
+    return 0;
+  line[n] = '\0';
+  long nr;
+  unsigned long a[6], s, p;
+  if (sscanf(line, "%ld %lx %lx %lx %lx %lx %lx %lx %lx", &nr, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &s, &p) != 9 ||
+      nr < 0)
+    return 0;   /* "running", or blocked outside a system call */
+  *sp = s;
+  *pc = p;
+  return 1;
+}
+
+static int peek_blocked(pid_t tid, mpn__frame *frames, int max)
+{
+#if defined(__x86_64__)
+  char before[256], after[256];
+  uintptr_t sp, pc;
+  if (!in_syscall(tid, before, sizeof before, &sp, &pc))
+    return -1;
+  static ucontext_t uc;   /* static: the agent's stack is small */
+  memset(&uc, 0, sizeof uc);
+  uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+  uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+  P.uc = &uc;
+  unwind_job j = {frames, max, 0};
+  if (mpn__guarded_call(unwind_paused, &j) != 0)
+    j.n = 0;
+  /* still in the same call, at the same place: what was read was its stack */
+  if (!in_syscall(tid, after, sizeof after, &sp, &pc) || strcmp(before, after) != 0 || j.n == 0)
+    return -1;
+  return j.n;
+#else
+  (void)tid, (void)frames, (void)max;
+  return -1;
+#endif
+}
+
 int mpn__peek(pid_t tid, mpn__frame *frames, int max, void **py_frames)
 {
   *py_frames = NULL;
+  if (!mpn__python_present()) {   /* Python retries an interrupted call itself (PEP 475): it may be signalled */
+    int n = peek_blocked(tid, frames, max);
+    if (n > 0)
+      return n;
+  }
   int idle = IDLE;
   if (!still_ours() || !atomic_compare_exchange_strong(&P.state, &idle, ASKED))
     return -1;   /* a handler of an earlier ask is still on its way out */

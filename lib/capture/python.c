@@ -103,6 +103,11 @@ static void dump(void *arg)
   dump_traceback(j->fd, j->tstate);
 }
 
+int mpn__python_present(void)
+{
+  return get_tstate != NULL;
+}
+
 /* Agent thread, while the thread waits in a handler: its Python frames as
  * CPython's traceback writer prints them, into a memfd; -1 when none. */
 int mpn__python_dump(void *tstate)

@@ -607,8 +607,11 @@ static int my_wait(pid_t *tid, int64_t *began)
   return 1;
 }
 
+static void check_recovered(void);
+
 void mpn__hang_after_epoch(void)
 {
+  check_recovered();   /* also from MPI_Finalize, where the agent serves epochs and nothing else */
   if (!mpn__election_take_hang())
     return;
   int viewer = mpn__election_view_rank();
@@ -646,16 +649,24 @@ static void check_recovered(void)
   int64_t slack = 2 * (int64_t)mpn__cfg()->poll_ms * 1000000 + 1000000000LL;
   if (my_wait(&tid, &began) && tid == H.waiter && llabs(began - H.wait_began_ns) < slack)
     return;   /* still in the same call */
+  uint64_t hang = H.reported;
   H.reported = 0;
   mpn__event *ev = mpn__event_new("hang_recovered", "info");
   if (!ev)
     return;
-  char title[200];
+  char title[200], lasted[32], text[300];
   const char *job = mpn__cfg()->job_name;
-  snprintf(title, sizeof title, "Job %s recovered: the ranks that %s go on", job ? job : "?", H.job_hung);
+  int waited = (int)((mpn__now_ns() - H.wait_began_ns) / 1000000000LL);
+  duration(waited, lasted, sizeof lasted);
+  snprintf(title, sizeof title, "Job %.80s recovered: the ranks that %s go on", job ? job : "?", H.job_hung);
+  snprintf(text, sizeof text, "The wait reported as a hang (signature %016llx) ended after %s; the job goes on.",
+           (unsigned long long)hang, lasted);
   snprintf(ev->headline, sizeof ev->headline, "hang recovered");
-  ev->signature = mpn__hash_str(mpn__hash_str(MPN__HASH_SEED, "hang_recovered"), title);
-  json_object_set_new((json_t *)ev->extra, "title", json_string(title));
+  ev->signature = mpn__hash_str(mpn__hash_bytes(MPN__HASH_SEED, &hang, sizeof hang), "recovered");
+  json_object_set_new((json_t *)ev->extra, "title", mpn__jstr(title));
+  json_object_set_new((json_t *)ev->extra, "text", mpn__jstr(text));
+  json_object_set_new((json_t *)ev->extra, "hang_signature", json_sprintf("%016llx", (unsigned long long)hang));
+  json_object_set_new((json_t *)ev->extra, "waited_s", json_integer(waited));
   mpn__report r;
   mpn__proc self;
   mpn__report_base(&r, ev, &self);

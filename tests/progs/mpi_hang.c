@@ -9,6 +9,8 @@
  *                         a deadlock that never ends by itself
  *   compute=SECONDS       every rank computes that long first: nobody waits
  *   wait=SECONDS          every rank waits that long in the end (the message goes out)
+ *   sleepy=RANKS:SECONDS  ranks in RANKS sleep in one sleep() call (not in MPI) and
+ *                         print "rank R: sleep left U" (U: seconds it returned early)
  *   early=RANKS           ranks in RANKS call MPI_Finalize at once (an off-by-one in
  *                         their step count) while the others wait in MPI_Allreduce
  * RANKS: "1,3" or "all". Ends with MPI_Finalize and status 0. */
@@ -72,6 +74,13 @@ int main(int argc, char **argv)
       *colon = '\0';
       if (mpn_rank_in(eq + 1, rank))
         compute_loss(atof(colon + 1));
+    } else if (!strcmp(arg, "sleepy") && colon) {
+      *colon = '\0';
+      if (mpn_rank_in(eq + 1, rank)) {
+        unsigned left = sleep((unsigned)atoi(colon + 1));   /* a signal would end it early */
+        printf("rank %d: sleep left %u\n", rank, left);
+        fflush(stdout);
+      }
     } else if (!strcmp(arg, "compute")) {
       compute_loss(atof(eq + 1));
     } else if (!strcmp(arg, "wait")) {

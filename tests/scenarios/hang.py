@@ -270,6 +270,20 @@ def abort_under_run(t):
 
 
 @case
+def suspect_not_disturbed(t):
+    # Reading where a rank blocked in the kernel is (sleep, read, poll) must not end its call early:
+    # rank 1 sleeps 8 s in one sleep(); the hang is reported, and the sleep ran its whole course.
+    sink = Sink(t)
+    r = t.mpirun(NP, t.paths.prog("mpi_hang"), ["sleepy=1:8", "wait=2"], env=dict(ENV, MPINOTIFY_URLS=sink.url()))
+    check(r.rc == 0, f"exit status {r.rc}")
+    check("rank 1: sleep left 0" in r.out, f"the suspect's sleep was cut short: {r.out!r}")
+    hangs = [b for b in sink.bodies() if isinstance(b, dict) and b.get("event") == "hang"]
+    check(len(hangs) == 1 and hangs[0].get("suspects") == [1], f"hang messages {[b.get('title') for b in hangs]}")
+    s = [g for g in hangs[0]["groups"] if g["ranks"] == [1]]
+    check(s and "main" in (s[0].get("where") or ""), f"the suspect's group {s!r}")
+
+
+@case
 def python_rank_stuck(t):
     # The same in Python: the groups say where in Python each rank is.
     _, bodies = job(t, ["1", "8"], python=True)
