@@ -324,7 +324,7 @@ def stacks_view(t):
     tool = t.need_send()
     sink = Sink(t)
     env = t.env({"MPINOTIFY_URLS": sink.url(), "MPINOTIFY_HANG_TIMEOUT": "0"})
-    cmd = t.mpirun_cmd(NP, t.paths.prog("mpi_hang"), ["stuck=2:12", "wait=2"])
+    cmd = t.mpirun_cmd(NP, t.paths.prog("mpi_hang"), ["stuck=2:20", "wait=2"])
     job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     t.cleanups.append(lambda: job.poll() is None and os.killpg(job.pid, 9))
     ranks = []
@@ -337,7 +337,10 @@ def stacks_view(t):
     check(len(ranks) == NP, f"found rank processes {ranks}")
     time.sleep(2)  # past MPI_Init: ranks 0, 1, 3 wait for rank 2
     r = subprocess.run([tool, "--stacks", ranks[0], "--json", "--send"], capture_output=True, text=True, timeout=60)
+    shown = subprocess.run([tool, "--stacks", ranks[3]], capture_output=True, text=True, timeout=60)
     out, err = job.communicate(timeout=90)
+    check(shown.returncode == 0 and "rank 2: not in MPI, at compute_loss" in shown.stdout and
+          "ranks 0,1,3: in MPI_Allreduce" in shown.stdout, f"the printed view: {shown.stdout!r} {shown.stderr!r}")
     check(r.returncode == 0, f"mpinotify-send --stacks exited {r.returncode}: {r.stderr}")
     check(job.returncode == 0, f"the job exited {job.returncode} (it must go on after the view): {err.decode()[-500:]}")
     v = json.loads(r.stdout)
