@@ -229,6 +229,8 @@ static int check_action(const struct send *s)
     return usage_error("give exactly one of --test, --title/--message, --flush, --list, --stacks", NULL);
   if ((s->stacks_send || s->json) && s->action != STACKS)
     return usage_error("--send and --json go with --stacks", NULL);
+  if (s->action == STACKS && s->nurls > 0)
+    return usage_error("--stacks --send posts to the job's own channels; --url has no effect there", NULL);
   if (s->action == MESSAGE && (s->title == NULL || s->text == NULL))
     return usage_error(s->title ? "--title needs --message" : "--message needs --title", NULL);
   if (s->severity != NULL && s->action != MESSAGE)
