@@ -120,6 +120,7 @@ static int still_ours(void)
 }
 
 typedef struct unwind_job {
+  ucontext_t *uc;
   mpn__frame *frames;
   int max, n;
 } unwind_job;
@@ -127,7 +128,7 @@ typedef struct unwind_job {
 static void unwind_paused(void *arg)
 {
   unwind_job *j = arg;
-  j->n = mpn__unwind_frames(P.uc, j->frames, j->max);
+  j->n = mpn__unwind_frames(j->uc, j->frames, j->max);
 }
 
 /* ---- a thread blocked in the kernel: read without a signal ------------------------
@@ -169,8 +170,7 @@ static int peek_blocked(pid_t tid, mpn__frame *frames, int max)
   memset(&uc, 0, sizeof uc);
   uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
   uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
-  P.uc = &uc;
-  unwind_job j = {frames, max, 0};
+  unwind_job j = {&uc, frames, max, 0};
   if (mpn__guarded_call(unwind_paused, &j) != 0)
     j.n = 0;
   /* still in the same call, at the same place: what was read was its stack */
@@ -212,7 +212,7 @@ int mpn__peek(pid_t tid, mpn__frame *frames, int max, void **py_frames)
   atomic_store(&P.want, 0);
   if (atomic_load(&P.state) != PAUSED)
     return -1;
-  unwind_job j = {frames, max, 0};
+  unwind_job j = {P.uc, frames, max, 0};
   if (mpn__guarded_call(unwind_paused, &j) != 0)
     j.n = 0;
   int dump = P.tstate ? mpn__python_dump(P.tstate) : -1;   /* only the dump while it waits; files after */

@@ -488,19 +488,21 @@ void mpn__election_done(int64_t deadline, uint64_t unreached)
 }
 
 /* One deliverer's "done" into E.done_in; 0 when it came in time. */
+/* 0 when `req` completed by the deadline (a nap between tests), -1 when it failed or is still on. */
+static int complete(MPI_Request *req, int64_t deadline)
+{
+  for (int flag = 0; mpn__now_ns() < deadline; mpn__sleep_ms(2))
+    if (mpn__pmpi.Test(req, &flag, MPI_STATUS_IGNORE) != 0 || flag)
+      return flag ? 0 : -1;
+  return -1;
+}
+
 static int hear_done(int from, int64_t deadline)
 {
   MPI_Request req;
   if (mpn__pmpi.Irecv(E.done_in, (int)sizeof E.done_in, mpn__pmpi.byte, from, TAG_DONE, E.comm, &req) != 0)
     return -1;
-  for (int flag = 0; mpn__now_ns() < deadline;) {
-    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0)
-      return -1;
-    if (flag)
-      return 0;
-    mpn__sleep_ms(2);
-  }
-  return -1;
+  return complete(&req, deadline);
 }
 
 /* A fatally failed rank waits until every leader of its epoch (and every
@@ -664,13 +666,10 @@ int mpn__election_send_text(int to, const char *text, int64_t deadline)
     free(copy);
     return -1;
   }
-  for (int flag = 0; mpn__now_ns() < deadline; mpn__sleep_ms(2))
-    if (mpn__pmpi.Test(&req, &flag, MPI_STATUS_IGNORE) != 0 || flag) {
-      if (flag)
-        free(copy);
-      return flag ? 0 : -1;
-    }
-  return -1;
+  if (complete(&req, deadline) != 0)
+    return -1;   /* copy: MPI's now */
+  free(copy);
+  return 0;
 }
 
 /* The texts of ranks from[0..n-1] into out[i] (malloc'd; NULL for a rank not heard by the deadline). */

@@ -76,6 +76,7 @@ static void add_python_frames(mpn__event *ev, void *tstate)
   const char *file = json_string_value(json_object_get(top, "file"));
   const char *base = file && strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
   ev->signature = mpn__hash_str(mpn__hash_str(ev->signature, base), json_string_value(json_object_get(top, "function")));
+  mpn__mask_code(frames);
   ev->extra = json_pack("{s:o}", "python_traceback", frames);
 }
 

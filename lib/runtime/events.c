@@ -45,6 +45,16 @@ struct json_t *mpn__jmasked(const char *s)
   return j;
 }
 
+void mpn__mask_code(struct json_t *frames)
+{
+  for (size_t i = 0; i < json_array_size(frames); i++) {   /* a source line may hold a token too */
+    json_t *f = json_array_get(frames, i);
+    const char *code = json_string_value(json_object_get(f, "code"));
+    if (code)
+      json_object_set_new(f, "code", mpn__jmasked(code));
+  }
+}
+
 mpn__event *mpn__event_new(const char *kind, const char *severity)
 {
   mpn__event *ev = calloc(1, sizeof *ev);

@@ -156,12 +156,7 @@ static mpn__event *event_of(mpn__event *ev, mpn_exception *e, unsigned flags)
   ev->fatal = (flags & MPN_EXCEPTION_FATAL) != 0;
   snprintf(ev->headline, sizeof ev->headline, "%s%s", uncaught ? "uncaught " : "", e->type);
   sign(ev, e);
-  for (size_t i = 0; i < json_array_size(e->frames); i++) {   /* a source line may hold a token too */
-    json_t *f = json_array_get(e->frames, i);
-    const char *code = json_string_value(json_object_get(f, "code"));
-    if (code)
-      json_object_set_new(f, "code", mpn__jmasked(code));
-  }
+  mpn__mask_code(e->frames);
   json_t *x = json_pack("{s:o, s:o, s:o, s:b, s:O}", "type", mpn__jstr(e->type), "message", mpn__jmasked(e->message),
                         "context", mpn__jmasked(e->context), "uncaught", uncaught, "traceback", e->frames);
   json_object_update_missing(x, e->fields);

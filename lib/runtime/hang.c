@@ -160,6 +160,7 @@ static void hang_fill(mpn__hang_rec *h)
   H.napp = nf - H.app;
   h->stack = stack_hash(H.frames + H.app, H.napp, py);
   json_decref(H.py);
+  mpn__mask_code(py);   /* the stuck line's source may hold a token */
   H.py = py;
   free(H.mine);
   H.mine = NULL;   /* made when needed: file and line take time, the epoch's allgather must not wait */
@@ -539,7 +540,7 @@ static mpn__event *hang_event(const merged *m, char **texts, int view)
 }
 
 /* A view asked from the shell: written where mpinotify-send waits for it, and sent when asked. */
-static void answer_view(mpn__event *ev, const merged *m, int request)
+static void answer_view(mpn__event *ev, int request)
 {
   char path[64], tmp[80];
   mpn__hang_view_path(request, path, sizeof path);
@@ -558,7 +559,6 @@ static void answer_view(mpn__event *ev, const merged *m, int request)
     mpn__report r;
     mpn__proc self;
     mpn__report_base(&r, ev, &self);
-    (void)m;
     mpn__deliver_async(&r, mpn__now_ns() + (int64_t)mpn__cfg()->timeout_ms * 1000000);
   }
 }
@@ -581,7 +581,7 @@ static void gather_and_report(const merged *m, int64_t deadline, int request)
       texts[slot[k]] = got[k];
     mpn__event *ev = request >= 0 ? hang_event(m, texts, request != 0) : NULL;   /* -1: said already */
     if (ev && request)
-      answer_view(ev, m, request);
+      answer_view(ev, request);
     else if (ev)
       deliver_hang(ev, m);
     mpn__event_free(ev);

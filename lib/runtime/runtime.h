@@ -50,6 +50,8 @@ mpn__event *mpn__event_new(const char *kind, const char *severity);   /* time se
  * a message may carry it: secrets masked (mpn_mask_text with the
  * configuration's secrets); JSON null for NULL. Not in a signal handler. */
 struct json_t *mpn__jmasked(const char *s);
+/* Python frames ({"file", "line", "function", "code"}): each source line masked in place. */
+void mpn__mask_code(struct json_t *frames);
 void mpn__event_free(mpn__event *ev);
 /* The signature: kind, the given parts (NULL entries skipped) and, when
  * `site`, the top frames (module + offset, as for crashes). */
