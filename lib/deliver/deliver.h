@@ -25,6 +25,9 @@ mpn__batch *mpn__submit(const mpn__channel *chs, int n, const mpn_message *m, in
                         const mpn__send_opts *o);
 /* Waits until every channel finished or the deadline; 1 when all finished. */
 int mpn__batch_wait(mpn__batch *b, int64_t deadline_ns);
+/* Brings the batch's deadline forward to `deadline_ns` (never later): a
+ * launcher ending sooner than the batch's own time budget. */
+void mpn__batch_cut(mpn__batch *b, int64_t deadline_ns);
 /* Reports each channel's outcome; returns how many accepted the message. */
 int mpn__batch_results(mpn__batch *b, mpn_result_fn cb, void *arg);
 void mpn__batch_release(mpn__batch *b);

@@ -397,6 +397,16 @@ int mpn__engine_add(mpn__batch *b)
  * see it posted twice). */
 #define END_GRACE_NS 100000000LL   /* inside the crash path's send margin (agent.c) */
 
+void mpn__batch_cut(mpn__batch *b, int64_t deadline)
+{
+  pthread_mutex_lock(&E.lock);
+  if (deadline < b->deadline) {
+    b->deadline = deadline;
+    wake_engine();   /* it sleeps until the old deadline */
+  }
+  pthread_mutex_unlock(&E.lock);
+}
+
 int mpn__batch_wait(mpn__batch *b, int64_t deadline)
 {
   pthread_mutex_lock(&E.lock);

@@ -428,6 +428,9 @@ void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
   mpn__relay_server_stop(r->server);   /* no new frames from here on */
   mpn_relay_release_older(r, 0);       /* what nobody released goes as the rank sent it */
   int64_t deadline = mpn__now_ns() + (int64_t)timeout_ms * 1000000;
+  for (relayed *x = r->list; x; x = x->next)   /* their own budgets may end later: the exit's bound wins */
+    if (x->b)
+      mpn__batch_cut(x->b, deadline);
   for (relayed *x = r->list; x; x = x->next)
     if (x->b)
       mpn__batch_wait(x->b, deadline);

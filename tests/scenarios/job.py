@@ -235,26 +235,37 @@ def crash_root_cause(t):
 
 @case
 def root_cause_first(t):
-    # Two failures a second apart: an exception reported on rank 6, then rank 2 exits with
-    # status 3 and the launcher ends the job. The root cause is the earlier one, whatever
-    # order the reports arrive in; rank 2 failed on its own (not a victim), the rest are victims.
-    # With console:// too, the exception's panel passes through, but the failed message's
+    # Two failures a second apart: an exception reported on rank 6 (the rank goes on, so its
+    # report goes at once), then rank 2 exits with status 3 and the launcher ends the job.
+    # Two unique failures, two messages in total: the exception, and the exit that ended the
+    # job with the job's end merged into it, naming the exception as the root cause whatever
+    # order the reports arrive in. Rank 2 failed on its own (not a victim), the rest are victims.
+    # With console:// too, the exception's panel passes through, but the merged message's
     # output_tail does not quote it (a message repeating its own panel says nothing new).
     sink, r = run_job(t, "mpi_events", ["exc=6:ValueError", "sleep=1000", "exit=2:3"], tool_args=["--url", "console://"])
-    check(r.rc != 0, f"the job exited {r.rc}: test premise (a rank exits with status 3)")
+    check(r.rc == 3, f"the job exited {r.rc}, expected 3: test premise (a rank exits with status 3)")
     bodies = at(sink, "/hook")
-    failed = one(job_bodies(bodies, "failed"), "failed job message")
+    check(sorted(kinds(bodies)) == [("exception", None), ("exit", None)],
+          f"expected exactly the exception and the exit (with the job's end), got {kinds(bodies)}")
+    exc = next(b for b in bodies if b.get("event") == "exception")
+    ended = next(b for b in bodies if b.get("event") == "exit")
+    check(exc["ranks"] == [6] and (exc.get("job") or {}).get("status") is None,
+          f"the exception's message {exc.get('ranks')} / {exc.get('job')}")
     check("=== mpinotify: " in r.err, "the rank's console panel did not pass through mpinotify-run")
-    check(not any("mpinotify: " in x or x.startswith("| ") for x in failed.get("output_tail") or []),
-          f"output_tail quotes a console panel: {failed.get('output_tail')}")
-    events = sorted(b.get("event") for b in bodies if b.get("event") != "job")
-    check(events == ["exception", "exit"], f"the ranks' own messages: {events}")
-    rc = failed.get("root_cause") or {}
+    check(not any("mpinotify: " in x or x.startswith("| ") for x in ended.get("output_tail") or []),
+          f"output_tail quotes a console panel: {ended.get('output_tail')}")
+    check(ended["ranks"] == [2] and ended.get("exit_status") == 3, f"exit message ranks {ended['ranks']}")
+    job = ended.get("job") or {}
+    check(job.get("status") == "failed" and job.get("exit_status") == 3, f"job {job!r}")
+    rc = job.get("root_cause") or {}
     check(rc.get("event") == "exception" and rc.get("ranks") == [6] and rc.get("reported_by") == "rank",
-          f"root_cause {rc!r} is not the exception on rank 6 (the first failure)")
-    reps = failed.get("reports") or []
+          f"job.root_cause {rc!r} is not the exception on rank 6 (the first failure)")
+    check("Root cause, reported before: " in ended.get("text", "") and "ValueError" in ended.get("text", ""),
+          f"the text does not name the root cause: {ended.get('text')!r}")
+    reps = job.get("reports") or []
     check(sorted(x.get("event") for x in reps) == ["exception", "exit"], f"reports {reps!r}")
-    check(failed.get("victims") == NP - 2, f"victims {failed.get('victims')!r} != {NP - 2}")
+    check(job.get("victims") == NP - 2, f"victims {job.get('victims')!r} != {NP - 2}")
+    check(len(at(sink, "/slack")) == 2, f"Slack got {len(at(sink, '/slack'))} messages, expected 2")
 
 
 @case
@@ -393,13 +404,14 @@ def application_words(t):
     # failed message names the application's own explanation in its title, field and text.
     for i, (lines, said) in enumerate(WORDS):
         sink, r, bodies = against_baseline(t, "error_exit", ["1"] + lines, 1, sink_name=f"sink{i}")
-        failed = one(job_bodies(bodies, "failed"), "failed job message")
+        check(kinds(bodies) == [("job", "failed")], f"expected exactly one message, failed; got {kinds(bodies)}")
+        failed = bodies[0]
         check(failed.get("application_error") == said,
               f"application_error {failed.get('application_error')!r}, expected {said!r}")
         check(said in (failed.get("title") or ""), f"title {failed.get('title')!r} does not quote {said!r}")
         check((failed.get("text") or "").startswith("The application said: " + said),
               f"text does not start with the application's words: {failed.get('text')!r:.200}")
-        check(any(said in text for text in slack_texts(sink)), "the Slack copy does not quote the application")
+        one_on_slack(sink, [said])
         # Every rank exits 1 after MPI_Finalize; those whose exit the launcher saw before it ended the
         # others (at least the first, which Open MPI names) are the root cause, the status said once.
         root = failed.get("root_cause") or {}
@@ -442,13 +454,15 @@ def exit_bounded(t):
     check(before >= 3, f"the earlier job left {before} spooled message(s), expected 3: test premise")
     marker = os.path.join(t.dir, "launcher_ended")
     launcher = ["sh", "-c", " ".join(t.mpirun_cmd(NP, t.paths.prog("mpi_crash"), ["segv=1"], preload=False))
-                + f"; rc=$?; python3 -c 'import time; print(time.time())' > {marker}; exit $rc"]
+                + f"; rc=$?; python3 -c 'import time; print(time.time())' > {marker}; echo $rc >> {marker}; exit $rc"]
     r = t.tool(["--url", url], launcher)
     ended = time.time()
-    check(r.rc == 139 or r.rc == 1 or r.rc > 0, f"a crashing job exited {r.rc} under mpinotify-run")
-    launcher_end = float(open(marker).read())
-    check(ended - launcher_end < 10 + 5, f"mpinotify-run returned {ended - launcher_end:.1f} s after the launcher "
-          "(documented bound: 10 s; 5 s of slack for a loaded machine)")
+    launcher_end, launcher_rc = open(marker).read().split()
+    check(int(launcher_rc) > 0 and r.rc == int(launcher_rc),
+          f"mpinotify-run exited {r.rc}, the launcher {launcher_rc}: the status is not passed on")
+    # The promise users read (README, --help): at most 10 s after the launcher, whatever the services do.
+    check(ended - float(launcher_end) < 10, f"mpinotify-run returned {ended - float(launcher_end):.1f} s after the "
+          "launcher (documented bound: 10 s)")
     said = [line for line in r.lines("err") if "not delivered within" in line]
     check(len(said) == 1, f"expected one line about what stayed undelivered, got {said}")
     check(len(t.spooled()) > before, "the job's undelivered messages were not spooled")

@@ -1640,6 +1640,37 @@ int job_watch_knock_ons(job_watch *w, char (*ids)[48], int max)
   return n;
 }
 
+/* The root cause went out already (a report that did not end its rank, sent
+ * at once): the job's end goes with the first held failure after it that is
+ * not only its consequence, which is then the failure that ended the job. */
+static const held_report *ending_held(const job_watch *w, const cause *c, const report **which)
+{
+  const held_report *best = NULL;
+  for (int i = 0; i < w->nreports; i++) {
+    const report *r = &w->reports[i];
+    const held_report *h = r != c->r && !r->launcher && failure_event(event_of(r)) && !knock_on(c, r)
+                               ? held_for(w, r) : NULL;
+    if (h && (!best || r->ts_ms < (*which)->ts_ms)) {
+      best = h;
+      *which = r;
+    }
+  }
+  return best;
+}
+
+/* In a report merged with the job's end that is not the root cause: the
+ * root cause, as the failed message gives it, and said in the text. */
+static void add_root_cause(const job_watch *w, const cause *c, json_t *doc)
+{
+  char line[1024];
+  json_t *root = cause_json(w, c, line, sizeof line);
+  json_object_set_new(json_object_get(doc, "job"), "root_cause", root);
+  const char *text = json_string_value(json_object_get(doc, "text"));
+  char *t = tool_xasprintf("%s%sRoot cause, reported before: %s.", text ? text : "", text ? "\n" : "", line);
+  json_object_set_new(doc, "text", jstr(t));
+  free(t);
+}
+
 mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
 {
   held_id[0] = '\0';
@@ -1647,12 +1678,14 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   int status = exit_status(w->status);
   cause c = root_cause(w);
   const held_report *h = c.r ? held_for(w, c.r) : NULL;
+  const report *ending = NULL;
+  const held_report *eh = c.r && !h ? ending_held(w, &c, &ending) : NULL;
   json_t *doc = NULL;
   if (!w->ended || !status || end_is_cause(w, &c)) {
     /* nothing to merge: the job did not fail, or Slurm ended it (the job's message says so) */
-  } else if (h) {
-    doc = json_deep_copy(h->msg);
-    snprintf(held_id, cap, "%s", h->id);
+  } else if (h || eh) {
+    doc = json_deep_copy((h ? h : eh)->msg);
+    snprintf(held_id, cap, "%s", (h ? h : eh)->id);
   } else if (c.d && !c.d->sent && known_rank(w, c.d->rank) && !known_rank(w, c.d->rank)->bye) {
     doc = death_doc(w, c.d);   /* the crash message the launcher makes for it, this once */
     if (doc)
@@ -1662,6 +1695,8 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   }
   if (doc)
     add_outcome(w, &c, doc, status);
+  if (doc && eh)
+    add_root_cause(w, &c, doc);
   pthread_mutex_unlock(&w->lock);
   mpn_message *m = doc ? from_doc(doc) : NULL;
   json_decref(doc);
