@@ -1104,13 +1104,31 @@ static void stop_pump(struct run *r)
       close(r->out_pipe[k][0]);
 }
 
-/* "started" when every rank armed the notifier, after START_WAIT_MS, or at the end. */
+/* Whether "started" waits on: until START_WAIT_MS after the last rank the
+ * launcher heard of (a large job starts its ranks over a while), and while
+ * ranks are on their way to MPI_Init (imports, a wrapper's set-up) unless
+ * something else is wrong already (then the warning says it at once). */
+static bool start_waits(struct run *r, long *deadline, int *heard)
+{
+  if (job_watch_all_armed(r->watch))
+    return false;
+  int now_heard = job_watch_heard(r->watch);
+  if (now_heard != *heard) {
+    *heard = now_heard;
+    *deadline = tool_now_ms() + START_WAIT_MS;
+  }
+  return tool_now_ms() < *deadline || (job_watch_starting(r->watch) > 0 && !job_watch_start_warns(r->watch));
+}
+
+/* "started" when every rank armed the notifier, when no rank is still on its
+ * way (start_waits), or at the end. */
 static void wait_started(struct run *r)
 {
   if (!r->watch)
     return;
   long deadline = tool_now_ms() + START_WAIT_MS;
-  while (!job_watch_all_armed(r->watch) && tool_now_ms() < deadline) {
+  int heard = 0;
+  while (start_waits(r, &deadline, &heard)) {
     pid_t got = waitpid(r->child, &r->status, WNOHANG);
     if (got == r->child) {
       r->reaped = true;

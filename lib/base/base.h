@@ -42,6 +42,10 @@ void mpn__buf_add(mpn__buf *b, const char *fmt, ...) __attribute__((format(print
  * belong to the application); stack 0: the default size. 0 on success, else
  * pthread_create's error number. */
 int mpn__thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *arg, int detached, size_t stack);
+/* Closes descriptors lo..hi: close_range, or one close() per descriptor
+ * where it fails (kernels before 5.9, seccomp profiles). Async-signal-safe
+ * (a child between fork and exec). */
+void mpn__close_between(unsigned lo, unsigned hi);
 
 /* ---- util.c: who this process is ---------------------------------------- */
 typedef struct mpn__self_t {

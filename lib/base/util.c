@@ -242,3 +242,14 @@ int mpn__world_size_from_env(void)
   }
   return 0;
 }
+
+/* Runs between fork and exec (async-signal-safe). */
+void mpn__close_between(unsigned lo, unsigned hi)
+{
+  if (lo > hi || close_range(lo, hi, 0) == 0)
+    return;
+  long max = sysconf(_SC_OPEN_MAX);
+  unsigned top = max > 0 && (unsigned long)max - 1 < hi ? (unsigned)max - 1 : hi;
+  for (unsigned fd = lo; fd <= top && fd < 65536; fd++)
+    close((int)fd);
+}

@@ -123,27 +123,15 @@ static void answer_sync(channel *ch, int nch, ring *r)
   __atomic_store_n(&r->sync_ack, req, __ATOMIC_SEQ_CST);
 }
 
-/* Runs in the copier (async-signal-safe): close_range, or one close() per
- * descriptor where it fails (kernels before 5.9, seccomp profiles). */
-static void close_between(unsigned lo, unsigned hi)
-{
-  if (lo > hi || close_range(lo, hi, 0) == 0)
-    return;
-  long max = sysconf(_SC_OPEN_MAX);
-  unsigned top = max > 0 && (unsigned long)max - 1 < hi ? (unsigned)max - 1 : hi;
-  for (unsigned fd = lo; fd <= top && fd < 65536; fd++)
-    close((int)fd);
-}
-
 static void close_all_but(const int *keep, int n)
 {
   unsigned lo = 0;
   for (int i = 0; i < n; i++) {   /* keep is sorted */
     if ((unsigned)keep[i] > lo)
-      close_between(lo, (unsigned)keep[i] - 1);
+      mpn__close_between(lo, (unsigned)keep[i] - 1);
     lo = (unsigned)keep[i] + 1;
   }
-  close_between(lo, ~0U);
+  mpn__close_between(lo, ~0U);
 }
 
 static void sort_fds(int *a, int n)

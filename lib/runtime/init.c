@@ -372,6 +372,8 @@ __attribute__((constructor)) static void mpn__constructor(void)
     return;
   }
   start_rank_output();
+  if (!launcher_program())
+    mpn__launcher_loaded(mpn__mpi_world_rank_from_env());
   mpn__python_boot();
   if (main_program_links_us()) {
     defer_errors = 1;

@@ -2,7 +2,8 @@
  * once the library is armed in MPI_Init (so the launcher knows how many ranks
  * armed, and each rank's pid and host), "unarmed" with the reason when it
  * could not arm there (or was told not to), "bye" in MPI_Finalize (the rank
- * ended on purpose), "exit" with a non-zero status after it, "term" when a
+ * ended on purpose), "loaded" when the rank's process starts with the
+ * library in it (before MPI_Init), "exit" with a non-zero status after it, "term" when a
  * SIGTERM ends it (the launcher's teardown, not a death of its own), and "report" with every message this rank delivered as
  * the leader (so the launcher knows which ranks were reported, and when). They
  * travel as sealed frames on the relay's POST /relay, like relayed messages,
@@ -13,10 +14,13 @@
  * without MPINOTIFY_RELAY_ADDR. Never logs the key or a frame. */
 #include "runtime/runtime.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NOTICE_MS 2000L
@@ -106,6 +110,38 @@ void mpn_launcher_armed(void)
   own_host(host, sizeof host);
   send_notice("hello", json_pack("{s:i, s:i, s:s, s:b}", "rank", rank, "world_size", launcher_world_size(), "host",
                                  host, "without_mpi", 1), NOTICE_MS);
+}
+
+/* Runs in the grandchild: no descriptor of the rank's kept (a reader of the
+ * rank's output must not wait for it), then one bounded notice. */
+static void loaded_main(int rank)
+{
+  int null = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3 && null >= 0; fd++)
+    dup2(null, fd);
+  mpn__close_between(3, ~0U);
+  mpn__config_ensure();
+  char host[sizeof mpn__self.host] = "";
+  own_host(host, sizeof host);
+  send_notice("loaded", json_pack("{s:i, s:i, s:s}", "rank", rank, "world_size", launcher_world_size(), "host", host),
+              NOTICE_MS);
+  _exit(0);
+}
+
+void mpn__launcher_loaded(int rank)
+{
+  if (rank < 0 || !getenv("MPINOTIFY_RELAY_ADDR"))
+    return;
+  pid_t mid = fork();
+  if (mid < 0)
+    return;
+  if (mid == 0) {   /* the middle process: the grandchild is nobody's child the program waits for */
+    if (fork() == 0)
+      loaded_main(rank);
+    _exit(0);
+  }
+  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+    ;
 }
 
 /* A rank that called MPI_Init but will not report its failures: the library

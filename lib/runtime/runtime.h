@@ -92,6 +92,10 @@ int mpn__errors_create(MPI_Comm_errhandler_function *fn, MPI_Errhandler *eh);
  * disabled; bye: MPI_Finalize; report: a message this rank delivered (called
  * by the reporter after delivering, before telling others "done"). */
 void mpn__launcher_hello(void);
+/* From the constructor of a launcher's rank (`rank` from its environment):
+ * "loaded", sent by a detached grandchild so that the program's start never
+ * waits; the launcher then counts a rank slow to reach MPI_Init as starting. */
+void mpn__launcher_loaded(int rank);
 void mpn__launcher_unarmed(const char *why);
 void mpn__launcher_bye(void);
 /* A non-zero exit after MPI_Finalize, which no rank reports: the launcher counts it (notice "exit"). */

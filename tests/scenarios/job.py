@@ -118,6 +118,28 @@ def completed(t):
 
 
 @case
+def slow_start(t):
+    # Ranks that take longer than the start's wait (10 s) to reach MPI_Init: a wrapper that sets
+    # up for 13 s, then execs the program. They are starting, not failing to arm: a healthy job
+    # gives one message (completed), no "started" warning. Asked for, "started" waits for them.
+    prog = t.paths.prog("mpi_crash")
+    wrapper = ["sh", "-c", f"sleep 13; exec {prog}"]
+    for events, expected in ((None, [("job", "completed")]), ("all", [("job", "started"), ("job", "completed")])):
+        sink = Sink(t, name=f"sink_{events}")
+        launcher = t.mpirun_cmd(NP, wrapper[0], wrapper[1:], preload=False)
+        args = ["--url", sink.url("/hook")] + (["--job-events", events] if events else [])
+        r = t.tool(args, launcher, label=f"slow start, job events {events}")
+        check(r.rc == 0, f"the job exited {r.rc}")
+        bodies = at(sink, "/hook")
+        check(kinds(bodies) == expected, f"job events {events}: expected {expected}, got {kinds(bodies)}: "
+              f"{[b.get('title') for b in bodies]}")
+        if events:
+            started = bodies[0]
+            check(started.get("ranks_armed") == NP and started.get("severity") == "info",
+                  f"started {started.get('title')!r}, severity {started.get('severity')!r}")
+
+
+@case
 def preload_broken(t):
     # The ranks' loader cannot find the library: mpinotify-run's -x LD_PRELOAD is overridden
     # by a later -x with a missing path, so no rank arms the notifier and says hello.

@@ -45,6 +45,7 @@ enum {
 
 typedef struct rank_info {
   bool hello, bye;
+  bool loaded;         /* its process started with the library in it ("loaded"): on its way to MPI_Init */
   bool unarmed;        /* called MPI_Init but did not arm, and said why (hello overrides it) */
   bool disabled;       /* ... because it was told not to (MPINOTIFY_DISABLE) */
   int reason;          /* index in job_watch.reasons, -1 when not kept */
@@ -285,6 +286,18 @@ static void on_hello(job_watch *w, json_t *o, int rank)
       *mine[i] = xstrdup_or_null(json_string_value(json_object_get(o, keys[i])));
 }
 
+/* A rank's process started: not yet armed, but not silent either. */
+static void on_loaded(job_watch *w, json_t *o, int rank)
+{
+  rank_info *ri = rank_slot(w, rank);
+  if (!ri)
+    return;
+  ri->loaded = true;
+  int ws = (int)json_integer_value(json_object_get(o, "world_size"));
+  if (ws > w->world_size)
+    w->world_size = ws;
+}
+
 /* The index of `why` among the kept reasons (added when new and there is room), or -1. */
 static int reason_index(job_watch *w, const char *why)
 {
@@ -377,6 +390,8 @@ void job_watch_notice(const char *type, const char *json, void *arg)
   pthread_mutex_lock(&w->lock);
   if (!strcmp(type, "hello"))
     on_hello(w, o, (int)json_integer_value(rank));
+  else if (!strcmp(type, "loaded"))
+    on_loaded(w, o, (int)json_integer_value(rank));
   else if (!strcmp(type, "unarmed"))
     on_unarmed(w, o, (int)json_integer_value(rank));
   else if (!strcmp(type, "bye")) {
@@ -411,6 +426,35 @@ static int count_unarmed(const job_watch *w, int *disabled)
       *disabled += ri->disabled;
     }
   }
+  return n;
+}
+
+/* Ranks on their way: started with the library, neither armed nor unarmed
+ * yet (a slow start before MPI_Init). None once the job ended: they never got there. */
+static int count_starting(const job_watch *w)
+{
+  int n = 0;
+  for (int r = 0; !w->ended && r < w->nranks_cap; r++)
+    n += w->ranks[r].loaded && !w->ranks[r].hello && !w->ranks[r].unarmed;
+  return n;
+}
+
+/* Ranks the launcher heard of at all: its start waits while this grows. */
+int job_watch_heard(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  int n = 0;
+  for (int r = 0; r < w->nranks_cap; r++)
+    n += w->ranks[r].loaded || w->ranks[r].hello || w->ranks[r].unarmed;
+  pthread_mutex_unlock(&w->lock);
+  return n;
+}
+
+int job_watch_starting(job_watch *w)
+{
+  pthread_mutex_lock(&w->lock);
+  int n = count_starting(w);
+  pthread_mutex_unlock(&w->lock);
   return n;
 }
 
@@ -821,7 +865,7 @@ static json_t *reasons_json(const job_watch *w)
 /* Why fewer ranks armed than the job has: "\nOnly 2 of 8 ranks armed the
  * notifier: 4 have it preloaded but could not arm (...); 2 are not preloaded,
  * or never called MPI_Init. Failures of the others will not be reported." */
-static char *short_of_text(const job_watch *w, int ws, int failed, int disabled, int silent)
+static char *short_of_text(const job_watch *w, int ws, int failed, int disabled, int silent, int starting)
 {
   char *parts = tool_xstrdup("");
   if (failed > 0) {
@@ -835,6 +879,9 @@ static char *short_of_text(const job_watch *w, int ws, int failed, int disabled,
     add_part(&parts, tool_xasprintf("%d %s not use it (%s)", disabled, disabled == 1 ? "does" : "do", why));
     free(why);
   }
+  if (starting > 0)
+    add_part(&parts, tool_xasprintf("%d %s still starting (the notifier is loaded, MPI_Init not reached yet)", starting,
+                                    starting == 1 ? "is" : "are"));
   if (ws <= 0)
     add_part(&parts, tool_xstrdup("the others are not preloaded, or never called MPI_Init"));
   else if (silent > 0)
@@ -851,8 +898,8 @@ static bool start_warning(const job_watch *w)
 {
   int ws = world(w);
   bool short_of = w->registering && (ws <= 0 || w->armed < ws);
-  int disabled, unarmed = count_unarmed(w, &disabled);
-  int silent = ws > 0 && ws > w->armed + unarmed ? ws - w->armed - unarmed : 0;
+  int disabled, unarmed = count_unarmed(w, &disabled), starting = count_starting(w);
+  int silent = ws > 0 && ws > w->armed + unarmed + starting ? ws - w->armed - unarmed - starting : 0;
   return short_of && (ws <= 0 || unarmed - disabled > 0 || silent > 0);
 }
 
@@ -870,12 +917,12 @@ mpn_message *job_watch_started(job_watch *w)
   int ws = world(w);
   bool known = w->registering;
   bool short_of = known && (ws <= 0 || w->armed < ws);
-  int disabled, unarmed = count_unarmed(w, &disabled);
+  int disabled, unarmed = count_unarmed(w, &disabled), starting = count_starting(w);
   int failed = unarmed - disabled;
-  int silent = ws > 0 && ws > w->armed + unarmed ? ws - w->armed - unarmed : 0;
+  int silent = ws > 0 && ws > w->armed + unarmed + starting ? ws - w->armed - unarmed - starting : 0;
   bool warning = start_warning(w);
   char hosts[512], title[512];
-  char *warn = short_of ? short_of_text(w, ws, failed, disabled, silent) : tool_xstrdup("");
+  char *warn = short_of ? short_of_text(w, ws, failed, disabled, silent, starting) : tool_xstrdup("");
   json_t *ranks = json_array();
   for (int r = 0; r < w->nranks_cap; r++)
     if (w->ranks[r].hello)
@@ -889,6 +936,7 @@ mpn_message *job_watch_started(job_watch *w)
     snprintf(title, sizeof title, "Job %s started", job_name(w));
   json_object_set_new(f, "ranks_armed", jint_or_null(w->armed, known));
   json_object_set_new(f, "ranks_unarmed", jint_or_null(unarmed, known));
+  json_object_set_new(f, "ranks_starting", jint_or_null(starting, known));
   json_object_set_new(f, "unarmed_reasons", known ? reasons_json(w) : json_null());
   json_object_set_new(f, "world_size", jint_or_null(ws, ws > 0));
   json_object_set_new(f, "ranks", ranks);

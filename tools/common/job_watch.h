@@ -51,6 +51,10 @@ void job_watch_output(job_watch *w, const char *line, size_t len);
 /* Every rank of the job has said hello, or why it did not arm ("unarmed"); a hello from Python's hooks
  * alone (the rank may still call MPI_Init) does not count. */
 bool job_watch_all_armed(job_watch *w);
+/* Ranks heard of at all (started, armed or not); ranks started with the
+ * library but not at MPI_Init yet (0 once the job ended). */
+int job_watch_heard(job_watch *w);
+int job_watch_starting(job_watch *w);
 /* "started" would be a warning: fewer ranks armed than the job has, not
  * because they were told not to (MPINOTIFY_DISABLE). */
 bool job_watch_start_warns(job_watch *w);
