@@ -93,7 +93,8 @@ typedef struct mpn__view {
   int nfacts;
   char *ranks;          /* malloc'd, whole ranges "0-63,65" (crash), or NULL */
   size_t nranks;
-  char *hosts;          /* malloc'd, or NULL */
+  char *hosts;          /* malloc'd: the failure's hosts (its processes'), else the job's; or NULL */
+  char *job_hosts;      /* malloc'd: the hosts the job ran on ("hosts", or "job.hosts" merged), or NULL */
   char *processes;      /* malloc'd "rank 1  pid 42  node17\n...", or NULL: long, may be clipped */
   char *backtrace;      /* malloc'd "#0  fn+0x7 (mod+0x1677)\n...", or NULL: long, may be clipped */
   char *own_text;       /* malloc'd text the view made itself (v->text points to it), or NULL */
@@ -104,10 +105,18 @@ void mpn__view_free(mpn__view *v);
  * Python prints a stack; malloc'd, NULL when there are none. */
 char *mpn__python_frames_text(const void *frames_json);
 /* How the job ended, for a failure's message that carries its job's end
- * (mpinotify-run merges them: "job" has "status"): "failed with exit status
- * 139 after 12.3 s; 5 other ranks ended after it without a failure of their
- * own"; malloc'd, NULL when the message carries none. */
+ * (mpinotify-run merges them: "job" has "status") and a job message that is
+ * its end (completed, failed): "failed with exit status 139 after 12.3 s; 5
+ * other ranks ended after it without a failure of their own"; malloc'd, NULL
+ * when the message carries none. */
 char *mpn__job_end_text(const void *doc_json);
+/* The hosts the job ran on, "node17, node18" (at most 8, then "+N more"):
+ * a job message's "hosts", or the "job.hosts" mpinotify-run merged into a
+ * failure's message; malloc'd, NULL when the message names none. */
+char *mpn__job_hosts_text(const void *doc_json);
+/* "The application said: ..." (the message's "application_error") when
+ * neither its title nor its text says it already; malloc'd, or NULL. */
+char *mpn__said_text(const void *doc_json);
 /* The last lines of the leader's output (the message's "rank_output") as a
  * panel or a chat text shows them, one a line; malloc'd, NULL when none. */
 char *mpn__rank_output_text(const void *doc_json);

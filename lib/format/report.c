@@ -41,18 +41,49 @@ static const char *s_of(json_t *o, const char *key)
 
 static void add_text(mpn__buf *b, const char *text);
 
-/* Any event of the ranks: who hit it, who reported; a crash adds its fault and frames. */
-static void add_ranks(mpn__buf *b, json_t *o)
+/* The message's ranks as a panel line shows them: long lists end in "...". */
+static void panel_ranges(json_t *o, char *ranges, size_t cap)
 {
-  json_t *ranks = json_object_get(o, "ranks"), *procs = json_object_get(o, "processes");
+  json_t *ranks = json_object_get(o, "ranks");
   size_t n = json_array_size(ranks);
   int *list = malloc(sizeof *list * (n ? n : 1));
-  char ranges[256] = "?";
+  snprintf(ranges, cap, "?");
   for (size_t i = 0; list && i < n; i++)
     list[i] = (int)json_integer_value(json_array_get(ranks, i));
   if (list)
-    mpn__rank_ranges(list, (int)n, ranges, sizeof ranges);   /* a panel line: long lists end in "..." */
+    mpn__rank_ranges(list, (int)n, ranges, cap);
   free(list);
+}
+
+/* How the job ended and where it ran, as every channel's facts say it (view.c). */
+static void add_job_lines(mpn__buf *b, json_t *o, const mpn__view *v)
+{
+  char *end = mpn__job_end_text(o);
+  if (end)
+    mpn__buf_add(b, "| job end    %s\n", end);
+  free(end);
+  if (v && v->hosts)
+    mpn__buf_add(b, "| hosts      %s\n", v->hosts);
+  if (v && v->job_hosts && (!v->hosts || strcmp(v->job_hosts, v->hosts)))
+    mpn__buf_add(b, "| job hosts  %s\n", v->job_hosts);
+}
+
+/* A job message of mpinotify-run: its end, its ranks, its hosts; its text says the rest. */
+static void add_job(mpn__buf *b, json_t *o, const mpn__view *v)
+{
+  char ranges[256];
+  panel_ranges(o, ranges, sizeof ranges);
+  if (json_array_size(json_object_get(o, "ranks")))
+    mpn__buf_add(b, "| ranks      %s\n", ranges);
+  add_job_lines(b, o, v);
+}
+
+/* Any event of the ranks: who hit it, who reported; a crash adds its fault and frames. */
+static void add_ranks(mpn__buf *b, json_t *o, const mpn__view *v)
+{
+  json_t *procs = json_object_get(o, "processes");
+  char ranges[256];
+  panel_ranges(o, ranges, sizeof ranges);
   const char *err = json_string_value(json_object_get(o, "election_error"));
   const char *election = json_string_value(json_object_get(o, "election"));   /* null: the launcher reported it */
   mpn__buf_add(b, "| signature  %s%s%s%s%s\n", s_of(o, "signature"), election ? "   election " : "",
@@ -65,10 +96,9 @@ static void add_ranks(mpn__buf *b, json_t *o)
   else
     mpn__buf_add(b, "| first      %s\n", s_of(o, "timestamp"));
   mpn__buf_add(b, "| ranks      %s\n", ranges);
-  char *end = mpn__job_end_text(o);
-  if (end)
-    mpn__buf_add(b, "| job end    %s\n", end);
-  free(end);
+  add_job_lines(b, o, v);
+  if (json_is_string(json_object_get(o, "reported_by")) && !strcmp(s_of(o, "reported_by"), "launcher"))
+    mpn__buf_add(b, "| reported by mpinotify-run (the rank could not report)\n");
   json_t *leader = json_object_get(o, "leader");
   if (json_is_object(leader))
     mpn__buf_add(b, "| leader     rank %lld, pid %lld on %s\n", json_integer_value(json_object_get(leader, "rank")),
@@ -117,8 +147,15 @@ char *mpn__message_text(const mpn_message *m, int color)
   const char *on = !color ? "" : bad ? "\033[1;31m" : !strcmp(sev, "warning") ? "\033[1;33m" : "\033[1;32m";
   const char *off = color ? "\033[0m" : "";
   mpn__buf_add(&b, "%s=== mpinotify: %s ===%s\n", on, mpn__message_title(m), off);
+  mpn__view *v = mpn__view_new(m);   /* the facts every channel shows: hosts, job hosts */
   if (json_is_array(json_object_get(o, "ranks")) && json_is_string(json_object_get(o, "signature")))
-    add_ranks(&b, o);   /* a failure of the ranks; the launcher's job messages say their own facts */
+    add_ranks(&b, o, v);   /* a failure of the ranks */
+  else if (!strcmp(s_of(o, "event"), "job"))
+    add_job(&b, o, v);     /* a job message of mpinotify-run */
+  mpn__view_free(v);
+  char *said = mpn__said_text(o);
+  add_text(&b, said);
+  free(said);
   add_text(&b, json_string_value(json_object_get(o, "text")));
   mpn__buf_add(&b, "%s===%s\n", on, off);
   return b.p;

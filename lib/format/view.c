@@ -31,9 +31,23 @@ static void fact(mpn__view *v, const char *label, const char *fmt, ...)
   v->facts[v->nfacts++].value = value;
 }
 
+/* Where a message says how its job ended: "job" of a failure merged with its
+ * job's end, or a job message's own fields when it is the end (completed,
+ * failed: a job Slurm ended too); NULL when it says nothing of an end. */
+static json_t *job_end_of(json_t *o)
+{
+  json_t *job = json_object_get(o, "job");
+  if (str(job, "status"))
+    return job;
+  const char *event = str(o, "event"), *status = str(o, "status");
+  if (event && !strcmp(event, "job") && status && (!strcmp(status, "completed") || !strcmp(status, "failed")))
+    return o;
+  return NULL;
+}
+
 char *mpn__job_end_text(const void *doc_json)
 {
-  json_t *job = json_object_get((json_t *)doc_json, "job");
+  json_t *job = job_end_of((json_t *)doc_json);
   const char *status = str(job, "status");
   if (!status)
     return NULL;
@@ -267,6 +281,25 @@ static char *host_list(json_t *hosts)
   return b.p;
 }
 
+char *mpn__job_hosts_text(const void *doc_json)
+{
+  json_t *o = (json_t *)doc_json, *merged = json_object_get(json_object_get(o, "job"), "hosts");
+  return host_list(json_array_size(merged) ? merged : json_object_get(o, "hosts"));
+}
+
+/* "Hosts": where the failure happened (its processes' hosts), else the job's;
+ * "Job hosts": where the job ran, when that says more. */
+static void host_facts(mpn__view *v, json_t *o)
+{
+  json_t *procs = json_object_get(o, "processes");
+  v->job_hosts = mpn__job_hosts_text(o);
+  v->hosts = json_array_size(procs) ? hosts_of(procs) : v->job_hosts ? strdup(v->job_hosts) : NULL;
+  if (v->hosts || json_is_array(json_object_get(o, "ranks")))
+    fact(v, "Hosts", "%s", v->hosts ? v->hosts : "?");
+  if (v->job_hosts && v->hosts && strcmp(v->job_hosts, v->hosts))
+    fact(v, "Job hosts", "%s", v->job_hosts);
+}
+
 static void rank_facts(mpn__view *v, json_t *o)
 {
   json_t *ranks = json_object_get(o, "ranks");
@@ -279,9 +312,7 @@ static void rank_facts(mpn__view *v, json_t *o)
     fact(v, "Ranks", "%zu of %lld", v->nranks, json_integer_value(ws));
   else
     fact(v, "Ranks", "%zu", v->nranks);
-  v->hosts = json_is_array(json_object_get(o, "processes")) ? hosts_of(json_object_get(o, "processes"))
-                                                            : host_list(json_object_get(o, "hosts"));
-  fact(v, "Hosts", "%s", v->hosts ? v->hosts : "?");
+  host_facts(v, o);
   if (json_is_object(leader))   /* a launcher's report has no leader and no election */
     fact(v, "Leader", "rank %lld, pid %lld on %s", json_integer_value(json_object_get(leader, "rank")),
          json_integer_value(json_object_get(leader, "pid")), str(leader, "hostname") ? str(leader, "hostname") : "?");
@@ -296,6 +327,42 @@ static void rank_facts(mpn__view *v, json_t *o)
   v->backtrace = backtrace_of(json_object_get(o, "backtrace"), json_object_get(o, "python_traceback"));
   language_traceback(v, o);
   output_after_text(v, o);
+}
+
+/* s contains words, or, for "ValueError: loss is nan" of an exception of that
+ * type, its message: the title names the type already (mpinotify-run). */
+static int says(const char *s, const char *words, const char *type)
+{
+  size_t tn = type ? strlen(type) : 0;
+  if (tn && !strncmp(words, type, tn) && !strncmp(words + tn, ": ", 2))
+    words += tn + 2;
+  return s && strstr(s, words);
+}
+
+char *mpn__said_text(const void *doc_json)
+{
+  json_t *o = (json_t *)doc_json;
+  const char *words = str(o, "application_error");
+  const char *type = str(json_object_get(o, "exception"), "type");
+  if (!words || !*words || says(str(o, "title"), words, type) || says(str(o, "text"), words, type))
+    return NULL;
+  char *out = NULL;
+  return asprintf(&out, "The application said: %s", words) < 0 ? NULL : out;
+}
+
+/* The application's words before the text, where neither the title nor the
+ * text says them (a crash the launcher reported has its own text). */
+static void said_before_text(mpn__view *v, json_t *o)
+{
+  char *said = mpn__said_text(o);
+  if (!said)
+    return;
+  mpn__buf b = mpn__buf_make(512);
+  mpn__buf_add(&b, "%s%s%s", said, v->text && *v->text ? "\n\n" : "", v->text ? v->text : "");
+  free(said);
+  free(v->own_text);   /* after its copy: v->text may be it */
+  v->own_text = b.p;
+  v->text = b.p;
 }
 
 mpn__view *mpn__view_new(const mpn_message *m)
@@ -324,6 +391,9 @@ mpn__view *mpn__view_new(const mpn_message *m)
   /* an event of the ranks (not a sent message, nor a job message that names none: a completed job) */
   if (json_is_array(ranks) && (json_array_size(ranks) || strcmp(v->event, "job")))
     rank_facts(v, o);
+  else
+    host_facts(v, o);   /* a completed job, or one Slurm ended: where it ran */
+  said_before_text(v, o);
   if (v->signature)
     fact(v, "Signature", "%s", v->signature);
   return v;
@@ -337,6 +407,7 @@ void mpn__view_free(mpn__view *v)
     free(v->facts[i].value);
   free(v->ranks);
   free(v->hosts);
+  free(v->job_hosts);
   free(v->processes);
   free(v->backtrace);
   free(v->own_text);
