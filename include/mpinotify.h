@@ -182,11 +182,16 @@ MPN_EXTERN mpn_code mpn_options_set_progress_every(mpn_options *opts, long long 
 /* One setting the library reads, for tools' help texts and checks. */
 typedef struct mpn_setting {
   const char *name;     /* the environment variable, "MPINOTIFY_TIMEOUT_MS" */
-  const char *key;      /* the config file's key in [mpinotify], "timeout_ms" */
+  const char *key;      /* the config file's key in [mpinotify], "timeout_ms"; NULL: the variable only */
   const char *type;     /* "text", "ms", "count", "flag", "choice" or "list" */
   long long min, max;   /* "ms" and "count": the accepted range */
-  long long def;        /* "ms", "count" and "flag": the default */
+  long long def;        /* "ms", "count" and "flag": the default; "choice": the default's index in
+                           choices; "list": the default's choices, bit i for choice i */
   const char *help;     /* one line */
+  const char *choices;  /* "choice" and "list": the values, separated by commas ("report,abort"); else NULL */
+  const char *scope;    /* "file": the variable, else the config file's key; "env": the variable only;
+                           "run": the variable only, set by mpinotify-run for its ranks; "private":
+                           between mpinotify-run and its ranks, not for users */
 } mpn_setting;
 /* Setting i (0, 1, ...), NULL past the last. Static storage. Thread-safe. */
 MPN_EXTERN const mpn_setting *mpn_setting_at(int i);

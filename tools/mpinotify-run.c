@@ -161,12 +161,49 @@ static const char *const setting_notes[][2] = {
   {"MPINOTIFY_RELAY", "always: as --relay; off: ranks relay no message (they still register here)"},
 };
 
-/* Every setting the library reads, as its table describes it. */
+/* The values of a choice or a list, as the table gives them: "a (default) or
+ * b"; "any of a, b or c; default a,b". */
+static char *setting_values(const mpn_setting *s)
+{
+  bool list = strcmp(s->type, "list") == 0;
+  char *values = tool_xstrdup(""), *defaults = tool_xstrdup("");
+  int i = 0;
+  for (const char *p = s->choices; *p; i++) {
+    int n = (int)strcspn(p, ",");
+    bool is_default = list ? (s->def >> i) & 1 : i == s->def;
+    char *more = tool_xasprintf("%s%s%.*s%s", values, i == 0 ? "" : p[n] ? ", " : " or ", n, p,
+                                is_default && !list ? " (default)" : "");
+    free(values);
+    values = more;
+    if (is_default) {
+      more = tool_xasprintf("%s%s%.*s", defaults, *defaults ? "," : "", n, p);
+      free(defaults);
+      defaults = more;
+    }
+    p += n + (p[n] == ',');
+  }
+  char *text = list ? tool_xasprintf("any of %s; default %s", values, defaults) : tool_xstrdup(values);
+  free(values);
+  free(defaults);
+  return text;
+}
+
+/* Every setting the library reads, as its table describes it, but those only
+ * mpinotify-run and its ranks exchange. */
 static void usage_settings(FILE *out)
 {
   const mpn_setting *s;
   for (int i = 0; (s = mpn_setting_at(i)) != NULL; i++) {
+    if (s->scope && strcmp(s->scope, "private") == 0)
+      continue;
     char *text = tool_setting_help(s);
+    if (s->choices) {
+      char *values = setting_values(s);
+      char *with = tool_xasprintf("%s: %s", text, values);
+      free(text);
+      free(values);
+      text = with;
+    }
     for (size_t k = 0; k < sizeof setting_notes / sizeof setting_notes[0]; k++)
       if (strcmp(setting_notes[k][0], s->name) == 0) {
         char *noted = tool_xasprintf("%s; %s", text, setting_notes[k][1]);
@@ -223,13 +260,7 @@ static void usage(FILE *out)
   tool_help_item(out, 19, "--version", "show the versions of mpinotify-run and the library");
   fputs("\nEnvironment (read by the library in every rank; passed on to all nodes):\n", out);
   usage_settings(out);
-  tool_help_item(out, 27, "MPINOTIFY_CONFIG", "an INI file with settings and channels");
-  tool_help_item(out, 27, "MPINOTIFY_DISABLE=1", "the library stays inert");
-  tool_help_item(out, 27, "MPINOTIFY_JOB_COMMAND", "the job's command line; set by mpinotify-run to the "
-                                                   "launcher's command line (secrets are masked)");
-  tool_help_item(out, 27, "MPINOTIFY_JOB_EVENTS", "as --job-events");
-  tool_help_item(out, 27, "MPINOTIFY_CONFIG_CHECKED", "set by mpinotify-run once it has checked the URLs, so "
-                                                      "the ranks do not repeat its warnings");
+  tool_help_item(out, 27, "MPINOTIFY_JOB_EVENTS", "as --job-events");   /* mpinotify-run's own */
   tool_help_item(out, 27, "SLURM_JOB_ID, SLURM_JOB_NAME", "shown in the job's messages; the name is the job's "
                                                           "name when neither --name nor MPINOTIFY_JOB_NAME "
                                                           "gives one");

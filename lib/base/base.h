@@ -92,6 +92,12 @@ char *mpn__utf8_sanitize(const char *s, size_t len);
 size_t mpn__utf8_len(const char *s);        /* characters */
 /* Appends one problem line to err; keeps the first lines when it is full. */
 void mpn__add_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int mpn__env_flag(const char *name);        /* 1 for "1", "yes", "true", "on" */
+/* The words of a flag (any case): on, then off; settings' error texts list them. */
+#define MPN__FLAG_ON "1,yes,true,on"
+#define MPN__FLAG_OFF "0,no,false,off"
+int mpn__flag_word(const char *v);          /* 1: a word of MPN__FLAG_ON, 0: of MPN__FLAG_OFF, -1: neither */
+int mpn__env_flag(const char *name);        /* 1 for a word of MPN__FLAG_ON */
+/* The index of `v` in the comma-separated `list`, or -1; `nocase`: any case. */
+int mpn__word_index(const char *list, const char *v, int nocase);
 
 #endif

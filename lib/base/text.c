@@ -8,12 +8,27 @@
 #include <string.h>
 #include <strings.h>
 
+int mpn__word_index(const char *list, const char *v, int nocase)
+{
+  size_t n = strlen(v);
+  for (int i = 0; *list; i++) {
+    size_t w = strcspn(list, ",");
+    if (w == n && !(nocase ? strncasecmp : strncmp)(list, v, n))
+      return i;
+    list += w + (list[w] == ',');
+  }
+  return -1;
+}
+
+int mpn__flag_word(const char *v)
+{
+  return mpn__word_index(MPN__FLAG_ON, v, 1) >= 0 ? 1 : mpn__word_index(MPN__FLAG_OFF, v, 1) >= 0 ? 0 : -1;
+}
+
 int mpn__env_flag(const char *name)
 {
   const char *v = getenv(name);
-  if (!v)
-    return 0;
-  return !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on");
+  return v && mpn__flag_word(v) == 1;
 }
 
 /* Appends one problem line; keeps the first lines when the buffer is full. */

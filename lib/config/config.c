@@ -112,34 +112,49 @@ mpn_code mpn__parse_url_list(const char *urls, mpn__channel **out, int *n, char 
 
 /* ---- settings ------------------------------------------------------------------ */
 
-/* A setting from the environment, else from the config file's [mpinotify] section. */
+/* What a load reads from, and where its problems go. */
+typedef struct loading {
+  const mpn_options *opts;   /* may be NULL */
+  const mpn__file_config *fc;
+  char *err;
+  size_t errlen;
+  mpn_code rc;   /* the first problem's */
+} loading;
+
+/* A setting from the environment, else (a row with a key) from the config file's [mpinotify] section. */
 static const char *setting(const mpn__file_config *fc, mpn__setting_id id)
 {
-  const char *v = getenv(mpn__setting(id)->name);
-  return v && *v ? v : mpn__file_global(fc, mpn__setting(id)->key);
+  const char *v = mpn__setting_env(id), *key = mpn__setting(id)->key;
+  return v ? v : key ? mpn__file_global(fc, key) : NULL;
 }
 
-/* A number within the table's range (`set`: mpn_options' value, -1 if not
- * set); a bad value is one error line and the default. */
-static long long number_setting(const mpn__file_config *fc, mpn__setting_id id, long long set, char *err,
-                                size_t errlen, mpn_code *rc)
+/* The file MPINOTIFY_CONFIG names, if any, into fc (zeroed first). */
+static mpn_code read_config_file(mpn__file_config *fc, char *err, size_t errlen)
 {
-  const mpn_setting *s = mpn__setting(id);
-  if (set >= 0)
-    return set;
-  const char *v = setting(fc, id);
-  if (!v || !*v)
-    return s->def;
-  char *end;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (errno || *end || x < s->min || x > s->max) {
-    mpn__add_err(err, errlen, "%s=\"%.40s\" is not %s in %lld..%lld; using %lld", s->name, v,
-                 !strcmp(s->type, "ms") ? "a number of milliseconds" : "a whole number", s->min, s->max, s->def);
-    *rc = MPN_E_BAD_CONFIG;
-    return s->def;
+  memset(fc, 0, sizeof *fc);
+  const char *file = mpn__setting_env(MPN__SET_CONFIG);
+  return file ? mpn__config_file_read(file, fc, err, errlen) : MPN_OK;
+}
+
+/* Every row as code, the environment and the file give it: a text as written
+ * (urls excepted: its channels hold it), the others parsed by their row. */
+static void load_rows(mpn__config *cfg, loading *ld)
+{
+  for (int id = 0; id < MPN__NSETTINGS; id++) {
+    const char *set = ld->opts ? ld->opts->text[id] : NULL, *v = set ? set : setting(ld->fc, id);
+    long long number = ld->opts ? ld->opts->number[id] : -1;
+    if (!mpn__setting_is(id, "text"))
+      cfg->value[id] = number >= 0 ? number : mpn__setting_parse(id, v, ld->err, ld->errlen, &ld->rc);
+    else if (v && *v && id != MPN__SET_URLS)
+      cfg->text[id] = strdup(v);
   }
-  return x;
+}
+
+/* A text row holds what the configuration resolved it to (value: a copy, or NULL). */
+static void resolved(mpn__config *cfg, mpn__setting_id id, const char *value)
+{
+  free(cfg->text[id]);
+  cfg->text[id] = value ? strdup(value) : NULL;
 }
 
 static void default_spool(const mpn__file_config *fc, char *out, size_t cap)
@@ -156,10 +171,7 @@ static void default_spool(const mpn__file_config *fc, char *out, size_t cap)
 char *mpn_spool_dir(void)
 {
   mpn__file_config fc;
-  memset(&fc, 0, sizeof fc);
-  const char *file = getenv("MPINOTIFY_CONFIG");
-  if (file && *file)
-    mpn__config_file_read(file, &fc, NULL, 0);   /* its problems are a sender's to report */
+  read_config_file(&fc, NULL, 0);   /* its problems are a sender's to report */
   char dir[MPN__PATH_MAX];
   default_spool(&fc, dir, sizeof dir);
   mpn__config_file_free(&fc);
@@ -210,100 +222,80 @@ static char *python_program_name(void)
   return module ? strdup(module) : NULL;
 }
 
-static void load_job(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc)
+static void load_job(mpn__config *cfg)
 {
-  const char *name = opts && opts->job_name ? opts->job_name : setting(fc, MPN__SET_JOB_NAME);
-  if (!name || !*name)
+  const char *name = cfg->text[MPN__SET_JOB_NAME];
+  if (!name)
     name = getenv("SLURM_JOB_NAME");   /* every task of a Slurm job has it: the job's name is Slurm's */
   char *script = name && *name ? NULL : !strncmp(program_invocation_short_name, "python", 6) ? python_program_name() : NULL;
   cfg->job_name = strdup(name && *name ? name : script ? script : program_invocation_short_name);
   free(script);
-  const char *cmd = opts && opts->job_command ? opts->job_command : getenv("MPINOTIFY_JOB_COMMAND");
+  resolved(cfg, MPN__SET_JOB_NAME, cfg->job_name);
+  const char *cmd = cfg->text[MPN__SET_JOB_COMMAND];
   char *own = cmd ? NULL : default_command();
   cfg->job_command = mpn_mask_text(cmd ? cmd : own, NULL);
   free(own);
+  resolved(cfg, MPN__SET_JOB_COMMAND, cfg->job_command);   /* never the secrets it had */
   const char *slurm[] = {getenv("SLURM_JOB_ID"), getenv("SLURM_JOB_NAME"), getenv("SLURM_STEP_ID")};
   char **mine[] = {&cfg->slurm_job_id, &cfg->slurm_job_name, &cfg->slurm_step};
   for (int i = 0; i < 3; i++)
     *mine[i] = slurm[i] && *slurm[i] ? strdup(slurm[i]) : NULL;
 }
 
-static void load_times(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc, char *err,
-                       size_t errlen, mpn_code *rc)
+/* The fields the rest of the library reads by name, from the rows' values. */
+static void name_values(mpn__config *cfg)
 {
-  cfg->timeout_ms = (long)number_setting(fc, MPN__SET_TIMEOUT_MS, opts ? opts->timeout_ms : -1, err, errlen, rc);
-  cfg->window_ms = (long)number_setting(fc, MPN__SET_WINDOW_MS, opts ? opts->window_ms : -1, err, errlen, rc);
-  /* every wake-up can preempt a busy rank: tests/bench/README.md */
-  cfg->poll_ms = (long)number_setting(fc, MPN__SET_POLL_MS, -1, err, errlen, rc);
-  cfg->symbolize_ms = (long)number_setting(fc, MPN__SET_SYMBOLIZE_MS, -1, err, errlen, rc);
-  if (cfg->window_ms > cfg->timeout_ms / 2)
-    cfg->window_ms = cfg->timeout_ms / 2;   /* the window must leave time to deliver */
+  long long *v = cfg->value;
+  if (v[MPN__SET_WINDOW_MS] > v[MPN__SET_TIMEOUT_MS] / 2)
+    v[MPN__SET_WINDOW_MS] = v[MPN__SET_TIMEOUT_MS] / 2;   /* the window must leave time to deliver */
+  cfg->timeout_ms = (long)v[MPN__SET_TIMEOUT_MS];
+  cfg->window_ms = (long)v[MPN__SET_WINDOW_MS];
+  cfg->poll_ms = (long)v[MPN__SET_POLL_MS];   /* every wake-up can preempt a busy rank: tests/bench/README.md */
+  cfg->symbolize_ms = (long)v[MPN__SET_SYMBOLIZE_MS];
+  cfg->debug = (int)v[MPN__SET_DEBUG];
+  cfg->keep_thread_level = v[MPN__SET_MPI_THREAD] == MPN__THREAD_KEEP;
+  cfg->relay_mode = (int)v[MPN__SET_RELAY];
+  cfg->config_checked = (int)v[MPN__SET_CONFIG_CHECKED];
+  /* hang detection (docs/internals/waits.md): the wait that makes a hang, and what follows it */
+  cfg->hang_timeout_s = (long)v[MPN__SET_HANG_TIMEOUT];
+  cfg->hang_abort = v[MPN__SET_HANG_ACTION] == MPN__HANG_ABORT;
+  cfg->exception_parts = (unsigned)v[MPN__SET_EXCEPTION_SIGNATURE];
+  cfg->alert_cooldown = v[MPN__SET_ALERT_COOLDOWN];
+  cfg->alert_cap = (long)v[MPN__SET_ALERT_CAP];
+  cfg->progress_every = v[MPN__SET_PROGRESS_EVERY];
+  cfg->exit_reports = (int)v[MPN__SET_EXIT_REPORTS];
+  cfg->rank_output_lines = v[MPN__SET_RANK_OUTPUT] ? (int)v[MPN__SET_RANK_OUTPUT_LINES] : 0;
 }
 
-static void load_choices(mpn__config *cfg, const mpn__file_config *fc, char *err, size_t errlen, mpn_code *rc)
+static void load_relay(mpn__config *cfg, loading *ld)
 {
-  const char *thr = setting(fc, MPN__SET_MPI_THREAD);
-  if (thr && *thr && strcmp(thr, "multiple") && strcmp(thr, "keep")) {
-    mpn__add_err(err, errlen, "MPINOTIFY_MPI_THREAD=\"%.40s\" is neither \"multiple\" nor \"keep\"; using multiple", thr);
-    *rc = MPN_E_BAD_CONFIG;
-  }
-  cfg->keep_thread_level = thr && !strcmp(thr, "keep");
-  const char *relay = setting(fc, MPN__SET_RELAY);
-  cfg->relay_mode = MPN__RELAY_AUTO;
-  if (relay && !strcmp(relay, "always"))
-    cfg->relay_mode = MPN__RELAY_ALWAYS;
-  else if (relay && !strcmp(relay, "off"))
-    cfg->relay_mode = MPN__RELAY_OFF;
-  else if (relay && *relay && strcmp(relay, "auto")) {
-    mpn__add_err(err, errlen, "MPINOTIFY_RELAY=\"%.40s\" is not auto, always or off; using auto", relay);
-    *rc = MPN_E_BAD_CONFIG;
-  }
-  const char *dbg = setting(fc, MPN__SET_DEBUG);
-  cfg->debug = dbg && (!strcmp(dbg, "1") || !strcasecmp(dbg, "yes") || !strcasecmp(dbg, "true") || !strcasecmp(dbg, "on"));
-  cfg->config_checked = mpn__env_flag("MPINOTIFY_CONFIG_CHECKED");
-}
-
-/* Hang detection (docs/internals/waits.md): the wait that makes a hang, and what follows it. */
-static void load_hang(mpn__config *cfg, const mpn__file_config *fc, char *err, size_t errlen, mpn_code *rc)
-{
-  cfg->hang_timeout_s = (long)number_setting(fc, MPN__SET_HANG_TIMEOUT, -1, err, errlen, rc);
-  const char *action = setting(fc, MPN__SET_HANG_ACTION);
-  if (action && *action && strcmp(action, "report") && strcmp(action, "abort")) {
-    mpn__add_err(err, errlen, "MPINOTIFY_HANG_ACTION=\"%.40s\" is neither \"report\" nor \"abort\"; using report",
-                 action);
-    *rc = MPN_E_BAD_CONFIG;
-  }
-  cfg->hang_abort = action && !strcmp(action, "abort");
-}
-
-static void load_relay(mpn__config *cfg, char *err, size_t errlen, mpn_code *rc)
-{
-  const char *addr = getenv("MPINOTIFY_RELAY_ADDR"), *key = getenv("MPINOTIFY_RELAY_KEY");
-  if (!addr || !*addr)
+  const char *addr = cfg->text[MPN__SET_RELAY_ADDR], *key = cfg->text[MPN__SET_RELAY_KEY];
+  if (!addr)
     return;
   unsigned char k[32];
   if (!key || mpn__hex_key(key, k) != 0) {
-    mpn__add_err(err, errlen, "MPINOTIFY_RELAY_ADDR is set but MPINOTIFY_RELAY_KEY is missing or not 64 hex digits; "
-                              "relaying is off");
-    *rc = MPN_E_BAD_CONFIG;
+    mpn__add_err(ld->err, ld->errlen, "%s is set but %s is missing or not 64 hex digits; relaying is off",
+                 mpn__setting(MPN__SET_RELAY_ADDR)->name, mpn__setting(MPN__SET_RELAY_KEY)->name);
+    ld->rc = MPN_E_BAD_CONFIG;
     return;
   }
   cfg->relay_addr = strdup(addr);
   cfg->relay_key = strdup(key);
-  cfg->relay_hold = mpn__env_flag("MPINOTIFY_RELAY_HOLD");
+  cfg->relay_hold = (int)cfg->value[MPN__SET_RELAY_HOLD];
 }
 
-static void load_files(mpn__config *cfg, const mpn__file_config *fc, char *err, size_t errlen, mpn_code *rc)
+static void load_files(mpn__config *cfg, loading *ld)
 {
-  default_spool(fc, cfg->spool_dir, sizeof cfg->spool_dir);
-  const char *ca = setting(fc, MPN__SET_CA_BUNDLE);
-  if (ca && *ca) {
-    if (access(ca, R_OK) == 0)
-      cfg->ca_bundle = strdup(ca);
-    else {
-      mpn__add_err(err, errlen, "MPINOTIFY_CA_BUNDLE=\"%.200s\" is not a readable file; using the system's CAs", ca);
-      *rc = MPN_E_BAD_CONFIG;
-    }
+  default_spool(ld->fc, cfg->spool_dir, sizeof cfg->spool_dir);
+  resolved(cfg, MPN__SET_SPOOL, cfg->spool_dir);
+  const char *ca = cfg->text[MPN__SET_CA_BUNDLE];
+  if (ca && access(ca, R_OK) == 0) {
+    cfg->ca_bundle = strdup(ca);
+  } else if (ca) {
+    mpn__add_err(ld->err, ld->errlen, "%s=\"%.200s\" is not a readable file; using the system's CAs",
+                 mpn__setting(MPN__SET_CA_BUNDLE)->name, ca);
+    ld->rc = MPN_E_BAD_CONFIG;
+    resolved(cfg, MPN__SET_CA_BUNDLE, NULL);
   }
 }
 
@@ -312,11 +304,13 @@ static mpn_code check_file_keys(const mpn__file_config *fc, char *err, size_t er
 {
   char known[512] = "";
   for (int k = 0; k < MPN__NSETTINGS; k++)
-    snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "", mpn__setting(k)->key);
+    if (mpn__setting(k)->key)
+      snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "",
+               mpn__setting(k)->key);
   mpn_code rc = MPN_OK;
   for (int i = 0; i < fc->nglobals; i++) {
     int k = 0;
-    while (k < MPN__NSETTINGS && strcmp(mpn__setting(k)->key, fc->globals[i].key))
+    while (k < MPN__NSETTINGS && !(mpn__setting(k)->key && !strcmp(mpn__setting(k)->key, fc->globals[i].key)))
       k++;
     if (k == MPN__NSETTINGS) {
       mpn__add_err(err, errlen, "config file: unknown setting \"%.40s\" in [mpinotify] (known: %s)",
@@ -327,64 +321,29 @@ static mpn_code check_file_keys(const mpn__file_config *fc, char *err, size_t er
   return rc;
 }
 
-/* "type,site,context,message" -> MPN_SIGNATURE_* bits */
-static unsigned signature_parts(const mpn__file_config *fc, long long set, char *err, size_t errlen, mpn_code *rc)
-{
-  if (set >= 0)
-    return (unsigned)set;
-  const char *v = setting(fc, MPN__SET_EXCEPTION_SIGNATURE);
-  unsigned parts = 0, def = MPN_SIGNATURE_TYPE | MPN_SIGNATURE_SITE | MPN_SIGNATURE_CONTEXT;
-  static const char *const names[] = {"type", "site", "context", "message"};
-  for (const char *p = v; p && *p;) {
-    size_t n = strcspn(p, ", ");
-    unsigned bit = 0;
-    for (unsigned i = 0; i < 4; i++)
-      if (n == strlen(names[i]) && !strncmp(p, names[i], n))
-        bit = 1u << i;
-    if (n && !bit) {
-      mpn__add_err(err, errlen, "MPINOTIFY_EXCEPTION_SIGNATURE=\"%.60s\": parts are type, site, context, message; "
-                   "using type,site,context", v);
-      *rc = MPN_E_BAD_CONFIG;
-      return def;
-    }
-    parts |= bit;
-    p += n + strspn(p + n, ", ");
-  }
-  return parts ? parts : def;
-}
-
-/* A setting that is on unless turned off. */
-static int flag_off(const char *x)
-{
-  return x && (!strcmp(x, "0") || !strcasecmp(x, "off") || !strcasecmp(x, "no") || !strcasecmp(x, "false"));
-}
-
-static void load_events(mpn__config *cfg, const mpn_options *opts, const mpn__file_config *fc, char *err,
-                        size_t errlen, mpn_code *rc)
-{
-  cfg->exception_parts = signature_parts(fc, opts ? opts->exception_parts : -1, err, errlen, rc);
-  cfg->alert_cooldown = number_setting(fc, MPN__SET_ALERT_COOLDOWN, opts ? opts->alert_cooldown : -1, err, errlen, rc);
-  cfg->alert_cap = (long)number_setting(fc, MPN__SET_ALERT_CAP, opts ? opts->alert_cap : -1, err, errlen, rc);
-  cfg->progress_every = number_setting(fc, MPN__SET_PROGRESS_EVERY, opts ? opts->progress_every : -1, err, errlen,
-                                       rc);
-  cfg->exit_reports = !flag_off(setting(fc, MPN__SET_EXIT_REPORTS));
-  long long lines = number_setting(fc, MPN__SET_RANK_OUTPUT_LINES, -1, err, errlen, rc);
-  cfg->rank_output_lines = flag_off(setting(fc, MPN__SET_RANK_OUTPUT)) ? 0 : (int)lines;
-}
-
 int mpn__config_rank_output_lines(void)
 {
   mpn__file_config fc;
-  memset(&fc, 0, sizeof fc);
-  const char *file = getenv("MPINOTIFY_CONFIG");
-  if (file && *file)
-    mpn__config_file_read(file, &fc, NULL, 0);   /* its problems are the full load's to report */
-  char err[256];
-  mpn_code rc = MPN_OK;
-  long long lines = number_setting(&fc, MPN__SET_RANK_OUTPUT_LINES, -1, err, sizeof err, &rc);
-  int off = flag_off(setting(&fc, MPN__SET_RANK_OUTPUT));
+  read_config_file(&fc, NULL, 0);   /* its problems are the full load's to report */
+  long long lines = mpn__setting_parse(MPN__SET_RANK_OUTPUT_LINES, setting(&fc, MPN__SET_RANK_OUTPUT_LINES),
+                                       NULL, 0, NULL);
+  long long on = mpn__setting_parse(MPN__SET_RANK_OUTPUT, setting(&fc, MPN__SET_RANK_OUTPUT), NULL, 0, NULL);
   mpn__config_file_free(&fc);
-  return off ? 0 : (int)lines;
+  return on ? (int)lines : 0;
+}
+
+void mpn__config_settings_text(const mpn__config *cfg, mpn__buf *b)
+{
+  for (int id = 0; id < MPN__NSETTINGS; id++) {
+    const mpn_setting *s = mpn__setting(id);
+    char said[256];
+    if (!s->key)
+      continue;   /* the environment's only */
+    if (!mpn__setting_is(id, "text"))
+      mpn__setting_say(id, cfg->value[id], said, sizeof said);
+    if (!mpn__setting_is(id, "text") || cfg->text[id])
+      mpn__buf_add(b, "%s = %s\n", s->key, cfg->text[id] ? cfg->text[id] : said);
+  }
 }
 
 static void keep_first(mpn_code *rc, mpn_code now)
@@ -393,39 +352,44 @@ static void keep_first(mpn_code *rc, mpn_code now)
     *rc = now;
 }
 
+/* The channels: the file's sections and urls key, then the variable's or code's list. */
+static void load_channels(mpn__config *cfg, loading *ld)
+{
+  const char *urls = ld->opts && ld->opts->text[MPN__SET_URLS] ? ld->opts->text[MPN__SET_URLS]
+                                                                : mpn__setting_env(MPN__SET_URLS);
+  const char *file_urls = mpn__file_global(ld->fc, mpn__setting(MPN__SET_URLS)->key);
+  keep_first(&ld->rc, add_file_channels(cfg, ld->fc, ld->err, ld->errlen));
+  keep_first(&ld->rc, add_url_list(cfg, file_urls, ld->err, ld->errlen));
+  keep_first(&ld->rc, add_url_list(cfg, urls, ld->err, ld->errlen));
+  int none = (!urls || !urls[strspn(urls, " \t\r\n,")]) && ld->fc->nchannels == 0 && !file_urls;
+  if (cfg->nchannels == 0 && none)
+    add_channel(cfg, "console://", ld->err, ld->errlen);   /* nothing configured: still never silent */
+}
+
 mpn_code mpn__config_load(mpn__config *cfg, const mpn_options *opts, char *err, size_t errlen)
 {
-  mpn_code rc = MPN_OK;
   memset(cfg, 0, sizeof *cfg);
   if (err && errlen)
     err[0] = '\0';
   mpn__file_config fc;
-  memset(&fc, 0, sizeof fc);
-  const char *file = getenv("MPINOTIFY_CONFIG");
+  loading ld = {opts, &fc, err, errlen, MPN_OK};
+  const char *file = mpn__setting_env(MPN__SET_CONFIG);
   if (opts && opts->config_text) {
-    keep_first(&rc, mpn__config_text_read(opts->config_text, &fc, err, errlen));
-  } else if (file && *file) {
-    cfg->config_file = strdup(file);
-    keep_first(&rc, mpn__config_file_read(file, &fc, err, errlen));
+    memset(&fc, 0, sizeof fc);
+    ld.rc = mpn__config_text_read(opts->config_text, &fc, err, errlen);
+  } else {
+    cfg->config_file = file ? strdup(file) : NULL;
+    ld.rc = read_config_file(&fc, err, errlen);
   }
-  const char *urls = opts && opts->urls ? opts->urls : getenv(mpn__setting(MPN__SET_URLS)->name);
-  const char *file_urls = mpn__file_global(&fc, "urls");
-  keep_first(&rc, check_file_keys(&fc, err, errlen));
-  keep_first(&rc, add_file_channels(cfg, &fc, err, errlen));
-  keep_first(&rc, add_url_list(cfg, file_urls, err, errlen));
-  keep_first(&rc, add_url_list(cfg, urls, err, errlen));
-  int none = (!urls || !urls[strspn(urls, " \t\r\n,")]) && fc.nchannels == 0 && !file_urls;
-  if (cfg->nchannels == 0 && none)
-    add_channel(cfg, "console://", err, errlen);   /* nothing configured: still never silent */
-  load_job(cfg, opts, &fc);
-  load_times(cfg, opts, &fc, err, errlen, &rc);
-  load_choices(cfg, &fc, err, errlen, &rc);
-  load_hang(cfg, &fc, err, errlen, &rc);
-  load_relay(cfg, err, errlen, &rc);
-  load_events(cfg, opts, &fc, err, errlen, &rc);
-  load_files(cfg, &fc, err, errlen, &rc);
+  keep_first(&ld.rc, check_file_keys(&fc, err, errlen));
+  load_channels(cfg, &ld);
+  load_rows(cfg, &ld);
+  name_values(cfg);
+  load_job(cfg);
+  load_relay(cfg, &ld);
+  load_files(cfg, &ld);
   mpn__config_file_free(&fc);
-  return rc;
+  return ld.rc;
 }
 
 void mpn__config_console_fallback(mpn__config *cfg)
@@ -456,6 +420,8 @@ void mpn__config_free(mpn__config *cfg)
   free(cfg->relay_addr);
   free(cfg->relay_key);
   free(cfg->config_file);
+  for (int i = 0; i < MPN__NSETTINGS; i++)
+    free(cfg->text[i]);
   memset(cfg, 0, sizeof *cfg);
 }
 

@@ -29,11 +29,11 @@ mpn_code mpn_sender_new(mpn_options *opts, mpn_sender **out, char *err, size_t e
     mpn_options_free(opts);
     return MPN_E_NO_MEMORY;
   }
-  if (mpn__env_flag("MPINOTIFY_DISABLE")) {   /* "the library does nothing at all" */
+  if (mpn__setting_env_flag(MPN__SET_DISABLE)) {   /* "the library does nothing at all" */
     mpn_options_free(opts);
     free(*out);
     *out = NULL;
-    mpn__add_err(err, errlen, "MPINOTIFY_DISABLE is set: nothing is sent");
+    mpn__add_err(err, errlen, "%s is set: nothing is sent", mpn__setting(MPN__SET_DISABLE)->name);
     return MPN_E_DISABLED;
   }
   mpn_code rc = mpn__config_load(&(*out)->cfg, opts, err, errlen);
@@ -284,28 +284,17 @@ static char *safe_spec(const mpn__channel *ch)
   return ref;
 }
 
-static const char *relay_name(int mode)
-{
-  return mode == MPN__RELAY_ALWAYS ? "always" : mode == MPN__RELAY_OFF ? "off" : "auto";
-}
-
 char *mpn_sender_config(const mpn_sender *s)
 {
   if (!s)
     return NULL;
-  const mpn__config *c = &s->cfg;
   mpn__buf b = mpn__buf_make(1024);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
-  mpn__buf_add(&b, "[mpinotify]\ntimeout_ms = %ld\nwindow_ms = %ld\npoll_ms = %ld\nrelay = %s\nspool = %s\n",
-               c->timeout_ms, c->window_ms, c->poll_ms, relay_name(c->relay_mode), c->spool_dir);
-  if (c->job_name)
-    mpn__buf_add(&b, "job_name = %s\n", c->job_name);
-  if (c->ca_bundle)
-    mpn__buf_add(&b, "ca_bundle = %s\n", c->ca_bundle);
-  for (int i = 0; i < c->nchannels; i++) {
-    char *spec = safe_spec(&c->channels[i]);
+  mpn__buf_add(&b, "[mpinotify]\n");
+  mpn__config_settings_text(&s->cfg, &b);
+  for (int i = 0; i < s->cfg.nchannels; i++) {
+    char *spec = safe_spec(&s->cfg.channels[i]);
     if (!spec) {
       free(b.p);
       return NULL;

@@ -303,13 +303,14 @@ static void own_addresses(int port, char *out, size_t cap)
 static mpn_code export_env(int port, const unsigned char key[32], char *err, size_t errlen)
 {
   char addr[1024], hex[65];
-  const char *h = getenv("MPINOTIFY_RELAY_HOST");
-  if (h && *h)
+  const char *h = mpn__setting_env(MPN__SET_RELAY_HOST);
+  if (h)
     snprintf(addr, sizeof addr, "%.255s:%d", h, port);
   else
     own_addresses(port, addr, sizeof addr);
   mpn__hex_encode(key, 32, hex);
-  if (setenv("MPINOTIFY_RELAY_ADDR", addr, 1) != 0 || setenv("MPINOTIFY_RELAY_KEY", hex, 1) != 0) {
+  if (setenv(mpn__setting(MPN__SET_RELAY_ADDR)->name, addr, 1) != 0 ||
+      setenv(mpn__setting(MPN__SET_RELAY_KEY)->name, hex, 1) != 0) {
     mpn__add_err(err, errlen, "cannot set MPINOTIFY_RELAY_ADDR/KEY in the environment");
     return MPN_E_NO_MEMORY;
   }
@@ -447,7 +448,7 @@ void mpn_relay_stop(mpn_relay *r, long timeout_ms, mpn_result_fn cb, void *arg)
     free(x->key);
     free(x);
   }
-  unsetenv("MPINOTIFY_RELAY_KEY");
+  unsetenv(mpn__setting(MPN__SET_RELAY_KEY)->name);
   pthread_mutex_destroy(&r->lock);
   free(r->claims);
   free(r);

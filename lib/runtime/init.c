@@ -362,7 +362,7 @@ void mpn__on_mpi_finalize(void)
 __attribute__((constructor)) static void mpn__constructor(void)
 {
   mpn__self.pid = getpid();
-  if (mpn__env_flag("MPINOTIFY_DISABLE")) {
+  if (mpn__setting_env_flag(MPN__SET_DISABLE)) {
     mpn__self.disabled = 1;
     return;
   }

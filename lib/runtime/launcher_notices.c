@@ -100,7 +100,7 @@ static void own_host(char *host, size_t cap)
  * launcher's environment. */
 void mpn_launcher_armed(void)
 {
-  if (atomic_load(&said_hello) || !getenv("MPINOTIFY_RELAY_ADDR") || mpn__self.disabled)
+  if (atomic_load(&said_hello) || !mpn__setting_env(MPN__SET_RELAY_ADDR) || mpn__self.disabled)
     return;
   mpn__config_ensure();
   int rank = mpn__self.rank >= 0 ? mpn__self.rank : mpn__mpi_world_rank_from_env();
@@ -152,7 +152,7 @@ void mpn__launcher_loaded(int rank)
  * a launcher did not start has nobody to tell). */
 void mpn__launcher_unarmed(const char *why)
 {
-  if (atomic_load(&said_hello) || atomic_load(&said_unarmed) || !getenv("MPINOTIFY_RELAY_ADDR"))
+  if (atomic_load(&said_hello) || atomic_load(&said_unarmed) || !mpn__setting_env(MPN__SET_RELAY_ADDR))
     return;   /* not under mpinotify-run: nobody to tell, and nothing to read */
   mpn__config_ensure();   /* MPI_Init may fail before anything read it */
   int rank = mpn__self.rank >= 0 ? mpn__self.rank : mpn__mpi_world_rank_from_env();
@@ -160,8 +160,8 @@ void mpn__launcher_unarmed(const char *why)
     return;
   int disabled = mpn__self.disabled;
   if (disabled)
-    why = mpn__env_flag("MPINOTIFY_DISABLE") ? "disabled by MPINOTIFY_DISABLE"
-                                              : "the program opted out (MPN_API_ONLY_PROGRAM)";
+    why = mpn__setting_env_flag(MPN__SET_DISABLE) ? "disabled by MPINOTIFY_DISABLE"
+                                                      : "the program opted out (MPN_API_ONLY_PROGRAM)";
   char host[sizeof mpn__self.host] = "";
   own_host(host, sizeof host);
   json_t *o = json_object();

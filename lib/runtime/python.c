@@ -62,8 +62,7 @@ static int python_running(void)
  * -E never consumed it) is not the rank, and its boot file stands down. */
 void mpn__python_boot(void)
 {
-  const char *setting = getenv("MPINOTIFY_PYTHON");
-  if ((setting && !strcmp(setting, "0")) || getenv(SAVED_VAR) || getenv("MPINOTIFY_PYTHON_RANK_PID") ||
+  if (!mpn__setting_env_flag(MPN__SET_PYTHON) || getenv(SAVED_VAR) || getenv("MPINOTIFY_PYTHON_RANK_PID") ||
       mpn__mpi_world_rank_from_env() < 0 || !is_python_program() || python_running())
     return;   /* off, a rank's child (it inherits the rank's environment), not a rank, not Python */
   const char *dir = boot_dir();

@@ -307,3 +307,132 @@ TEST(hang_settings)
   mpn__config_free(&cfg);
   mpn_options_free(o);
 }
+
+/* Every config-file key of the table (MPN__SETTINGS) round-trips: set in a
+ * file to a value other than its default, it is read, written back by
+ * mpn__config_settings_text (mpn_sender_config's settings) and read again
+ * the same. A new row that is not read, or not written, fails here. */
+static void unset_settings(void)
+{
+  for (int id = 0; id < MPN__NSETTINGS; id++)
+    unsetenv(mpn__setting(id)->name);
+}
+
+/* A valid value of row `id` that is not its default, as the file writes it. */
+static void other_value(int id, const char *dir, char *out, size_t cap)
+{
+  const mpn_setting *s = mpn__setting(id);
+  int n = 1;
+  for (const char *p = s->choices ? s->choices : ""; *p; p++)
+    n += *p == ',';
+  if (mpn__setting_is(id, "text"))
+    snprintf(out, cap, "%s/%s", dir, s->key);   /* a readable file: any text row takes it */
+  else if (mpn__setting_is(id, "list"))
+    mpn__setting_say(id, (1LL << n) - 1, out, cap);
+  else if (mpn__setting_is(id, "choice"))
+    mpn__setting_say(id, s->def == n - 1 ? 0 : n - 1, out, cap);
+  else
+    snprintf(out, cap, "%lld", s->def == s->max ? s->min : s->max);
+}
+
+/* Row `id` of two configurations: the same value (a text: the same text). */
+static int same_row(const mpn__config *a, const mpn__config *b, int id)
+{
+  if (!mpn__setting_is(id, "text"))
+    return a->value[id] == b->value[id];
+  return a->text[id] && b->text[id] && !strcmp(a->text[id], b->text[id]);
+}
+
+TEST(settings_roundtrip)
+{
+  char dir[] = "/tmp/mpn-unit-rt-XXXXXX", value[600], path[600], err[2048];
+  CHECK(mkdtemp(dir) != NULL);
+  unset_settings();
+  mpn__buf ini = mpn__buf_make(1024), out = mpn__buf_make(1024);
+  mpn__buf_add(&ini, "[mpinotify]\n");
+  int keys = 0;
+  for (int id = 0; id < MPN__NSETTINGS; id++) {
+    if (!mpn__setting(id)->key || id == MPN__SET_URLS)
+      continue;   /* the environment's only; urls: its channels (custom_channel_roundtrip) */
+    other_value(id, dir, value, sizeof value);
+    snprintf(path, sizeof path, "%s/%s", dir, mpn__setting(id)->key);
+    close(open(path, O_WRONLY | O_CREAT, 0600));
+    mpn__buf_add(&ini, "%s = %s\n", mpn__setting(id)->key, value);
+    keys++;
+  }
+  CHECK(keys >= 18);
+  mpn__config first, again, defaults;
+  mpn_options *o = mpn_options_new(), *o2 = mpn_options_new();
+  CHECK(mpn_options_set_config(o, ini.p) == MPN_OK);
+  CHECK(mpn__config_load(&first, o, err, sizeof err) == MPN_OK);
+  CHECK_STR(err, "");
+  mpn__buf_add(&out, "[mpinotify]\n");   /* as mpn_sender_config writes it */
+  mpn__config_settings_text(&first, &out);
+  CHECK(mpn_options_set_config(o2, out.p) == MPN_OK);
+  CHECK(mpn__config_load(&again, o2, err, sizeof err) == MPN_OK);
+  CHECK(mpn__config_load(&defaults, NULL, err, sizeof err) == MPN_OK);
+  for (int id = 0; id < MPN__NSETTINGS; id++) {
+    if (!mpn__setting(id)->key || id == MPN__SET_URLS)
+      continue;
+    other_value(id, dir, value, sizeof value);
+    char line[700];
+    snprintf(line, sizeof line, "\n%s = %s\n", mpn__setting(id)->key, value);
+    if (!strstr(out.p, line) || !same_row(&first, &again, id) || same_row(&first, &defaults, id))
+      fprintf(stderr, "setting %s: written %s, read back %s, from the file %s\n", mpn__setting(id)->name,
+              strstr(out.p, line) ? "as set" : "NOT as set", same_row(&first, &again, id) ? "the same" : "DIFFERENT",
+              same_row(&first, &defaults, id) ? "NOT READ" : "read");
+    CHECK(strstr(out.p, line) && same_row(&first, &again, id) && !same_row(&first, &defaults, id));
+    snprintf(path, sizeof path, "%s/%s", dir, mpn__setting(id)->key);
+    unlink(path);
+  }
+  CHECK(!strstr(out.p, "urls"));   /* channels are written as [channel] sections, secrets as references */
+  mpn__config_free(&first);
+  mpn__config_free(&again);
+  mpn__config_free(&defaults);
+  mpn_options_free(o);
+  mpn_options_free(o2);
+  free(ini.p);
+  free(out.p);
+  rmdir(dir);
+}
+
+/* FLAG and CHOICE settings: each valid word as before; a bad value is one
+ * error line naming the variable, the value and the values the table allows. */
+TEST(flag_and_choice_settings)
+{
+  mpn__config cfg;
+  char err[1024];
+  unset_settings();
+  static const char *const on[] = {"1", "yes", "TRUE", "On"}, *const off[] = {"0", "no", "False", "OFF"};
+  for (int i = 0; i < 4; i++) {
+    setenv("MPINOTIFY_DEBUG", on[i], 1);
+    setenv("MPINOTIFY_EXIT_REPORTS", off[i], 1);
+    CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK && cfg.debug == 1 && cfg.exit_reports == 0);
+    mpn__config_free(&cfg);
+  }
+  setenv("MPINOTIFY_DEBUG", "maybe", 1);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG && cfg.debug == 0);
+  CHECK_STR(err, "MPINOTIFY_DEBUG=\"maybe\" is not 1, yes, true, on, 0, no, false or off; using 0");
+  mpn__config_free(&cfg);
+  unset_settings();
+  setenv("MPINOTIFY_MPI_THREAD", "keep", 1);
+  setenv("MPINOTIFY_RELAY", "always", 1);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_OK && cfg.keep_thread_level == 1 &&
+        cfg.relay_mode == MPN__RELAY_ALWAYS);
+  mpn__config_free(&cfg);
+  setenv("MPINOTIFY_RELAY", "sometimes", 1);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG && cfg.relay_mode == MPN__RELAY_AUTO);
+  CHECK_STR(err, "MPINOTIFY_RELAY=\"sometimes\" is not off, auto or always; using auto");
+  mpn__config_free(&cfg);
+  unset_settings();
+  setenv("MPINOTIFY_EXCEPTION_SIGNATURE", "type,colour", 1);
+  CHECK(mpn__config_load(&cfg, NULL, err, sizeof err) == MPN_E_BAD_CONFIG && cfg.exception_parts == 7);
+  CHECK(strstr(err, "MPINOTIFY_EXCEPTION_SIGNATURE=\"type,colour\"") && strstr(err, "type, site, context or message") &&
+        strstr(err, "using type,site,context"));
+  mpn__config_free(&cfg);
+  unset_settings();
+  CHECK(mpn__setting_env_flag(MPN__SET_PYTHON) == 1);   /* env-only rows: their default when unset */
+  setenv("MPINOTIFY_PYTHON", "off", 1);
+  CHECK(mpn__setting_env_flag(MPN__SET_PYTHON) == 0);
+  unsetenv("MPINOTIFY_PYTHON");
+}

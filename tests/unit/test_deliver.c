@@ -192,6 +192,15 @@ TEST(custom_channel_roundtrip)
   CHECK_STR(memo_url, "memo:///var/log/x?token=SEKRIT123");
   char *config2 = mpn_sender_config(again);
   CHECK(config2 && config && !strcmp(config, config2));   /* a fixed point */
+  /* One line per setting of the file that the configuration holds (the
+   * values' round trip: unit.settings_roundtrip); urls are its channels. */
+  for (int id = 0; config && id < MPN__NSETTINGS; id++) {
+    const char *key = mpn__setting(id)->key;
+    char line[64];
+    snprintf(line, sizeof line, "\n%s = ", key ? key : "");
+    int held = key && id != MPN__SET_URLS && (!mpn__setting_is(id, "text") || mpn__sender_config(s)->text[id]);
+    CHECK(!held == !strstr(config, line));
+  }
 
   /* Nothing left behind: each delivered message's spooled copy is gone. */
   char cmd[600];
