@@ -510,13 +510,6 @@ static void remove_run_dir(struct run *r)
   r->run_dir = NULL;
 }
 
-static long long wall_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void count_spooled(const mpn_spool_entry *e, void *arg)
 {
   *(int *)arg += e->code == MPN_OK;
@@ -532,7 +525,7 @@ static void count_spooled(const mpn_spool_entry *e, void *arg)
  */
 static void flush_leftovers(struct run *r)
 {
-  r->start_wall_ms = wall_now_ms();
+  r->start_wall_ms = tool_wall_ms();
   int n = 0;
   if (mpn_spool_list(NULL, count_spooled, &n) != MPN_OK || n == 0 || getenv("MPINOTIFY_DISABLE"))
     return;

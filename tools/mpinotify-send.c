@@ -427,9 +427,7 @@ static char *who_and_where(void)
   const struct passwd *pw = getpwuid(getuid());
   const char *user = pw ? pw->pw_name : getenv("USER");
   char when[32] = "";
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  mpn_format_time((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, when, sizeof when);
+  mpn_format_time(tool_wall_ms(), when, sizeof when);
   return tool_xasprintf("This is a test message sent by mpinotify-send from %s by %s at %s.\n"
                         "If you can read it, this channel works.",
                         host, user ? user : "an unknown user", when);

@@ -126,13 +126,6 @@ struct job_watch {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static long long wall_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *xstrdup_or_null(const char *s)
 {
   return s && *s ? tool_xstrdup(s) : NULL;
@@ -188,7 +181,7 @@ job_watch *job_watch_new(const job_info *info)
   w->slurm_step = xstrdup_or_null(info->slurm_step);
   w->np_guess = info->np_guess;
   w->registering = info->registering;
-  w->start_ms = wall_ms();
+  w->start_ms = tool_wall_ms();
   if (info->registering && gethostname(w->local_host, sizeof w->local_host - 1) == 0)
     w->procs = proc_watch_new();
   return w;
@@ -448,7 +441,7 @@ static void add_death(job_watch *w, const launcher_death *ld, int rank, long pid
   snprintf(d->host, sizeof d->host, "%s", ld->host);
   d->signo = ld->signo;
   d->oom = ld->oom;
-  d->seen_ms = wall_ms();
+  d->seen_ms = tool_wall_ms();
 }
 
 /* A launcher's notice of a rank's death by a signal (srun's may name several), once per rank. */
@@ -471,7 +464,7 @@ static void note_end(job_watch *w, const char *line)
   if (!w->has_end) {
     w->end = e;
     w->has_end = true;
-    w->end_seen_ms = wall_ms();
+    w->end_seen_ms = tool_wall_ms();
   } else if (!w->end.by[0]) {
     snprintf(w->end.by, sizeof w->end.by, "%s", e.by);
   }
@@ -487,7 +480,7 @@ static void note_lost_node(job_watch *w, const char *line)
     if (!strcmp(w->lost_hosts[i], host))
       return;
   snprintf(w->lost_hosts[w->nlost], HOST_MAX, "%s", host);
-  w->lost_ms[w->nlost++] = wall_ms();
+  w->lost_ms[w->nlost++] = tool_wall_ms();
 }
 
 void job_watch_output(job_watch *w, const char *line, size_t len)
@@ -514,7 +507,7 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
   if (launcher_exit_notice(copy, &e) && !w->has_first_exit) {
     w->first_exit = e;
     w->has_first_exit = true;
-    w->first_exit_ms = wall_ms();
+    w->first_exit_ms = tool_wall_ms();
   }
   free(w->tail[w->tail_next]);
   w->tail[w->tail_next] = copy;
@@ -642,7 +635,7 @@ static void ask_end(job_watch *w, int status)
     return;
   pthread_mutex_lock(&w->lock);
   if (!w->has_end && !w->end_seen_ms)
-    w->end_seen_ms = wall_ms();
+    w->end_seen_ms = tool_wall_ms();
   w->end = e;
   w->has_end = true;
   pthread_mutex_unlock(&w->lock);
@@ -654,7 +647,7 @@ void job_watch_ended(job_watch *w, int status)
   pthread_mutex_lock(&w->lock);
   w->ended = true;
   w->status = status;
-  w->end_ms = wall_ms();
+  w->end_ms = tool_wall_ms();
   if (status != 0) {
     lost_node_deaths(w);
     infer_silent_deaths(w);
