@@ -1408,8 +1408,8 @@ static void end_words(const job_watch *w, char *out, size_t cap)
   if (!after[0])
     snprintf(after, sizeof after, secs >= 3600 ? "%ldh%02ldm" : "%ldm%02lds", secs >= 3600 ? secs / 3600 : secs / 60,
              secs >= 3600 ? secs / 60 % 60 : secs % 60);
-  const char *abbrev = w->stop_signal ? sigabbrev_np(w->stop_signal) : NULL;
-  snprintf(sig, sizeof sig, "SIG%s", abbrev ? abbrev : "TERM");
+  const char *name = w->stop_signal ? mpn_signal_name(w->stop_signal) : NULL;
+  snprintf(sig, sizeof sig, "%s", name ? name : "SIGTERM");
   switch (w->has_end ? e->why : LAUNCHER_END_NONE) {
   case LAUNCHER_END_TIME_LIMIT:
     snprintf(out, cap, "%s reached its time limit after %s", who, after);
@@ -1437,13 +1437,10 @@ static const char *end_event(const job_watch *w)
 /* The failed job's fields when Slurm ended it: the end is the root cause, said plainly. */
 static void end_fields(const job_watch *w, json_t *f, int status)
 {
-  char words[400], progress[300], ts[40], title[512];
+  char words[400], progress[300], ts[40] = "", title[512];
   end_words(w, words, sizeof words);
   last_progress(w, progress, sizeof progress);
-  time_t t = (time_t)(w->end_seen_ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  mpn_format_time(w->end_seen_ms, ts, sizeof ts);
   const launcher_end *e = &w->end;
   json_t *root = json_object();
   json_object_set_new(root, "event", json_string(end_event(w)));
@@ -1454,7 +1451,7 @@ static void end_fields(const job_watch *w, json_t *f, int status)
   json_object_set_new(root, "cancelled_by", jstr(w->has_end && e->by[0] ? e->by : NULL));
   json_object_set_new(root, "time_limit", jstr(w->has_end && e->time_limit[0] ? e->time_limit : NULL));
   json_object_set_new(root, "last_progress", jstr(progress[0] ? progress : NULL));
-  json_object_set_new(root, "signal_received", w->stop_signal ? jstr(sigabbrev_np(w->stop_signal)) : json_null());
+  json_object_set_new(root, "signal_received", w->stop_signal ? jstr(mpn_signal_name(w->stop_signal)) : json_null());
   json_object_set_new(root, "timestamp", json_string(ts));
   json_object_set_new(root, "reported_by", json_string("launcher"));
   json_t *none = json_array();
