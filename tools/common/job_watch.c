@@ -1046,10 +1046,19 @@ int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
 
 /* ---- the failed job: root cause, victims, reports -------------------------------------- */
 
-static bool failure_event(const char *ev)
+/* A report the job's message lists: severity error or critical (docs/events.md). */
+static bool serious(json_t *msg)
 {
-  return ev && (!strcmp(ev, "crash") || !strcmp(ev, "exit") || !strcmp(ev, "mpi_error") || !strcmp(ev, "exception") ||
-                !strcmp(ev, "hang"));
+  const char *sev = json_string_value(json_object_get(msg, "severity"));
+  return sev && (!strcmp(sev, "error") || !strcmp(sev, "critical"));
+}
+
+/* A failure of the job (a root cause; a rank with one is no victim), known from the message itself so that
+ * a new kind of failure counts too: a serious report, except an alert (its "alert" member), whose severity
+ * is the program's judgement of its own numbers while the job goes on. */
+static bool failure_event(const report *r)
+{
+  return serious(r->msg) && !json_object_get(r->msg, "alert") && json_is_string(json_object_get(r->msg, "event"));
 }
 
 static const char *event_of(const report *r)
@@ -1092,7 +1101,7 @@ static cause root_cause(const job_watch *w)
   for (int i = 0; i < w->nreports; i++) {
     const report *r = &w->reports[i];
     const char *ev = event_of(r);
-    if (r->launcher || !failure_event(ev) || (unreported_death && !strcmp(ev, "mpi_error")) ||
+    if (r->launcher || !failure_event(r) || (unreported_death && !strcmp(ev, "mpi_error")) ||
         (!strcmp(ev, "hang") && recovered(w, r)))
       continue;
     if ((!c.r && !c.d) || r->ts_ms < c.ts)
@@ -1212,7 +1221,7 @@ static int victims(const job_watch *w, const cause *c, json_t *root_ranks)
         continue;
       bool waited_on_peer = (!strcmp(event_of(r) ? event_of(r) : "", "mpi_error") && (c->d || r->ts_ms > c->ts)) ||
                             knock_on(c, r);
-      own_failure = failure_event(event_of(r)) && !waited_on_peer;
+      own_failure = failure_event(r) && !waited_on_peer;
     }
     n += !own_failure;
   }
@@ -1226,9 +1235,7 @@ static json_t *report_summaries(const job_watch *w, const cause *c, int *total)
   *total = 0;
   for (int i = 0; i < w->nreports; i++) {
     json_t *m = w->reports[i].msg;
-    const char *sev = json_string_value(json_object_get(m, "severity"));
-    bool serious = sev && (!strcmp(sev, "error") || !strcmp(sev, "critical"));
-    if (!failure_event(event_of(&w->reports[i])) && !serious)
+    if (!serious(m))   /* the failures, and the alerts of severity critical */
       continue;
     if ((*total)++ >= REPORTS_SHOWN)
       continue;
