@@ -577,7 +577,7 @@ static void setup_job(const struct run *r)
   free(command);
   const char *name = r->name ? r->name : getenv("MPINOTIFY_JOB_NAME");
   if (name == NULL || *name == '\0')
-    name = getenv("SLURM_JOB_NAME");
+    name = launcher_env_job_name();   /* the batch system's (SLURM_JOB_NAME) */
   if (name == NULL || *name == '\0')
     name = launcher_guess_job_name(r->cmd, r->ncmd);   /* srun -J train outside an allocation */
   if (name == NULL || *name == '\0')
@@ -640,9 +640,6 @@ static void setup_watch(struct run *r)
   job_info info = {
     .name = getenv("MPINOTIFY_JOB_NAME"),
     .command = command,
-    .slurm_job_id = getenv("SLURM_JOB_ID"),
-    .slurm_job_name = getenv("SLURM_JOB_NAME"),
-    .slurm_step = getenv("SLURM_STEP_ID"),
     .np_guess = launcher_guess_np(r->cmd, r->ncmd),
     .registering = r->relay_srv != NULL,
   };

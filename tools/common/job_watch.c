@@ -41,6 +41,7 @@ enum {
   MAX_REASONS = 8,     /* distinct reasons kept for ranks that could not arm */
   REASONS_SHOWN = 2,   /* of those, in the text */
   REASON_MAX = 200,
+  MAX_BATCH = 16,      /* members naming the job in batch systems (launcher_job_field_at) */
 };
 
 typedef struct rank_info {
@@ -66,6 +67,7 @@ typedef struct death {
   bool sent;           /* its crash message was made */
   bool node_lost;      /* its node was lost (host), signo 0: the launcher named the node, not the rank */
   bool oom;            /* the launcher says it ran out of memory */
+  const launcher *source;   /* whose notice named it */
   bool silent;         /* not named by the launcher: it ended without a word while the launcher
                           named another rank's death (no report, goodbye, exit or SIGTERM) */
 } death;
@@ -85,7 +87,8 @@ typedef struct held_report {
 
 struct job_watch {
   pthread_mutex_t lock;
-  char *name, *command, *slurm_id, *slurm_name, *slurm_step;
+  char *name, *command;
+  char *batch[MAX_BATCH];   /* the job's names in batch systems, by launcher_job_field_at's index */
   int np_guess;
   bool registering;
   long long start_ms, end_ms;
@@ -109,7 +112,7 @@ struct job_watch {
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
   app_words words;     /* the line of the output that explains a failure */
-  launcher_end end;    /* how the batch system ended the job itself (time limit, scancel), when it did */
+  launcher_end end;    /* how the batch system ended the job itself (time limit, cancellation), when it did */
   bool has_end;
   long long end_seen_ms;   /* when its notice (or the signal) came */
   bool torn_down;      /* the launcher said it tears the job down (srun: with SIGKILL, no SIGTERM first) */
@@ -176,9 +179,9 @@ job_watch *job_watch_new(const job_info *info)
   pthread_mutex_init(&w->lock, NULL);
   w->name = xstrdup_or_null(info->name);
   w->command = xstrdup_or_null(info->command);
-  w->slurm_id = xstrdup_or_null(info->slurm_job_id);
-  w->slurm_name = xstrdup_or_null(info->slurm_job_name);
-  w->slurm_step = xstrdup_or_null(info->slurm_step);
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, NULL)); i++)   /* the batch job we run in */
+    w->batch[i] = xstrdup_or_null(getenv(f->env));
   w->np_guess = info->np_guess;
   w->registering = info->registering;
   w->start_ms = tool_wall_ms();
@@ -206,9 +209,8 @@ void job_watch_free(job_watch *w)
   free(w->ranks);
   free(w->name);
   free(w->command);
-  free(w->slurm_id);
-  free(w->slurm_name);
-  free(w->slurm_step);
+  for (int i = 0; i < MAX_BATCH; i++)
+    free(w->batch[i]);
   pthread_mutex_destroy(&w->lock);
   free(w);
 }
@@ -270,12 +272,11 @@ static void on_hello(job_watch *w, json_t *o, int rank)
   note_process(w, ri, o);
   if (w->procs && !strcmp(ri->host, w->local_host))
     proc_watch_add(w->procs, rank, ri->pid);
-  /* srun outside an allocation made the job: its tasks know its Slurm id, step and name, we do not */
-  static const char *const keys[] = {"slurm_job_id", "slurm_job_name", "slurm_step"};
-  char **mine[] = {&w->slurm_id, &w->slurm_name, &w->slurm_step};
-  for (int i = 0; i < 3; i++)
-    if (!*mine[i])
-      *mine[i] = xstrdup_or_null(json_string_value(json_object_get(o, keys[i])));
+  /* a launcher outside an allocation made the batch job: its tasks know its names, we do not */
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, NULL)); i++)
+    if (!w->batch[i])
+      w->batch[i] = xstrdup_or_null(json_string_value(json_object_get(o, f->member)));
 }
 
 /* The index of `why` among the kept reasons (added when new and there is room), or -1. */
@@ -441,6 +442,7 @@ static void add_death(job_watch *w, const launcher_death *ld, int rank, long pid
   snprintf(d->host, sizeof d->host, "%s", ld->host);
   d->signo = ld->signo;
   d->oom = ld->oom;
+  d->source = ld->source;
   d->seen_ms = tool_wall_ms();
 }
 
@@ -620,13 +622,32 @@ void job_watch_stop_signal(job_watch *w, int sig, long long when_ms)
   pthread_mutex_unlock(&w->lock);
 }
 
-/* A failed Slurm job: how Slurm says it ended (scontrol, sacct; bounded), added to what its notices said.
- * Not under the lock: the relay's notices keep coming meanwhile. */
+/* The job's id in its batch system (its end notice's, else the environment's or the tasks'), or NULL
+ * outside one; *owner gets the launcher of that batch system (NULL when none). */
+static const char *batch_id(const job_watch *w, const launcher **owner)
+{
+  *owner = w->has_end ? w->end.source : NULL;
+  if (w->has_end && w->end.job_id[0])
+    return w->end.job_id;
+  const launcher *l;
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, &l)); i++)
+    if (w->batch[i] && f == l->job_fields) {   /* a launcher's first field is its job's id */
+      *owner = l;
+      return w->batch[i];
+    }
+  return NULL;
+}
+
+/* A failed batch job: how the batch system says it ended (launcher_ask_end; bounded), added to
+ * what its notices said. Not under the lock: the relay's notices keep coming meanwhile. */
 static void ask_end(job_watch *w, int status)
 {
   pthread_mutex_lock(&w->lock);
   char id[32];
-  snprintf(id, sizeof id, "%s", w->has_end && w->end.job_id[0] ? w->end.job_id : w->slurm_id ? w->slurm_id : "");
+  const launcher *owner;
+  const char *known = batch_id(w, &owner);
+  snprintf(id, sizeof id, "%s", known ? known : "");
   launcher_end e = w->end;
   bool ask = status != 0 && id[0] && (w->has_end || w->stop_signal || WIFSIGNALED(status) ||
                                       (WIFEXITED(status) && WEXITSTATUS(status) > 128));
@@ -687,9 +708,9 @@ static json_t *job_object(const job_watch *w)
   json_t *j = json_object();
   json_object_set_new(j, "name", jstr(w->name));
   json_object_set_new(j, "command", jstr(w->command));
-  json_object_set_new(j, "slurm_job_id", jstr(w->slurm_id));
-  json_object_set_new(j, "slurm_job_name", jstr(w->slurm_name));
-  json_object_set_new(j, "slurm_step", jstr(w->slurm_step));
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, NULL)); i++)
+    json_object_set_new(j, f->member, jstr(w->batch[i]));
   json_object_set_new(j, "duration_s", w->ended ? json_real((double)(w->end_ms - w->start_ms) / 1000.0) : json_null());
   return j;
 }
@@ -976,8 +997,9 @@ static mpn_message *death_message(const job_watch *w, const death *d)
   mpn_message *m = d->node_lost ? mpn_launcher_node_lost_new(d->host, c, (size_t)n)
                                  : mpn_launcher_crashes_new(c, (size_t)n);
   char *note = m ? silent_note(g, n) : NULL;
-  if (m && d->oom) {   /* Slurm said why it was killed */
-    char *oom = tool_xasprintf("%s Slurm says it ran out of memory (the OOM killer).", note ? note : "");
+  if (m && d->oom) {   /* the launcher said why it was killed */
+    char *oom = tool_xasprintf("%s %s says it ran out of memory (the OOM killer).", note ? note : "",
+                               d->source ? d->source->name : "The launcher");
     free(note);
     note = oom;
   }
@@ -1368,13 +1390,14 @@ static void failure_members(const job_watch *w, json_t *f, const cause *c, const
   json_object_set_new(f, "output_tail", tail);
 }
 
-/* ---- the batch system ended the job: time limit, scancel, preemption ------------------ */
+/* ---- the batch system ended the job: time limit, cancellation, preemption ------------------ */
 
-/* Slurm (its notice, scontrol, or the SIGTERM it sent us) ended the job before any failure of its own. */
+/* The batch system (its notice, its answer, or the SIGTERM it sent us) ended the job before any failure of its own. */
 static bool end_is_cause(const job_watch *w, const cause *c)
 {
-  bool slurm_stop = w->has_end || (w->stop_signal == SIGTERM && w->slurm_id);
-  if (!slurm_stop)
+  const launcher *owner;
+  bool batch_stop = w->has_end || (w->stop_signal == SIGTERM && batch_id(w, &owner));
+  if (!batch_stop)
     return false;
   if ((c->r || c->d) && c->ts <= w->end_seen_ms)
     return false;
@@ -1405,7 +1428,8 @@ static void end_words(const job_watch *w, char *out, size_t cap)
 {
   const launcher_end *e = &w->end;
   char who[200], after[32] = "", sig[24] = "";
-  const char *id = e->job_id[0] ? e->job_id : w->slurm_id;
+  const launcher *owner;
+  const char *id = batch_id(w, &owner);
   if (id)
     snprintf(who, sizeof who, "job %s (%s)", id, job_name(w));
   else
@@ -1417,22 +1441,10 @@ static void end_words(const job_watch *w, char *out, size_t cap)
              secs >= 3600 ? secs / 60 % 60 : secs % 60);
   const char *name = w->stop_signal ? mpn_signal_name(w->stop_signal) : NULL;
   snprintf(sig, sizeof sig, "%s", name ? name : "SIGTERM");
-  switch (w->has_end ? e->why : LAUNCHER_END_NONE) {
-  case LAUNCHER_END_TIME_LIMIT:
-    snprintf(out, cap, "%s reached its time limit after %s", who, after);
-    break;
-  case LAUNCHER_END_CANCELLED:
-    snprintf(out, cap, "%s was cancelled%s%s", who, e->by[0] ? " by user " : " (scancel)", e->by);
-    break;
-  case LAUNCHER_END_PREEMPTED:
-    snprintf(out, cap, "%s was preempted after %s", who, after);
-    break;
-  case LAUNCHER_END_NODE_FAIL:
-    snprintf(out, cap, "%s was ended by Slurm: node %s failed", who, e->host[0] ? e->host : "?");
-    break;
-  default:
+  if (w->has_end && e->why != LAUNCHER_END_NONE && e->source && e->source->end_words)
+    e->source->end_words(e, who, after, out, cap);
+  else
     snprintf(out, cap, "%s was stopped by the batch system (%s)", who, sig);
-  }
 }
 
 static const char *end_event(const job_watch *w)
@@ -1441,7 +1453,7 @@ static const char *end_event(const job_watch *w)
   return names[w->has_end ? w->end.why : LAUNCHER_END_NONE];
 }
 
-/* The failed job's fields when Slurm ended it: the end is the root cause, said plainly. */
+/* The failed job's fields when the batch system ended it: the end is the root cause, said plainly. */
 static void end_fields(const job_watch *w, json_t *f, int status)
 {
   char words[400], progress[300], ts[40] = "", title[512];
@@ -1454,7 +1466,10 @@ static void end_fields(const job_watch *w, json_t *f, int status)
   json_object_set_new(root, "ranks", json_array());
   json_object_set_new(root, "hostname", jstr(w->has_end && e->host[0] ? e->host : NULL));
   json_object_set_new(root, "title", jstr(words));
-  json_object_set_new(root, "slurm_job_id", jstr(e->job_id[0] ? e->job_id : w->slurm_id));
+  const launcher *owner;
+  const char *id = batch_id(w, &owner);
+  if (owner && owner->job_fields)   /* "slurm_job_id" */
+    json_object_set_new(root, owner->job_fields[0].member, jstr(id));
   json_object_set_new(root, "cancelled_by", jstr(w->has_end && e->by[0] ? e->by : NULL));
   json_object_set_new(root, "time_limit", jstr(w->has_end && e->time_limit[0] ? e->time_limit : NULL));
   json_object_set_new(root, "last_progress", jstr(progress[0] ? progress : NULL));
@@ -1470,7 +1485,8 @@ static void end_fields(const job_watch *w, json_t *f, int status)
   failure_members(w, f, &c, said, root, none, nvictims, tail);
   snprintf(title, sizeof title, "J%s%s%s", words + 1, progress[0] ? "; last progress: " : "", progress);
   headline(f, title, "error",
-           tool_xasprintf("%s.\nExit status %d.\nRoot cause: %s (said by Slurm%s).%s%s", title, status, words,
+           tool_xasprintf("%s.\nExit status %d.\nRoot cause: %s (said by %s%s).%s%s", title, status, words,
+                          owner ? owner->name : "the batch system",
                           w->stop_signal ? ", and its signal to the job" : "",
                           *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines));
   free(tail_lines);
@@ -1646,7 +1662,7 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   const held_report *h = c.r ? held_for(w, c.r) : NULL;
   json_t *doc = NULL;
   if (!w->ended || !status || end_is_cause(w, &c)) {
-    /* nothing to merge: the job did not fail, or Slurm ended it (the job's message says so) */
+    /* nothing to merge: the job did not fail, or its batch system ended it (the job's message says so) */
   } else if (h) {
     doc = json_deep_copy(h->msg);
     snprintf(held_id, cap, "%s", h->id);
