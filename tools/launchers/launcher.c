@@ -19,7 +19,9 @@ enum {
   PROBE_OUTPUT_MAX = 4096,
 };
 
-/* Every launcher mpinotify-run knows; the first that recognises a command runs it. */
+/* Every launcher mpinotify-run knows, each defined in its own file (the only place outside it that
+ * names it); the first that recognises a command runs it. */
+extern const launcher launcher_openmpi, launcher_hydra, launcher_slurm;
 static const launcher *const all[] = {&launcher_openmpi, &launcher_hydra, &launcher_slurm, NULL};
 
 bool launcher_name_in(const char *name, const char *const *list)

@@ -121,8 +121,6 @@ typedef struct launcher {
   const char *const *job_name;    /* whose value names the job ("-J train", "--job-name=train") */
 } launcher;
 
-extern const launcher launcher_openmpi, launcher_hydra, launcher_slurm;
-
 /* The launcher `cmd` runs (its argv[0] resolved to `path`), or NULL when none recognises it. */
 const launcher *launcher_of(const char *path, char *const *cmd, int ncmd);
 
