@@ -541,13 +541,6 @@ static void remove_run_dir(struct run *r)
   r->run_dir = NULL;
 }
 
-static long long wall_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void count_spooled(const mpn_spool_entry *e, void *arg)
 {
   *(int *)arg += e->code == MPN_OK;
@@ -563,7 +556,7 @@ static void count_spooled(const mpn_spool_entry *e, void *arg)
  */
 static void flush_leftovers(struct run *r)
 {
-  r->start_wall_ms = wall_now_ms();
+  r->start_wall_ms = tool_wall_ms();
   int n = 0;
   if (mpn_spool_list(NULL, count_spooled, &n) != MPN_OK || n == 0 || getenv("MPINOTIFY_DISABLE"))
     return;
@@ -615,7 +608,7 @@ static void setup_job(const struct run *r)
   free(command);
   const char *name = r->name ? r->name : getenv("MPINOTIFY_JOB_NAME");
   if (name == NULL || *name == '\0')
-    name = getenv("SLURM_JOB_NAME");
+    name = launcher_env_job_name();   /* the batch system's (SLURM_JOB_NAME) */
   if (name == NULL || *name == '\0')
     name = launcher_guess_job_name(r->cmd, r->ncmd);   /* srun -J train outside an allocation */
   if (name == NULL || *name == '\0')
@@ -678,9 +671,6 @@ static void setup_watch(struct run *r)
   job_info info = {
     .name = getenv("MPINOTIFY_JOB_NAME"),
     .command = command,
-    .slurm_job_id = getenv("SLURM_JOB_ID"),
-    .slurm_job_name = getenv("SLURM_JOB_NAME"),
-    .slurm_step = getenv("SLURM_STEP_ID"),
     .np_guess = launcher_guess_np(r->cmd, r->ncmd),
     .registering = r->relay_srv != NULL,
   };

@@ -427,9 +427,7 @@ static char *who_and_where(void)
   const struct passwd *pw = getpwuid(getuid());
   const char *user = pw ? pw->pw_name : getenv("USER");
   char when[32] = "";
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  mpn_format_time((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, when, sizeof when);
+  mpn_format_time(tool_wall_ms(), when, sizeof when);
   return tool_xasprintf("This is a test message sent by mpinotify-send from %s by %s at %s.\n"
                         "If you can read it, this channel works.",
                         host, user ? user : "an unknown user", when);
@@ -581,45 +579,11 @@ static int flush_spool(const struct send *s, mpn_sender *sender)
 /* One action, as the command line asked; returns the exit status. */
 /* ---- --stacks ---------------------------------------------------------------- */
 
-static const char *str(json_t *o, const char *key)
-{
-  const char *v = json_string_value(json_object_get(o, key));
-  return v ? v : "?";
-}
-
-/* A group's innermost frames: Python's where the rank runs Python, else native ones. */
-static void print_frames(json_t *g)
-{
-  json_t *tb = json_object_get(g, "traceback"), *f;
-  size_t n = json_array_size(tb), k;
-  for (size_t j = n; j-- > 0 && n - j <= 8;) {   /* innermost first, as a stack reads */
-    f = json_array_get(tb, j);
-    printf("    %s (%s:%lld)\n", str(f, "function"), str(f, "file"), (long long)json_integer_value(json_object_get(f, "line")));
-  }
-  json_array_foreach(json_object_get(g, "backtrace"), k, f) {
-    if (k >= 8 || n)
-      break;
-    if (json_string_value(json_object_get(f, "file")))
-      printf("    #%zu %s (%s:%lld)\n", k, str(f, "function"), str(f, "file"),
-             (long long)json_integer_value(json_object_get(f, "line")));
-    else
-      printf("    #%zu %s (%s+%s)\n", k, str(f, "function"), str(f, "module"), str(f, "offset"));
-  }
-}
-
-/* The view as a person reads it: the title, then each group, its ranks and its innermost frames. */
+/* The view as a person reads it: the library's own title and text (what every channel shows). */
 static void print_view(json_t *v)
 {
-  printf("%s\n", str(v, "title"));
-  size_t i, k;
-  json_t *g, *r;
-  json_array_foreach(json_object_get(v, "groups"), i, g) {
-    printf(json_array_size(json_object_get(g, "ranks")) == 1 ? "\nrank" : "\nranks");
-    json_array_foreach(json_object_get(g, "ranks"), k, r)
-      printf("%s%lld", k ? "," : " ", (long long)json_integer_value(r));
-    printf(": %s, at %s\n", str(g, "state"), str(g, "where"));
-    print_frames(g);
-  }
+  const char *title = json_string_value(json_object_get(v, "title")), *text = json_string_value(json_object_get(v, "text"));
+  printf("%s\n%s%s%s", title ? title : "?", text ? "\n" : "", text ? text : "", text ? "\n" : "");
 }
 
 static int ask_stacks(const struct send *s)

@@ -10,6 +10,7 @@ The checks are on what the loopback sink received (count, fields) and on exit st
 the same job without mpinotify-run; never on timings.
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -242,6 +243,9 @@ def time_limit(t):
     b = bodies[1]
     rc = b.get("root_cause") or {}
     check(rc.get("event") == "time_limit" and rc.get("slurm_job_id") == job_id, f"root_cause {rc!r}")
+    # the library's forms: signal names as messages write them, times with milliseconds
+    check(rc.get("signal_received") == "SIGTERM" and
+          re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rc.get("timestamp") or ""), f"root_cause {rc!r}")
     check(f"Job {job_id} (train) reached its time limit after 1m00s" in (b.get("title") or ""), f"title {b.get('title')!r}")
     check_slurm_job(b.get("job"), step=False)
     check(b["job"]["slurm_job_id"] == job_id and b["job"].get("name") == "train", f"job {b['job']!r}")

@@ -41,6 +41,7 @@ enum {
   MAX_REASONS = 8,     /* distinct reasons kept for ranks that could not arm */
   REASONS_SHOWN = 2,   /* of those, in the text */
   REASON_MAX = 200,
+  MAX_BATCH = 16,      /* members naming the job in batch systems (launcher_job_field_at) */
 };
 
 typedef struct rank_info {
@@ -67,6 +68,7 @@ typedef struct death {
   bool sent;           /* its crash message was made */
   bool node_lost;      /* its node was lost (host), signo 0: the launcher named the node, not the rank */
   bool oom;            /* the launcher says it ran out of memory */
+  const launcher *source;   /* whose notice named it */
   bool silent;         /* not named by the launcher: it ended without a word while the launcher
                           named another rank's death (no report, goodbye, exit or SIGTERM) */
 } death;
@@ -86,7 +88,8 @@ typedef struct held_report {
 
 struct job_watch {
   pthread_mutex_t lock;
-  char *name, *command, *slurm_id, *slurm_name, *slurm_step;
+  char *name, *command;
+  char *batch[MAX_BATCH];   /* the job's names in batch systems, by launcher_job_field_at's index */
   int np_guess;
   bool registering;
   long long start_ms, end_ms;
@@ -110,7 +113,7 @@ struct job_watch {
   char *tail[TAIL_LINES];
   int tail_count, tail_next;
   app_words words;     /* the line of the output that explains a failure */
-  launcher_end end;    /* how the batch system ended the job itself (time limit, scancel), when it did */
+  launcher_end end;    /* how the batch system ended the job itself (time limit, cancellation), when it did */
   bool has_end;
   long long end_seen_ms;   /* when its notice (or the signal) came */
   bool torn_down;      /* the launcher said it tears the job down (srun: with SIGKILL, no SIGTERM first) */
@@ -126,13 +129,6 @@ struct job_watch {
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static long long wall_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *xstrdup_or_null(const char *s)
 {
@@ -184,12 +180,12 @@ job_watch *job_watch_new(const job_info *info)
   pthread_mutex_init(&w->lock, NULL);
   w->name = xstrdup_or_null(info->name);
   w->command = xstrdup_or_null(info->command);
-  w->slurm_id = xstrdup_or_null(info->slurm_job_id);
-  w->slurm_name = xstrdup_or_null(info->slurm_job_name);
-  w->slurm_step = xstrdup_or_null(info->slurm_step);
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, NULL)); i++)   /* the batch job we run in */
+    w->batch[i] = xstrdup_or_null(getenv(f->env));
   w->np_guess = info->np_guess;
   w->registering = info->registering;
-  w->start_ms = wall_ms();
+  w->start_ms = tool_wall_ms();
   if (info->registering && gethostname(w->local_host, sizeof w->local_host - 1) == 0)
     w->procs = proc_watch_new();
   return w;
@@ -214,9 +210,8 @@ void job_watch_free(job_watch *w)
   free(w->ranks);
   free(w->name);
   free(w->command);
-  free(w->slurm_id);
-  free(w->slurm_name);
-  free(w->slurm_step);
+  for (int i = 0; i < MAX_BATCH; i++)
+    free(w->batch[i]);
   pthread_mutex_destroy(&w->lock);
   free(w);
 }
@@ -278,12 +273,11 @@ static void on_hello(job_watch *w, json_t *o, int rank)
   note_process(w, ri, o);
   if (w->procs && !strcmp(ri->host, w->local_host))
     proc_watch_add(w->procs, rank, ri->pid);
-  /* srun outside an allocation made the job: its tasks know its Slurm id, step and name, we do not */
-  static const char *const keys[] = {"slurm_job_id", "slurm_job_name", "slurm_step"};
-  char **mine[] = {&w->slurm_id, &w->slurm_name, &w->slurm_step};
-  for (int i = 0; i < 3; i++)
-    if (!*mine[i])
-      *mine[i] = xstrdup_or_null(json_string_value(json_object_get(o, keys[i])));
+  /* a launcher outside an allocation made the batch job: its tasks know its names, we do not */
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, NULL)); i++)
+    if (!w->batch[i])
+      w->batch[i] = xstrdup_or_null(json_string_value(json_object_get(o, f->member)));
 }
 
 /* A rank's process started: not yet armed, but not silent either. */
@@ -492,7 +486,8 @@ static void add_death(job_watch *w, const launcher_death *ld, int rank, long pid
   snprintf(d->host, sizeof d->host, "%s", ld->host);
   d->signo = ld->signo;
   d->oom = ld->oom;
-  d->seen_ms = wall_ms();
+  d->source = ld->source;
+  d->seen_ms = tool_wall_ms();
 }
 
 /* A launcher's notice of a rank's death by a signal (srun's may name several), once per rank. */
@@ -515,7 +510,7 @@ static void note_end(job_watch *w, const char *line)
   if (!w->has_end) {
     w->end = e;
     w->has_end = true;
-    w->end_seen_ms = wall_ms();
+    w->end_seen_ms = tool_wall_ms();
   } else if (!w->end.by[0]) {
     snprintf(w->end.by, sizeof w->end.by, "%s", e.by);
   }
@@ -531,7 +526,7 @@ static void note_lost_node(job_watch *w, const char *line)
     if (!strcmp(w->lost_hosts[i], host))
       return;
   snprintf(w->lost_hosts[w->nlost], HOST_MAX, "%s", host);
-  w->lost_ms[w->nlost++] = wall_ms();
+  w->lost_ms[w->nlost++] = tool_wall_ms();
 }
 
 void job_watch_output(job_watch *w, const char *line, size_t len)
@@ -558,7 +553,7 @@ void job_watch_output(job_watch *w, const char *line, size_t len)
   if (launcher_exit_notice(copy, &e) && !w->has_first_exit) {
     w->first_exit = e;
     w->has_first_exit = true;
-    w->first_exit_ms = wall_ms();
+    w->first_exit_ms = tool_wall_ms();
   }
   free(w->tail[w->tail_next]);
   w->tail[w->tail_next] = copy;
@@ -671,13 +666,32 @@ void job_watch_stop_signal(job_watch *w, int sig, long long when_ms)
   pthread_mutex_unlock(&w->lock);
 }
 
-/* A failed Slurm job: how Slurm says it ended (scontrol, sacct; bounded), added to what its notices said.
- * Not under the lock: the relay's notices keep coming meanwhile. */
+/* The job's id in its batch system (its end notice's, else the environment's or the tasks'), or NULL
+ * outside one; *owner gets the launcher of that batch system (NULL when none). */
+static const char *batch_id(const job_watch *w, const launcher **owner)
+{
+  *owner = w->has_end ? w->end.source : NULL;
+  if (w->has_end && w->end.job_id[0])
+    return w->end.job_id;
+  const launcher *l;
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, &l)); i++)
+    if (w->batch[i] && f == l->job_fields) {   /* a launcher's first field is its job's id */
+      *owner = l;
+      return w->batch[i];
+    }
+  return NULL;
+}
+
+/* A failed batch job: how the batch system says it ended (launcher_ask_end; bounded), added to
+ * what its notices said. Not under the lock: the relay's notices keep coming meanwhile. */
 static void ask_end(job_watch *w, int status)
 {
   pthread_mutex_lock(&w->lock);
   char id[32];
-  snprintf(id, sizeof id, "%s", w->has_end && w->end.job_id[0] ? w->end.job_id : w->slurm_id ? w->slurm_id : "");
+  const launcher *owner;
+  const char *known = batch_id(w, &owner);
+  snprintf(id, sizeof id, "%s", known ? known : "");
   launcher_end e = w->end;
   bool ask = status != 0 && id[0] && (w->has_end || w->stop_signal || WIFSIGNALED(status) ||
                                       (WIFEXITED(status) && WEXITSTATUS(status) > 128));
@@ -686,7 +700,7 @@ static void ask_end(job_watch *w, int status)
     return;
   pthread_mutex_lock(&w->lock);
   if (!w->has_end && !w->end_seen_ms)
-    w->end_seen_ms = wall_ms();
+    w->end_seen_ms = tool_wall_ms();
   w->end = e;
   w->has_end = true;
   pthread_mutex_unlock(&w->lock);
@@ -698,7 +712,7 @@ void job_watch_ended(job_watch *w, int status)
   pthread_mutex_lock(&w->lock);
   w->ended = true;
   w->status = status;
-  w->end_ms = wall_ms();
+  w->end_ms = tool_wall_ms();
   if (status != 0) {
     lost_node_deaths(w);
     infer_silent_deaths(w);
@@ -738,9 +752,9 @@ static json_t *job_object(const job_watch *w)
   json_t *j = json_object();
   json_object_set_new(j, "name", jstr(w->name));
   json_object_set_new(j, "command", jstr(w->command));
-  json_object_set_new(j, "slurm_job_id", jstr(w->slurm_id));
-  json_object_set_new(j, "slurm_job_name", jstr(w->slurm_name));
-  json_object_set_new(j, "slurm_step", jstr(w->slurm_step));
+  const launcher_job_field *f;
+  for (int i = 0; i < MAX_BATCH && (f = launcher_job_field_at(i, NULL)); i++)
+    json_object_set_new(j, f->member, jstr(w->batch[i]));
   json_object_set_new(j, "duration_s", w->ended ? json_real((double)(w->end_ms - w->start_ms) / 1000.0) : json_null());
   return j;
 }
@@ -1031,8 +1045,9 @@ static mpn_message *death_message(const job_watch *w, const death *d)
   mpn_message *m = d->node_lost ? mpn_launcher_node_lost_new(d->host, c, (size_t)n)
                                  : mpn_launcher_crashes_new(c, (size_t)n);
   char *note = m ? silent_note(g, n) : NULL;
-  if (m && d->oom) {   /* Slurm said why it was killed */
-    char *oom = tool_xasprintf("%s Slurm says it ran out of memory (the OOM killer).", note ? note : "");
+  if (m && d->oom) {   /* the launcher said why it was killed */
+    char *oom = tool_xasprintf("%s %s says it ran out of memory (the OOM killer).", note ? note : "",
+                               d->source ? d->source->name : "The launcher");
     free(note);
     note = oom;
   }
@@ -1101,10 +1116,19 @@ int job_watch_unreported_deaths(job_watch *w, mpn_message **out, int max)
 
 /* ---- the failed job: root cause, victims, reports -------------------------------------- */
 
-static bool failure_event(const char *ev)
+/* A report the job's message lists: severity error or critical (docs/events.md). */
+static bool serious(json_t *msg)
 {
-  return ev && (!strcmp(ev, "crash") || !strcmp(ev, "exit") || !strcmp(ev, "mpi_error") || !strcmp(ev, "exception") ||
-                !strcmp(ev, "hang"));
+  const char *sev = json_string_value(json_object_get(msg, "severity"));
+  return sev && (!strcmp(sev, "error") || !strcmp(sev, "critical"));
+}
+
+/* A failure of the job (a root cause; a rank with one is no victim), known from the message itself so that
+ * a new kind of failure counts too: a serious report, except an alert (its "alert" member), whose severity
+ * is the program's judgement of its own numbers while the job goes on. */
+static bool failure_event(const report *r)
+{
+  return serious(r->msg) && !json_object_get(r->msg, "alert") && json_is_string(json_object_get(r->msg, "event"));
 }
 
 static const char *event_of(const report *r)
@@ -1147,7 +1171,7 @@ static cause root_cause(const job_watch *w)
   for (int i = 0; i < w->nreports; i++) {
     const report *r = &w->reports[i];
     const char *ev = event_of(r);
-    if (r->launcher || !failure_event(ev) || (unreported_death && !strcmp(ev, "mpi_error")) ||
+    if (r->launcher || !failure_event(r) || (unreported_death && !strcmp(ev, "mpi_error")) ||
         (!strcmp(ev, "hang") && recovered(w, r)))
       continue;
     if ((!c.r && !c.d) || r->ts_ms < c.ts)
@@ -1267,7 +1291,7 @@ static int victims(const job_watch *w, const cause *c, json_t *root_ranks)
         continue;
       bool waited_on_peer = (!strcmp(event_of(r) ? event_of(r) : "", "mpi_error") && (c->d || r->ts_ms > c->ts)) ||
                             knock_on(c, r);
-      own_failure = failure_event(event_of(r)) && !waited_on_peer;
+      own_failure = failure_event(r) && !waited_on_peer;
     }
     n += !own_failure;
   }
@@ -1281,9 +1305,7 @@ static json_t *report_summaries(const job_watch *w, const cause *c, int *total)
   *total = 0;
   for (int i = 0; i < w->nreports; i++) {
     json_t *m = w->reports[i].msg;
-    const char *sev = json_string_value(json_object_get(m, "severity"));
-    bool serious = sev && (!strcmp(sev, "error") || !strcmp(sev, "critical"));
-    if (!failure_event(event_of(&w->reports[i])) && !serious)
+    if (!serious(m))   /* the failures, and the alerts of severity critical */
       continue;
     if ((*total)++ >= REPORTS_SHOWN)
       continue;
@@ -1416,13 +1438,14 @@ static void failure_members(const job_watch *w, json_t *f, const cause *c, const
   json_object_set_new(f, "output_tail", tail);
 }
 
-/* ---- the batch system ended the job: time limit, scancel, preemption ------------------ */
+/* ---- the batch system ended the job: time limit, cancellation, preemption ------------------ */
 
-/* Slurm (its notice, scontrol, or the SIGTERM it sent us) ended the job before any failure of its own. */
+/* The batch system (its notice, its answer, or the SIGTERM it sent us) ended the job before any failure of its own. */
 static bool end_is_cause(const job_watch *w, const cause *c)
 {
-  bool slurm_stop = w->has_end || (w->stop_signal == SIGTERM && w->slurm_id);
-  if (!slurm_stop)
+  const launcher *owner;
+  bool batch_stop = w->has_end || (w->stop_signal == SIGTERM && batch_id(w, &owner));
+  if (!batch_stop)
     return false;
   if ((c->r || c->d) && c->ts <= w->end_seen_ms)
     return false;
@@ -1453,7 +1476,8 @@ static void end_words(const job_watch *w, char *out, size_t cap)
 {
   const launcher_end *e = &w->end;
   char who[200], after[32] = "", sig[24] = "";
-  const char *id = e->job_id[0] ? e->job_id : w->slurm_id;
+  const launcher *owner;
+  const char *id = batch_id(w, &owner);
   if (id)
     snprintf(who, sizeof who, "job %s (%s)", id, job_name(w));
   else
@@ -1463,24 +1487,12 @@ static void end_words(const job_watch *w, char *out, size_t cap)
   if (!after[0])
     snprintf(after, sizeof after, secs >= 3600 ? "%ldh%02ldm" : "%ldm%02lds", secs >= 3600 ? secs / 3600 : secs / 60,
              secs >= 3600 ? secs / 60 % 60 : secs % 60);
-  const char *abbrev = w->stop_signal ? sigabbrev_np(w->stop_signal) : NULL;
-  snprintf(sig, sizeof sig, "SIG%s", abbrev ? abbrev : "TERM");
-  switch (w->has_end ? e->why : LAUNCHER_END_NONE) {
-  case LAUNCHER_END_TIME_LIMIT:
-    snprintf(out, cap, "%s reached its time limit after %s", who, after);
-    break;
-  case LAUNCHER_END_CANCELLED:
-    snprintf(out, cap, "%s was cancelled%s%s", who, e->by[0] ? " by user " : " (scancel)", e->by);
-    break;
-  case LAUNCHER_END_PREEMPTED:
-    snprintf(out, cap, "%s was preempted after %s", who, after);
-    break;
-  case LAUNCHER_END_NODE_FAIL:
-    snprintf(out, cap, "%s was ended by Slurm: node %s failed", who, e->host[0] ? e->host : "?");
-    break;
-  default:
+  const char *name = w->stop_signal ? mpn_signal_name(w->stop_signal) : NULL;
+  snprintf(sig, sizeof sig, "%s", name ? name : "SIGTERM");
+  if (w->has_end && e->why != LAUNCHER_END_NONE && e->source && e->source->end_words)
+    e->source->end_words(e, who, after, out, cap);
+  else
     snprintf(out, cap, "%s was stopped by the batch system (%s)", who, sig);
-  }
 }
 
 static const char *end_event(const job_watch *w)
@@ -1489,27 +1501,27 @@ static const char *end_event(const job_watch *w)
   return names[w->has_end ? w->end.why : LAUNCHER_END_NONE];
 }
 
-/* The failed job's fields when Slurm ended it: the end is the root cause, said plainly. */
+/* The failed job's fields when the batch system ended it: the end is the root cause, said plainly. */
 static void end_fields(const job_watch *w, json_t *f, int status)
 {
-  char words[400], progress[300], ts[40], title[512];
+  char words[400], progress[300], ts[40] = "", title[512];
   end_words(w, words, sizeof words);
   last_progress(w, progress, sizeof progress);
-  time_t t = (time_t)(w->end_seen_ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  mpn_format_time(w->end_seen_ms, ts, sizeof ts);
   const launcher_end *e = &w->end;
   json_t *root = json_object();
   json_object_set_new(root, "event", json_string(end_event(w)));
   json_object_set_new(root, "ranks", json_array());
   json_object_set_new(root, "hostname", jstr(w->has_end && e->host[0] ? e->host : NULL));
   json_object_set_new(root, "title", jstr(words));
-  json_object_set_new(root, "slurm_job_id", jstr(e->job_id[0] ? e->job_id : w->slurm_id));
+  const launcher *owner;
+  const char *id = batch_id(w, &owner);
+  if (owner && owner->job_fields)   /* "slurm_job_id" */
+    json_object_set_new(root, owner->job_fields[0].member, jstr(id));
   json_object_set_new(root, "cancelled_by", jstr(w->has_end && e->by[0] ? e->by : NULL));
   json_object_set_new(root, "time_limit", jstr(w->has_end && e->time_limit[0] ? e->time_limit : NULL));
   json_object_set_new(root, "last_progress", jstr(progress[0] ? progress : NULL));
-  json_object_set_new(root, "signal_received", w->stop_signal ? jstr(sigabbrev_np(w->stop_signal)) : json_null());
+  json_object_set_new(root, "signal_received", w->stop_signal ? jstr(mpn_signal_name(w->stop_signal)) : json_null());
   json_object_set_new(root, "timestamp", json_string(ts));
   json_object_set_new(root, "reported_by", json_string("launcher"));
   json_t *none = json_array();
@@ -1521,7 +1533,8 @@ static void end_fields(const job_watch *w, json_t *f, int status)
   failure_members(w, f, &c, said, root, none, nvictims, tail);
   snprintf(title, sizeof title, "J%s%s%s", words + 1, progress[0] ? "; last progress: " : "", progress);
   headline(f, title, "error",
-           tool_xasprintf("%s.\nExit status %d.\nRoot cause: %s (said by Slurm%s).%s%s", title, status, words,
+           tool_xasprintf("%s.\nExit status %d.\nRoot cause: %s (said by %s%s).%s%s", title, status, words,
+                          owner ? owner->name : "the batch system",
                           w->stop_signal ? ", and its signal to the job" : "",
                           *tail_lines ? "\n\nLast lines of output:\n" : "", tail_lines));
   free(tail_lines);
@@ -1696,7 +1709,7 @@ static const held_report *ending_held(const job_watch *w, const cause *c, const 
   const held_report *best = NULL;
   for (int i = 0; i < w->nreports; i++) {
     const report *r = &w->reports[i];
-    const held_report *h = r != c->r && !r->launcher && failure_event(event_of(r)) && !knock_on(c, r)
+    const held_report *h = r != c->r && !r->launcher && failure_event(r) && !knock_on(c, r)
                                ? held_for(w, r) : NULL;
     if (h && (!best || r->ts_ms < (*which)->ts_ms)) {
       best = h;
@@ -1730,7 +1743,7 @@ mpn_message *job_watch_merged(job_watch *w, char *held_id, size_t cap)
   const held_report *eh = c.r && !h ? ending_held(w, &c, &ending) : NULL;
   json_t *doc = NULL;
   if (!w->ended || !status || end_is_cause(w, &c)) {
-    /* nothing to merge: the job did not fail, or Slurm ended it (the job's message says so) */
+    /* nothing to merge: the job did not fail, or its batch system ended it (the job's message says so) */
   } else if (h || eh) {
     doc = json_deep_copy((h ? h : eh)->msg);
     snprintf(held_id, cap, "%s", (h ? h : eh)->id);

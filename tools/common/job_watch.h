@@ -27,16 +27,15 @@ bool job_events_parse(const char *s, unsigned *out);
 typedef struct job_info {
   const char *name;            /* the job's name, or NULL */
   const char *command;         /* the launcher's command line, secrets masked */
-  const char *slurm_job_id;    /* SLURM_JOB_ID, or NULL */
-  const char *slurm_job_name;  /* SLURM_JOB_NAME, or NULL */
-  const char *slurm_step;      /* SLURM_STEP_ID, or NULL (a batch script has none) */
   int np_guess;                /* ranks the command line asks for (-np), 0 if unknown */
   bool registering;            /* the relay runs: ranks can say hello */
 } job_info;
 
 typedef struct job_watch job_watch;
 
-job_watch *job_watch_new(const job_info *info);   /* copies what it needs */
+/* Copies what it needs; the job's names in its batch system come from the
+ * environment (launcher_job_field_at), later also from the ranks' hellos. */
+job_watch *job_watch_new(const job_info *info);
 void job_watch_free(job_watch *w);
 
 /* Never shown in output_tail (the relay key, values the configuration refers to). */
@@ -60,7 +59,7 @@ int job_watch_starting(job_watch *w);
 bool job_watch_start_warns(job_watch *w);
 
 /* mpinotify-run received `sig` (SIGTERM, SIGINT...) at `wall_ms` while the
- * job ran: in a Slurm job, the batch system stopping it (time limit, scancel). */
+ * job ran: in a batch job, the batch system stopping it (time limit, cancellation). */
 void job_watch_stop_signal(job_watch *w, int sig, long long wall_ms);
 
 /* The ranks of this node that a SIGTERM ended marked it in `dir` (term-RANK
@@ -68,8 +67,8 @@ void job_watch_stop_signal(job_watch *w, int sig, long long wall_ms);
  * none. Before job_watch_ended. */
 void job_watch_term_marks(job_watch *w, const char *dir);
 
-/* The launcher ended with wait status `status`. For a failed Slurm job this
- * asks Slurm how it ended (scontrol, sacct: about 2 s at most). */
+/* The launcher ended with wait status `status`. For a failed batch job this
+ * asks the batch system how it ended (launcher_ask_end: about 2 s at most). */
 void job_watch_ended(job_watch *w, int status);
 
 /* The messages, for mpn_sender_send; free with mpn_message_free. */

@@ -40,13 +40,6 @@ struct proc_watch {
   int n, cap;
 };
 
-static long long wall_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The pollfds of the processes still alive, the eventfd first; entries[i] is pfd[i + 1]'s. */
 static int poll_set(proc_watch *p, struct pollfd **pfd, int **which)
 {
@@ -72,7 +65,7 @@ static void *watch_main(void *arg)
     int *which;
     int k = poll_set(p, &pfd, &which);
     int rc = poll(pfd, (nfds_t)k, -1);   /* ends on a death, a new process, or the stop (eventfd) */
-    long long now = wall_ms();
+    long long now = tool_wall_ms();
     uint64_t v;
     if (rc > 0 && pfd[0].revents && read(p->wake, &v, sizeof v) < 0 && errno != EAGAIN)
       rc = -1;   /* read before looking at stop: a stop written after it wakes the next poll */

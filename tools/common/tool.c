@@ -104,6 +104,13 @@ long tool_now_ms(void)
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+long long tool_wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void tool_print_version(void)
 {
   const char *lib = mpn_library_path();

@@ -41,6 +41,9 @@ const char *tool_basename(const char *path);
 /* CLOCK_MONOTONIC in milliseconds. */
 long tool_now_ms(void);
 
+/* CLOCK_REALTIME in milliseconds since the epoch: the time messages carry (mpn_format_time). */
+long long tool_wall_ms(void);
+
 /* ---- with the library's public API ---- */
 
 /* Prints "<tool_name> VERSION (libmpinotify VERSION at PATH)" on stdout. */

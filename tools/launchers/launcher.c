@@ -19,7 +19,9 @@ enum {
   PROBE_OUTPUT_MAX = 4096,
 };
 
-/* Every launcher mpinotify-run knows; the first that recognises a command runs it. */
+/* Every launcher mpinotify-run knows, each defined in its own file (the only place outside it that
+ * names it); the first that recognises a command runs it. */
+extern const launcher launcher_openmpi, launcher_hydra, launcher_slurm;
 static const launcher *const all[] = {&launcher_openmpi, &launcher_hydra, &launcher_slurm, NULL};
 
 bool launcher_name_in(const char *name, const char *const *list)
@@ -42,8 +44,10 @@ const launcher *launcher_of(const char *path, char *const *cmd, int ncmd)
 bool launcher_death_notice(const char *line, launcher_death *out)
 {
   for (const launcher *const *l = all; *l; l++)
-    if ((*l)->death_notice && (*l)->death_notice(line, out))
+    if ((*l)->death_notice && (*l)->death_notice(line, out)) {
+      out->source = *l;
       return true;
+    }
   return false;
 }
 
@@ -66,8 +70,10 @@ bool launcher_node_lost(const char *line, char *host)
 bool launcher_end_notice(const char *line, launcher_end *out)
 {
   for (const launcher *const *l = all; *l; l++)
-    if ((*l)->end_notice && (*l)->end_notice(line, out))
+    if ((*l)->end_notice && (*l)->end_notice(line, out)) {
+      out->source = *l;
       return true;
+    }
   return false;
 }
 
@@ -82,8 +88,10 @@ bool launcher_teardown(const char *line)
 bool launcher_ask_end(const char *job_id, launcher_end *out)
 {
   for (const launcher *const *l = all; *l; l++)
-    if ((*l)->ask_end && (*l)->ask_end(job_id, out))
+    if ((*l)->ask_end && (*l)->ask_end(job_id, out)) {
+      out->source = *l;
       return true;
+    }
   return false;
 }
 
@@ -93,6 +101,29 @@ bool launcher_noise(const char *line)
     if ((*l)->noise && (*l)->noise(line))
       return true;
   return false;
+}
+
+const launcher_job_field *launcher_job_field_at(int i, const launcher **owner)
+{
+  for (const launcher *const *l = all; *l; l++)
+    for (const launcher_job_field *f = (*l)->job_fields; f && f->member; f++)
+      if (i-- == 0) {
+        if (owner)
+          *owner = *l;
+        return f;
+      }
+  return NULL;
+}
+
+const char *launcher_env_job_name(void)
+{
+  for (const launcher *const *l = all; *l; l++) {
+    const launcher_job_field *f = (*l)->job_fields;
+    const char *name = f && f[0].member && f[1].member ? getenv(f[1].env) : NULL;   /* the id first, then the name */
+    if (name && *name)
+      return name;
+  }
+  return NULL;
 }
 
 /* How many arguments option `arg` takes with it: 0 (a flag, or the value in it), 1 or 2. */

@@ -22,6 +22,8 @@
 
 enum { LAUNCHER_HOST_MAX = 64 };
 
+struct launcher;
+
 /* A rank the launcher says died by a signal. */
 typedef struct launcher_death {
   int rank;
@@ -31,6 +33,7 @@ typedef struct launcher_death {
   bool oom;                       /* the launcher says it ran out of memory (the OOM killer) */
   int also[64];                   /* other ranks the same notice names ("tasks 0-3,5: Killed"), same death */
   int nalso;
+  const struct launcher *source;  /* whose notice it was (launcher_death_notice sets it) */
 } launcher_death;
 
 /* Why the batch system ended the job (or its step) itself. */
@@ -50,7 +53,16 @@ typedef struct launcher_end {
   char by[64];            /* who cancelled it ("alice"), when said */
   char time_limit[32];    /* "2h00m", when known */
   char run_time[32];      /* how long it ran, as the batch system counts it ("2h00m") */
+  const struct launcher *source;  /* whose batch system said it (launcher_end_notice, launcher_ask_end set it) */
 } launcher_end;
+
+/* A member of the "job" object of the job's messages that names the job in a
+ * batch system, and the variable (of mpinotify-run's environment, and of the
+ * tasks' whose hellos carry the member) that it is read from. */
+typedef struct launcher_job_field {
+  const char *member;   /* "slurm_job_id" */
+  const char *env;      /* "SLURM_JOB_ID" */
+} launcher_job_field;
 
 /* The first rank the launcher says exited with a non-zero status. */
 typedef struct launcher_exit {
@@ -95,6 +107,12 @@ typedef struct launcher {
    * message's text leaves out of its last lines (rules, the help text around
    * a notice, the runtime's own signal dump); output_tail keeps them. */
   bool (*noise)(const char *line);
+  /* The members that name a job of its batch system in the job's messages,
+   * ended by {NULL}: the job's id first, then its name, then any others. */
+  const launcher_job_field *job_fields;
+  /* Says how the batch system ended job `who` ("job 1234 (train)"; e->why is
+   * set) after `after` ("2h00m"): "job 1234 (train) was cancelled by user alice". */
+  void (*end_words)(const launcher_end *e, const char *who, const char *after, char *out, size_t cap);
   /* The launcher's options that take a value (NULL-terminated lists): */
   const char *const *one_value;   /* "-np 4", "--host n1,n2" */
   const char *const *two_values;  /* "-mca NAME VALUE" */
@@ -102,8 +120,6 @@ typedef struct launcher {
                                      matches "--ntasks=8" */
   const char *const *job_name;    /* whose value names the job ("-J train", "--job-name=train") */
 } launcher;
-
-extern const launcher launcher_openmpi, launcher_hydra, launcher_slurm;
 
 /* The launcher `cmd` runs (its argv[0] resolved to `path`), or NULL when none recognises it. */
 const launcher *launcher_of(const char *path, char *const *cmd, int ncmd);
@@ -122,6 +138,13 @@ bool launcher_teardown(const char *line);
 bool launcher_ask_end(const char *job_id, launcher_end *out);
 /* Whether any launcher takes `line` for its boilerplate. */
 bool launcher_noise(const char *line);
+
+/* The i-th member naming a job in a batch system (every launcher's job_fields
+ * in turn), or NULL past the last; *owner (may be NULL) gets its launcher. */
+const launcher_job_field *launcher_job_field_at(int i, const launcher **owner);
+
+/* The job's name the batch system gives mpinotify-run's environment (SLURM_JOB_NAME), or NULL. */
+const char *launcher_env_job_name(void);
 
 /*
  * Best guess at the program's name: the first argument after the launcher's

@@ -399,6 +399,27 @@ static const char *const np[] = {"-n", "--ntasks", "--ntasks=", NULL};
 
 static const char *const job_name[] = {"-J", "--job-name", "--job-name=", NULL};
 
+/* As the job's messages have always named them (docs/events.md, "job"), what the tasks' hellos carry too. */
+static const launcher_job_field job_fields[] = {
+  {"slurm_job_id", "SLURM_JOB_ID"}, {"slurm_job_name", "SLURM_JOB_NAME"}, {"slurm_step", "SLURM_STEP_ID"}, {NULL, NULL}};
+
+static void end_words(const launcher_end *e, const char *who, const char *after, char *out, size_t cap)
+{
+  switch (e->why) {
+  case LAUNCHER_END_TIME_LIMIT:
+    snprintf(out, cap, "%s reached its time limit after %s", who, after);
+    break;
+  case LAUNCHER_END_CANCELLED:
+    snprintf(out, cap, "%s was cancelled%s%s", who, e->by[0] ? " by user " : " (scancel)", e->by);
+    break;
+  case LAUNCHER_END_PREEMPTED:
+    snprintf(out, cap, "%s was preempted after %s", who, after);
+    break;
+  default:
+    snprintf(out, cap, "%s was ended by Slurm: node %s failed", who, e->host[0] ? e->host : "?");
+  }
+}
+
 const launcher launcher_slurm = {
   .name = "Slurm",
   .recognise = recognise,
@@ -410,6 +431,8 @@ const launcher launcher_slurm = {
   .teardown = teardown,
   .ask_end = ask_end,
   .noise = noise,
+  .job_fields = job_fields,
+  .end_words = end_words,
   .one_value = one_value,
   .np = np,
   .job_name = job_name,
