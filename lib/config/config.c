@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- the channel list ------------------------------------------------------ */
@@ -157,6 +158,18 @@ static void resolved(mpn__config *cfg, mpn__setting_id id, const char *value)
   cfg->text[id] = value ? strdup(value) : NULL;
 }
 
+/* In a shared /tmp anyone can make our default's name first (a directory, a
+ * link): not ours to use. Absent: ours to make. */
+static int someone_elses(const char *dir)
+{
+  struct stat st;
+  if (lstat(dir, &st) != 0)
+    return 0;
+  return !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022);
+}
+
+/* MPINOTIFY_SPOOL, else $TMPDIR/mpinotify-UID, else (when someone else holds
+ * that name) $XDG_RUNTIME_DIR/mpinotify, the login's own directory. */
 static void default_spool(const mpn__file_config *fc, char *out, size_t cap)
 {
   const char *v = setting(fc, MPN__SET_SPOOL);
@@ -166,6 +179,9 @@ static void default_spool(const mpn__file_config *fc, char *out, size_t cap)
   }
   const char *tmp = getenv("TMPDIR");
   snprintf(out, cap, "%s/mpinotify-%u", tmp && *tmp ? tmp : "/tmp", (unsigned)getuid());
+  const char *own = getenv("XDG_RUNTIME_DIR");
+  if (someone_elses(out) && own && own[0] == '/')
+    snprintf(out, cap, "%s/mpinotify", own);
 }
 
 char *mpn_spool_dir(void)

@@ -436,3 +436,31 @@ TEST(flag_and_choice_settings)
   CHECK(mpn__setting_env_flag(MPN__SET_PYTHON) == 0);
   unsetenv("MPINOTIFY_PYTHON");
 }
+
+/* The default spool is per user: $TMPDIR/mpinotify-UID, and where another
+ * user (or a link) holds that name first, $XDG_RUNTIME_DIR/mpinotify. */
+TEST(spool_dir_default_is_the_users)
+{
+  char tmp[] = "/tmp/mpn-spooldef-XXXXXX", xdg[] = "/tmp/mpn-xdg-XXXXXX", want[256], name[256];
+  CHECK(mkdtemp(tmp) != NULL && mkdtemp(xdg) != NULL);
+  unsetenv("MPINOTIFY_SPOOL");
+  unsetenv("MPINOTIFY_CONFIG");
+  setenv("TMPDIR", tmp, 1);
+  setenv("XDG_RUNTIME_DIR", xdg, 1);
+  snprintf(name, sizeof name, "%s/mpinotify-%u", tmp, (unsigned)getuid());
+  char *dir = mpn_spool_dir();
+  CHECK_STR(dir, name);
+  mpn_free(dir);
+  CHECK(symlink("/", name) == 0);   /* planted: a link where our directory would be */
+  snprintf(want, sizeof want, "%s/mpinotify", xdg);
+  dir = mpn_spool_dir();
+  CHECK_STR(dir, want);
+  mpn_free(dir);
+  setenv("MPINOTIFY_SPOOL", "/somewhere/else", 1);   /* said outright: used as said */
+  dir = mpn_spool_dir();
+  CHECK_STR(dir, "/somewhere/else");
+  mpn_free(dir);
+  unlink(name);
+  rmdir(tmp);
+  rmdir(xdg);
+}
