@@ -68,6 +68,10 @@ typedef struct mpn__verdict {
 typedef struct mpn__kind {
   const char *name;                  /* "slack": the KIND in KIND+https:// */
   const char *form;                  /* how its URLs are written, one line (mpn_channel_kind) */
+  const char *const *aliases;        /* other KINDs of KIND+https:// ("lark" for feishu); NULL-terminated */
+  /* URL schemes that name this kind alone: SCHEME:// ("smtp"; http and https: the webhook kind, refined
+   * by host); a local kind's scheme also alone or as SCHEME:... ("console"). NULL-terminated. */
+  const char *const *schemes;
   const char *const *options;        /* query keys the kind consumes (NULL-terminated) */
   const char *const *secrets;        /* of those, the ones that are secret */
   const char *const *required;       /* of those, the ones that must be set */
@@ -94,10 +98,11 @@ typedef struct mpn__kind {
 } mpn__kind;
 
 /* ---- registry.c, custom.c ------------------------------------------------ */
-const mpn__kind *mpn__kind_by_name(const char *name, size_t len);   /* built-in or registered */
+const mpn__kind *mpn__kind_by_name(const char *name, size_t len);   /* built-in (name or alias) or registered */
+const mpn__kind *mpn__kind_by_scheme(const char *url);   /* the kind the URL's scheme names alone, or NULL */
+int mpn__kind_reserved(const char *name);   /* a built-in kind's name, alias or scheme */
 const mpn__kind *mpn__kind_by_host(const char *host, const char *path);
-const char *mpn__kind_names(void);   /* "webhook, slack, ..." for error messages */
-const mpn__kind *mpn__kind_at(int i);   /* the built-in kinds in order, NULL past the last */
+const char *mpn__kind_names(void);   /* "console://, webhook+, ..." for error messages */
 const mpn__kind *mpn__custom_kind(const char *name, size_t len);  /* registered only */
 /* Registers (or replaces) a kind whose delivery is the program's function. */
 mpn_code mpn__custom_register(const char *name, mpn_channel_send_fn send, void *user);
@@ -115,14 +120,11 @@ void mpn__judge_body_code(const char *key, const char *msg_key, const long long 
 /* ---- building requests --------------------------------------------------- */
 /* Sets up a JSON POST of `doc` (a json_t *, consumed) to `url`. */
 mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc);
-int mpn__host_is(const char *host, const char *domain);   /* host is domain or a subdomain of it */
 size_t mpn__room_after(size_t room, const char *s);       /* room minus s's length, at least 0 */
 /* A payload built with `room` bytes for its long parts; returns a json_t *. */
 typedef struct json_t *(*mpn__build_fn)(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room);
-/* Builds, and shrinks the room until the compact JSON is at most `limit` bytes. */
-void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
-                    size_t room, size_t limit);
-/* The same from the message: its view made and freed here. NULL when out of memory. */
+/* Builds, and shrinks the room until the compact JSON is at most `limit` bytes; the message's
+ * view made and freed here. NULL when out of memory. */
 void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, size_t room,
                        size_t limit);
 

@@ -480,23 +480,25 @@ static mpn_code resolve_options(mpn__channel *ch, char *err, size_t errlen)
   return rc;
 }
 
-/* Which kind, and where the service URL starts in `url`. */
+static int is_http(const char *url)
+{
+  return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+}
+
+/* Which kind, and where the service URL starts in `url`: a scheme of the
+ * kinds' table (console, smtp://, http(s):// for webhook), KIND+http(s)://,
+ * or a registered kind's NAME://. */
 static const mpn__kind *kind_of(const char *url, const char **target)
 {
   const char *plus = strchr(url, '+'), *sep = strstr(url, "://");
   *target = url;
-  if (!strcmp(url, "console") || !strncmp(url, "console:", 8))
-    return mpn__kind_by_name("console", 7);
-  if (!strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8))
-    return mpn__kind_by_name("email", 5);
+  const mpn__kind *k = mpn__kind_by_scheme(url);   /* http(s):// is webhook, refined by host below */
+  if (k)
+    return k;
   if (plus && sep && plus < sep) {
     *target = plus + 1;
-    if (strncmp(*target, "http://", 7) && strncmp(*target, "https://", 8))
-      return NULL;
-    return mpn__kind_by_name(url, (size_t)(plus - url));
+    return is_http(*target) ? mpn__kind_by_name(url, (size_t)(plus - url)) : NULL;
   }
-  if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
-    return mpn__kind_by_name("webhook", 7);   /* refined by host below */
   if (sep)
     return mpn__custom_kind(url, (size_t)(sep - url));   /* NAME:// of mpn_register_channel */
   return NULL;
@@ -555,7 +557,7 @@ static mpn_code parse_resolved(mpn__channel *ch, const char *url, char *err, siz
     ch->retries = 4;
     return ch->url ? MPN_OK : MPN_E_NO_MEMORY;
   }
-  mpn_code rc = parse_target(ch, target, target == url && strncmp(url, "smtp", 4), err, errlen);
+  mpn_code rc = parse_target(ch, target, target == url && is_http(url), err, errlen);
   return rc == MPN_OK ? finish_channel(ch, err, errlen) : rc;
 }
 

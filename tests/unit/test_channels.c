@@ -1368,3 +1368,18 @@ TEST(transfer_failure_classes)
   CHECK(mpn__relay_post_once("https://127.0.0.1:1/relay", "x", 1, 2000, &r) == 0);
   CHECK(r.code == MPN_E_DELIVERY && r.retry == MPN__XFER_FINAL && !r.sent);
 }
+
+TEST(kind_schemes_aliases)
+{
+  const mpn__kind *email = mpn__kind_by_name("email", 5), *feishu = mpn__kind_by_name("feishu", 6);
+  CHECK(mpn__kind_by_scheme("smtp://h") == email && mpn__kind_by_scheme("smtps://h") == email);
+  CHECK(mpn__kind_by_scheme("smtp:h") == NULL && mpn__kind_by_scheme("slack+https://h") == NULL);
+  CHECK(mpn__kind_by_scheme("console") == mpn__kind_by_name("console", 7));
+  CHECK(mpn__kind_by_scheme("console:stderr") == mpn__kind_by_name("console", 7));
+  CHECK(mpn__kind_by_scheme("https://h") == mpn__kind_by_name("webhook", 7));
+  CHECK(mpn__kind_by_name("lark", 4) == feishu);
+  CHECK(mpn__kind_reserved("lark") && mpn__kind_reserved("smtps") && mpn__kind_reserved("http") &&
+        mpn__kind_reserved("slack") && !mpn__kind_reserved("myhook"));
+  CHECK_STR(mpn__kind_names(), "console://, webhook+, slack+, discord+, dingtalk+, feishu+, lark+, teams+, telegram+, "
+                               "pagerduty+ (each followed by http:// or https://), smtp://, smtps://");
+}
