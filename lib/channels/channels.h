@@ -2,8 +2,9 @@
  * configured channel is, the registry of channel kinds (one file per
  * service, plus kinds the program registers), how each builds its request
  * and reads the service's answer, and request signing. Uses base/, capture/
- * and format/. The files of this layer include <curl/curl.h> themselves:
- * this header names curl's types without bringing curl to the layers above.
+ * and format/. Only this layer's files include <curl/curl.h> (unit.layers
+ * checks it): this header names curl's types without bringing curl to the
+ * layers above, which move transfers through transfer.c's functions.
  * chat.h is private to the chat kinds (slack, discord, teams, telegram). */
 #ifndef MPN_CHANNELS_H
 #define MPN_CHANNELS_H
@@ -67,6 +68,10 @@ typedef struct mpn__verdict {
 typedef struct mpn__kind {
   const char *name;                  /* "slack": the KIND in KIND+https:// */
   const char *form;                  /* how its URLs are written, one line (mpn_channel_kind) */
+  const char *const *aliases;        /* other KINDs of KIND+https:// ("lark" for feishu); NULL-terminated */
+  /* URL schemes that name this kind alone: SCHEME:// ("smtp"; http and https: the webhook kind, refined
+   * by host); a local kind's scheme also alone or as SCHEME:... ("console"). NULL-terminated. */
+  const char *const *schemes;
   const char *const *options;        /* query keys the kind consumes (NULL-terminated) */
   const char *const *secrets;        /* of those, the ones that are secret */
   const char *const *required;       /* of those, the ones that must be set */
@@ -93,10 +98,11 @@ typedef struct mpn__kind {
 } mpn__kind;
 
 /* ---- registry.c, custom.c ------------------------------------------------ */
-const mpn__kind *mpn__kind_by_name(const char *name, size_t len);   /* built-in or registered */
+const mpn__kind *mpn__kind_by_name(const char *name, size_t len);   /* built-in (name or alias) or registered */
+const mpn__kind *mpn__kind_by_scheme(const char *url);   /* the kind the URL's scheme names alone, or NULL */
+int mpn__kind_reserved(const char *name);   /* a built-in kind's name, alias or scheme */
 const mpn__kind *mpn__kind_by_host(const char *host, const char *path);
-const char *mpn__kind_names(void);   /* "webhook, slack, ..." for error messages */
-const mpn__kind *mpn__kind_at(int i);   /* the built-in kinds in order, NULL past the last */
+const char *mpn__kind_names(void);   /* "console://, webhook+, ..." for error messages */
 const mpn__kind *mpn__custom_kind(const char *name, size_t len);  /* registered only */
 /* Registers (or replaces) a kind whose delivery is the program's function. */
 mpn_code mpn__custom_register(const char *name, mpn_channel_send_fn send, void *user);
@@ -114,16 +120,73 @@ void mpn__judge_body_code(const char *key, const char *msg_key, const long long 
 /* ---- building requests --------------------------------------------------- */
 /* Sets up a JSON POST of `doc` (a json_t *, consumed) to `url`. */
 mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc);
-int mpn__host_is(const char *host, const char *domain);   /* host is domain or a subdomain of it */
 size_t mpn__room_after(size_t room, const char *s);       /* room minus s's length, at least 0 */
 /* A payload built with `room` bytes for its long parts; returns a json_t *. */
 typedef struct json_t *(*mpn__build_fn)(const mpn__channel *ch, const mpn_message *m, const mpn__view *v, size_t room);
-/* Builds, and shrinks the room until the compact JSON is at most `limit` bytes. */
-void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
-                    size_t room, size_t limit);
-/* The same from the message: its view made and freed here. NULL when out of memory. */
+/* Builds, and shrinks the room until the compact JSON is at most `limit` bytes; the message's
+ * view made and freed here. NULL when out of memory. */
 void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, size_t room,
                        size_t limit);
+
+/* ---- transfer.c: moving attempts, for the deliver layer ------------------ */
+/* How one attempt's transfer is bounded and where its answer goes. */
+typedef struct mpn__xfer_opts {
+  long total_ms, connect_ms;
+  const char *ca_bundle;   /* NULL: the system's */
+  size_t (*collect)(char *data, size_t size, size_t n, void *arg);   /* the answer's body; NULL: dropped */
+  void *arg;               /* collect's, and what mpn__xfers_done hands back */
+} mpn__xfer_opts;
+
+enum { MPN__XFER_FINAL, MPN__XFER_AGAIN, MPN__XFER_AGAIN_IF_UNSENT };
+
+/* A finished transfer, read before its attempt is closed. */
+typedef struct mpn__xfer_result {
+  mpn_code code;          /* MPN_OK: an answer came; else MPN_E_DNS, _CONNECT, _TLS, _TIMEOUT, _DELIVERY */
+  int retry;              /* MPN__XFER_*: whether a failed transfer is worth another attempt */
+  int sent;               /* the request left: the service may have it */
+  int refused;            /* a server reply ended it (SMTP: a refused command; its code is in status) */
+  long status;            /* HTTP status or SMTP reply code; 0: none */
+  long retry_after_ms;    /* the answer's Retry-After; -1: none */
+  const char *error;      /* the failure's fixed description, never the URL; "" when none */
+  double connect_ms, first_byte_ms, total_ms;
+} mpn__xfer_result;
+
+typedef struct mpn__xfers mpn__xfers;   /* transfers running together (the engine's) */
+
+void mpn__transfer_prime(void);         /* libcurl's global set-up; before any thread of ours */
+mpn__xfers *mpn__xfers_new(void);
+void mpn__xfers_free(mpn__xfers *s);
+void mpn__xfers_wake(mpn__xfers *s);    /* ends mpn__xfers_wait early; any thread */
+/* Moves every transfer on without waiting; then mpn__xfers_done until NULL. */
+void mpn__xfers_perform(mpn__xfers *s);
+/* A finished attempt's opts.arg, its result in *r; NULL when none (more) finished. */
+void *mpn__xfers_done(mpn__xfers *s, mpn__xfer_result *r);
+void mpn__xfers_wait(mpn__xfers *s, long timeout_ms);   /* until a transfer needs us, a wake or the timeout */
+/* Sets up a's transfer with the common options; then the kind's prepare, then mpn__xfers_add. */
+mpn_code mpn__attempt_open(mpn__attempt *a, const mpn__xfer_opts *o);
+int mpn__xfers_add(mpn__xfers *s, mpn__attempt *a);
+void mpn__attempt_close(mpn__xfers *s, mpn__attempt *a);   /* out of s (may be NULL), every member freed */
+/* A sealed frame POSTed to the launcher's relay: a->url and a->body (len bytes) set by the caller;
+ * plain http, never through a proxy (the launcher is inside the cluster). */
+void mpn__attempt_relay(mpn__attempt *a, size_t len);
+/* The same POST, once, now, bounded by timeout_ms: the status; 0 with r->code when it failed, -1 when it
+ * could not be set up. */
+long mpn__relay_post_once(const char *url, const char *frame, size_t len, long timeout_ms, mpn__xfer_result *r);
+
+/* ---- transfer.c: URLs, for config/url.c ---------------------------------- */
+typedef struct mpn__url {
+  char *host;     /* never empty */
+  char *path;     /* "/" at least */
+  char *query;    /* NULL: none */
+  void *handle;   /* the parser's */
+} mpn__url;
+/* Any scheme. MPN_E_BAD_URL with *why (a fixed text), or MPN_E_NO_MEMORY; mpn__url_free either way. */
+mpn_code mpn__url_parse(mpn__url *u, const char *url, const char **why);
+char *mpn__url_rebuild(mpn__url *u, const char *query);   /* the whole URL, query replaced (NULL: none) */
+void mpn__url_free(mpn__url *u);
+/* Percent-encoding; malloc'd, NULL when out of memory. */
+char *mpn__url_escape(const char *s);
+char *mpn__url_unescape(const char *s, size_t n);
 
 /* ---- sign.c: malloc'd signatures ----------------------------------------- */
 /* DingTalk: URL-encoded; Feishu: base64; Standard Webhooks: "v1,<base64>". */

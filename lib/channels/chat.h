@@ -113,7 +113,6 @@ static inline char *chat_escape(const char *s, int quote)
   mpn__buf b = mpn__buf_make(strlen(s) + 16);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   for (const char *p = s; *p;) {
     size_t n = strcspn(p, quote ? "&<>\"" : "&<>");
     mpn__buf_add(&b, "%.*s", (int)n, p);

@@ -28,5 +28,6 @@ static mpn_code console_local(const mpn__channel *ch, const mpn_message *m)
 const mpn__kind mpn__kind_console = {
   .form = "console://",
   .name = "console",
+  .schemes = (const char *const[]){"console", NULL},
   .local = console_local,
 };

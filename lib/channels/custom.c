@@ -25,12 +25,11 @@ static int valid_name(const char *name)
     if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
           name[i] == '-'))
       return 0;
-  static const char *const reserved[] = {"smtp", "smtps", "env", "file", "http", "https", "lark", NULL};
+  static const char *const reserved[] = {"env", "file", NULL};   /* references (env:NAME, file:/path) */
   for (const char *const *r = reserved; *r; r++)
     if (!strcmp(name, *r))
       return 0;
-  const mpn__kind *k = mpn__kind_by_name(name, n);
-  return !k || k->custom;   /* a built-in kind keeps its name */
+  return !mpn__kind_reserved(name);   /* a built-in kind keeps its name, aliases (lark) and schemes (smtp, http) */
 }
 
 mpn_code mpn__custom_register(const char *name, mpn_channel_send_fn send, void *user)

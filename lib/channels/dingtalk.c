@@ -107,7 +107,6 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
     free(t.p);
     return NULL;
   }
-  t.p[0] = '\0';
   mpn__buf_add(&t, "#### %s\n\n", head);   /* markdown.title is this heading, so the two never differ */
   for (int i = 0; i < v->nfacts; i++)
     mpn__buf_add(&t, "- **%s:** %s\n", v->facts[i].label, v->facts[i].value);

@@ -90,9 +90,7 @@ static int add_token(const char *t, size_t n, void *arg)
 static void set_mentions(json_t *o, const mpn__channel *ch, const mpn__view *v)
 {
   const char *m = mpn__channel_opt(ch, "mention");
-  mentions mt = {{malloc(64), 0, 64}, json_pack("{s:[]}", "parse")};
-  if (mt.content.p)
-    mt.content.p[0] = '\0';
+  mentions mt = {mpn__buf_make(64), json_pack("{s:[]}", "parse")};
   if (v->failure && !(m && !strcmp(m, "none")))
     chat_tokens(m ? m : "@here", add_token, &mt);
   if (mt.content.p && mt.content.len)
@@ -154,7 +152,6 @@ static char *description(const mpn__view *v, int clipped, size_t max)
   mpn__buf b = mpn__buf_make(256);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   if (clipped) {
     char *t = chat_fit(v->title, max / 4, chat_cost_u16);
     mpn__buf_add(&b, "**%s**\n\n", t ? t : "");

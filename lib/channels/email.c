@@ -210,7 +210,6 @@ static char *subject_text(const char *title)
   mpn__buf b = mpn__buf_make(512);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   mpn__buf_add(&b, "[mpinotify] ");
   size_t chars = 0, i = 0;
   for (; title[i] && chars < SUBJECT_MAX; i++) {
@@ -230,7 +229,6 @@ static char *header_subject(const char *title)
   char *text = subject_text(title);
   mpn__buf b = mpn__buf_make(1024);
   if (b.p && text) {
-    b.p[0] = '\0';
     mpn__buf_add(&b, "Subject: ");
     if (plain_ascii(text, 900) && !strstr(text, "=?"))
       mpn__buf_add(&b, "%s", text);
@@ -246,7 +244,6 @@ static char *header_from(const sender *s)
   mpn__buf b = mpn__buf_make(512);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   mpn__buf_add(&b, "From: ");
   if (s->name[0] && plain_ascii(s->name, 200)) {
     mpn__buf_add(&b, "\"");
@@ -267,7 +264,6 @@ static char *header_to(const struct curl_slist *rcpt)
   mpn__buf b = mpn__buf_make(512);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   mpn__buf_add(&b, "To: ");
   size_t line = 4;
   for (const struct curl_slist *r = rcpt; r; r = r->next) {
@@ -355,7 +351,6 @@ static char *plain_body(const mpn_message *m, const mpn__view *v)
   mpn__buf b = mpn__buf_make(4096);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   char *title = mpn__clip(v->title ? v->title : "message", TITLE_MAX, 0);
   mpn__buf_add(&b, "%s\n\n", title ? title : "");
   free(title);
@@ -439,7 +434,6 @@ static char *html_body(const mpn_message *m, const mpn__view *v)
   mpn__buf b = mpn__buf_make(8192);
   if (!b.p)
     return NULL;
-  b.p[0] = '\0';
   const char *title = v->title ? v->title : "message", *colour = severity_colour(v->severity);
   mpn__buf_add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
   html_text(&b, title, TITLE_MAX);
@@ -605,6 +599,6 @@ static void judge(const mpn__channel *ch, long status, const char *body, size_t 
 
 const mpn__kind mpn__kind_email = {
   .form = "smtp(s)://...",
-  .name = "email", .options = options, .secrets = secrets, .required = required,
+  .name = "email", .schemes = (const char *const[]){"smtp", "smtps", NULL}, .options = options, .secrets = secrets, .required = required,
   .validate = validate, .prepare = prepare, .judge = judge,
 };

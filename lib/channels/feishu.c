@@ -61,7 +61,6 @@ static char *defused(const char *s)
     free(b.p);
     return NULL;
   }
-  b.p[0] = '\0';
   for (const char *at; (at = strstr(s, "<at")); s = at + 1)
     mpn__buf_add(&b, "%.*s<\xe2\x80\x8b", (int)(at - s), s);
   mpn__buf_add(&b, "%s", s);
@@ -78,7 +77,6 @@ static json_t *build(const mpn__channel *ch, const mpn_message *m, const mpn__vi
     free(b.p);
     return NULL;
   }
-  b.p[0] = '\0';
   for (int i = 0; i < v->nfacts; i++)
     mpn__buf_add(&b, "%s**%s:** %s", i ? "\n" : "", v->facts[i].label, v->facts[i].value);
   if (v->nfacts)
@@ -147,6 +145,6 @@ static const char *const hosts[] = {"open.feishu.cn", "open.larksuite.com", NULL
 
 const mpn__kind mpn__kind_feishu = {
   .form = "feishu+https://... or lark+https://... (or https://open.feishu.cn/open-apis/bot/...)",
-  .name = "feishu", .options = options, .secrets = secrets, .rate_n = 5, .rate_window_ms = 1000,
+  .name = "feishu", .aliases = (const char *const[]){"lark", NULL}, .options = options, .secrets = secrets, .rate_n = 5, .rate_window_ms = 1000,
   .hosts = hosts, .path_prefix = "/open-apis/bot/", .validate = validate, .prepare = prepare, .judge = judge,
 };

@@ -21,14 +21,50 @@ static const mpn__kind *const kinds[] = {
 };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
+static int is(const char *word, const char *s, size_t len)
+{
+  return strlen(word) == len && !strncmp(word, s, len);
+}
+
+static int in(const char *const *list, const char *s, size_t len)
+{
+  for (; list && *list; list++)
+    if (is(*list, s, len))
+      return 1;
+  return 0;
+}
+
 const mpn__kind *mpn__kind_by_name(const char *name, size_t len)
 {
   for (size_t i = 0; i < NKINDS; i++)
-    if (strlen(kinds[i]->name) == len && !strncmp(kinds[i]->name, name, len))
+    if (is(kinds[i]->name, name, len) || in(kinds[i]->aliases, name, len))
       return kinds[i];
-  if (len == 4 && !strncmp(name, "lark", 4))   /* Lark is Feishu outside China */
-    return &mpn__kind_feishu;
   return mpn__custom_kind(name, len);
+}
+
+const mpn__kind *mpn__kind_by_scheme(const char *url)
+{
+  size_t n = strcspn(url, ":");
+  for (size_t i = 0; i < NKINDS; i++)
+    if (in(kinds[i]->schemes, url, n) && (kinds[i]->local || !strncmp(url + n, "://", 3)))
+      return kinds[i];
+  return NULL;
+}
+
+int mpn__kind_reserved(const char *name)
+{
+  size_t n = strlen(name);
+  for (size_t i = 0; i < NKINDS; i++)
+    if (is(kinds[i]->name, name, n) || in(kinds[i]->aliases, name, n) || in(kinds[i]->schemes, name, n))
+      return 1;
+  return 0;
+}
+
+/* host is domain or a subdomain of it */
+static int host_is(const char *host, const char *domain)
+{
+  size_t h = strlen(host), d = strlen(domain);
+  return h >= d && !strcasecmp(host + h - d, domain) && (h == d || host[h - d - 1] == '.');
 }
 
 static int matches(const mpn__kind *k, const char *host, const char *path)
@@ -36,7 +72,7 @@ static int matches(const mpn__kind *k, const char *host, const char *path)
   if (k->path_prefix && strncmp(path, k->path_prefix, strlen(k->path_prefix)))
     return 0;
   for (const char *const *h = k->hosts; h && *h; h++)
-    if (mpn__host_is(host, *h))
+    if (host_is(host, *h))
       return 1;
   return 0;
 }
@@ -49,13 +85,9 @@ const mpn__kind *mpn__kind_by_host(const char *host, const char *path)
   return NULL;
 }
 
-const mpn__kind *mpn__kind_at(int i)
-{
-  return i >= 0 && (size_t)i < NKINDS ? kinds[i] : NULL;
-}
-
-/* How each kind is written, from the table: "console://"; "slack+, ..."
- * (then http:// or https://); "smtp://, smtps://" for email. */
+/* How each kind is written, from the table: a local kind's schemes
+ * ("console://"); "NAME+" and its aliases' for kinds whose only schemes are
+ * http(s) or none (then http:// or https://); the other schemes ("smtp://"). */
 static char kind_names[512];
 
 static void add_name(size_t *n, const char *fmt, const char *a, const char *b)
@@ -65,18 +97,44 @@ static void add_name(size_t *n, const char *fmt, const char *a, const char *b)
     *n += (size_t)w;
 }
 
+static int http(const char *scheme)
+{
+  return !strcmp(scheme, "http") || !strcmp(scheme, "https");
+}
+
+static int own_scheme(const mpn__kind *k)   /* a scheme other than http(s) */
+{
+  for (const char *const *s = k->schemes; s && *s; s++)
+    if (!http(*s))
+      return 1;
+  return 0;
+}
+
+static void add_schemes(size_t *n, const mpn__kind *k)
+{
+  for (const char *const *s = k->schemes; s && *s; s++)
+    if (!http(*s))
+      add_name(n, "%s%s%s", *s, "://");
+}
+
 static void make_kind_names(void)
 {
   size_t n = 0;
   for (size_t i = 0; i < NKINDS; i++)
     if (kinds[i]->local)
-      add_name(&n, "%s%s%s", kinds[i]->name, "://");
-  for (size_t i = 0; i < NKINDS; i++)
-    if (!kinds[i]->local && strcmp(kinds[i]->name, "email"))
-      add_name(&n, "%s%s+%s", kinds[i]->name, kinds[i] == &mpn__kind_feishu ? ", lark+" : "");
+      add_schemes(&n, kinds[i]);
+  for (size_t i = 0; i < NKINDS; i++) {
+    if (kinds[i]->local || own_scheme(kinds[i]))
+      continue;
+    add_name(&n, "%s%s%s", kinds[i]->name, "+");
+    for (const char *const *a = kinds[i]->aliases; a && *a; a++)
+      add_name(&n, "%s%s%s", *a, "+");
+  }
   int w = snprintf(kind_names + n, sizeof kind_names - n, " (each followed by http:// or https://)");
   n += w > 0 && n + (size_t)w < sizeof kind_names ? (size_t)w : 0;
-  add_name(&n, "%s%s%s", "smtp://, smtps://", "");
+  for (size_t i = 0; i < NKINDS; i++)
+    if (!kinds[i]->local)
+      add_schemes(&n, kinds[i]);
 }
 
 static mpn_channel_kind public_kinds[NKINDS];
@@ -201,12 +259,6 @@ mpn_code mpn__json_post(mpn__attempt *a, const char *url, void *doc)
   return MPN_OK;
 }
 
-int mpn__host_is(const char *host, const char *domain)
-{
-  size_t h = strlen(host), d = strlen(domain);
-  return h >= d && !strcasecmp(host + h - d, domain) && (h == d || host[h - d - 1] == '.');
-}
-
 size_t mpn__room_after(size_t room, const char *s)
 {
   size_t n = s ? strlen(s) : 0;
@@ -215,8 +267,8 @@ size_t mpn__room_after(size_t room, const char *s)
 
 /* JSON escapes make a body's size known only once dumped: build with room
  * for the long parts, shrink the room in proportion until the body fits. */
-void *mpn__fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
-                    size_t room, size_t limit)
+static void *fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, const mpn__view *v,
+                      size_t room, size_t limit)
 {
   for (;;) {
     json_t *o = build(ch, m, v, room);
@@ -232,7 +284,7 @@ void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_me
                        size_t limit)
 {
   mpn__view *v = mpn__view_new(m);
-  void *o = v ? mpn__fit_json(build, ch, m, v, room, limit) : NULL;
+  void *o = v ? fit_json(build, ch, m, v, room, limit) : NULL;
   mpn__view_free(v);
   return o;
 }

@@ -141,7 +141,6 @@ static void add_summary(build *bd, const mpn__view *v, const char *mention, int 
   mpn__buf b = mpn__buf_make(256);
   if (!b.p)
     return;
-  b.p[0] = '\0';
   if (mention)
     mpn__buf_add(&b, "%s ", mention);
   if (clipped) {
@@ -204,7 +203,6 @@ static json_t *fallback(const mpn__view *v, const char *mention)
   mpn__buf b = mpn__buf_make(256);
   if (!b.p)
     return json_string("mpinotify message");
-  b.p[0] = '\0';
   char sev[16];
   snprintf(sev, sizeof sev, "%s", v->severity);
   for (char *p = sev; *p; p++)

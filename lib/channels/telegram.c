@@ -67,10 +67,9 @@ static void put_block(tg *t, const char *label, const char *text, size_t max)
 
 static char *html_text(const mpn_message *m, const mpn__view *v)
 {
-  tg t = {{malloc(1024), 0, 1024}, 0};
+  tg t = {mpn__buf_make(1024), 0};
   if (!t.html.p)
     return NULL;
-  t.html.p[0] = '\0';
   put(&t, "", chat_marker(v), " ");
   put_fit(&t, "<b>", v->title, TITLE_MAX, "</b>\n");
   char *ev = chat_fit(v->event, 40, chat_cost_u16), *sub = NULL;

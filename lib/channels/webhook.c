@@ -82,6 +82,7 @@ static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attem
 const mpn__kind mpn__kind_webhook = {
   .form = "webhook+https://... (also any https:// URL no other kind claims: a JSON POST)",
   .name = "webhook",
+  .schemes = (const char *const[]){"http", "https", NULL},
   .options = options,
   .secrets = secrets,
   .validate = validate,

@@ -4,7 +4,6 @@
  * relay can carry it without carrying the secrets it refers to. */
 #include "config/config.h"
 
-#include <curl/curl.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -337,52 +336,44 @@ static mpn_code keep_param(mpn__channel *ch, mpn__buf *keep, const char *p, size
                            size_t errlen)
 {
   const char *amp = keep->len ? "&" : "";
-  char *val = k < n ? curl_easy_unescape(NULL, p + k + 1, (int)(n - k - 1), NULL) : NULL;
+  char *val = k < n ? mpn__url_unescape(p + k + 1, n - k - 1) : NULL;
   if (!val || !mpn__is_ref(val)) {
-    curl_free(val);
+    free(val);
     mpn__buf_add(keep, "%s%.*s", amp, (int)n, p);
     return MPN_OK;
   }
   char what[1100];
   snprintf(what, sizeof what, "channel \"%s\" parameter %.*s", ch->masked, (int)k, p);
   char *secret = mpn__resolve_ref(val, what, err, errlen);
-  char *esc = secret ? curl_easy_escape(NULL, secret, 0) : NULL;
+  char *esc = secret ? mpn__url_escape(secret) : NULL;
   mpn_code rc = !secret ? MPN_E_BAD_CONFIG : esc ? MPN_OK : MPN_E_NO_MEMORY;
   if (esc)
     mpn__buf_add(keep, "%s%.*s=%s", amp, (int)k, p, esc);
-  curl_free(esc);
+  free(esc);
   free(secret);
-  curl_free(val);
+  free(val);
   return rc;
 }
 
 /* Moves our options out of the URL's query into ch->opts; the service's own
- * parameters (access_token, wait, ...) stay in ch->url, references resolved. */
-static mpn_code take_options(mpn__channel *ch, CURLU *u, char *err, size_t errlen)
+ * parameters (access_token, wait, ...) stay in `keep`, references resolved. */
+static mpn_code take_options(mpn__channel *ch, const char *query, mpn__buf *kept, char *err, size_t errlen)
 {
-  char *query = NULL;
-  if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK || !query)
-    return MPN_OK;
   mpn__buf keep = mpn__buf_make(strlen(query) + 1);
   mpn_code rc = keep.p ? MPN_OK : MPN_E_NO_MEMORY;
-  if (keep.p)
-    keep.p[0] = '\0';
-  for (char *p = query; rc == MPN_OK && *p;) {
+  for (const char *p = query; rc == MPN_OK && *p;) {
     size_t n = strcspn(p, "&"), k = strcspn(p, "=&");
     if (in_list(common_opts, p, k) || in_list(ch->kind->options, p, k)) {
-      char *val = curl_easy_unescape(NULL, k < n ? p + k + 1 : "", k < n ? (int)(n - k - 1) : 0, NULL);
+      char *val = mpn__url_unescape(k < n ? p + k + 1 : "", k < n ? n - k - 1 : 0);
       if (!val || add_opt(ch, p, k, val) != 0)
         rc = MPN_E_NO_MEMORY;
-      curl_free(val);
+      free(val);
     } else if (n) {
       rc = keep_param(ch, &keep, p, n, k, err, errlen);
     }
     p += n + (p[n] == '&');
   }
-  if (rc == MPN_OK && curl_url_set(u, CURLUPART_QUERY, keep.len ? keep.p : NULL, 0) != CURLUE_OK)
-    rc = MPN_E_NO_MEMORY;
-  free(keep.p);
-  curl_free(query);
+  *kept = keep;
   return rc;
 }
 
@@ -489,71 +480,50 @@ static mpn_code resolve_options(mpn__channel *ch, char *err, size_t errlen)
   return rc;
 }
 
-/* Which kind, and where the service URL starts in `url`. */
+static int is_http(const char *url)
+{
+  return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+}
+
+/* Which kind, and where the service URL starts in `url`: a scheme of the
+ * kinds' table (console, smtp://, http(s):// for webhook), KIND+http(s)://,
+ * or a registered kind's NAME://. */
 static const mpn__kind *kind_of(const char *url, const char **target)
 {
   const char *plus = strchr(url, '+'), *sep = strstr(url, "://");
   *target = url;
-  if (!strcmp(url, "console") || !strncmp(url, "console:", 8))
-    return mpn__kind_by_name("console", 7);
-  if (!strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8))
-    return mpn__kind_by_name("email", 5);
+  const mpn__kind *k = mpn__kind_by_scheme(url);   /* http(s):// is webhook, refined by host below */
+  if (k)
+    return k;
   if (plus && sep && plus < sep) {
     *target = plus + 1;
-    if (strncmp(*target, "http://", 7) && strncmp(*target, "https://", 8))
-      return NULL;
-    return mpn__kind_by_name(url, (size_t)(plus - url));
+    return is_http(*target) ? mpn__kind_by_name(url, (size_t)(plus - url)) : NULL;
   }
-  if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
-    return mpn__kind_by_name("webhook", 7);   /* refined by host below */
   if (sep)
     return mpn__custom_kind(url, (size_t)(sep - url));   /* NAME:// of mpn_register_channel */
   return NULL;
 }
 
-static mpn_code check_host(CURLU *u, const char *masked, char **host, char *err, size_t errlen)
-{
-  if (curl_url_get(u, CURLUPART_HOST, host, 0) != CURLUE_OK || !*host || !**host) {
-    mpn__add_err(err, errlen, "malformed channel URL \"%s\": no host", masked);
-    return MPN_E_BAD_URL;
-  }
-  return MPN_OK;
-}
-
 /* Parses the service URL: host, the kind from the host, our options. */
 static mpn_code parse_target(mpn__channel *ch, const char *target, int by_host, char *err, size_t errlen)
 {
-  CURLU *u = curl_url();
-  if (!u)
-    return MPN_E_NO_MEMORY;
-  char *host = NULL, *path = NULL, *full = NULL;
-  mpn_code rc = MPN_OK;
-  const char *auth = strstr(target, "://");
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, target, CURLU_NON_SUPPORT_SCHEME);
-  if (uc == CURLUE_OK && auth && strchr("/?#", auth[3]))
-    uc = CURLUE_NO_HOST;
-  if (uc != CURLUE_OK) {
-    mpn__add_err(err, errlen, "malformed channel URL \"%s\": %s", ch->masked, curl_url_strerror(uc));
-    rc = MPN_E_BAD_URL;
-  }
-  if (rc == MPN_OK)
-    rc = check_host(u, ch->masked, &host, err, errlen);
+  mpn__url u;
+  const char *why = "";
+  mpn_code rc = mpn__url_parse(&u, target, &why);
+  if (rc == MPN_E_BAD_URL)
+    mpn__add_err(err, errlen, "malformed channel URL \"%s\": %s", ch->masked, why);
   if (rc == MPN_OK && by_host) {
-    curl_url_get(u, CURLUPART_PATH, &path, 0);
-    const mpn__kind *k = mpn__kind_by_host(host, path ? path : "/");
+    const mpn__kind *k = mpn__kind_by_host(u.host, u.path);
     if (k)
       ch->kind = k;
   }
-  if (rc == MPN_OK)
-    rc = take_options(ch, u, err, errlen);
-  if (rc == MPN_OK && curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
+  mpn__buf keep = {0};
+  if (rc == MPN_OK && u.query)
+    rc = take_options(ch, u.query, &keep, err, errlen);
+  if (rc == MPN_OK && !(ch->url = mpn__url_rebuild(&u, keep.len ? keep.p : NULL)))
     rc = MPN_E_NO_MEMORY;
-  if (rc == MPN_OK && !(ch->url = strdup(full)))
-    rc = MPN_E_NO_MEMORY;
-  curl_free(host);
-  curl_free(path);
-  curl_free(full);
-  curl_url_cleanup(u);
+  free(keep.p);
+  mpn__url_free(&u);
   return rc;
 }
 
@@ -587,7 +557,7 @@ static mpn_code parse_resolved(mpn__channel *ch, const char *url, char *err, siz
     ch->retries = 4;
     return ch->url ? MPN_OK : MPN_E_NO_MEMORY;
   }
-  mpn_code rc = parse_target(ch, target, target == url && strncmp(url, "smtp", 4), err, errlen);
+  mpn_code rc = parse_target(ch, target, target == url && is_http(url), err, errlen);
   return rc == MPN_OK ? finish_channel(ch, err, errlen) : rc;
 }
 
@@ -645,10 +615,10 @@ char *mpn__spec_with_options(const char *url, const mpn__opt *opts, int nopts)
   strcpy(out, url);
   char sep = strchr(url, '?') ? '&' : '?';
   for (int i = 0; i < nopts; i++) {
-    char *val = curl_easy_escape(NULL, opts[i].value, 0);
+    char *val = mpn__url_escape(opts[i].value);
     size_t len = strlen(out);
     snprintf(out + len, cap - len, "%c%s=%s", sep, opts[i].key, val ? val : "");
-    curl_free(val);
+    free(val);
     sep = '&';
   }
   return out;

@@ -41,76 +41,44 @@ long mpn__connect_budget(const mpn__batch *b, long total_ms)
   return total_ms;
 }
 
-static void transport_error(mpn__item *it, CURLcode code)
+static void transport_error(mpn__item *it, const mpn__xfer_result *r)
 {
   mpn__verdict *v = &it->last;
-  curl_off_t connected = 0, sent = 0;
-  curl_easy_getinfo(it->a.easy, CURLINFO_CONNECT_TIME_T, &connected);
-  curl_easy_getinfo(it->a.easy, CURLINFO_PRETRANSFER_TIME_T, &sent);   /* 0: the request never left */
   /* Chat services do not deduplicate: once a request may have reached the
    * service, only an idempotent one (webhook-id, dedup_key) is sent again. */
-  int may_repeat = !sent || it->ch.kind->idempotent;
-  v->retry = 0;
-  switch (code) {
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    v->code = MPN_E_DNS, v->retry = 1;
-    break;
-  case CURLE_COULDNT_CONNECT:
-    v->code = MPN_E_CONNECT, v->retry = 1;
-    break;
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_USE_SSL_FAILED:
-    v->code = MPN_E_TLS;
-    break;
-  case CURLE_OPERATION_TIMEDOUT:
-    v->code = connected ? MPN_E_TIMEOUT : MPN_E_CONNECT;   /* never connected: no route, the relay may help */
-    v->retry = may_repeat;
-    break;
-  case CURLE_SEND_ERROR:
-  case CURLE_GOT_NOTHING:
-  case CURLE_RECV_ERROR:
-    v->code = MPN_E_DELIVERY, v->retry = may_repeat;
-    break;
-  default:
-    v->code = MPN_E_DELIVERY;
-  }
-  /* curl's own error text can hold the URL: only its fixed description. */
-  snprintf(v->detail, sizeof v->detail, "%s%s", curl_easy_strerror(code),
+  int may_repeat = !r->sent || it->ch.kind->idempotent;
+  v->code = r->code;
+  v->retry = r->retry == MPN__XFER_AGAIN || (r->retry == MPN__XFER_AGAIN_IF_UNSENT && may_repeat);
+  snprintf(v->detail, sizeof v->detail, "%s%s", r->error,
            v->retry || may_repeat ? "" : " (the request was sent: not repeated, the service may have posted it)");
 }
 
 /* SMTP ends a refused command (MAIL, RCPT, DATA, the final ".", AUTH) with
- * a curl error but keeps the server's reply code: 4xx is transient, 5xx
+ * a transfer error (r->refused) but keeps the server's reply code: 4xx is transient, 5xx
  * permanent (RFC 5321 4.2.1), which only the channel's judge can tell. A
  * broken connection leaves no fresh refusal (status below 400). */
-static int smtp_refusal(const mpn__item *it, CURLcode code, long status)
+static int smtp_refusal(const mpn__item *it, const mpn__xfer_result *r)
 {
-  return status >= 400 && status < 600 && it->route != MPN__ROUTE_RELAY && it->ch.kind->judge &&
-         it->ch.url && !strncmp(it->ch.url, "smtp", 4) &&
-         (code == CURLE_SEND_ERROR || code == CURLE_WEIRD_SERVER_REPLY || code == CURLE_LOGIN_DENIED);
+  return r->refused && r->status >= 400 && r->status < 600 && it->route != MPN__ROUTE_RELAY && it->ch.kind->judge &&
+         it->ch.url && !strncmp(it->ch.url, "smtp", 4);
 }
 
-void mpn__judge_transfer(mpn__item *it, CURLcode code, long status)
+void mpn__judge_transfer(mpn__item *it, const mpn__xfer_result *r)
 {
   mpn__verdict *v = &it->last;
+  long status = r->status;
   memset(v, 0, sizeof *v);
   v->retry_after_ms = -1;
-  if (code != CURLE_OK && smtp_refusal(it, code, status)) {
+  if (r->code != MPN_OK && smtp_refusal(it, r)) {
     it->ch.kind->judge(&it->ch, status, it->resp, it->resp_len, v);
     mpn__scrub(v->detail, &it->ch);
     return;
   }
-  if (code != CURLE_OK) {
-    transport_error(it, code);
+  if (r->code != MPN_OK) {
+    transport_error(it, r);
     return;
   }
-  curl_off_t ra = -1;
-  if (curl_easy_getinfo(it->a.easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0 && ra < 86400)
-    v->retry_after_ms = (long)ra * 1000;
+  v->retry_after_ms = r->retry_after_ms;
   if (it->route == MPN__ROUTE_RELAY) {
     mpn__judge_http(&it->ch, status, it->resp, it->resp_len, v);
     if (status == 403 || status == 400) {   /* the relay will not take this one: try directly again */

@@ -2,7 +2,7 @@
  * thread sends every message on every channel, writes it ahead to the
  * spool, retries, rate-limits, and relays through mpinotify-run; the relay's
  * sealed frames. Uses the layers below (config/ for settings). engine.h is
- * private to the files of this layer (it brings curl). */
+ * private to the files of this layer (items and batches). */
 #ifndef MPN_DELIVER_H
 #define MPN_DELIVER_H
 
@@ -84,7 +84,7 @@ void mpn__relay_keygen(unsigned char key[32]);   /* RAND_bytes; aborts rather th
 /* What a relay answers a claim for another rank's failure (launcher/server.c). */
 enum { MPN__RELAY_CLAIMED = 409, MPN__RELAY_REPORTED = 410 };
 /* POSTs a sealed frame to a relay (host:port) and waits for its answer,
- * bounded: the HTTP status, 0 when none came (-1: no curl handle). For a rank's notices to
+ * bounded: the HTTP status, 0 when none came (-1: no request could be set up). For a rank's notices to
  * its launcher; reports go through the engine (mpn__submit). */
 long mpn__relay_post(const char *addr, const unsigned char key[32], const char *plain, size_t len,
                      long timeout_ms);

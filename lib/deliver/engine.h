@@ -1,11 +1,11 @@
 /* engine.h - private to the files of lib/deliver/: batches and items, as
- * the engine (queue.c) drives them through curl. */
+ * the engine (queue.c) drives them through the channels layer's transfers
+ * (channels/transfer.c; no curl here). */
 #ifndef MPN_ENGINE_H
 #define MPN_ENGINE_H
 
 #include "deliver/deliver.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 
 enum { MPN__ITEM_WAITING, MPN__ITEM_RUNNING, MPN__ITEM_DONE };
@@ -56,12 +56,12 @@ int mpn__engine_add(mpn__batch *b);
 void mpn__batch_free(mpn__batch *b);
 size_t mpn__item_collect(char *data, size_t size, size_t n, void *arg);
 long mpn__connect_budget(const mpn__batch *b, long total_ms);
-void mpn__judge_transfer(mpn__item *it, CURLcode code, long status);
+void mpn__judge_transfer(mpn__item *it, const mpn__xfer_result *r);
 /* custom_send.c: a registered channel's attempt, on its own thread */
 int mpn__custom_start(mpn__item *it, pthread_mutex_t *lock, void (*wake)(void));
 void mpn__custom_judge(mpn__item *it);
 /* relay_client.c */
-int mpn__relay_switch(mpn__item *it, CURLcode code);
+int mpn__relay_switch(mpn__item *it);
 mpn_code mpn__relay_prepare(const mpn__batch *b, const mpn__item *it, mpn__attempt *a);
 /* rate.c */
 int64_t mpn__rate_slot(const mpn__channel *ch, int64_t now);   /* earliest time a send may start */

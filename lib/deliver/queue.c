@@ -1,4 +1,5 @@
-/* queue.c - the delivery engine: one thread, one curl multi handle, every
+/* queue.c - the delivery engine: one thread, one set of transfers
+ * (channels/transfer.c), every
  * (message, channel) pair an item with its own retries, so a failing channel
  * never delays another. Items are written ahead to the spool by the caller
  * (spool.c) before the thread sees them; the thread sends, reads the answer
@@ -6,7 +7,7 @@
  * spaces messages per channel by the service's rate limit, hands items to the
  * launcher's relay when the direct route fails, and gives up at the batch's
  * deadline, leaving the spooled copy for a later flush. One mutex guards all
- * engine state; it is released only while waiting in curl_multi_poll. */
+ * engine state; it is released only while waiting in mpn__xfers_wait. */
 #include "deliver/engine.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@
 static struct engine {
   pthread_mutex_t lock;
   pthread_cond_t done;       /* an item finished */
-  CURLM *multi;
+  mpn__xfers *xfers;
   mpn__batch *batches;       /* every batch the engine still owns */
   int started;
   pid_t pid;
@@ -28,38 +29,12 @@ static struct engine {
 
 static void wake_engine(void)
 {
-  if (E.multi)
-    curl_multi_wakeup(E.multi);
-}
-
-static void set_common(const mpn__batch *b, const mpn__item *it, CURL *e, long total_ms, long connect_ms)
-{
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);   /* never touch the process's signals */
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "mpinotify/" MPN_VERSION_STRING);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, mpn__item_collect);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)it);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
-  if (b->ca_bundle)
-    curl_easy_setopt(e, CURLOPT_CAINFO, b->ca_bundle);
+  mpn__xfers_wake(E.xfers);
 }
 
 static void attempt_free(mpn__attempt *a)
 {
-  if (a->easy) {
-    curl_multi_remove_handle(E.multi, a->easy);
-    curl_easy_cleanup(a->easy);
-  }
-  curl_slist_free_all(a->headers);
-  curl_slist_free_all(a->rcpt);
-  curl_mime_free(a->mime);
-  free(a->url);
-  free(a->body);
-  memset(a, 0, sizeof *a);
+  mpn__attempt_close(E.xfers, a);
 }
 
 /* Ends an item for good; `delivered` removes its spooled copy. A console copy
@@ -126,14 +101,15 @@ static int start_attempt(mpn__item *it, int64_t now)
   long left = remaining_ms(b, now);
   long total = it->ch.timeout_ms && it->ch.timeout_ms < left ? it->ch.timeout_ms : left;
   long connect = it->ch.connect_timeout_ms ? it->ch.connect_timeout_ms : mpn__connect_budget(b, total);
-  it->a.easy = curl_easy_init();
+  mpn__xfer_opts o = {.total_ms = total < 1 ? 1 : total,
+                      .connect_ms = connect < 1 ? 1 : connect > total ? total : connect,
+                      .ca_bundle = b->ca_bundle, .collect = mpn__item_collect, .arg = it};
   it->resp_len = 0;
-  if (!it->a.easy)
+  if (mpn__attempt_open(&it->a, &o) != MPN_OK)
     return -1;
-  set_common(b, it, it->a.easy, total < 1 ? 1 : total, connect < 1 ? 1 : connect > total ? total : connect);
   mpn_code rc = it->route == MPN__ROUTE_RELAY ? mpn__relay_prepare(b, it, &it->a)
                                               : it->ch.kind->prepare(&it->ch, b->msg, &it->a);
-  if (rc != MPN_OK || curl_multi_add_handle(E.multi, it->a.easy) != CURLM_OK) {
+  if (rc != MPN_OK || mpn__xfers_add(E.xfers, &it->a) != 0) {
     attempt_free(&it->a);
     return -1;
   }
@@ -160,41 +136,27 @@ static int64_t retry_at(const mpn__item *it, int64_t now)
   return at < it->batch->deadline ? at : -1;
 }
 
-static void after_verdict(mpn__item *it, CURLcode code, int64_t now);
+static void after_verdict(mpn__item *it, int64_t now);
 
-/* Where an attempt's time went, for the debug log: waiting on the service,
- * or on us. */
-static void log_times(const mpn__item *it, long status)
+static void on_done(mpn__item *it, const mpn__xfer_result *r, int64_t now)
 {
-  curl_off_t connect = 0, first = 0, total = 0;
-  curl_easy_getinfo(it->a.easy, CURLINFO_CONNECT_TIME_T, &connect);
-  curl_easy_getinfo(it->a.easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
-  curl_easy_getinfo(it->a.easy, CURLINFO_TOTAL_TIME_T, &total);
+  /* where an attempt's time went: waiting on the service, or on us */
   mpn__log_debug("attempt %d of %s to %s: HTTP %ld; connected %.1f ms, first byte %.1f ms, done %.1f ms",
-                 it->attempts, it->batch->id, it->ch.masked, status, (double)connect / 1e3, (double)first / 1e3,
-                 (double)total / 1e3);
-}
-
-static void on_done(mpn__item *it, CURLcode code, int64_t now)
-{
-  long status = 0;
-  curl_easy_getinfo(it->a.easy, CURLINFO_RESPONSE_CODE, &status);
-  if (mpn__cfg()->debug)
-    log_times(it, status);
-  it->http_status = status;
-  mpn__judge_transfer(it, code, status);
+                 it->attempts, it->batch->id, it->ch.masked, r->status, r->connect_ms, r->first_byte_ms, r->total_ms);
+  it->http_status = r->status;
+  mpn__judge_transfer(it, r);
   attempt_free(&it->a);
-  after_verdict(it, code, now);
+  after_verdict(it, now);
 }
 
-static void after_verdict(mpn__item *it, CURLcode code, int64_t now)
+static void after_verdict(mpn__item *it, int64_t now)
 {
   if (it->last.code == MPN_OK) {
     finish(it, MPN_OK);
     return;
   }
   mpn__log_debug("attempt %d of %s to %s failed: %s", it->attempts, it->batch->id, it->ch.masked, it->last.detail);
-  if (mpn__relay_switch(it, code)) {
+  if (mpn__relay_switch(it)) {
     it->next_at = now;
     it->state = MPN__ITEM_WAITING;
     return;
@@ -210,16 +172,9 @@ static void after_verdict(mpn__item *it, CURLcode code, int64_t now)
 
 static void read_finished(int64_t now)
 {
-  CURLMsg *m;
-  int queued;
-  while ((m = curl_multi_info_read(E.multi, &queued))) {
-    if (m->msg != CURLMSG_DONE)
-      continue;
-    mpn__item *it = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&it);
-    if (it)
-      on_done(it, m->data.result, now);
-  }
+  mpn__xfer_result r;
+  for (mpn__item *it; (it = mpn__xfers_done(E.xfers, &r)) != NULL;)
+    on_done(it, &r, now);
 }
 
 /* Starts due items, expires late ones; returns ms until something is due. */
@@ -239,7 +194,7 @@ static long schedule(int64_t now)
       }
       if (it->state == MPN__ITEM_RUNNING && it->custom_done) {
         mpn__custom_judge(it);
-        after_verdict(it, CURLE_OK, now);
+        after_verdict(it, now);
       }
       if (it->state == MPN__ITEM_WAITING) {
         int64_t at = it->next_at;
@@ -278,10 +233,9 @@ static void *engine_main(void *arg)
   (void)arg;
   pthread_mutex_lock(&E.lock);
   for (;;) {
-    int running = 0;
     int64_t now = mpn__now_ns();
     long wait = schedule(now);
-    curl_multi_perform(E.multi, &running);
+    mpn__xfers_perform(E.xfers);
     read_finished(mpn__now_ns());
     /* what just finished may be due again at once (a switch to the relay): never sleep the old wait */
     long again = schedule(mpn__now_ns());
@@ -289,8 +243,8 @@ static void *engine_main(void *arg)
     reap();
     int idle = E.batches == NULL;
     pthread_mutex_unlock(&E.lock);
-    /* Idle, the thread sleeps until curl_multi_wakeup: no periodic wake-ups in a healthy job. */
-    curl_multi_poll(E.multi, NULL, 0, idle ? 60000 : (int)(wait > 1000 ? 1000 : wait), NULL);
+    /* Idle, the thread sleeps until woken: no periodic wake-ups in a healthy job. */
+    mpn__xfers_wait(E.xfers, idle ? 60000 : wait > 1000 ? 1000 : wait);
     pthread_mutex_lock(&E.lock);
   }
   return NULL;
@@ -306,7 +260,7 @@ static void child_after_fork(void)
   pthread_mutex_init(&E.lock, NULL);
   pthread_cond_init(&E.done, NULL);
   E.started = 0;
-  E.multi = NULL;
+  E.xfers = NULL;
   E.batches = NULL;   /* the parent's items are the parent's */
 }
 
@@ -314,12 +268,12 @@ static int engine_start(void)
 {
   if (E.started && E.pid == getpid())
     return 0;
-  E.multi = curl_multi_init();
-  if (!E.multi)
+  E.xfers = mpn__xfers_new();
+  if (!E.xfers)
     return -1;
   if (mpn__thread_start(NULL, NULL, engine_main, NULL, 1, 1024 * 1024) != 0) {
-    curl_multi_cleanup(E.multi);
-    E.multi = NULL;
+    mpn__xfers_free(E.xfers);
+    E.xfers = NULL;
     return -1;
   }
   static int atfork;
@@ -366,7 +320,7 @@ static void drain_at_exit(void)
 void mpn__deliver_prime(void)
 {
   /* Loads OpenSSL and the CA store before any fault, not during one. */
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  mpn__transfer_prime();
   pthread_mutex_lock(&E.lock);
   engine_start();
   pthread_mutex_unlock(&E.lock);
@@ -384,7 +338,7 @@ int mpn__engine_add(mpn__batch *b)
     b->next = E.batches;
     E.batches = b;
     b->refs++;   /* the engine's */
-    curl_multi_wakeup(E.multi);
+    wake_engine();
   }
   pthread_mutex_unlock(&E.lock);
   return rc;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* After a failed attempt: should the next one take the other route? */
-int mpn__relay_switch(mpn__item *it, CURLcode code)
+int mpn__relay_switch(mpn__item *it)
 {
   const mpn__batch *b = it->batch;
   if (!b->has_relay || it->ch.kind->custom)   /* the launcher does not know the program's own kinds */
@@ -26,7 +26,7 @@ int mpn__relay_switch(mpn__item *it, CURLcode code)
     return 1;
   }
   if (it->route == MPN__ROUTE_DIRECT) {
-    int no_route = it->last.code == MPN_E_CONNECT || it->last.code == MPN_E_DNS || code == CURLE_COULDNT_RESOLVE_PROXY;
+    int no_route = it->last.code == MPN_E_CONNECT || it->last.code == MPN_E_DNS;   /* a proxy not found too */
     if (!no_route)
       return 0;
     mpn__log_debug("direct route to %s failed (%s); relaying through %s", it->ch.masked, it->last.detail, b->relay_addr);
@@ -63,54 +63,26 @@ mpn_code mpn__relay_prepare(const mpn__batch *b, const mpn__item *it, mpn__attem
     a->url = NULL;
     return MPN_E_NO_MEMORY;
   }
-  a->headers = curl_slist_append(NULL, "Content-Type: application/octet-stream");
-  curl_easy_setopt(a->easy, CURLOPT_URL, a->url);
-  curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->body);
-  curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)len);
-  curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, a->headers);
-  curl_easy_setopt(a->easy, CURLOPT_PROXY, "");   /* the launcher is inside the cluster, never behind a proxy */
-  curl_easy_setopt(a->easy, CURLOPT_PROTOCOLS_STR, "http");
+  mpn__attempt_relay(a, len);
   return MPN_OK;
 }
 
 /* A notice to the launcher: one attempt, outside the engine (the engine may
- * be busy with the very report the notice is about). */
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-  (void)p;
-  (void)arg;
-  return size * n;
-}
-
-/* The relay's HTTP status, 0 when it did not answer. */
+ * be busy with the very report the notice is about). The relay's HTTP
+ * status, 0 when it did not answer. */
 static long post(const char *url, const char *frame, size_t len, long timeout_ms)
 {
-  CURL *e = curl_easy_init();
-  if (!e)
-    return -1;
-  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/octet-stream");
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, frame);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(e, CURLOPT_PROXY, "");   /* the launcher is inside the cluster */
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-  CURLcode rc = curl_easy_perform(e);
-  long status = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(e);
-  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT)
+  mpn__xfer_result r;
+  long status = mpn__relay_post_once(url, frame, len, timeout_ms, &r);
+  if (status < 0)
+    return status;
+  if (r.code == MPN_E_CONNECT || r.code == MPN_E_TIMEOUT)
     mpn__relay_forget();   /* another of the launcher's addresses may answer */
-  if (rc != CURLE_OK)
-    mpn__log_debug("notice to the launcher not sent: %s", curl_easy_strerror(rc));
+  if (r.code != MPN_OK)
+    mpn__log_debug("notice to the launcher not sent: %s", r.error);
   else if (status != 200 && status != MPN__RELAY_CLAIMED && status != MPN__RELAY_REPORTED)
     mpn__log_debug("notice to the launcher refused: HTTP %ld", status);
-  return rc == CURLE_OK ? status : 0;
+  return status;
 }
 
 long mpn__relay_post(const char *addr, const unsigned char key[32], const char *plain, size_t len,

@@ -6,6 +6,9 @@ may use symbols defined in its own layer or in a layer listed before it,
 never one listed after it: every arrow points down, so there is no cycle.
 The same rule is checked on the #include lines of lib/'s sources, and on
 tools/: they may include only the public header (and tools/ headers).
+Only lib/channels/ sees libcurl: no other file of lib/ or tools/ includes
+<curl/curl.h> or calls a curl_* function (channels/transfer.c moves the
+engine's transfers and parses URLs for the layers above).
 
 Every symbol the library's objects define counts (mpn_*, the interposed
 MPI_* entry points...), except the libc functions the library interposes
@@ -142,13 +145,35 @@ def check_includes(src, order):
                         os.path.relpath(path, src), n, m.group(1))
 
 
+CURL_LAYER = "channels"
+CURL_USE = re.compile(r'^\s*#\s*include\s*<curl/|\bcurl_\w+\s*\(')
+
+
+def check_curl(src):
+    """libcurl belongs to the channels layer: anywhere else a curl include or call is a leak."""
+    for top in ("lib", "tools"):
+        for root, _, files in os.walk(os.path.join(src, top)):
+            rel = os.path.relpath(root, os.path.join(src, "lib")).split(os.sep)[0]
+            if top == "lib" and rel == CURL_LAYER:
+                continue
+            for f in files:
+                if not f.endswith((".c", ".h", ".cpp")):
+                    continue
+                path = os.path.join(root, f)
+                for n, line in enumerate(open(path, encoding="utf-8"), 1):
+                    code = line.split("//")[0]
+                    if CURL_USE.search(code) and not code.lstrip().startswith(("*", "/*")):
+                        yield "%s:%d uses libcurl: only lib/%s/ may (channels/transfer.c)" % (
+                            os.path.relpath(path, src), n, CURL_LAYER)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     src, objdir, graph = sys.argv[1], sys.argv[2], "--graph" in sys.argv
     listed = [a for a in sys.argv[3:] if a != "--graph"]
     order = layers(src)
-    problems = list(check_objects(src, objdir, order, graph, listed)) + list(check_includes(src, order))
+    problems = list(check_objects(src, objdir, order, graph, listed)) + list(check_includes(src, order)) + list(check_curl(src))
     for p in problems:
         print("layer rule broken: " + p)
     if problems:

@@ -1321,3 +1321,65 @@ TEST(channel_kind_table)
   CHECK(n == 10 && http == 8);
   CHECK(mpn_channel_kind_at(-1) == NULL && mpn_channel_kind_at(n) == NULL);
 }
+
+TEST(transfer_url_parts)
+{
+  mpn__url u;
+  const char *why = "";
+  CHECK(mpn__url_parse(&u, "https://hooks.example.com/a%20b?token=x&wait=1", &why) == MPN_OK);
+  CHECK_STR(u.host, "hooks.example.com");
+  CHECK_STR(u.path, "/a%20b");
+  CHECK_STR(u.query, "token=x&wait=1");
+  char *full = mpn__url_rebuild(&u, "wait=1");
+  CHECK_STR(full, "https://hooks.example.com/a%20b?wait=1");
+  free(full);
+  full = mpn__url_rebuild(&u, NULL);
+  CHECK_STR(full, "https://hooks.example.com/a%20b");
+  free(full);
+  mpn__url_free(&u);
+  CHECK(mpn__url_parse(&u, "https://", &why) == MPN_E_BAD_URL && *why);
+  mpn__url_free(&u);
+  CHECK(mpn__url_parse(&u, "https:///path", &why) == MPN_E_BAD_URL && *why);
+  mpn__url_free(&u);
+  CHECK(mpn__url_parse(&u, "smtp://mail.example.com", &why) == MPN_OK && !strcmp(u.path, "/") && !u.query);
+  mpn__url_free(&u);
+  char *esc = mpn__url_escape("a b&c"), *raw = mpn__url_unescape("a%20b%26cXX", 9);
+  CHECK_STR(esc, "a%20b%26c");
+  CHECK_STR(raw, "a b&c");
+  free(esc);
+  free(raw);
+}
+
+TEST(transfer_failure_classes)
+{
+  /* a loopback port nobody listens on: refused before anything was sent, worth another attempt */
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &len) == 0);
+  close(s);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/relay", ntohs(a.sin_port));
+  mpn__xfer_result r;
+  CHECK(mpn__relay_post_once(url, "x", 1, 2000, &r) == 0);
+  CHECK(r.code == MPN_E_CONNECT && r.retry == MPN__XFER_AGAIN && !r.sent && r.status == 0 && *r.error);
+  CHECK(!strstr(r.error, "127.0.0.1"));   /* a fixed description: never the URL */
+  /* a scheme the transfers refuse: final */
+  CHECK(mpn__relay_post_once("https://127.0.0.1:1/relay", "x", 1, 2000, &r) == 0);
+  CHECK(r.code == MPN_E_DELIVERY && r.retry == MPN__XFER_FINAL && !r.sent);
+}
+
+TEST(kind_schemes_aliases)
+{
+  const mpn__kind *email = mpn__kind_by_name("email", 5), *feishu = mpn__kind_by_name("feishu", 6);
+  CHECK(mpn__kind_by_scheme("smtp://h") == email && mpn__kind_by_scheme("smtps://h") == email);
+  CHECK(mpn__kind_by_scheme("smtp:h") == NULL && mpn__kind_by_scheme("slack+https://h") == NULL);
+  CHECK(mpn__kind_by_scheme("console") == mpn__kind_by_name("console", 7));
+  CHECK(mpn__kind_by_scheme("console:stderr") == mpn__kind_by_name("console", 7));
+  CHECK(mpn__kind_by_scheme("https://h") == mpn__kind_by_name("webhook", 7));
+  CHECK(mpn__kind_by_name("lark", 4) == feishu);
+  CHECK(mpn__kind_reserved("lark") && mpn__kind_reserved("smtps") && mpn__kind_reserved("http") &&
+        mpn__kind_reserved("slack") && !mpn__kind_reserved("myhook"));
+  CHECK_STR(mpn__kind_names(), "console://, webhook+, slack+, discord+, dingtalk+, feishu+, lark+, teams+, telegram+, "
+                               "pagerduty+ (each followed by http:// or https://), smtp://, smtps://");
+}
