@@ -11,7 +11,10 @@ the exit status must be the same. No check here measures time.
 """
 import os
 import re
+import signal
 import sys
+import threading
+import time
 
 from harness import NP, Sink, case, check, crash, functions, main, reports
 
@@ -288,6 +291,63 @@ def bad_url(t):
 
 # The panel's first line, e.g. "=== mpinotify: SIGSEGV on 3 of 8 ranks (job x) ===".
 CONSOLE_MARKER = re.compile(r"=== mpinotify: (\w+) on (\d+) of (\d+) ranks?\b")
+
+
+def rank_pid(job_name, rank, prog):
+    """The pid of `rank` of the job named `job_name` (its environment says so), or None."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != prog:
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"MPINOTIFY_JOB_NAME={job_name}".encode() in env and f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+            return int(pid)
+    return None
+
+
+def armed(pid):
+    """Process `pid` is past MPI_Init (its library armed: the agent thread, named mpn-agent, runs)
+    and its main thread sleeps in the program's own step (mpi_events sleep=MS)."""
+    try:
+        agent = any(open(f"/proc/{pid}/task/{tid}/comm").read().strip() == "mpn-agent"
+                    for tid in os.listdir(f"/proc/{pid}/task"))
+        return agent and "nanosleep" in open(f"/proc/{pid}/wchan").read()
+    except OSError:
+        return False
+
+
+@case
+def signal_from_outside(t):
+    # `kill -SEGV` from another process (a user, a batch system) is no fault: the report says
+    # who sent it (sent_by_pid) and has no fault address, and every channel says "sent by pid N".
+    sink = Sink(t)
+    sent = {}
+
+    def send_segv():
+        for _ in range(600):
+            pid = rank_pid(t.paths.case, 2, "mpi_events")
+            if pid and armed(pid):
+                os.kill(pid, signal.SIGSEGV)
+                sent["pid"] = pid
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=send_segv)
+    killer.start()
+    r = t.mpirun(NP, t.paths.prog("mpi_events"), ["sleep=20000"],
+                 env={"MPINOTIFY_URLS": sink.url() + " console://"}, label="kill -SEGV rank 2")
+    killer.join()
+    check(sent.get("pid"), "rank 2's process was not found: test premise")
+    check(r.rc != 0, f"the job exited {r.rc} after a rank got SIGSEGV")
+    [b] = reports(sink, 1, world_size=NP)
+    check(b["ranks"] == [2] and b["signal"] == "SIGSEGV", f"ranks {b['ranks']} signal {b['signal']!r}")
+    check(b.get("sent_by_pid") == os.getpid(), f"sent_by_pid {b.get('sent_by_pid')!r}, expected this test's {os.getpid()}")
+    check(b.get("fault_address") is None, f"fault_address {b.get('fault_address')!r} for a signal sent by a process")
+    check(f"sent by pid {os.getpid()}" in r.err, "the console panel does not say who sent the signal")
 
 
 @case
