@@ -127,6 +127,10 @@ typedef struct json_t *(*mpn__build_fn)(const mpn__channel *ch, const mpn_messag
  * view made and freed here. NULL when out of memory. */
 void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, size_t room,
                        size_t limit);
+/* A payload of a kind that fits its own parts (Slack's blocks, Discord's embed): built once from
+ * the message's view, made and freed here. NULL when out of memory. */
+typedef struct json_t *(*mpn__payload_fn)(const mpn__channel *ch, const mpn_message *m, const mpn__view *v);
+void *mpn__view_payload(mpn__payload_fn fn, const mpn__channel *ch, const mpn_message *m);
 
 /* ---- transfer.c: moving attempts, for the deliver layer ------------------ */
 /* How one attempt's transfer is bounded and where its answer goes. */

@@ -218,11 +218,7 @@ static json_t *payload(const mpn__channel *ch, const mpn_message *m, const mpn__
 
 static mpn_code prepare(const mpn__channel *ch, const mpn_message *m, mpn__attempt *a)
 {
-  mpn__view *v = mpn__view_new(m);
-  if (!v)
-    return MPN_E_NO_MEMORY;
-  json_t *o = payload(ch, m, v);
-  mpn__view_free(v);
+  json_t *o = mpn__view_payload(payload, ch, m);
   if (!o)
     return MPN_E_NO_MEMORY;
   char *url = NULL;

@@ -280,6 +280,14 @@ static void *fit_json(mpn__build_fn build, const mpn__channel *ch, const mpn_mes
   }
 }
 
+void *mpn__view_payload(mpn__payload_fn fn, const mpn__channel *ch, const mpn_message *m)
+{
+  mpn__view *v = mpn__view_new(m);
+  void *o = v ? fn(ch, m, v) : NULL;
+  mpn__view_free(v);
+  return o;
+}
+
 void *mpn__fit_message(mpn__build_fn build, const mpn__channel *ch, const mpn_message *m, size_t room,
                        size_t limit)
 {
