@@ -13,6 +13,7 @@
  *   deafterm=RANKS             ranks in RANKS ignore SIGTERM: a teardown ends them with its SIGKILL
  *                              1 s later, as on a node too loaded to run their handler in time
  *   sleep=MS                   every rank sleeps (lets the library deliver)
+ *   ready=PATH                 every rank writes its pid to PATH.RANK (past MPI_Init: armed)
  * RANKS: "1,3,6" or "all". Ends with MPI_Finalize and status 0. */
 #include <mpi.h>
 #include <mpinotify.h>
@@ -82,6 +83,16 @@ static void step(char *arg)
   char *ranks = eq + 1, *rest = strchr(ranks, ':');
   if (!strcmp(arg, "sleep")) {
     pause_ms(atol(ranks));
+    return;
+  }
+  if (!strcmp(arg, "ready")) {
+    char path[512];
+    snprintf(path, sizeof path, "%s.%d", ranks, rank);
+    FILE *f = fopen(path, "w");
+    if (f) {
+      fprintf(f, "%ld\n", (long)getpid());
+      fclose(f);
+    }
     return;
   }
   if (rest)

@@ -293,33 +293,6 @@ def bad_url(t):
 CONSOLE_MARKER = re.compile(r"=== mpinotify: (\w+) on (\d+) of (\d+) ranks?\b")
 
 
-def rank_pid(job_name, rank, prog):
-    """The pid of `rank` of the job named `job_name` (its environment says so), or None."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() != prog:
-                    continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if f"MPINOTIFY_JOB_NAME={job_name}".encode() in env and f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
-            return int(pid)
-    return None
-
-
-def armed(pid):
-    """Process `pid` is past MPI_Init (its library armed: the agent thread, named mpn-agent, runs)
-    and its main thread sleeps in the program's own step (mpi_events sleep=MS)."""
-    try:
-        agent = any(open(f"/proc/{pid}/task/{tid}/comm").read().strip() == "mpn-agent"
-                    for tid in os.listdir(f"/proc/{pid}/task"))
-        return agent and "nanosleep" in open(f"/proc/{pid}/wchan").read()
-    except OSError:
-        return False
-
-
 @case
 def signal_from_outside(t):
     # `kill -SEGV` from another process (a user, a batch system) is no fault: the report says
@@ -327,18 +300,22 @@ def signal_from_outside(t):
     sink = Sink(t)
     sent = {}
 
-    def send_segv():
-        for _ in range(600):
-            pid = rank_pid(t.paths.case, 2, "mpi_events")
-            if pid and armed(pid):
-                os.kill(pid, signal.SIGSEGV)
-                sent["pid"] = pid
-                return
-            time.sleep(0.1)
+    ready = os.path.join(t.dir, "ready")
+
+    def send_segv():   # once rank 2 is past MPI_Init (it wrote its pid), as a user's kill would
+        for _ in range(1200):
+            try:
+                pid = int(open(f"{ready}.2").read())
+            except (OSError, ValueError):
+                time.sleep(0.05)
+                continue
+            os.kill(pid, signal.SIGSEGV)
+            sent["pid"] = pid
+            return
 
     killer = threading.Thread(target=send_segv)
     killer.start()
-    r = t.mpirun(NP, t.paths.prog("mpi_events"), ["sleep=20000"],
+    r = t.mpirun(NP, t.paths.prog("mpi_events"), [f"ready={ready}", "sleep=20000"],
                  env={"MPINOTIFY_URLS": sink.url() + " console://"}, label="kill -SEGV rank 2")
     killer.join()
     check(sent.get("pid"), "rank 2's process was not found: test premise")
