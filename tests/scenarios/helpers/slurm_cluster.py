@@ -119,6 +119,11 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP OverS
 """
         with open(self.conf, "w") as f:
             f.write(conf)
+        # PMIx's client directories in our own tree, not /tmp/spmix_appdir_UID_JOB.STEP: every test
+        # cluster numbers its jobs from 1, and a step left by another cluster would hold that name.
+        os.makedirs(os.path.join(self.dir, "pmix"), mode=0o700, exist_ok=True)
+        with open(os.path.join(os.path.dirname(self.conf), "mpi.conf"), "w") as f:
+            f.write(f"PMIxCliTmpDirBase={self.dir}/pmix\n")
 
     def spawn(self, name, cmd):
         out = open(self.log(name + "-stderr"), "ab")
