@@ -130,7 +130,7 @@ static void loaded_main(int rank)
 
 void mpn__launcher_loaded(int rank)
 {
-  if (rank < 0 || !getenv("MPINOTIFY_RELAY_ADDR"))
+  if (rank < 0 || !mpn__setting_env(MPN__SET_RELAY_ADDR))
     return;
   pid_t mid = fork();
   if (mid < 0)
